@@ -1,0 +1,135 @@
+#pragma once
+// The configuration contract of DESIGN.md as plain values. The YAML loader (loader.h)
+// fills these; validation errors name file, line, column and key. Durations are in
+// milliseconds. Nothing here depends on yaml-cpp or libuv.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lb/core/key_extractor.h"
+#include "lb/core/selector.h"
+
+namespace config {
+
+// host:port as written ("127.0.0.1:1442", "[::1]:8080", "example.org:443").
+struct Address {
+  std::string host;
+  uint16_t port = 0;
+  std::string text;  // the original spelling, for logs and /status
+};
+
+struct Tls {
+  std::string cert;
+  std::string key;
+};
+
+struct Route {
+  std::string prefix;
+  std::string pool;
+  bool strip_prefix = false;
+  std::vector<std::string> methods;  // empty = every method; upper-case
+  bool websocket = false;
+  // Kupo write endpoints (PUT/DELETE /patterns..., DELETE /matches...) pass only when
+  // the route sets this explicitly.
+  bool allow_writes = false;
+};
+
+struct Listener {
+  std::string name;
+  Address listen;
+  std::optional<Tls> tls;
+  std::vector<Route> routes;
+};
+
+struct Sticky {
+  std::vector<lb::ExtractorSpec> keys;
+  uint64_t ttl_ms = 3600'000;
+  uint64_t max_sessions = 1'000'000;
+  double balance_factor = 1.25;
+  lb::SelectorKind hash = lb::SelectorKind::rendezvous;
+};
+
+enum class PoolKind : uint8_t { kupo, ogmios, blockfrost, http };
+
+struct Backend {
+  std::string name;
+  Address address;
+  uint32_t weight = 1;
+  bool tls = false;
+};
+
+struct Health {
+  uint64_t interval_ms = 2000;
+  uint64_t timeout_ms = 1000;
+  uint32_t rise = 2;
+  uint32_t fall = 3;
+  uint64_t max_lag_slots = 600;
+  std::string path = "/health";  // http kind
+  int expect_status = 200;       // http kind
+};
+
+struct Eject {
+  uint32_t consecutive_503 = 3;
+  uint64_t base_time_ms = 10'000;
+  uint64_t max_time_ms = 300'000;
+  uint32_t max_percent = 50;
+};
+
+struct Timeouts {
+  uint64_t connect_ms = 2000;
+  uint64_t response_ms = 30'000;
+};
+
+// A header value taken from the environment or a file, never from the YAML itself.
+struct Secret {
+  std::string env;   // variable name, or empty
+  std::string file;  // path, or empty
+  std::string value; // resolved at load time; never logged
+};
+
+struct RateLimit {
+  double rps = 0;  // 0 = unlimited
+  double burst = 0;
+  uint64_t daily = 0;
+};
+
+struct Pool {
+  std::string name;
+  PoolKind kind = PoolKind::http;
+  std::vector<Backend> backends;
+  Health health;
+  Eject eject;
+  Timeouts timeouts;
+  std::vector<std::pair<std::string, Secret>> set_headers;
+  std::optional<RateLimit> rate_limit;
+};
+
+struct Limits {
+  uint64_t max_connections = 10'000;
+  uint64_t max_header_bytes = 16'384;
+  uint64_t max_body_bytes = 10 * 1024 * 1024;
+  uint64_t header_timeout_ms = 10'000;
+  uint64_t idle_timeout_ms = 60'000;
+};
+
+struct Admin {
+  Address listen{"127.0.0.1", 9901, "127.0.0.1:9901"};
+  std::string token_file;
+  std::string token;  // resolved from token_file
+};
+
+struct Config {
+  std::string source;  // file name, or "<embedded>"
+  uint32_t workers = 1;  // 0 = one per core (resolved by the loader)
+  Admin admin;
+  std::vector<Listener> listeners;
+  Sticky sticky;
+  std::vector<Pool> pools;  // in file order
+  Limits limits;
+
+  const Pool* find_pool(const std::string& name) const;
+};
+
+}  // namespace config

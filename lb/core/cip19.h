@@ -1,0 +1,31 @@
+#pragma once
+// CIP-19 Cardano addresses: bech32 decoding (no 90-character limit, since Shelley
+// addresses are longer) and the stake credential of base addresses, so that every
+// address of one wallet maps to one user.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace lb {
+
+struct Bech32 {
+  std::string hrp;
+  std::vector<uint8_t> data;  // 8-bit bytes after regrouping the 5-bit words
+};
+
+// Decodes a bech32 string (BIP-173 checksum, not bech32m); nullopt if invalid.
+std::optional<Bech32> bech32_decode(std::string_view s);
+
+// The stake part of a Cardano address as key material: for base addresses (header
+// types 0-3, bytes 29..57) and reward addresses (types 14-15, bytes 1..29) returns
+// 30 bytes: network id, a 0/1 script flag, then the 28-byte credential. Every other
+// shape (enterprise, pointer, Byron, malformed) returns nullopt.
+std::optional<std::string> stake_key_material(std::string_view bech32_address);
+
+// Finds the first Cardano address (addr1…, addr_test1…, stake1…, stake_test1…) among
+// the '/'-separated segments of a path and returns its stake key material.
+std::optional<std::string> stake_key_in_path(std::string_view path);
+
+}  // namespace lb

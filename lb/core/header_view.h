@@ -1,0 +1,23 @@
+#pragma once
+// A request or response header as views into the connection's read buffer.
+#include <span>
+#include <string_view>
+
+namespace lb {
+
+struct HeaderView {
+  std::string_view name;
+  std::string_view value;
+};
+
+// Case-insensitive ASCII comparison, as HTTP field names require (RFC 9110 §5.1).
+bool iequals(std::string_view a, std::string_view b);
+
+// The value of the first header named `name`, or an empty view with found=false.
+struct HeaderLookup {
+  bool found = false;
+  std::string_view value;
+};
+HeaderLookup find_header(std::span<const HeaderView> headers, std::string_view name);
+
+}  // namespace lb

@@ -1,0 +1,83 @@
+#pragma once
+// The session table: user key -> pinned backend, shared by all workers and sharded with
+// one lock per shard (DESIGN.md "Threads"). Each shard keeps its entries in LRU order, so
+// idle expiry (TTL) and the max_sessions bound both drop from the cold end.
+// Time is injected (monotonic milliseconds) so tests need no clock.
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "lb/core/session_key.h"
+
+namespace lb {
+
+// Backend identities in the table are small stable integers assigned by the caller
+// (an interned "pool/backend" name), below SessionTable::kMaxBackends.
+using BackendRef = uint32_t;
+
+struct Pin {
+  BackendRef backend = 0;
+  uint64_t last_slot = 0;  // highest chain slot this user has seen (0 = unknown)
+};
+
+struct SessionTableStats {
+  uint64_t size = 0;
+  uint64_t expired = 0;  // dropped after ttl idle
+  uint64_t evicted = 0;  // dropped by the max_sessions bound
+};
+
+class SessionTable {
+ public:
+  static constexpr BackendRef kMaxBackends = 4096;
+
+  SessionTable(size_t max_sessions, uint64_t ttl_ms, size_t shards = 64);
+  ~SessionTable();
+  SessionTable(const SessionTable&) = delete;
+  SessionTable& operator=(const SessionTable&) = delete;
+
+  // The pin of `key` if present and not idle longer than ttl at now_ms; refreshes its
+  // last-seen time and LRU position. An expired entry is removed and counted.
+  std::optional<Pin> touch(const SessionKey& key, uint64_t now_ms);
+
+  // Pins key to backend (insert, or move keeping last_slot), evicting the least recently
+  // used entry of the shard when the table is full.
+  void pin(const SessionKey& key, BackendRef backend, uint64_t now_ms);
+
+  // Raises the key's last_slot to `slot` if higher; no-op for unknown keys.
+  void record_slot(const SessionKey& key, uint64_t slot);
+
+  bool erase(const SessionKey& key);
+
+  // Removes entries idle longer than ttl, at most max_per_shard per shard; returns count.
+  size_t sweep(uint64_t now_ms, size_t max_per_shard = SIZE_MAX);
+
+  // Pinned sessions per backend (maintained on every insert/move/erase/expiry/eviction).
+  uint64_t pinned(BackendRef backend) const;
+
+  // Reload: new limits apply from now on (shrinking evicts from the cold end lazily).
+  void set_limits(size_t max_sessions, uint64_t ttl_ms);
+
+  SessionTableStats stats() const;
+
+  // Calls fn for every live entry (for the state file and tests); holds one shard lock
+  // at a time.
+  void for_each(const std::function<void(const SessionKey&, const Pin&, uint64_t last_seen_ms)>& fn) const;
+
+  // Approximate bytes held per session, for the <=128 bytes/session target.
+  size_t bytes_per_session() const;
+
+ private:
+  struct Shard;
+  Shard& shard_for(const SessionKey& key) const;
+  std::unique_ptr<Shard[]> shards_;
+  size_t nshards_;
+  std::atomic<size_t> max_per_shard_;
+  std::atomic<uint64_t> ttl_ms_;
+  std::unique_ptr<std::atomic<uint64_t>[]> pinned_;
+};
+
+}  // namespace lb
