@@ -1,0 +1,151 @@
+#include "lb/http/message_parser.h"
+
+namespace lb::http {
+
+const llhttp_settings_t MessageParser::kSettings = [] {
+  llhttp_settings_t s;
+  llhttp_settings_init(&s);
+  s.on_message_begin = &MessageParser::on_message_begin;
+  s.on_url = &MessageParser::on_url;
+  s.on_status = &MessageParser::on_status;
+  s.on_header_field = &MessageParser::on_header_field;
+  s.on_header_value = &MessageParser::on_header_value;
+  s.on_headers_complete = &MessageParser::on_headers_complete;
+  s.on_message_complete = &MessageParser::on_message_complete;
+  return s;
+}();
+
+namespace {
+MessageParser* self(llhttp_t* p) { return static_cast<MessageParser*>(p->data); }
+
+// Extends `view` by a continuation that starts where it ends (the caller keeps the head
+// contiguous), or starts a new view.
+bool append(std::string_view& view, const char* at, size_t len) {
+  if (view.data() == nullptr) {
+    view = {at, len};
+    return true;
+  }
+  if (view.data() + view.size() != at) return false;
+  view = {view.data(), view.size() + len};
+  return true;
+}
+}  // namespace
+
+MessageParser::MessageParser(Kind kind, size_t max_header_bytes)
+    : kind_(kind), max_header_bytes_(max_header_bytes) {
+  llhttp_init(&parser_, kind == Kind::request ? HTTP_REQUEST : HTTP_RESPONSE, &kSettings);
+  parser_.data = this;
+}
+
+int MessageParser::on_message_begin(llhttp_t* p) {
+  MessageParser* m = self(p);
+  m->state_ = State::head;
+  m->nheaders_ = 0;
+  m->in_value_ = false;
+  m->target_ = {};
+  m->reason_ = {};
+  m->content_length_ = 0;
+  return 0;
+}
+
+int MessageParser::on_url(llhttp_t* p, const char* at, size_t len) {
+  return append(self(p)->target_, at, len) ? 0 : -1;
+}
+
+int MessageParser::on_status(llhttp_t* p, const char* at, size_t len) {
+  return append(self(p)->reason_, at, len) ? 0 : -1;
+}
+
+int MessageParser::on_header_field(llhttp_t* p, const char* at, size_t len) {
+  MessageParser* m = self(p);
+  if (m->in_value_ || m->nheaders_ == 0) {
+    if (m->nheaders_ == kMaxHeaders) {
+      m->too_many_headers_ = true;
+      return -1;
+    }
+    m->headers_[m->nheaders_++] = HeaderView{{at, len}, {}};
+    m->in_value_ = false;
+    return 0;
+  }
+  return append(m->headers_[m->nheaders_ - 1].name, at, len) ? 0 : -1;
+}
+
+int MessageParser::on_header_value(llhttp_t* p, const char* at, size_t len) {
+  MessageParser* m = self(p);
+  m->in_value_ = true;
+  return append(m->headers_[m->nheaders_ - 1].value, at, len) ? 0 : -1;
+}
+
+int MessageParser::on_headers_complete(llhttp_t* p) {
+  MessageParser* m = self(p);
+  m->state_ = State::body;
+  m->content_length_ = p->content_length;
+  return HPE_PAUSED;
+}
+
+int MessageParser::on_message_complete(llhttp_t* p) {
+  self(p)->state_ = State::after;
+  return HPE_PAUSED;
+}
+
+ParseResult MessageParser::fail(int status, const char* reason, size_t consumed) {
+  error_status_ = status;
+  error_reason_ = reason;
+  return {ParseStatus::error, consumed};
+}
+
+ParseResult MessageParser::feed(const char* data, size_t len) {
+  const bool in_head = state_ != State::body;
+  llhttp_errno_t err = llhttp_execute(&parser_, data, len);
+  size_t consumed = len;
+  if (err != HPE_OK) consumed = static_cast<size_t>(llhttp_get_error_pos(&parser_) - data);
+  if (in_head) {
+    // A head may span reads; the cap applies before it completes so that a client
+    // cannot make us hold an unbounded head.
+    head_bytes_ += consumed;
+    if (head_bytes_ > max_header_bytes_) return fail(431, "header fields too large", consumed);
+  }
+  switch (err) {
+    case HPE_OK:
+      return {ParseStatus::need_more, consumed};
+    case HPE_PAUSED:
+      return {state_ == State::body ? ParseStatus::head : ParseStatus::done, consumed};
+    case HPE_PAUSED_UPGRADE:
+      return {ParseStatus::upgrade, consumed};
+    default:
+      if (too_many_headers_) return fail(431, "too many header fields", consumed);
+      return fail(400, llhttp_get_error_reason(&parser_), consumed);
+  }
+}
+
+ParseStatus MessageParser::finish() {
+  llhttp_errno_t err = llhttp_finish(&parser_);
+  if (err == HPE_OK || err == HPE_PAUSED) return state_ == State::after ? ParseStatus::done : ParseStatus::error;
+  fail(400, llhttp_get_error_reason(&parser_), 0);
+  return ParseStatus::error;
+}
+
+void MessageParser::resume_after_head(bool skip_body) {
+  if (skip_body) parser_.flags |= F_SKIPBODY;
+  llhttp_resume(&parser_);
+}
+
+void MessageParser::resume_after_message() {
+  head_bytes_ = 0;
+  llhttp_resume(&parser_);
+}
+
+std::string_view MessageParser::method() const {
+  return llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
+}
+int MessageParser::status_code() const { return parser_.status_code; }
+uint8_t MessageParser::version_major() const { return parser_.http_major; }
+uint8_t MessageParser::version_minor() const { return parser_.http_minor; }
+bool MessageParser::keep_alive() const {
+  return llhttp_should_keep_alive(const_cast<llhttp_t*>(&parser_)) != 0;
+}
+bool MessageParser::chunked() const { return (parser_.flags & F_CHUNKED) != 0; }
+bool MessageParser::has_content_length() const { return (parser_.flags & F_CONTENT_LENGTH) != 0; }
+bool MessageParser::upgrade() const { return parser_.upgrade != 0; }
+
+}  // namespace lb::http

@@ -1,0 +1,80 @@
+#pragma once
+// A small HTTP/1.1 server on libuv for corral's own endpoints (the admin listener) and
+// for the simulated backends of corral-bench: keep-alive, pipelined requests answered in
+// order, request bodies buffered up to a cap, responses sent now or later (a handler may
+// answer from a timer), whole or streamed with chunked encoding.
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "lb/core/header_view.h"
+
+namespace lb::net {
+
+struct ServerRequest {
+  std::string_view method;
+  std::string_view target;  // path[?query]
+  std::span<const HeaderView> headers;
+  std::string_view body;
+  std::string_view peer;  // "ip:port" of the client
+};
+
+class ServerConnection;
+
+// Answers one request. Cheap to copy; stays safe to use after the client went away (the
+// calls then do nothing). Exactly one of respond() or begin()..end() per request.
+class Responder {
+ public:
+  Responder() = default;
+  explicit Responder(std::weak_ptr<ServerConnection> conn, uint64_t seq);
+  using Headers = std::vector<std::pair<std::string, std::string>>;
+  // A whole response with Content-Length.
+  void respond(int status, std::string_view content_type, std::string_view body,
+               const Headers& extra = {});
+  // A streamed response with Transfer-Encoding: chunked.
+  void begin(int status, std::string_view content_type, const Headers& extra = {});
+  void chunk(std::string_view data);
+  void end();
+  // Drop the connection without answering (to simulate a dead backend).
+  void abort();
+  bool alive() const;
+
+ private:
+  std::weak_ptr<ServerConnection> conn_;
+  uint64_t seq_ = 0;
+};
+
+using Handler = std::function<void(const ServerRequest&, Responder)>;
+
+struct ServerOptions {
+  size_t max_header_bytes = 16384;
+  size_t max_body_bytes = 1 << 20;
+  uint64_t idle_timeout_ms = 60'000;
+};
+
+class HttpServer {
+ public:
+  HttpServer(uv_loop_t* loop, Handler handler, ServerOptions options = {});
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds and listens (port 0 = ephemeral). Returns 0 or a libuv error code.
+  int listen(const std::string& host, uint16_t port);
+  uint16_t port() const;
+  // Stops accepting and closes every connection; `done` runs once all handles closed.
+  void close(std::function<void()> done = {});
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace lb::net
