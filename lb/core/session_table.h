@@ -65,14 +65,17 @@ class SessionTable {
 
   // Calls fn for every live entry (for the state file and tests); holds one shard lock
   // at a time.
-  void for_each(const std::function<void(const SessionKey&, const Pin&, uint64_t last_seen_ms)>& fn) const;
+  void for_each(
+      const std::function<void(const SessionKey&, const Pin&, uint64_t last_seen_ms)>& fn) const;
 
   // Approximate bytes held per session, for the <=128 bytes/session target.
   size_t bytes_per_session() const;
 
  private:
   struct Shard;
+  friend struct SessionTableTestPeer;  // tests read per-shard sizes to check the spread
   Shard& shard_for(const SessionKey& key) const;
+  size_t shard_size(size_t i) const;
   std::unique_ptr<Shard[]> shards_;
   size_t nshards_;
   std::atomic<size_t> max_per_shard_;
