@@ -1,0 +1,45 @@
+#pragma once
+// Route matching and request admission (DESIGN.md "Security"): the first route whose
+// prefix matches wins; its method allowlist applies; Kupo's write endpoints are refused
+// unless the route allows them explicitly. Pure; no allocation.
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace lb {
+
+struct RouteSpec {
+  std::string prefix;
+  uint32_t pool = 0;  // index into the runtime's pools
+  bool strip_prefix = false;
+  std::vector<std::string> methods;  // empty = all
+  bool websocket = false;
+  bool allow_writes = false;
+  bool kupo = false;  // the pool is a Kupo pool: guard its write endpoints
+};
+
+enum class Admission : uint8_t { ok, no_route, method_not_allowed, write_blocked };
+
+struct RouteMatch {
+  Admission admission = Admission::no_route;
+  const RouteSpec* route = nullptr;
+  // The path to forward: the part after the prefix when strip_prefix (needs_slash: a
+  // "/" must be written before it), else the whole target.
+  std::string_view forward;
+  bool needs_slash = false;
+};
+
+// True if `prefix` matches the start of `path` on a segment boundary: "/ogmios" matches
+// "/ogmios", "/ogmios/x" and "/ogmios?x" but not "/ogmiosx"; a prefix ending in '/'
+// matches anything below it.
+bool prefix_matches(std::string_view prefix, std::string_view path);
+
+// True for Kupo's write endpoints: PUT/DELETE /patterns..., DELETE /matches...
+bool is_kupo_write(std::string_view method, std::string_view path);
+
+RouteMatch match_route(std::span<const RouteSpec> routes, std::string_view method,
+                       std::string_view target);
+
+}  // namespace lb

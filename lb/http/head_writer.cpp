@@ -1,0 +1,150 @@
+#include "lb/http/head_writer.h"
+
+#include <array>
+#include <charconv>
+
+namespace lb::http {
+namespace {
+
+// The field names a Connection header lists (RFC 9110 §7.6.1), a bounded few.
+struct ConnectionTokens {
+  std::array<std::string_view, 8> names{};
+  size_t n = 0;
+  bool contains(std::string_view name) const {
+    for (size_t i = 0; i < n; ++i)
+      if (iequals(names[i], name)) return true;
+    return false;
+  }
+};
+
+ConnectionTokens connection_tokens(std::span<const HeaderView> headers) {
+  ConnectionTokens t;
+  for (const HeaderView& h : headers) {
+    if (!iequals(h.name, "connection")) continue;
+    std::string_view v = h.value;
+    while (!v.empty() && t.n < t.names.size()) {
+      size_t comma = v.find(',');
+      std::string_view tok = v.substr(0, comma);
+      while (!tok.empty() && (tok.front() == ' ' || tok.front() == '\t')) tok.remove_prefix(1);
+      while (!tok.empty() && (tok.back() == ' ' || tok.back() == '\t')) tok.remove_suffix(1);
+      if (!tok.empty()) t.names[t.n++] = tok;
+      if (comma == std::string_view::npos) break;
+      v.remove_prefix(comma + 1);
+    }
+  }
+  return t;
+}
+
+bool hop_by_hop(std::string_view name, const ConnectionTokens& tokens, bool upgrade) {
+  if (iequals(name, "connection") || iequals(name, "keep-alive") ||
+      iequals(name, "proxy-connection") || iequals(name, "te"))
+    return true;
+  if (iequals(name, "upgrade")) return !upgrade;
+  // Never drop framing fields even if a peer lists them in Connection.
+  if (iequals(name, "content-length") || iequals(name, "transfer-encoding")) return false;
+  return !upgrade && tokens.contains(name);
+}
+
+void put_header(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name).append(": ").append(value).append("\r\n");
+}
+
+}  // namespace
+
+void write_request_head(std::string& out, const RequestHead& head) {
+  out.clear();
+  out.append(head.method).push_back(' ');
+  if (head.path_needs_slash) out.push_back('/');
+  out.append(head.path).append(head.http10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
+  ConnectionTokens tokens = connection_tokens(head.headers);
+  std::string_view xff;
+  for (const HeaderView& h : head.headers) {
+    if (hop_by_hop(h.name, tokens, head.upgrade)) continue;
+    if (iequals(h.name, "x-forwarded-for")) {
+      xff = h.value;  // merged below; several fields fold into the first
+      continue;
+    }
+    bool injected = false;
+    for (const InjectedHeader& i : head.inject) injected = injected || iequals(i.name, h.name);
+    if (injected) continue;  // the client's own copy of a secret header never passes
+    put_header(out, h.name, h.value);
+  }
+  for (const InjectedHeader& i : head.inject) put_header(out, i.name, i.value);
+  if (!head.client_ip.empty()) {
+    out.append("X-Forwarded-For: ");
+    if (!xff.empty()) out.append(xff).append(", ");
+    out.append(head.client_ip).append("\r\n");
+  }
+  if (head.upgrade) out.append("Connection: upgrade\r\n");
+  out.append("\r\n");
+}
+
+void write_response_head(std::string& out, const ResponseHead& head) {
+  out.clear();
+  char code[4];
+  std::to_chars(code, code + 3, head.status);
+  code[3] = 0;
+  out.append("HTTP/1.1 ").append(code, 3).push_back(' ');
+  out.append(head.reason.empty() ? status_reason(head.status) : head.reason).append("\r\n");
+  ConnectionTokens tokens = connection_tokens(head.headers);
+  for (const HeaderView& h : head.headers)
+    if (!hop_by_hop(h.name, tokens, head.upgrade)) put_header(out, h.name, h.value);
+  if (head.upgrade)
+    out.append("Connection: upgrade\r\n");
+  else if (head.connection == ClientConnection::close)
+    out.append("Connection: close\r\n");
+  else if (head.connection == ClientConnection::keep_alive)
+    out.append("Connection: keep-alive\r\n");
+  out.append("\r\n");
+}
+
+void write_error_response(std::string& out, int status, std::string_view reason, bool close,
+                          std::string_view extra_headers) {
+  // Body: {"error":"<reason>","status":<code>} with the reason JSON-escaped.
+  std::string body = "{\"error\":\"";
+  for (char c : reason) {
+    if (c == '"' || c == '\\') body.push_back('\\');
+    if (static_cast<unsigned char>(c) < 0x20) continue;
+    body.push_back(c);
+  }
+  body.append("\",\"status\":").append(std::to_string(status)).append("}\n");
+  out.clear();
+  out.append("HTTP/1.1 ").append(std::to_string(status)).push_back(' ');
+  out.append(status_reason(status)).append("\r\n");
+  out.append("Content-Type: application/json\r\nContent-Length: ")
+      .append(std::to_string(body.size()))
+      .append("\r\n");
+  out.append(extra_headers);
+  if (close) out.append("Connection: close\r\n");
+  out.append("\r\n").append(body);
+}
+
+std::string_view status_reason(int status) {
+  switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Unknown";
+  }
+}
+
+}  // namespace lb::http
