@@ -1,0 +1,288 @@
+#include "lb/admin/admin_server.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "lb/admin/json_writer.h"
+#include "lb/core/header_view.h"
+
+namespace lb::admin {
+namespace {
+
+uint64_t resident_bytes() {
+  FILE* f = fopen("/proc/self/statm", "r");
+  if (!f) return 0;
+  unsigned long size = 0, resident = 0;
+  int n = fscanf(f, "%lu %lu", &size, &resident);
+  fclose(f);
+  return n == 2 ? resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE)) : 0;
+}
+
+uint64_t load(const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); }
+
+const char* kind_name(config::PoolKind k) {
+  switch (k) {
+    case config::PoolKind::kupo: return "kupo";
+    case config::PoolKind::ogmios: return "ogmios";
+    case config::PoolKind::blockfrost: return "blockfrost";
+    case config::PoolKind::http: return "http";
+  }
+  return "http";
+}
+
+// Prometheus label values escape \, " and newline.
+std::string label(std::string_view v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out.push_back('\\');
+    if (c == '\n') {
+      out.append("\\n");
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+void codes_json(JsonWriter& j, const net::StatusCounters& s) {
+  j.begin_object();
+  for (size_t code = 0; code < s.by_code.size(); ++code)
+    if (uint64_t n = load(s.by_code[code])) j.key(std::to_string(code)).value(n);
+  j.end_object();
+}
+
+uint64_t total(const net::StatusCounters& s) {
+  uint64_t n = 0;
+  for (const auto& c : s.by_code) n += load(c);
+  return n;
+}
+
+}  // namespace
+
+AdminServer::AdminServer(uv_loop_t* loop, net::ProxyState& state, ProcessInfo info)
+    : loop_(loop),
+      state_(state),
+      info_(std::move(info)),
+      server_(loop, [this](const net::ServerRequest& req, net::Responder res) {
+        handle(req, std::move(res));
+      }) {}
+
+int AdminServer::listen(const std::string& host, uint16_t port) {
+  return server_.listen(host, port);
+}
+
+void AdminServer::handle(const net::ServerRequest& req, net::Responder res) {
+  auto rt = state_.runtime.load();
+  const std::string& token = rt->config.admin.token;
+  if (!token.empty()) {
+    HeaderLookup auth = find_header(req.headers, "authorization");
+    if (!auth.found || auth.value.size() != token.size() + 7 || !auth.value.starts_with("Bearer ") ||
+        auth.value.substr(7) != token) {
+      res.respond(401, "application/json", "{\"error\":\"bearer token required\"}\n",
+                  {{"WWW-Authenticate", "Bearer"}});
+      return;
+    }
+  }
+  if (req.method != "GET" && req.method != "HEAD") {
+    res.respond(405, "application/json", "{\"error\":\"method not allowed\"}\n",
+                {{"Allow", "GET, HEAD"}});
+    return;
+  }
+  std::string_view path = req.target.substr(0, req.target.find('?'));
+  if (path == "/status") {
+    res.respond(200, "application/json", status_json());
+  } else if (path == "/metrics") {
+    res.respond(200, "text/plain; version=0.0.4; charset=utf-8", metrics_text());
+  } else {
+    res.respond(404, "application/json", "{\"error\":\"not found\"}\n");
+  }
+}
+
+std::string AdminServer::status_json() const {
+  auto rt = state_.runtime.load();
+  SessionTableStats ss = state_.sessions.stats();
+  JsonWriter j;
+  j.begin_object();
+  j.key("version").value(info_.version);
+  j.key("config").value(rt->config.source);
+  j.key("uptime_s").value((uv_now(loop_) - info_.started_ms) / 1000);
+  j.key("workers").value(info_.workers);
+  j.key("connections").value(state_.connections.load());
+  j.key("resident_bytes").value(resident_bytes());
+  j.key("sessions").begin_object();
+  j.key("size").value(ss.size);
+  j.key("max").value(rt->config.sticky.max_sessions);
+  j.key("expired").value(ss.expired);
+  j.key("evicted").value(ss.evicted);
+  j.key("bytes_per_session").value(static_cast<uint64_t>(state_.sessions.bytes_per_session()));
+  j.end_object();
+  j.key("remaps").begin_object();
+  j.key("down").value(load(state_.remaps_down));
+  j.key("removed").value(load(state_.remaps_removed));
+  j.end_object();
+  j.key("pools").begin_array();
+  for (const net::RuntimePool& p : rt->pools) {
+    j.begin_object();
+    j.key("name").value(p.name);
+    j.key("kind").value(kind_name(p.kind));
+    j.key("backends").begin_array();
+    for (const net::RuntimeBackend& b : p.backends) {
+      const net::BackendStats& s = *b.stats;
+      j.begin_object();
+      j.key("name").value(b.name);
+      j.key("address").value(b.address);
+      j.key("state").value(net::state_name(s.state.load()));
+      j.key("resolved").value(b.resolved);
+      j.key("weight").value(b.weight);
+      j.key("pinned_sessions").value(state_.sessions.pinned(b.ref));
+      j.key("in_flight").value(static_cast<int64_t>(s.in_flight.load()));
+      j.key("requests").value(total(s.responses));
+      j.key("responses");
+      codes_json(j, s.responses);
+      j.key("connect_failures").value(load(s.connect_failures));
+      j.key("timeouts").value(load(s.timeouts));
+      j.key("resets").value(load(s.resets));
+      j.key("client_aborts").value(load(s.client_aborts));
+      j.end_object();
+    }
+    j.end_array();
+    j.end_object();
+  }
+  j.end_array();
+  j.key("listeners").begin_array();
+  for (const net::RuntimeListener& l : rt->listeners) {
+    j.begin_object();
+    j.key("name").value(l.name);
+    j.key("listen").value(l.listen.text);
+    j.key("open").value(static_cast<int64_t>(l.stats->open.load()));
+    j.key("accepted").value(load(l.stats->accepted));
+    j.key("rejected").value(load(l.stats->rejected));
+    j.key("local_responses");
+    codes_json(j, l.stats->local);
+    j.end_object();
+  }
+  j.end_array();
+  j.end_object();
+  std::string out = j.str();
+  out.push_back('\n');
+  return out;
+}
+
+std::string AdminServer::metrics_text() const {
+  auto rt = state_.runtime.load();
+  SessionTableStats ss = state_.sessions.stats();
+  std::string o;
+  o.reserve(8192);
+  auto line = [&o](std::string_view name, const std::string& labels, uint64_t v) {
+    o.append(name);
+    if (!labels.empty()) o.append("{").append(labels).append("}");
+    o.append(" ").append(std::to_string(v)).append("\n");
+  };
+  auto help = [&o](std::string_view name, std::string_view type, std::string_view text) {
+    o.append("# HELP ").append(name).append(" ").append(text).append("\n");
+    o.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+  };
+  auto bl = [](const net::RuntimePool& p, const net::RuntimeBackend& b) {
+    return "pool=\"" + label(p.name) + "\",backend=\"" + label(b.name) + "\"";
+  };
+
+  help("corral_requests_total", "counter",
+       "Responses per backend and status code (502/504 made by corral for that backend).");
+  for (const auto& p : rt->pools)
+    for (const auto& b : p.backends)
+      for (size_t code = 100; code < b.stats->responses.by_code.size(); ++code)
+        if (uint64_t n = load(b.stats->responses.by_code[code]))
+          line("corral_requests_total", bl(p, b) + ",code=\"" + std::to_string(code) + "\"", n);
+
+  help("corral_local_responses_total", "counter",
+       "Responses corral made itself (no route, method, bad request, no backend).");
+  for (const auto& l : rt->listeners)
+    for (size_t code = 100; code < l.stats->local.by_code.size(); ++code)
+      if (uint64_t n = load(l.stats->local.by_code[code]))
+        line("corral_local_responses_total",
+             "listener=\"" + label(l.name) + "\",code=\"" + std::to_string(code) + "\"", n);
+
+  help("corral_response_seconds", "histogram", "Time from request sent to response head.");
+  for (const auto& p : rt->pools)
+    for (const auto& b : p.backends) {
+      const net::LatencyHistogram& h = b.stats->latency;
+      uint64_t cum = 0;
+      for (size_t i = 0; i < h.buckets.size(); ++i) {
+        cum += load(h.buckets[i]);
+        std::string le = i < net::kLatencyBucketsMs.size()
+                             ? std::to_string(net::kLatencyBucketsMs[i] / 1000.0)
+                             : std::string("+Inf");
+        if (i < net::kLatencyBucketsMs.size()) le.erase(le.find_last_not_of('0') + 1);
+        if (!le.empty() && le.back() == '.') le.push_back('0');
+        line("corral_response_seconds_bucket", bl(p, b) + ",le=\"" + le + "\"", cum);
+      }
+      o.append("corral_response_seconds_sum{").append(bl(p, b)).append("} ");
+      o.append(std::to_string(load(h.sum_us) / 1e6)).append("\n");
+      line("corral_response_seconds_count", bl(p, b), cum);
+    }
+
+  help("corral_backend_up", "gauge", "Backend state: 1 for the state it is in.");
+  for (const auto& p : rt->pools)
+    for (const auto& b : p.backends)
+      for (auto s : {net::BackendState::up, net::BackendState::draining, net::BackendState::down})
+        line("corral_backend_up", bl(p, b) + ",state=\"" + net::state_name(s) + "\"",
+             b.stats->state.load() == s ? 1 : 0);
+
+  help("corral_backend_pinned_sessions", "gauge", "Sessions pinned to the backend.");
+  for (const auto& p : rt->pools)
+    for (const auto& b : p.backends)
+      line("corral_backend_pinned_sessions", bl(p, b), state_.sessions.pinned(b.ref));
+  help("corral_backend_in_flight", "gauge", "Requests in flight to the backend.");
+  for (const auto& p : rt->pools)
+    for (const auto& b : p.backends)
+      line("corral_backend_in_flight", bl(p, b),
+           static_cast<uint64_t>(std::max<int64_t>(0, b.stats->in_flight.load())));
+  struct Counter {
+    const char* name;
+    const char* text;
+    std::atomic<uint64_t> net::BackendStats::*field;
+  };
+  for (const Counter& c : {Counter{"corral_backend_connect_failures_total",
+                                   "Failed connections to the backend.",
+                                   &net::BackendStats::connect_failures},
+                           Counter{"corral_backend_timeouts_total", "Connect or response timeouts.",
+                                   &net::BackendStats::timeouts},
+                           Counter{"corral_backend_resets_total",
+                                   "Backend closed or reset mid-exchange.",
+                                   &net::BackendStats::resets},
+                           Counter{"corral_backend_client_aborts_total",
+                                   "Clients that went away mid-exchange.",
+                                   &net::BackendStats::client_aborts}}) {
+    help(c.name, "counter", c.text);
+    for (const auto& p : rt->pools)
+      for (const auto& b : p.backends) line(c.name, bl(p, b), load((*b.stats).*(c.field)));
+  }
+
+  help("corral_sessions", "gauge", "Pinned sessions in the table.");
+  line("corral_sessions", "", ss.size);
+  help("corral_sessions_expired_total", "counter", "Pins dropped after ttl idle.");
+  line("corral_sessions_expired_total", "", ss.expired);
+  help("corral_sessions_evicted_total", "counter", "Pins dropped by the max_sessions bound.");
+  line("corral_sessions_evicted_total", "", ss.evicted);
+  help("corral_remaps_total", "counter", "Users moved to another backend, by reason.");
+  line("corral_remaps_total", "reason=\"down\"", load(state_.remaps_down));
+  line("corral_remaps_total", "reason=\"removed\"", load(state_.remaps_removed));
+  line("corral_remaps_total", "reason=\"expired\"", ss.expired);
+
+  help("corral_connections", "gauge", "Open client connections.");
+  line("corral_connections", "", static_cast<uint64_t>(std::max<int64_t>(0, state_.connections.load())));
+  help("corral_connections_accepted_total", "counter", "Client connections accepted.");
+  for (const auto& l : rt->listeners)
+    line("corral_connections_accepted_total", "listener=\"" + label(l.name) + "\"",
+         load(l.stats->accepted));
+  help("corral_connections_rejected_total", "counter", "Connections refused at max_connections.");
+  for (const auto& l : rt->listeners)
+    line("corral_connections_rejected_total", "listener=\"" + label(l.name) + "\"",
+         load(l.stats->rejected));
+  help("corral_process_resident_memory_bytes", "gauge", "Resident set size of the process.");
+  line("corral_process_resident_memory_bytes", "", resident_bytes());
+  return o;
+}
+
+}  // namespace lb::admin

@@ -1,0 +1,42 @@
+#pragma once
+// The admin listener (DESIGN.md "Observability"): GET /status (JSON), GET /metrics
+// (Prometheus text format). Runs on the control loop, binds loopback by default and
+// requires "Authorization: Bearer <token>" when a token is configured.
+#include <uv.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "lb/net/http_server.h"
+#include "lb/net/proxy_state.h"
+
+namespace lb::admin {
+
+struct ProcessInfo {
+  unsigned workers = 1;
+  uint64_t started_ms = 0;  // uv_now at start
+  std::string version;
+};
+
+class AdminServer {
+ public:
+  AdminServer(uv_loop_t* loop, net::ProxyState& state, ProcessInfo info);
+  int listen(const std::string& host, uint16_t port);
+  uint16_t port() const { return server_.port(); }
+  void close() { server_.close(); }
+
+  // The documents, also used by tests.
+  std::string status_json() const;
+  std::string metrics_text() const;
+
+ private:
+  void handle(const net::ServerRequest& req, net::Responder res);
+
+  uv_loop_t* loop_;
+  net::ProxyState& state_;
+  ProcessInfo info_;
+  net::HttpServer server_;
+};
+
+}  // namespace lb::admin

@@ -1,0 +1,102 @@
+#include "lb/admin/json_writer.h"
+
+#include <cmath>
+#include <cstdio>
+
+namespace lb::admin {
+
+void json_escape(std::string& out, std::string_view s) {
+  out.push_back('"');
+  for (char ch : s) {
+    unsigned char c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"': out.append("\\\""); break;
+      case '\\': out.append("\\\\"); break;
+      case '\n': out.append("\\n"); break;
+      case '\r': out.append("\\r"); break;
+      case '\t': out.append("\\t"); break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          snprintf(buf, sizeof buf, "\\u%04x", c);
+          out.append(buf);
+        } else {
+          out.push_back(ch);
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+void JsonWriter::comma() {
+  if (need_comma_) out_.push_back(',');
+  need_comma_ = true;
+}
+
+JsonWriter& JsonWriter::begin_object() {
+  comma();
+  out_.push_back('{');
+  need_comma_ = false;
+  return *this;
+}
+JsonWriter& JsonWriter::end_object() {
+  out_.push_back('}');
+  need_comma_ = true;
+  return *this;
+}
+JsonWriter& JsonWriter::begin_array() {
+  comma();
+  out_.push_back('[');
+  need_comma_ = false;
+  return *this;
+}
+JsonWriter& JsonWriter::end_array() {
+  out_.push_back(']');
+  need_comma_ = true;
+  return *this;
+}
+JsonWriter& JsonWriter::key(std::string_view k) {
+  comma();
+  json_escape(out_, k);
+  out_.push_back(':');
+  need_comma_ = false;
+  return *this;
+}
+JsonWriter& JsonWriter::value(std::string_view s) {
+  comma();
+  json_escape(out_, s);
+  return *this;
+}
+JsonWriter& JsonWriter::value(uint64_t n) {
+  comma();
+  out_.append(std::to_string(n));
+  return *this;
+}
+JsonWriter& JsonWriter::value(int64_t n) {
+  comma();
+  out_.append(std::to_string(n));
+  return *this;
+}
+JsonWriter& JsonWriter::value(double d) {
+  comma();
+  if (!std::isfinite(d)) {
+    out_.append("null");
+    return *this;
+  }
+  char buf[32];
+  snprintf(buf, sizeof buf, "%.6g", d);
+  out_.append(buf);
+  return *this;
+}
+JsonWriter& JsonWriter::value(bool b) {
+  comma();
+  out_.append(b ? "true" : "false");
+  return *this;
+}
+JsonWriter& JsonWriter::null() {
+  comma();
+  out_.append("null");
+  return *this;
+}
+
+}  // namespace lb::admin

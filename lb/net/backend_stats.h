@@ -1,0 +1,51 @@
+#pragma once
+// Live counters of one backend (or one listener), shared by every worker and kept across
+// reloads: the registry hands out one per name. Relaxed atomics: counters are read only
+// by the admin listener, which needs no ordering with the data path.
+#include <array>
+#include <atomic>
+#include <cstdint>
+
+namespace lb::net {
+
+enum class BackendState : uint8_t { up, draining, down };
+const char* state_name(BackendState s);
+
+// Response-time buckets in milliseconds (Prometheus "le" bounds); the last is +Inf.
+inline constexpr std::array<uint64_t, 12> kLatencyBucketsMs = {5,   10,   25,   50,   100,  250,
+                                                                 500, 1000, 2500, 5000, 10000, 30000};
+
+struct LatencyHistogram {
+  std::array<std::atomic<uint64_t>, kLatencyBucketsMs.size() + 1> buckets{};
+  std::atomic<uint64_t> sum_us{0};
+  void observe(uint64_t us);
+};
+
+struct StatusCounters {
+  // Index = status code 100..599; anything else lands on 0.
+  std::array<std::atomic<uint64_t>, 600> by_code{};
+  void count(int status) {
+    by_code[status >= 100 && status < 600 ? status : 0].fetch_add(1, std::memory_order_relaxed);
+  }
+};
+
+struct BackendStats {
+  std::atomic<BackendState> state{BackendState::up};
+  StatusCounters responses;            // as answered by the backend, or 502/504 made for it
+  LatencyHistogram latency;            // request sent -> response head received
+  std::atomic<uint64_t> connect_failures{0};
+  std::atomic<uint64_t> timeouts{0};
+  std::atomic<uint64_t> resets{0};     // backend closed or reset mid-exchange
+  std::atomic<uint64_t> client_aborts{0};  // client went away mid-exchange
+  std::atomic<int64_t> in_flight{0};
+  std::atomic<uint64_t> new_pins{0};
+};
+
+struct ListenerStats {
+  StatusCounters local;  // responses corral made itself (404, 405, 400, 503, ...)
+  std::atomic<uint64_t> accepted{0};
+  std::atomic<uint64_t> rejected{0};  // over max_connections
+  std::atomic<int64_t> open{0};
+};
+
+}  // namespace lb::net

@@ -1,0 +1,23 @@
+#pragma once
+// What every worker shares: the session table (sharded, locked per shard), the registry
+// of names and counters, and the current runtime snapshot.
+#include <atomic>
+#include <memory>
+
+#include "lb/core/session_table.h"
+#include "lb/net/runtime.h"
+
+namespace lb::net {
+
+struct ProxyState {
+  ProxyState(size_t max_sessions, uint64_t ttl_ms) : sessions(max_sessions, ttl_ms) {}
+
+  SessionTable sessions;
+  Registry registry;
+  std::atomic<std::shared_ptr<const Runtime>> runtime;
+  std::atomic<int64_t> connections{0};  // open client connections, all listeners
+  std::atomic<uint64_t> remaps_down{0};     // pins moved off a backend that is down
+  std::atomic<uint64_t> remaps_removed{0};  // pins whose backend left the config
+};
+
+}  // namespace lb::net

@@ -1,0 +1,84 @@
+#pragma once
+// The running configuration as the data path uses it: an immutable snapshot built from a
+// config::Config on the control thread (addresses resolved, selectors built, routes
+// compiled) and published to workers as std::shared_ptr<const Runtime> (DESIGN.md
+// "Threads"). Live counters are not in the snapshot but in the Registry, by name, so
+// they survive reloads.
+#include <sys/socket.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "lb/core/router.h"
+#include "lb/core/selector.h"
+#include "lb/core/session_table.h"
+#include "lb/http/head_writer.h"
+#include "lb/net/backend_stats.h"
+
+namespace lb::net {
+
+struct RuntimeBackend {
+  std::string name;
+  std::string address;  // as configured
+  BackendRef ref = 0;   // stable identity in the session table
+  sockaddr_storage addr{};
+  bool resolved = false;
+  bool tls = false;
+  uint32_t weight = 1;
+  std::shared_ptr<BackendStats> stats;
+};
+
+struct RuntimePool {
+  std::string name;
+  uint64_t salt = 0;  // folds the pool into session keys
+  config::PoolKind kind = config::PoolKind::http;
+  std::vector<RuntimeBackend> backends;
+  std::vector<uint32_t> weights;  // per backend, for bounded loads
+  std::unique_ptr<const Selector> selector;
+  config::Timeouts timeouts;
+  std::vector<http::InjectedHeader> inject;
+};
+
+struct RuntimeListener {
+  std::string name;
+  config::Address listen;
+  std::vector<RouteSpec> routes;
+  std::shared_ptr<ListenerStats> stats;
+};
+
+struct Runtime {
+  config::Config config;
+  std::vector<RuntimePool> pools;
+  std::vector<RuntimeListener> listeners;
+};
+
+// Interns names to stable BackendRefs and live counters. Thread-safe; never forgets a
+// name (refs stay valid in the session table across reloads).
+class Registry {
+ public:
+  struct Entry {
+    BackendRef ref;
+    std::shared_ptr<BackendStats> stats;
+  };
+  // nullopt-like: ref == SessionTable::kMaxBackends when the registry is full.
+  Entry backend(const std::string& pool, const std::string& name);
+  std::shared_ptr<ListenerStats> listener(const std::string& name);
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, Entry> backends_;
+  std::map<std::string, std::shared_ptr<ListenerStats>> listeners_;
+};
+
+// Builds a snapshot. Host names are resolved here (blocking, off the data path); a
+// backend that does not resolve stays in the pool marked down, with the reason logged.
+std::shared_ptr<const Runtime> build_runtime(const config::Config& cfg, Registry& registry);
+
+// Parses an IP literal and port into a sockaddr; false if host is not an IP literal.
+bool ip_sockaddr(const std::string& host, uint16_t port, sockaddr_storage& out);
+
+}  // namespace lb::net

@@ -1,0 +1,111 @@
+#pragma once
+// One keep-alive connection from a worker to a backend. It parses responses and hands
+// their parts to its owner (the client connection it serves) through UpstreamOwner; it
+// returns to the worker's idle pool when the owner releases it reusable. Memory is freed
+// only in the close callback (libuv rule); the owner is detached before that.
+#include <uv.h>
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "lb/core/session_table.h"
+#include "lb/http/message_parser.h"
+#include "lb/net/write_queue.h"
+
+namespace lb::net {
+
+class Worker;
+
+enum class UpstreamError : uint8_t {
+  connect_failed,   // refused, unreachable: the backend is not there
+  connect_timeout,
+  response_timeout,
+  closed_early,     // closed before any response byte: a stale keep-alive, retryable
+  reset,            // closed or reset mid-response
+  bad_response,     // not HTTP
+};
+const char* upstream_error_name(UpstreamError e);
+
+class UpstreamOwner {
+ public:
+  virtual void upstream_connected() = 0;
+  virtual void upstream_head(const http::MessageParser& response) = 0;
+  virtual void upstream_body(const char* data, size_t len) = 0;
+  // The response ended. reusable: the connection may carry another request.
+  virtual void upstream_done(bool reusable) = 0;
+  virtual void upstream_failed(UpstreamError error) = 0;
+  // Everything read so far has been handed over (flush a coalesced head).
+  virtual void upstream_read_end() = 0;
+  // The request bytes queued to the backend are all written.
+  virtual void upstream_drained() = 0;
+
+ protected:
+  ~UpstreamOwner() = default;
+};
+
+class UpstreamConn {
+ public:
+  static constexpr size_t kMaxResponseHead = 65536;
+  static constexpr size_t kReadChunk = 65536;
+
+  UpstreamConn(Worker& worker, BackendRef ref);
+
+  // Starts a connection; the owner hears upstream_connected or upstream_failed.
+  void connect(const sockaddr* addr, UpstreamOwner* owner, uint64_t connect_ms);
+  // Takes an idle pooled connection for a new exchange.
+  void bind(UpstreamOwner* owner);
+  bool send(std::string_view a, std::string_view b = {});
+  size_t pending() const { return out_.pending(); }
+  // A request head has been sent: parse the response to it. head_request: no body.
+  void expect_response(bool head_request, uint64_t response_ms);
+  void pause_reading();
+  void resume_reading();
+  // The owner is done: back to the idle pool when reusable, else closed.
+  void release(bool reusable);
+  // Closes now, detaching the owner (no more callbacks).
+  void abort();
+
+  BackendRef ref() const { return ref_; }
+  bool reused() const { return reused_; }
+  bool got_response_bytes() const { return got_bytes_; }
+
+ private:
+  enum class State : uint8_t { connecting, active, idle, closing };
+  static void on_connect(uv_connect_t* req, int status);
+  static void on_alloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
+  static void on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
+  static void on_timer(uv_timer_t* t);
+  static void on_close(uv_handle_t* h);
+  static void on_drained(void* self);
+  static void on_write_error(void* self, int status);
+  void fail(UpstreamError e);
+  void handle_eof();
+  void parse();
+  void close();
+
+  Worker& worker_;
+  BackendRef ref_;
+  uv_tcp_t tcp_{};
+  uv_timer_t timer_{};
+  uv_connect_t connect_req_{};
+  WriteQueue out_;
+  http::MessageParser parser_;
+  std::vector<char> in_;
+  size_t start_ = 0, end_ = 0;
+  UpstreamOwner* owner_ = nullptr;
+  State state_ = State::connecting;
+  uint64_t response_ms_ = 0;
+  int open_handles_ = 0;
+  bool head_request_ = false;
+  bool got_bytes_ = false;
+  bool reading_ = false;
+  bool reused_ = false;
+  bool paused_ = false;
+  bool in_body_ = false;
+  bool in_pool_ = false;
+
+  friend class UpstreamPool;
+};
+
+}  // namespace lb::net

@@ -1,0 +1,82 @@
+#pragma once
+// A worker: one thread, one libuv loop, its own accepting sockets (SO_REUSEPORT) and its
+// own upstream pools (DESIGN.md "Threads"). It picks up a new runtime snapshot when woken
+// through its uv_async_t, and stops gracefully: no new connections, in-flight requests
+// finish, then the loop ends.
+#include <uv.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "lb/net/proxy_state.h"
+#include "lb/net/upstream_pool.h"
+
+namespace lb::net {
+
+class ClientConn;
+
+// A bound listening socket (fd) for one listener, created before the workers start so
+// that bind errors surface at start-up and port 0 resolves to one port for all workers.
+struct BoundSocket {
+  std::string listener;
+  int fd = -1;
+};
+
+// Opens `count` SO_REUSEPORT sockets bound to the same address; the first fixes the port
+// when the configured one is 0. Returns false and sets error on failure.
+bool bind_reuseport(const std::string& host, uint16_t port, int backlog, size_t count,
+                    std::vector<int>& fds, uint16_t& bound_port, std::string& error);
+
+class Worker {
+ public:
+  Worker(ProxyState& state, unsigned index);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Starts the thread serving the given sockets (ownership passes to the worker).
+  void start(std::vector<BoundSocket> sockets);
+  // Thread-safe: adopt state.runtime now.
+  void reload();
+  // Thread-safe: stop accepting; finish in-flight work for up to deadline_ms, then close.
+  void stop(uint64_t deadline_ms);
+  void join();
+
+  // Worker thread only.
+  uv_loop_t* loop() { return &loop_; }
+  const std::shared_ptr<const Runtime>& runtime() const { return runtime_; }
+  ProxyState& state() { return state_; }
+  UpstreamPool& upstreams() { return upstreams_; }
+  bool stopping() const { return stopping_; }
+  void track(ClientConn* c);
+  void untrack(ClientConn* c);
+  unsigned index() const { return index_; }
+
+ private:
+  struct Listener;
+  static void on_async(uv_async_t* a);
+  static void on_connection(uv_stream_t* server, int status);
+  static void on_deadline(uv_timer_t* t);
+  void begin_stop();
+  void maybe_finish_stop();
+
+  ProxyState& state_;
+  unsigned index_;
+  uv_loop_t loop_{};
+  uv_async_t async_{};
+  uv_timer_t deadline_{};
+  std::thread thread_;
+  std::shared_ptr<const Runtime> runtime_;
+  std::vector<std::unique_ptr<Listener>> listeners_;
+  UpstreamPool upstreams_;
+  std::vector<ClientConn*> conns_;
+  std::atomic<bool> stop_requested_{false};
+  std::atomic<uint64_t> stop_deadline_ms_{0};
+  bool stopping_ = false;
+  bool async_closed_ = false;
+};
+
+}  // namespace lb::net

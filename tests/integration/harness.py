@@ -1,0 +1,229 @@
+"""Integration test harness: starts the real corral and corral-bench binaries on
+loopback with ephemeral ports, and cleans them up. Only 127.0.0.1 is ever targeted."""
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import http.client
+import unittest
+
+CORRAL = os.environ.get("CORRAL", os.path.join(os.path.dirname(__file__), "../../build/corral"))
+BENCH = os.environ.get("CORRAL_BENCH",
+                       os.path.join(os.path.dirname(__file__), "../../build/corral-bench"))
+
+
+class Proc:
+    """A child process whose stdout/stderr lines are collected by reader threads."""
+
+    def __init__(self, argv, env=None):
+        self.argv = argv
+        self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True, env=env)
+        self.lines = []
+        self.cv = threading.Condition()
+        for stream in (self.p.stdout, self.p.stderr):
+            threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+
+    def _pump(self, stream):
+        for line in stream:
+            with self.cv:
+                self.lines.append(line.rstrip("\n"))
+                self.cv.notify_all()
+
+    def wait_line(self, pattern, timeout=10.0, start=0):
+        """Returns the regex match of the first line (from index start) matching pattern."""
+        rx = re.compile(pattern)
+        deadline = time.time() + timeout
+        with self.cv:
+            while True:
+                for line in self.lines[start:]:
+                    m = rx.search(line)
+                    if m:
+                        return m
+                left = deadline - time.time()
+                if left <= 0 or self.p.poll() is not None:
+                    raise AssertionError("no line matching %r from %s; got:\n%s" %
+                                         (pattern, self.argv[0], "\n".join(self.lines[-30:])))
+                self.cv.wait(min(left, 0.1))
+
+    def log(self):
+        with self.cv:
+            return "\n".join(self.lines)
+
+    def signal(self, sig):
+        self.p.send_signal(sig)
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        return self.p.returncode
+
+
+class Fleet:
+    """N simulated Kupo instances from `corral-bench backend`."""
+
+    def __init__(self, n, name="kupo", extra=()):
+        self.proc = Proc([BENCH, "backend", "--listen", "127.0.0.1:0", "--name", name,
+                          "--count", str(n), *extra])
+        self.backends = {}  # name -> port
+        deadline = time.time() + 10
+        while len(self.backends) < n:
+            assert time.time() < deadline and self.proc.p.poll() is None, self.proc.log()
+            with self.proc.cv:
+                for line in self.proc.lines:
+                    m = re.match(r"^listening (\S+) 127\.0\.0\.1:(\d+)", line)
+                    if m:
+                        self.backends[m.group(1)] = int(m.group(2))
+            time.sleep(0.01)
+
+    def names(self):
+        return sorted(self.backends)
+
+    def control(self, name, **settings):
+        return post_json(self.backends[name], "/_sim/control", settings)
+
+    def stats(self, name):
+        return get_json(self.backends[name], "/_sim/stats")
+
+    def stop(self):
+        return self.proc.stop(signal.SIGINT)
+
+
+def backends_yaml(fleet, names=None, indent="      "):
+    names = names or fleet.names()
+    return "".join("%s- {name: %s, address: 127.0.0.1:%d}\n" % (indent, n, fleet.backends[n])
+                   for n in names)
+
+
+def kupo_config(fleet, extra_sticky="", limits="", route_extra="", workers=1, pool_extra="",
+                routes=None):
+    routes = routes or ("      - {prefix: /kupo/, pool: kupo, strip_prefix: true, "
+                        "methods: [GET, HEAD, OPTIONS]%s}\n" % route_extra)
+    return ("workers: %d\n"
+            "admin: {listen: 127.0.0.1:0}\n"
+            "listeners:\n"
+            "  - name: public\n"
+            "    listen: 127.0.0.1:0\n"
+            "    routes:\n%s"
+            "sticky:\n"
+            "  keys:\n"
+            "    - {from: path, prefix: /s/}\n"
+            "    - {from: cookie, name: corral}\n"
+            "    - {from: header, name: X-Session-Key}\n"
+            "    - {from: address}\n"
+            "    - {from: client_ip}\n"
+            "%s"
+            "pools:\n"
+            "  kupo:\n"
+            "    kind: kupo\n"
+            "    backends:\n%s%s"
+            "%s") % (workers, routes, extra_sticky, backends_yaml(fleet), pool_extra,
+                     ("limits: " + limits + "\n") if limits else "")
+
+
+class Corral:
+    """The real corral binary on a temporary config file."""
+
+    def __init__(self, config_text, args=()):
+        self.dir = tempfile.TemporaryDirectory()
+        self.path = os.path.join(self.dir.name, "corral.yaml")
+        with open(self.path, "w") as f:
+            f.write(config_text)
+        self.proc = Proc([CORRAL, "--config", self.path, *args])
+        self.ports = {}
+        m = self.proc.wait_line(r"admin listening \S+:(\d+)")
+        self.admin_port = int(m.group(1))
+        self.proc.wait_line(r"corral \S+ running")
+        for line in self.proc.lines:
+            m = re.search(r"listening (\S+) \S+:(\d+)$", line)
+            if m and m.group(1) != "admin":
+                self.ports[m.group(1)] = int(m.group(2))
+        self.port = self.ports.get("public")
+
+    def rewrite(self, config_text):
+        with open(self.path, "w") as f:
+            f.write(config_text)
+
+    def status(self):
+        return get_json(self.admin_port, "/status")
+
+    def metrics(self):
+        return get(self.admin_port, "/metrics")[2]
+
+    def stop(self, sig=signal.SIGTERM):
+        rc = self.proc.stop(sig)
+        self.dir.cleanup()
+        return rc
+
+
+def get(port, path, headers=None, method="GET", body=None, timeout=10):
+    """One request on a fresh connection: (status, headers dict lower-cased, body str)."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        data = r.read().decode("utf-8", "replace")
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+    finally:
+        c.close()
+
+
+def get_json(port, path):
+    status, _, body = get(port, path)
+    assert status == 200, (status, body)
+    return json.loads(body)
+
+
+def post_json(port, path, obj):
+    status, _, body = get(port, path, method="POST", body=json.dumps(obj),
+                          headers={"Content-Type": "application/json"})
+    assert status == 200, (status, body)
+    return body
+
+
+def raw(port, data, timeout=5, shut=False):
+    """Sends raw bytes on a new connection and returns everything read until close/timeout."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(data)
+        if shut:
+            s.shutdown(socket.SHUT_WR)
+        out = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            out += chunk
+        return out
+    finally:
+        s.close()
+
+
+def status_of(response_bytes):
+    m = re.match(rb"HTTP/1\.[01] (\d{3})", response_bytes)
+    return int(m.group(1)) if m else None
+
+
+def pinned(corral, pool="kupo"):
+    st = corral.status()
+    for p in st["pools"]:
+        if p["name"] == pool:
+            return {b["name"]: b["pinned_sessions"] for b in p["backends"]}
+    raise KeyError(pool)
+
+
+def main():
+    unittest.main(verbosity=2)
