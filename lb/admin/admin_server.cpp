@@ -6,6 +6,7 @@
 
 #include "lb/admin/json_writer.h"
 #include "lb/core/header_view.h"
+#include "lb/net/log.h"
 
 namespace lb::admin {
 namespace {
@@ -84,12 +85,16 @@ void AdminServer::handle(const net::ServerRequest& req, net::Responder res) {
       return;
     }
   }
+  std::string_view path = req.target.substr(0, req.target.find('?'));
+  if (req.method == "POST" && path.starts_with("/backends/")) {
+    set_backend_state(path.substr(10), res);
+    return;
+  }
   if (req.method != "GET" && req.method != "HEAD") {
     res.respond(405, "application/json", "{\"error\":\"method not allowed\"}\n",
                 {{"Allow", "GET, HEAD"}});
     return;
   }
-  std::string_view path = req.target.substr(0, req.target.find('?'));
   if (path == "/status") {
     res.respond(200, "application/json", status_json());
   } else if (path == "/metrics") {
@@ -97,6 +102,38 @@ void AdminServer::handle(const net::ServerRequest& req, net::Responder res) {
   } else {
     res.respond(404, "application/json", "{\"error\":\"not found\"}\n");
   }
+}
+
+void AdminServer::set_backend_state(std::string_view rest, net::Responder& res) {
+  // rest = "<backend>/<up|drain|down>"
+  size_t slash = rest.find('/');
+  std::string_view name = rest.substr(0, slash);
+  std::string_view action = slash == std::string_view::npos ? "" : rest.substr(slash + 1);
+  net::BackendState to;
+  if (action == "up")
+    to = net::BackendState::up;
+  else if (action == "drain")
+    to = net::BackendState::draining;
+  else if (action == "down")
+    to = net::BackendState::down;
+  else {
+    res.respond(400, "application/json", "{\"error\":\"expected /backends/NAME/up|drain|down\"}\n");
+    return;
+  }
+  auto rt = state_.runtime.load();
+  for (const net::RuntimePool& p : rt->pools)
+    for (const net::RuntimeBackend& b : p.backends) {
+      if (b.name != name) continue;
+      net::BackendState from = b.stats->state.exchange(to);
+      net::logf(net::LogLevel::info, "admin: backend %s %s -> %s", b.name.c_str(),
+                net::state_name(from), net::state_name(to));
+      JsonWriter j;
+      j.begin_object().key("backend").value(b.name).key("from").value(net::state_name(from));
+      j.key("to").value(net::state_name(to)).end_object();
+      res.respond(200, "application/json", j.str() + "\n");
+      return;
+    }
+  res.respond(404, "application/json", "{\"error\":\"no such backend\"}\n");
 }
 
 std::string AdminServer::status_json() const {

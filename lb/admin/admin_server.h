@@ -1,6 +1,7 @@
 #pragma once
 // The admin listener (DESIGN.md "Observability"): GET /status (JSON), GET /metrics
-// (Prometheus text format). Runs on the control loop, binds loopback by default and
+// (Prometheus text format), POST /backends/NAME/{up,drain,down} (maintenance: a drained
+// backend keeps its users and takes no new ones; a down one hands its users over). Runs on the control loop, binds loopback by default and
 // requires "Authorization: Bearer <token>" when a token is configured.
 #include <uv.h>
 
@@ -32,6 +33,7 @@ class AdminServer {
 
  private:
   void handle(const net::ServerRequest& req, net::Responder res);
+  void set_backend_state(std::string_view rest, net::Responder& res);
 
   uv_loop_t* loop_;
   net::ProxyState& state_;

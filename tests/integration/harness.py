@@ -55,7 +55,7 @@ class Proc:
         with self.cv:
             return "\n".join(self.lines)
 
-    def signal(self, sig):
+    def send(self, sig):
         self.p.send_signal(sig)
 
     def stop(self, sig=signal.SIGTERM, timeout=15):
