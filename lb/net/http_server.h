@@ -18,6 +18,8 @@
 
 namespace lb::net {
 
+// Views into the connection's buffer: valid only during the handler call. A handler that
+// answers later copies what it needs.
 struct ServerRequest {
   std::string_view method;
   std::string_view target;  // path[?query]

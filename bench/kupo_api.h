@@ -1,0 +1,61 @@
+#pragma once
+// Kupo-shaped response bodies for the simulated backend, after Kupo's HTTP API reference
+// (CardanoSolutions/kupo docs/api) and its sources (Kupo.Data.Http.Error, Kupo.Data.Health):
+// deterministic fake data derived from the request, so that two instances answer the same
+// query the same way. Pure functions, no I/O.
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bench/sim_chain.h"
+
+namespace bench::kupo_api {
+
+inline constexpr std::string_view kContentType = "application/json;charset=utf-8";
+inline constexpr std::string_view kVersion = "v2.11.0-corral-sim";
+
+// Kupo's error shape ({"hint": "..."}) with short hints in the spirit of Kupo's own.
+std::string error_body(std::string_view hint);
+extern const char* const kHintNotFound;
+extern const char* const kHintMethodNotAllowed;    // Kupo answers 406 for this
+extern const char* const kHintServiceUnavailable;  // the 503 of an overloaded Kupo
+extern const char* const kHintInvalidPattern;
+extern const char* const kHintInvalidStatusFlag;
+extern const char* const kHintInvalidSortDirection;
+extern const char* const kHintInvalidSlotNo;
+extern const char* const kHintInvalidStrictMode;
+extern const char* const kHintMalformedDatumHash;
+extern const char* const kHintMalformedScriptHash;
+extern const char* const kHintUnsupportedContentType;
+
+struct MatchQuery {
+  bool spent = false;
+  bool unspent = false;
+  bool oldest_first = false;
+};
+
+// One JSON object per match of `pattern`, in the requested order: two to four outputs,
+// created before `checkpoint`, every other one spent (filtered by ?spent / ?unspent).
+std::vector<std::string> matches(std::string_view pattern, const MatchQuery& q,
+                                 uint64_t checkpoint);
+
+// {"slot_no":..,"header_hash":..}
+std::string point(uint64_t slot);
+// A sample of checkpoints, most recent first, as Kupo's GET /checkpoints gives.
+std::vector<std::string> checkpoint_sample(const SimChain& chain, uint64_t now_ms);
+// {"datum": "<cbor hex>"} for a datum hash.
+std::string datum(std::string_view hash);
+// {"language": .., "script": ..} for a script hash.
+std::string script(std::string_view hash);
+// The metadata objects of the block at `slot` (one per transaction with metadata).
+std::vector<std::string> metadata(uint64_t slot);
+
+// GET /health bodies: JSON, or the Prometheus text exposition.
+std::string health_json(const SimChain& chain, uint64_t now_ms);
+std::string health_prometheus(const SimChain& chain, uint64_t now_ms);
+
+bool is_hex(std::string_view s, size_t length);
+bool is_slot(std::string_view s);
+
+}  // namespace bench::kupo_api

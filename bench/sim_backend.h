@@ -1,0 +1,72 @@
+#pragma once
+// A simulated Kupo instance for corral-bench and corral --demo: Kupo's HTTP API with
+// deterministic fake data, a moving chain tip, Kupo's health semantics, latency added by a
+// timer (never by sleeping) and a capacity above which it answers 503 as an overloaded Kupo
+// does. Tests and the lab steer it at runtime over HTTP:
+//   POST /_sim/control  {"latency_ms":200,"capacity":5,"health":"synced|behind|disconnected",
+//                        "tip_lag_slots":1000,"dead":true,"freeze_tip":true,"reject_delay_ms":175}
+//   GET  /_sim/stats    {"name":..,"requests":N,"in_flight":N,"rejected_503":N}
+// dead aborts every connection without answering (the /_sim/ endpoints keep working so that
+// it can be revived). Every response carries X-Backend: <name>.
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bench/sim_chain.h"
+#include "lb/net/http_server.h"
+
+namespace bench {
+
+struct SimOptions {
+  std::string name = "kupo";
+  std::string kind = "kupo";  // "kupo"; room for "ogmios"
+  uint64_t latency_ms = 0;    // added before answering each data request
+  uint64_t capacity = 50;     // data requests in flight before 503 (Kupo's default); 0 = no limit
+  uint64_t reject_delay_ms = 0;  // Kupo retries ~25+50+100 ms before its 503; 0 answers at once
+  uint64_t tip_slot = 0;         // 0: the mainnet slot of the system clock
+  bool freeze_tip = false;
+  uint64_t tip_lag_slots = 0;
+  SimHealth health = SimHealth::synced;
+  uint64_t block_interval_slots = 20;
+  lb::net::ServerOptions server;
+};
+
+struct SimStats {
+  uint64_t requests = 0;  // everything but /_sim/
+  uint64_t in_flight = 0;
+  uint64_t rejected_503 = 0;
+};
+
+// Today's mainnet slot from the system clock (Shelley started at slot 4492800, 1 slot/s).
+uint64_t mainnet_slot_now();
+
+class SimBackend {
+ public:
+  SimBackend(uv_loop_t* loop, SimOptions options);
+  ~SimBackend();
+  SimBackend(const SimBackend&) = delete;
+  SimBackend& operator=(const SimBackend&) = delete;
+
+  // Binds and listens (port 0 = ephemeral). Returns 0 or a libuv error code.
+  int listen(const std::string& host, uint16_t port);
+  uint16_t port() const;
+  // Stops listening, drops pending answers and connections; `done` runs once closed.
+  void close(std::function<void()> done = {});
+
+  const std::string& name() const;
+  SimStats stats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Starts `n` simulated Kupo instances named kupo-1..kupo-n on ephemeral ports of `host`.
+// Instances that fail to listen are reported on stderr and left out.
+std::vector<std::unique_ptr<SimBackend>> start_sim_fleet(uv_loop_t* loop, int n, std::string host);
+
+}  // namespace bench

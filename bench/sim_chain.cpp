@@ -1,0 +1,125 @@
+#include "bench/sim_chain.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace bench {
+
+namespace {
+
+// SplitMix64 (Steele, Lea, Flood 2014): cheap, well-mixed, deterministic.
+uint64_t mix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+}  // namespace
+
+std::optional<SimHealth> parse_sim_health(std::string_view s) {
+  if (s == "synced") return SimHealth::synced;
+  if (s == "behind") return SimHealth::behind;
+  if (s == "disconnected") return SimHealth::disconnected;
+  return std::nullopt;
+}
+
+const char* to_string(SimHealth h) {
+  switch (h) {
+    case SimHealth::synced:
+      return "synced";
+    case SimHealth::behind:
+      return "behind";
+    case SimHealth::disconnected:
+      return "disconnected";
+  }
+  return "synced";
+}
+
+SimChain::SimChain(uint64_t start_slot, uint64_t now_ms, uint64_t block_interval)
+    : start_slot_(start_slot),
+      start_ms_(now_ms),
+      interval_(std::max<uint64_t>(1, block_interval)) {}
+
+uint64_t SimChain::wall_slot(uint64_t now_ms) const {
+  return start_slot_ + (now_ms > start_ms_ ? (now_ms - start_ms_) / 1000 : 0);
+}
+
+uint64_t SimChain::node_tip(uint64_t now_ms) const {
+  uint64_t tip = frozen_ ? frozen_slot_ : wall_slot(now_ms);
+  if (!connected_) tip = std::min(tip, disconnected_slot_);
+  return tip;
+}
+
+uint64_t SimChain::checkpoint(uint64_t now_ms) const {
+  const uint64_t tip = node_tip(now_ms);
+  return block_at_or_before(tip > lag_ ? tip - lag_ : 0);
+}
+
+uint64_t SimChain::seconds_since_last_block(uint64_t now_ms) const {
+  // The indexer saw its newest block when the node tip reached checkpoint + lag; map that
+  // slot back to wall time (it may precede the start of the simulation).
+  const int64_t seen_slot = static_cast<int64_t>(checkpoint(now_ms) + lag_);
+  const int64_t seen_ms =
+      static_cast<int64_t>(start_ms_) + (seen_slot - static_cast<int64_t>(start_slot_)) * 1000;
+  const int64_t elapsed = static_cast<int64_t>(now_ms) - seen_ms;
+  return elapsed > 0 ? static_cast<uint64_t>(elapsed / 1000) : 0;
+}
+
+double SimChain::network_synchronization(uint64_t now_ms) const {
+  const uint64_t network = wall_slot(now_ms);
+  const uint64_t cp = checkpoint(now_ms);
+  if (network == 0 || network <= cp + kSyncToleranceSlots) return 1.0;
+  return std::floor(static_cast<double>(cp) / static_cast<double>(network) * 1e5) / 1e5;
+}
+
+int SimChain::health_status(uint64_t now_ms) const {
+  if (!connected_) return 503;
+  return node_tip(now_ms) - checkpoint(now_ms) > kSyncToleranceSlots ? 202 : 200;
+}
+
+SimHealth SimChain::health(uint64_t now_ms) const {
+  switch (health_status(now_ms)) {
+    case 503:
+      return SimHealth::disconnected;
+    case 202:
+      return SimHealth::behind;
+    default:
+      return SimHealth::synced;
+  }
+}
+
+void SimChain::set_frozen(bool frozen, uint64_t now_ms) {
+  if (frozen && !frozen_) frozen_slot_ = node_tip(now_ms);
+  frozen_ = frozen;
+}
+
+void SimChain::set_health(SimHealth h, uint64_t now_ms) {
+  switch (h) {
+    case SimHealth::synced:
+      connected_ = true;
+      lag_ = 0;
+      break;
+    case SimHealth::behind:
+      connected_ = true;
+      if (lag_ <= kSyncToleranceSlots) lag_ = kDefaultBehindLag;
+      break;
+    case SimHealth::disconnected:
+      if (connected_) disconnected_slot_ = node_tip(now_ms);
+      connected_ = false;
+      break;
+  }
+}
+
+std::string SimChain::header_hash(uint64_t slot) {
+  static const char* hex = "0123456789abcdef";
+  std::string out(64, '0');
+  uint64_t x = slot;
+  for (int word = 0; word < 4; ++word) {
+    x = mix(x);
+    for (int i = 0; i < 16; ++i) out[word * 16 + i] = hex[(x >> (60 - 4 * i)) & 0xF];
+  }
+  return out;
+}
+
+}  // namespace bench
