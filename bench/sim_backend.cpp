@@ -1,6 +1,8 @@
 #include "bench/sim_backend.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <optional>
 #include <set>
@@ -436,6 +438,38 @@ void SimBackend::Impl::handle_sim(const ServerRequest& req, std::string_view pat
       return;
     }
     r.respond(200, ct, control_json(), base_headers());
+    return;
+  }
+  std::string_view query;
+  if (size_t q = req.target.find('?'); q != std::string_view::npos) query = req.target.substr(q + 1);
+  auto qint = [&](std::string_view name, long dflt) {
+    std::optional<std::string> v = query_param(query, name);
+    return v && !v->empty() ? std::strtol(v->c_str(), nullptr, 10) : dflt;
+  };
+  if (path == "/_sim/echo") {
+    // What arrived, as the backend saw it: tests check what a proxy forwarded.
+    std::string b = "{\"method\":\"" + json_escape(req.method) + "\",\"target\":\"" +
+                    json_escape(req.target) + "\",\"headers\":[";
+    for (size_t i = 0; i < req.headers.size(); ++i)
+      b += std::string(i ? "," : "") + "[\"" + json_escape(req.headers[i].name) + "\",\"" +
+           json_escape(req.headers[i].value) + "\"]";
+    b += "],\"body\":\"" + json_escape(req.body) + "\"}";
+    r.respond(static_cast<int>(qint("status", 200)), ct, b, base_headers());
+    return;
+  }
+  if (path == "/_sim/stream") {
+    // chunks x size bytes, chunked; reset_after=K resets the connection after K chunks.
+    long chunks = qint("chunks", 4), size = qint("size", 1024), reset = qint("reset_after", -1);
+    r.begin(200, "application/octet-stream", base_headers());
+    std::string piece(static_cast<size_t>(std::clamp(size, 1L, 1L << 20)), 'x');
+    for (long i = 0; i < std::clamp(chunks, 0L, 4096L); ++i) {
+      if (i == reset) {
+        r.abort();
+        return;
+      }
+      r.chunk(piece);
+    }
+    r.end();
     return;
   }
   if (path == "/_sim/stats" || path == "/_sim/control") {

@@ -6,6 +6,8 @@
 //   POST /_sim/control  {"latency_ms":200,"capacity":5,"health":"synced|behind|disconnected",
 //                        "tip_lag_slots":1000,"dead":true,"freeze_tip":true,"reject_delay_ms":175}
 //   GET  /_sim/stats    {"name":..,"requests":N,"in_flight":N,"rejected_503":N}
+//   ANY  /_sim/echo[?status=N]  the request as received (method, target, headers, body)
+//   GET  /_sim/stream?chunks=N&size=S[&reset_after=K]  a chunked stream, optionally reset
 // dead aborts every connection without answering (the /_sim/ endpoints keep working so that
 // it can be revived). Every response carries X-Backend: <name>.
 #include <uv.h>

@@ -507,8 +507,12 @@ void ClientConn::upstream_head(const http::MessageParser& r) {
     head.connection = http10_ ? http::ClientConnection::keep_alive
                               : http::ClientConnection::implicit;
   http::write_response_head(resp_head_, head);
+  if (interim) {
+    out_.write(resp_head_);  // the final head follows and reuses the buffer
+    return;
+  }
   resp_head_pending_ = true;
-  if (!interim) resp_started_ = true;
+  resp_started_ = true;
 }
 
 void ClientConn::upstream_body(const char* data, size_t len) {

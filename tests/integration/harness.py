@@ -66,7 +66,87 @@ class Proc:
             except subprocess.TimeoutExpired:
                 self.p.kill()
                 self.p.wait()
+        for stream in (self.p.stdout, self.p.stderr):
+            stream.close()
         return self.p.returncode
+
+
+class RawBackend:
+    """A scripted HTTP peer on 127.0.0.1: reads one request (head + body framed by
+    Content-Length or chunked), records its raw bytes, and answers with
+    respond(raw_request) -> bytes; returning None resets the connection, and a response
+    head with "X-Then-Close: 1" is followed by a close."""
+
+    def __init__(self, respond):
+        self.respond = respond
+        self.requests = []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.closed = False
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while not self.closed:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._conn, args=(c,), daemon=True).start()
+
+    @staticmethod
+    def _read_request(c, buf):
+        while b"\r\n\r\n" not in buf:
+            chunk = c.recv(65536)
+            if not chunk:
+                return None, b""
+            buf += chunk
+        head, _, rest = buf.partition(b"\r\n\r\n")
+        lower = head.lower()
+        m = re.search(rb"content-length: *(\d+)", lower)
+        if b"transfer-encoding: chunked" in lower:
+            while not re.search(rb"(^|\r\n)0\r\n\r\n", rest):
+                chunk = c.recv(65536)
+                if not chunk:
+                    return None, b""
+                rest += chunk
+            end = re.search(rb"(^|\r\n)0\r\n\r\n", rest).end()
+        else:
+            end = int(m.group(1)) if m else 0
+            while len(rest) < end:
+                chunk = c.recv(65536)
+                if not chunk:
+                    return None, b""
+                rest += chunk
+        return head + b"\r\n\r\n" + rest[:end], rest[end:]
+
+    def _conn(self, c):
+        buf = b""
+        with c:
+            while True:
+                try:
+                    req, buf = self._read_request(c, buf)
+                except OSError:
+                    return
+                if req is None:
+                    return
+                self.requests.append(req)
+                out = self.respond(req)
+                if out is None:
+                    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                    return
+                c.sendall(out)
+                head = out.lower().split(b"\r\n\r\n")[0]
+                if b"connection: close" in head or b"x-then-close: 1" in head or \
+                        (b"content-length" not in out.lower() and b"chunked" not in out.lower()
+                         and not re.match(rb"HTTP/1\.1 (1\d\d|204|304)", out)
+                         and not req.startswith(b"HEAD")):
+                    return
+
+    def close(self):
+        self.closed = True
+        self.sock.close()
 
 
 class Fleet:
@@ -134,12 +214,13 @@ def kupo_config(fleet, extra_sticky="", limits="", route_extra="", workers=1, po
 class Corral:
     """The real corral binary on a temporary config file."""
 
-    def __init__(self, config_text, args=()):
+    def __init__(self, config_text, args=(), env=None):
         self.dir = tempfile.TemporaryDirectory()
         self.path = os.path.join(self.dir.name, "corral.yaml")
         with open(self.path, "w") as f:
             f.write(config_text)
-        self.proc = Proc([CORRAL, "--config", self.path, *args])
+        full_env = dict(os.environ, **(env or {}))
+        self.proc = Proc([CORRAL, "--config", self.path, *args], env=full_env)
         self.ports = {}
         m = self.proc.wait_line(r"admin listening \S+:(\d+)")
         self.admin_port = int(m.group(1))
