@@ -76,33 +76,6 @@ void print_errors(const config::LoadResult& r) {
   for (const config::ConfigError& e : r.errors) fprintf(stderr, "%s\n", e.str().c_str());
 }
 
-// The demo config: the embedded default with its pool pointed at the simulated fleet.
-std::string demo_yaml(const std::vector<uint16_t>& ports) {
-  std::string y =
-      "workers: 1\n"
-      "admin: {listen: 127.0.0.1:9901}\n"
-      "listeners:\n"
-      "  - name: public\n"
-      "    listen: 127.0.0.1:8080\n"
-      "    routes:\n"
-      "      - {prefix: /, pool: kupo, methods: [GET, HEAD, OPTIONS]}\n"
-      "sticky:\n"
-      "  keys:\n"
-      "    - {from: path, prefix: /s/}\n"
-      "    - {from: cookie, name: corral}\n"
-      "    - {from: header, name: X-Session-Key}\n"
-      "    - {from: address}\n"
-      "    - {from: client_ip}\n"
-      "pools:\n"
-      "  kupo:\n"
-      "    kind: kupo\n"
-      "    backends:\n";
-  for (size_t i = 0; i < ports.size(); ++i)
-    y += "      - {name: kupo-" + std::to_string(i + 1) + ", address: 127.0.0.1:" +
-         std::to_string(ports[i]) + "}\n";
-  return y;
-}
-
 struct Control {
   uv_loop_t* loop = nullptr;
   std::string config_path;
@@ -188,12 +161,7 @@ int main(int argc, char** argv) {
   uv_loop_t* loop = uv_default_loop();
   std::vector<std::unique_ptr<bench::SimBackend>> fleet;
   config::LoadResult loaded;
-  if (args.demo) {
-    fleet = bench::start_sim_fleet(loop, 3, "127.0.0.1");
-    std::vector<uint16_t> ports;
-    for (auto& b : fleet) ports.push_back(b->port());
-    loaded = config::load_string(demo_yaml(ports), "<demo>");
-  } else if (!args.config_path.empty()) {
+  if (!args.config_path.empty()) {
     loaded = config::load_file(args.config_path);
   } else {
     loaded = config::load_string(config::embedded_default_yaml(), "<embedded>");
@@ -201,6 +169,17 @@ int main(int argc, char** argv) {
   if (!loaded.config) {
     print_errors(loaded);
     return 1;
+  }
+  if (args.demo) {
+    // The embedded default, its Kupo pool pointed at three simulated instances.
+    fleet = bench::start_sim_fleet(loop, 3, "127.0.0.1");
+    config::Pool& kupo = loaded.config->pools.front();
+    kupo.backends.clear();
+    for (size_t i = 0; i < fleet.size(); ++i) {
+      std::string addr = "127.0.0.1:" + std::to_string(fleet[i]->port());
+      kupo.backends.push_back({"kupo-" + std::to_string(i + 1), {"127.0.0.1", fleet[i]->port(), addr}});
+    }
+    loaded.config->source = "<demo>";
   }
   const config::Config& cfg = *loaded.config;
 
