@@ -33,15 +33,16 @@ bool parse_u64(std::string_view s, uint64_t& out) {
 }  // namespace
 
 void ClientConn::accept(Worker& worker, uv_stream_t* server, size_t listener) {
+  // Counted open here and closed in on_close, whatever happens in between.
   auto* c = new ClientConn(worker, listener);
+  const RuntimeListener& l = worker.runtime()->listeners[listener];
+  int64_t open = worker.state().connections.fetch_add(1) + 1;
+  l.stats->open.fetch_add(1, std::memory_order_relaxed);
   if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&c->tcp_)) != 0) {
     c->close();
     return;
   }
-  const RuntimeListener& l = worker.runtime()->listeners[listener];
   l.stats->accepted.fetch_add(1, std::memory_order_relaxed);
-  int64_t open = worker.state().connections.fetch_add(1) + 1;
-  l.stats->open.fetch_add(1, std::memory_order_relaxed);
   sockaddr_storage peer{};
   int len = sizeof peer;
   if (uv_tcp_getpeername(&c->tcp_, reinterpret_cast<sockaddr*>(&peer), &len) == 0) {
@@ -73,6 +74,7 @@ ClientConn::ClientConn(Worker& worker, size_t listener)
     : worker_(worker),
       listener_(listener),
       rt_(worker.runtime()),
+      listener_stats_(rt_->listeners[listener].stats),
       out_(reinterpret_cast<uv_stream_t*>(&tcp_), this, &ClientConn::on_drained,
            &ClientConn::on_write_error),
       parser_(http::MessageParser::Kind::request, rt_->config.limits.max_header_bytes),
@@ -96,9 +98,6 @@ void ClientConn::close() {
     up_ = nullptr;
     if (backend_) backend_->stats->in_flight.fetch_sub(1, std::memory_order_relaxed);
   }
-  if (ip_len_ > 0 || open_handles_ == 2) {
-    // Counted in accept(); every accepted connection passes here exactly once.
-  }
   out_.discard();
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &ClientConn::on_close);
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &ClientConn::on_close);
@@ -107,10 +106,8 @@ void ClientConn::close() {
 void ClientConn::on_close(uv_handle_t* h) {
   auto* c = static_cast<ClientConn*>(h->data);
   if (--c->open_handles_ > 0) return;
-  if (h == reinterpret_cast<uv_handle_t*>(&c->tcp_) || true) {
-    c->worker_.state().connections.fetch_sub(1);
-    c->rt_->listeners[c->listener_].stats->open.fetch_sub(1, std::memory_order_relaxed);
-  }
+  c->worker_.state().connections.fetch_sub(1);
+  c->listener_stats_->open.fetch_sub(1, std::memory_order_relaxed);
   delete c;
 }
 
@@ -455,8 +452,15 @@ void ClientConn::start_exchange(const RuntimePool& pool, size_t backend) {
 void ClientConn::upstream_connected() { send_request_head(); }
 
 void ClientConn::send_request_head() {
-  phase_ = Phase::body;
   sent_at_us_ = now_us();
+  if (req_done_) {
+    // A retry: the request was parsed to its end already; the parser stays paused there.
+    phase_ = Phase::waiting;
+    up_->expect_response(head_request_, pool_->timeouts.response_ms);
+    up_->send(req_head_);
+    return;
+  }
+  phase_ = Phase::body;
   // The head goes out with the first body bytes in one write, or alone at the end of
   // process() (see req_head_pending_).
   req_head_pending_ = true;
@@ -574,11 +578,9 @@ void ClientConn::next_request() {
 void ClientConn::upstream_failed(UpstreamError e) {
   up_ = nullptr;
   BackendStats& st = *backend_->stats;
+  // Only a whole bodyless request can be sent again: its bytes are all in req_head_.
   bool retryable = e == UpstreamError::closed_early && !retried_ && !resp_started_ &&
-                   !parser_.chunked() && parser_.content_length() == 0 && req_done_;
-  if (e == UpstreamError::closed_early && !retried_ && !resp_started_ && phase_ == Phase::body &&
-      !parser_.chunked() && parser_.content_length() == 0)
-    retryable = true;
+                   req_done_ && !parser_.chunked() && parser_.content_length() == 0;
   if (retryable) {
     // A parked keep-alive connection the backend had already closed: the request never
     // reached it, so send it again on a fresh connection.
@@ -623,7 +625,7 @@ void ClientConn::fail_exchange(int status, const char* reason) {
 void ClientConn::reply_local(int status, const char* reason, bool close_after,
                              std::string_view extra_headers) {
   close_after = close_after || !keep_alive_ || stop_ || client_eof_;
-  if (listener_ < rt_->listeners.size()) rt_->listeners[listener_].stats->local.count(status);
+  listener_stats_->local.count(status);
   http::write_error_response(resp_head_, status, reason, close_after, extra_headers);
   out_.write(resp_head_);
   resp_started_ = true;

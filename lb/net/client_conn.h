@@ -79,6 +79,7 @@ class ClientConn final : public UpstreamOwner {
   Worker& worker_;
   size_t listener_;
   std::shared_ptr<const Runtime> rt_;  // the snapshot this exchange runs on
+  std::shared_ptr<ListenerStats> listener_stats_;
   uv_tcp_t tcp_{};
   uv_timer_t timer_{};
   uv_shutdown_t shutdown_req_{};

@@ -85,6 +85,7 @@ class RawBackend:
         self.sock.listen(64)
         self.port = self.sock.getsockname()[1]
         self.closed = False
+        self.local = threading.local()  # .n: index of the request on its connection
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self):
@@ -123,8 +124,10 @@ class RawBackend:
 
     def _conn(self, c):
         buf = b""
+        self.local.n = -1
         with c:
             while True:
+                self.local.n += 1
                 try:
                     req, buf = self._read_request(c, buf)
                 except OSError:

@@ -209,6 +209,19 @@ class Proxy(harness.unittest.TestCase):
         status, _, _ = harness.get(self.port, "/kupo/checkpoints")
         self.assertEqual(status, 200)
 
+    def test_stale_pooled_connection_is_retried(self):
+        # The backend answers the first request on a connection and drops the second
+        # unanswered, as a backend does whose keep-alive timer just fired.
+        backend = self.raw_backend
+        self.scripts["/stale"] = lambda req: (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" if backend.local.n == 0 else None)
+        c = harness.http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        for _ in range(10):
+            c.request("GET", "/raw/stale")
+            r = c.getresponse()
+            self.assertEqual((r.status, r.read()), (200, b"ok"))
+        c.close()
+
     def test_http10_client(self):
         self.scripts["/ten"] = lambda req: (b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nten"
                                             if b" HTTP/1.0\r\n" in req.split(b"\r\n")[0] + b"\r\n"
