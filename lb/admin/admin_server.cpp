@@ -109,13 +109,13 @@ void AdminServer::set_backend_state(std::string_view rest, net::Responder& res) 
   size_t slash = rest.find('/');
   std::string_view name = rest.substr(0, slash);
   std::string_view action = slash == std::string_view::npos ? "" : rest.substr(slash + 1);
-  net::BackendState to;
+  lb::BackendState to;
   if (action == "up")
-    to = net::BackendState::up;
+    to = lb::BackendState::up;
   else if (action == "drain")
-    to = net::BackendState::draining;
+    to = lb::BackendState::draining;
   else if (action == "down")
-    to = net::BackendState::down;
+    to = lb::BackendState::down;
   else {
     res.respond(400, "application/json", "{\"error\":\"expected /backends/NAME/up|drain|down\"}\n");
     return;
@@ -124,12 +124,12 @@ void AdminServer::set_backend_state(std::string_view rest, net::Responder& res) 
   for (const net::RuntimePool& p : rt->pools)
     for (const net::RuntimeBackend& b : p.backends) {
       if (b.name != name) continue;
-      net::BackendState from = b.stats->state.exchange(to);
+      lb::BackendState from = b.stats->state.exchange(to);
       net::logf(net::LogLevel::info, "admin: backend %s %s -> %s", b.name.c_str(),
-                net::state_name(from), net::state_name(to));
+                lb::state_name(from), lb::state_name(to));
       JsonWriter j;
-      j.begin_object().key("backend").value(b.name).key("from").value(net::state_name(from));
-      j.key("to").value(net::state_name(to)).end_object();
+      j.begin_object().key("backend").value(b.name).key("from").value(lb::state_name(from));
+      j.key("to").value(lb::state_name(to)).end_object();
       res.respond(200, "application/json", j.str() + "\n");
       return;
     }
@@ -169,7 +169,7 @@ std::string AdminServer::status_json() const {
       j.begin_object();
       j.key("name").value(b.name);
       j.key("address").value(b.address);
-      j.key("state").value(net::state_name(s.state.load()));
+      j.key("state").value(lb::state_name(s.state.load()));
       j.key("resolved").value(b.resolved);
       j.key("weight").value(b.weight);
       j.key("pinned_sessions").value(state_.sessions.pinned(b.ref));
@@ -262,8 +262,8 @@ std::string AdminServer::metrics_text() const {
   help("corral_backend_up", "gauge", "Backend state: 1 for the state it is in.");
   for (const auto& p : rt->pools)
     for (const auto& b : p.backends)
-      for (auto s : {net::BackendState::up, net::BackendState::draining, net::BackendState::down})
-        line("corral_backend_up", bl(p, b) + ",state=\"" + net::state_name(s) + "\"",
+      for (auto s : {lb::BackendState::up, lb::BackendState::draining, lb::BackendState::down})
+        line("corral_backend_up", bl(p, b) + ",state=\"" + lb::state_name(s) + "\"",
              b.stats->state.load() == s ? 1 : 0);
 
   help("corral_backend_pinned_sessions", "gauge", "Sessions pinned to the backend.");

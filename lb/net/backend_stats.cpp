@@ -2,15 +2,6 @@
 
 namespace lb::net {
 
-const char* state_name(BackendState s) {
-  switch (s) {
-    case BackendState::up: return "up";
-    case BackendState::draining: return "draining";
-    case BackendState::down: return "down";
-  }
-  return "unknown";
-}
-
 void LatencyHistogram::observe(uint64_t us) {
   size_t i = 0;
   while (i < kLatencyBucketsMs.size() && us > kLatencyBucketsMs[i] * 1000) ++i;

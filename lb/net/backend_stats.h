@@ -6,10 +6,9 @@
 #include <atomic>
 #include <cstdint>
 
-namespace lb::net {
+#include "lb/core/backend_state.h"
 
-enum class BackendState : uint8_t { up, draining, down };
-const char* state_name(BackendState s);
+namespace lb::net {
 
 // Response-time buckets in milliseconds (Prometheus "le" bounds); the last is +Inf.
 inline constexpr std::array<uint64_t, 12> kLatencyBucketsMs = {5,   10,   25,   50,   100,  250,
