@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "bench/flat_json.h"
+#include "lb/core/flat_json.h"
 
 namespace bench::kupo_api {
+
+using lb::json_escape;
 
 const char* const kHintNotFound = "Endpoint not found. See the API reference.";
 const char* const kHintMethodNotAllowed = "Unsupported method on a known endpoint.";

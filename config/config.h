@@ -66,6 +66,10 @@ struct Health {
   uint32_t rise = 2;
   uint32_t fall = 3;
   uint64_t max_lag_slots = 600;
+  // A backend whose last block is older than this is stale (its node stopped following the
+  // chain even if the tips agree); Cardano makes a block every ~20s, so 10m is far outside
+  // normal variance.
+  uint64_t stale_after_ms = 600'000;
   std::string path = "/health";  // http kind
   int expect_status = 200;       // http kind
 };
@@ -84,9 +88,9 @@ struct Timeouts {
 
 // A header value taken from the environment or a file, never from the YAML itself.
 struct Secret {
-  std::string env;   // variable name, or empty
-  std::string file;  // path, or empty
-  std::string value; // resolved at load time; never logged
+  std::string env;    // variable name, or empty
+  std::string file;   // path, or empty
+  std::string value;  // resolved at load time; never logged
 };
 
 struct RateLimit {
@@ -121,7 +125,7 @@ struct Admin {
 };
 
 struct Config {
-  std::string source;  // file name, or "<embedded>"
+  std::string source;    // file name, or "<embedded>"
   uint32_t workers = 1;  // 0 = one per core (resolved by the loader)
   Admin admin;
   std::vector<Listener> listeners;

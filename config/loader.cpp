@@ -737,8 +737,8 @@ class Loader {
   }
 
   void parse_health(const Entry& e, Health& h) {
-    Map m = as_map(
-        e, {"interval", "timeout", "rise", "fall", "max_lag_slots", "path", "expect_status"});
+    Map m = as_map(e, {"interval", "timeout", "rise", "fall", "max_lag_slots", "stale_after",
+                       "path", "expect_status"});
     if (!m.ok) return;
     const Entry* interval = get(m, "interval");
     const Entry* timeout = get(m, "timeout");
@@ -755,6 +755,7 @@ class Loader {
     if (const Entry* v = get(m, "rise")) read_uint(*v, h.rise, 1, kU32Max);
     if (const Entry* v = get(m, "fall")) read_uint(*v, h.fall, 1, kU32Max);
     if (const Entry* v = get(m, "max_lag_slots")) read_uint(*v, h.max_lag_slots, 0, kU64Max);
+    if (const Entry* v = get(m, "stale_after")) read_duration(*v, h.stale_after_ms);
     if (const Entry* v = get(m, "path"); v && read_string(*v, h.path)) {
       if (h.path.front() != '/' || has_control_chars(h.path) ||
           h.path.find(' ') != std::string::npos)

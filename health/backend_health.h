@@ -15,6 +15,8 @@
 //     at max_time), as Envoy's outlier detection does. When the time is over it stays
 //     draining until a probe reports it healthy. The caller passes whether the pool can
 //     afford another ejection (max_percent); if not, the 503 streak is only counted.
+//     Decay: an ejection that starts max_eject_ms or more after the previous one ended
+//     lasts base_time again (n restarts at 1).
 //  3. Admin override (maintenance): a forced state, or none.
 #include <cstdint>
 #include <optional>
@@ -60,19 +62,27 @@ class BackendHealth {
   Reason reason() const;
   BackendState probe_state() const { return probe_state_; }
   bool ejected() const { return ejected_; }
-  uint32_t ejections() const { return ejections_; }  // total ejections so far
+  uint32_t ejections() const { return ejections_; }            // total ejections so far
   uint64_t eject_until_ms() const { return eject_until_ms_; }  // 0 when not ejected
   uint32_t consecutive_503() const { return streak_503_; }
 
  private:
+  void report(BackendState level);  // one probe-level report through the hysteresis
+  void expire(uint64_t now_ms);     // ends an ejection whose time is over
+  void eject(uint64_t now_ms);
+
   HealthParams p_;
   BackendState probe_state_ = BackendState::up;  // start up: serve before the first probe
-  BackendState pending_level_ = BackendState::up;
-  uint32_t pending_count_ = 0;
+  // Hysteresis runs, indexed by level: at_least_[l] counts the latest consecutive reports
+  // at level l or worse, at_most_[l] those at level l or better (see backend_health.cpp).
+  uint32_t at_least_[3] = {0, 0, 0};
+  uint32_t at_most_[3] = {0, 0, 0};
   bool ejected_ = false;
   bool awaiting_probe_ = false;
   uint64_t eject_until_ms_ = 0;
   uint32_t ejections_ = 0;
+  uint32_t eject_run_ = 0;          // ejections since the multiplier was last reset
+  uint64_t last_eject_end_ms_ = 0;  // when the latest ejection's time ran out
   uint32_t streak_503_ = 0;
   std::optional<BackendState> admin_;
 };

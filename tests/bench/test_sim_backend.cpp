@@ -15,12 +15,14 @@
 #include <utility>
 #include <vector>
 
-#include "bench/flat_json.h"
 #include "bench/kupo_api.h"
 #include "bench/sim_backend.h"
 #include "bench/sim_chain.h"
+#include "lb/core/flat_json.h"
 
 using namespace bench;
+using lb::FlatJson;
+using lb::JsonValue;
 
 namespace {
 
@@ -240,26 +242,6 @@ TEST_CASE("sim_chain: the tip moves one slot a second and blocks land every inte
   CHECK(SimChain::header_hash(7).size() == 64);
   CHECK(SimChain::header_hash(7) == SimChain::header_hash(7));
   CHECK(SimChain::header_hash(7) != SimChain::header_hash(8));
-}
-
-TEST_CASE("flat_json: scalars, nested values skipped, junk refused") {
-  auto j = FlatJson::parse(
-      R"( {"latency_ms": 200, "health":"be\"hind", "dead":true, "x":null,
-           "nested":{"a":[1,"}"]}, "capacity":5,} )");
-  REQUIRE(j.has_value());
-  CHECK(j->find("latency_ms")->as_count() == 200);
-  CHECK(j->find("health")->text == "be\"hind");
-  CHECK(j->find("dead")->boolean);
-  CHECK(j->find("x")->type == JsonValue::Type::null);
-  CHECK(j->find("nested")->text == R"({"a":[1,"}"]})");
-  CHECK(j->find("capacity")->as_count() == 5);
-  CHECK(j->find("missing") == nullptr);
-  CHECK(!FlatJson::parse("").has_value());
-  CHECK(!FlatJson::parse("[1]").has_value());
-  CHECK(!FlatJson::parse("{\"a\":}").has_value());
-  CHECK(!FlatJson::parse("{\"a\":1} trailing").has_value());
-  CHECK(!FlatJson::parse(R"({"a":-1})")->find("a")->as_count().has_value());
-  CHECK(json_escape("a\"b\\c\n") == "a\\\"b\\\\c\\n");
 }
 
 TEST_CASE("kupo_api: matches are deterministic and honour ?spent, ?unspent and order") {

@@ -907,3 +907,71 @@ TEST_CASE("loader: ConfigError::str") {
   ConfigError e{"c.yaml", 3, 7, "pools.kupo.backends[1].address", "invalid address: missing port"};
   CHECK(e.str() == "c.yaml:3:7: pools.kupo.backends[1].address: invalid address: missing port");
 }
+
+TEST_CASE("loader: health.stale_after is a duration, 10m by default") {
+  LoadResult d = load(kMinimal);
+  INFO(dump(d));
+  REQUIRE(d.config.has_value());
+  CHECK(d.config->pools[0].health.stale_after_ms == 600'000);
+
+  LoadResult r = load(R"(
+listeners:
+  - name: public
+    listen: 127.0.0.1:8080
+    routes: [{prefix: /, pool: kupo}]
+pools:
+  kupo:
+    kind: kupo
+    backends: [{name: k, address: 127.0.0.1:1442}]
+    health: {stale_after: 90s, max_lag_slots: 120}
+)");
+  INFO(dump(r));
+  REQUIRE(r.config.has_value());
+  CHECK(r.config->pools[0].health.stale_after_ms == 90'000);
+  CHECK(r.config->pools[0].health.max_lag_slots == 120);
+
+  SUBCASE("not a duration") {
+    check_single(load(R"(
+listeners:
+  - name: public
+    listen: 127.0.0.1:8080
+    routes: [{prefix: /, pool: kupo}]
+pools:
+  kupo:
+    kind: kupo
+    backends: [{name: k, address: 127.0.0.1:1442}]
+    health: {stale_after: 600}
+)"),
+                 9, 27, "pools.kupo.health.stale_after", "expected a duration like 250ms");
+  }
+  SUBCASE("zero is refused") {
+    check_single(load(R"(
+listeners:
+  - name: public
+    listen: 127.0.0.1:8080
+    routes: [{prefix: /, pool: kupo}]
+pools:
+  kupo:
+    kind: kupo
+    backends: [{name: k, address: 127.0.0.1:1442}]
+    health: {stale_after: 0s}
+)"),
+                 9, 27, "pools.kupo.health.stale_after", "greater than zero");
+  }
+  SUBCASE("a misspelling is an unknown key") {
+    LoadResult bad = load(R"(
+listeners:
+  - name: public
+    listen: 127.0.0.1:8080
+    routes: [{prefix: /, pool: kupo}]
+pools:
+  kupo:
+    kind: kupo
+    backends: [{name: k, address: 127.0.0.1:1442}]
+    health: {stale_afer: 5m}
+)");
+    INFO(dump(bad));
+    CHECK_FALSE(bad.config.has_value());
+    CHECK(has_error(bad, 9, 14, "pools.kupo.health.stale_afer", "unknown key 'stale_afer'"));
+  }
+}

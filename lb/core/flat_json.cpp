@@ -1,9 +1,9 @@
-#include "bench/flat_json.h"
+#include "lb/core/flat_json.h"
 
 #include <cmath>
 #include <cstdlib>
 
-namespace bench {
+namespace lb {
 
 namespace {
 
@@ -63,8 +63,16 @@ class Reader {
           break;
         case 'u': {
           if (i_ + 4 > s_.size()) return std::nullopt;
-          unsigned cp = static_cast<unsigned>(
-              std::strtoul(std::string(s_.substr(i_, 4)).c_str(), nullptr, 16));
+          unsigned cp = 0;
+          for (size_t k = 0; k < 4; ++k) {
+            const char h = s_[i_ + k];
+            const int d = h >= '0' && h <= '9'   ? h - '0'
+                          : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                          : h >= 'A' && h <= 'F' ? h - 'A' + 10
+                                                 : -1;
+            if (d < 0) return std::nullopt;
+            cp = cp * 16 + static_cast<unsigned>(d);
+          }
           i_ += 4;
           if (cp < 0x80) {
             out += static_cast<char>(cp);
@@ -86,7 +94,8 @@ class Reader {
     return std::nullopt;
   }
 
-  // Skips a nested object or array, strings included, and returns its raw text.
+  // Skips a nested object or array, strings included, and returns its raw text. Iterative,
+  // with a depth cap, so that "[[[[..." can neither overflow the stack nor be accepted.
   std::optional<std::string> nested() {
     skip_ws();
     const size_t start = i_;
@@ -98,7 +107,7 @@ class Reader {
         continue;
       }
       ++i_;
-      if (c == '{' || c == '[') ++depth;
+      if ((c == '{' || c == '[') && ++depth > FlatJson::kMaxDepth) return std::nullopt;
       if (c == '}' || c == ']') {
         if (--depth == 0) return std::string(s_.substr(start, i_ - start));
       }
@@ -168,7 +177,12 @@ std::optional<uint64_t> JsonValue::as_count() const {
   return static_cast<uint64_t>(number);
 }
 
+bool JsonValue::is_object() const {
+  return type == Type::nested && !text.empty() && text.front() == '{';
+}
+
 std::optional<FlatJson> FlatJson::parse(std::string_view text) {
+  if (text.size() > kMaxBytes) return std::nullopt;
   Reader r(text);
   FlatJson out;
   if (!r.eat('{')) return std::nullopt;
@@ -189,6 +203,25 @@ const JsonValue* FlatJson::find(std::string_view key) const {
   for (auto it = fields_.rbegin(); it != fields_.rend(); ++it)
     if (it->first == key) return &it->second;
   return nullptr;
+}
+
+std::optional<JsonValue> FlatJson::lookup(std::string_view path) const {
+  // Each step re-parses the raw text of one nested object: health answers are small and
+  // this keeps the reader flat (no tree, no recursion).
+  std::optional<FlatJson> holder;
+  const FlatJson* at = this;
+  for (;;) {
+    const size_t dot = path.find('.');
+    const JsonValue* v = at->find(path.substr(0, dot));
+    if (!v) return std::nullopt;
+    if (dot == std::string_view::npos) return *v;
+    if (!v->is_object()) return std::nullopt;
+    std::optional<FlatJson> next = parse(v->text);
+    if (!next) return std::nullopt;
+    holder = std::move(next);
+    at = &*holder;
+    path.remove_prefix(dot + 1);
+  }
 }
 
 std::string json_escape(std::string_view s) {
@@ -225,4 +258,4 @@ std::string json_escape(std::string_view s) {
   return out;
 }
 
-}  // namespace bench
+}  // namespace lb
