@@ -60,6 +60,7 @@ void write_request_head(std::string& out, const RequestHead& head) {
   std::string_view xff;
   for (const HeaderView& h : head.headers) {
     if (hop_by_hop(h.name, tokens, head.upgrade)) continue;
+    if (head.chunked && iequals(h.name, "transfer-encoding")) continue;
     if (iequals(h.name, "x-forwarded-for")) {
       xff = h.value;  // merged below; several fields fold into the first
       continue;
@@ -70,6 +71,7 @@ void write_request_head(std::string& out, const RequestHead& head) {
     put_header(out, h.name, h.value);
   }
   for (const InjectedHeader& i : head.inject) put_header(out, i.name, i.value);
+  if (head.chunked) out.append("Transfer-Encoding: chunked\r\n");
   if (!head.client_ip.empty()) {
     out.append("X-Forwarded-For: ");
     if (!xff.empty()) out.append(xff).append(", ");

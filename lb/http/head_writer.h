@@ -27,6 +27,9 @@ struct RequestHead {
   std::string_view client_ip;  // appended to X-Forwarded-For
   std::span<const InjectedHeader> inject;
   bool upgrade = false;  // keep Upgrade and "Connection: upgrade" (WebSocket)
+  // The body is re-framed by us: the client's Transfer-Encoding is replaced by exactly
+  // "Transfer-Encoding: chunked".
+  bool chunked = false;
 };
 
 void write_request_head(std::string& out, const RequestHead& head);

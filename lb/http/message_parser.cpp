@@ -12,6 +12,7 @@ const llhttp_settings_t MessageParser::kSettings = [] {
   s.on_header_value = &MessageParser::on_header_value;
   s.on_headers_complete = &MessageParser::on_headers_complete;
   s.on_message_complete = &MessageParser::on_message_complete;
+  s.on_body = &MessageParser::on_body;
   return s;
 }();
 
@@ -81,6 +82,12 @@ int MessageParser::on_headers_complete(llhttp_t* p) {
   m->state_ = State::body;
   m->content_length_ = p->content_length;
   return HPE_PAUSED;
+}
+
+int MessageParser::on_body(llhttp_t* p, const char* at, size_t len) {
+  MessageParser* m = self(p);
+  if (m->sink_) m->sink_(m->sink_ctx_, at, len);
+  return 0;
 }
 
 int MessageParser::on_message_complete(llhttp_t* p) {

@@ -44,6 +44,14 @@ class MessageParser {
   // The peer closed: completes a read-until-close body. Returns done or error.
   ParseStatus finish();
 
+  // Decoded body pieces go to `sink` while set (used to re-frame chunked request bodies,
+  // so a backend never sees the client's own chunk framing).
+  using BodySink = void (*)(void* ctx, const char* data, size_t len);
+  void set_body_sink(BodySink sink, void* ctx) {
+    sink_ = sink;
+    sink_ctx_ = ctx;
+  }
+
   // Call after `head` to let the parser continue into the body. skip_body: the message
   // has no body whatever its headers say (a response to HEAD, or a 1xx).
   void resume_after_head(bool skip_body = false);
@@ -80,6 +88,7 @@ class MessageParser {
   static int on_header_value(llhttp_t* p, const char* at, size_t len);
   static int on_headers_complete(llhttp_t* p);
   static int on_message_complete(llhttp_t* p);
+  static int on_body(llhttp_t* p, const char* at, size_t len);
   ParseResult fail(int status, const char* reason, size_t consumed);
 
   llhttp_t parser_;
@@ -95,6 +104,8 @@ class MessageParser {
   bool in_value_ = false;
   bool too_many_headers_ = false;
   bool paused_ = false;
+  BodySink sink_ = nullptr;
+  void* sink_ctx_ = nullptr;
   int error_status_ = 0;
   const char* error_reason_ = "";
 };

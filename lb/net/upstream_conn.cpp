@@ -80,7 +80,12 @@ void UpstreamConn::expect_response(bool head_request, uint64_t response_ms) {
   got_bytes_ = false;
   in_body_ = false;
   start_ = end_ = 0;
-  uv_timer_start(&timer_, &UpstreamConn::on_timer, response_ms, 0);
+  uv_timer_stop(&timer_);
+}
+
+void UpstreamConn::start_response_timer() {
+  if (state_ == State::active && !paused_)
+    uv_timer_start(&timer_, &UpstreamConn::on_timer, response_ms_, 0);
 }
 
 void UpstreamConn::pause_reading() {
@@ -252,6 +257,7 @@ void UpstreamConn::parse() {
         uv_timer_stop(&timer_);
         UpstreamOwner* o = owner_;
         o->upstream_read_end();
+        if (!owner_) return;  // the client went away while we wrote to it
         o->upstream_done(reusable);
         return;
       }

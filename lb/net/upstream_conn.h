@@ -56,9 +56,13 @@ class UpstreamConn {
   // Takes an idle pooled connection for a new exchange.
   void bind(UpstreamOwner* owner);
   bool send(std::string_view a, std::string_view b = {});
+  bool send(const uv_buf_t* bufs, unsigned n) { return out_.write(bufs, n); }
   size_t pending() const { return out_.pending(); }
-  // A request head has been sent: parse the response to it. head_request: no body.
+  // A request head is going out: parse the response to it. head_request: no body.
   void expect_response(bool head_request, uint64_t response_ms);
+  // The whole request is out: from now the backend has response_ms to answer (a slow
+  // upload is the client's time, not the backend's).
+  void start_response_timer();
   void pause_reading();
   void resume_reading();
   // The owner is done: back to the idle pool when reusable, else closed.

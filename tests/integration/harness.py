@@ -147,6 +147,14 @@ class RawBackend:
                          and not req.startswith(b"HEAD")):
                     return
 
+    def last(self, request_line_prefix):
+        """The most recent request whose request line starts with the prefix (health
+        probes interleave with the test's own requests)."""
+        for req in reversed(self.requests):
+            if req.startswith(request_line_prefix):
+                return req
+        return None
+
     def close(self):
         self.closed = True
         self.sock.close()

@@ -29,7 +29,8 @@ class Proxy(harness.unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.fleet = harness.Fleet(1)
-        cls.scripts = {}
+        # The raw pool is probed like any other: GET /health must answer 200.
+        cls.scripts = {"/health": lambda req: b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"}
 
         def respond(req):
             # The request path picks the scripted answer.
@@ -44,7 +45,7 @@ class Proxy(harness.unittest.TestCase):
         pools = ("  raw:\n    kind: http\n    backends:\n"
                  "      - {name: raw-1, address: 127.0.0.1:%d}\n"
                  "    timeouts: {connect: 1s, response: 3s}\n"
-                 "  bf:\n    kind: blockfrost\n    backends:\n"
+                 "  bf:\n    kind: http\n    backends:\n"
                  "      - {name: bf-1, address: 127.0.0.1:%d}\n"
                  "    set_headers: {project_id: {env: CORRAL_TEST_PROJECT_ID}}\n"
                  % (cls.raw_backend.port, cls.fleet.backends["kupo-1"]))
@@ -164,13 +165,74 @@ class Proxy(harness.unittest.TestCase):
 
     # ---- with the scripted raw backend ----
 
-    def test_chunked_request_body_forwarded_verbatim(self):
+    def test_chunked_request_body_reframed(self):
+        # The backend sees our canonical framing, never the client's: extensions dropped,
+        # one Transfer-Encoding field.
         self.scripts["/up"] = lambda req: b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
         body = b"5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\n\r\n"
-        out = raw(self.port, b"POST /raw/up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+        out = raw(self.port, b"POST /raw/up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked \r\n"
                   b"Connection: close\r\n\r\n" + body)
         self.assertEqual(status_of(out), 200)
-        self.assertTrue(self.raw_backend.requests[-1].endswith(b"\r\n\r\n" + body))
+        got = self.raw_backend.last(b"POST ")
+        self.assertTrue(got.endswith(b"\r\n\r\n5\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n"), got)
+        self.assertEqual(got.lower().count(b"transfer-encoding"), 1)
+
+    def test_chunk_without_crlf_cannot_smuggle(self):
+        # llhttp 8.1 does not check the CRLF after chunk data; re-framing means the
+        # backend still sees exactly one well-formed body and nothing after it.
+        self.scripts["/up"] = lambda req: b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+        out = raw(self.port, b"POST /raw/up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                  b"Connection: close\r\n\r\n5\r\nhelloXX0\r\n\r\n")
+        self.assertEqual(status_of(out), 200)
+        self.assertTrue(self.raw_backend.last(b"POST ").endswith(b"\r\n\r\n5\r\nhello\r\n0\r\n\r\n"))
+
+    def test_large_upload_streams_through(self):
+        # Several times the read buffer: reading must resume after each buffer fills.
+        self.scripts["/big"] = lambda req: b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+        body = b"y" * 1_000_000
+        out = raw(self.port, b"POST /raw/big HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
+                  b"Connection: close\r\n\r\n" % len(body) + body, timeout=10)
+        self.assertEqual(status_of(out), 200, out[:200])
+        self.assertTrue(self.raw_backend.last(b"POST ").endswith(body))
+        chunked = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 70000]), body[i:i + 70000])
+                           for i in range(0, len(body), 70000)) + b"0\r\n\r\n"
+        out = raw(self.port, b"POST /raw/big HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                  b"Connection: close\r\n\r\n" + chunked, timeout=10)
+        self.assertEqual(status_of(out), 200, out[:200])
+
+    def test_pipelined_head_straddling_the_buffer(self):
+        self.scripts["/big"] = lambda req: b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+        first = b"POST /raw/big HTTP/1.1\r\nHost: x\r\nContent-Length: 75000\r\n\r\n" + b"z" * 75000
+        second = (b"GET /raw/big HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"p" * 8000 +
+                  b"\r\nConnection: close\r\n\r\n")
+        t0 = time.time()
+        out = raw(self.port, first + second, timeout=5)
+        self.assertEqual(out.count(b"HTTP/1.1 200 OK"), 2, out[-300:])
+        self.assertLess(time.time() - t0, 3)
+
+    def test_slow_upload_is_not_a_backend_timeout(self):
+        # The raw pool's response timeout is 3 s; this upload takes longer than that.
+        self.scripts["/slow"] = lambda req: b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        s.sendall(b"POST /raw/slow HTTP/1.1\r\nHost: x\r\nContent-Length: 8\r\n"
+                  b"Connection: close\r\n\r\n")
+        for _ in range(8):
+            time.sleep(0.45)
+            s.sendall(b"b")
+        out = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            out += chunk
+        s.close()
+        self.assertEqual(status_of(out), 200, out)
+
+    def test_upgrade_refused_and_closed(self):
+        out = raw(self.port, b"GET /kupo/health HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+                  b"Upgrade: websocket\r\n\r\nGET /kupo/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertEqual(status_of(out), 501)
+        self.assertEqual(out.count(b"HTTP/1.1"), 1)  # closed: nothing parsed as a request after it
 
     def test_interim_and_bodiless_responses(self):
         self.scripts["/early"] = lambda req: (b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
