@@ -9,10 +9,14 @@
 #include <string_view>
 #include <unordered_set>
 
-#include "bench/flat_json.h"
 #include "bench/kupo_api.h"
+#include "lb/core/flat_json.h"
 
 namespace bench {
+
+using lb::FlatJson;
+using lb::json_escape;
+using lb::JsonValue;
 
 namespace {
 
@@ -169,6 +173,8 @@ struct SimBackend::Impl {
   lb::net::HttpServer server;
   std::set<std::string> patterns{"*"};
   bool dead = false;
+  bool flap = false;
+  uint64_t flap_count = 0;
   bool closed = false;
   SimStats stats;
   std::unordered_set<Delayed*> delayed;
@@ -309,7 +315,8 @@ void SimBackend::Impl::answer(const KupoRequest& k, Responder& r) {
 
 void SimBackend::Impl::answer_health(const KupoRequest& k, Responder& r) {
   const uint64_t t = now();
-  const int status = chain.health_status(t);
+  // flap: every other answer says disconnected, to test hysteresis.
+  const int status = flap && (flap_count++ % 2 == 1) ? 503 : chain.health_status(t);
   // Kupo: no Accept means JSON; text/plain first, then application/json, then */* (text).
   const std::string accept = k.accept.value_or("");
   const bool text = accept.find("text/plain") != std::string::npos ||
@@ -441,7 +448,8 @@ void SimBackend::Impl::handle_sim(const ServerRequest& req, std::string_view pat
     return;
   }
   std::string_view query;
-  if (size_t q = req.target.find('?'); q != std::string_view::npos) query = req.target.substr(q + 1);
+  if (size_t q = req.target.find('?'); q != std::string_view::npos)
+    query = req.target.substr(q + 1);
   auto qint = [&](std::string_view name, long dflt) {
     std::optional<std::string> v = query_param(query, name);
     return v && !v->empty() ? std::strtol(v->c_str(), nullptr, 10) : dflt;
@@ -484,7 +492,7 @@ std::string SimBackend::Impl::apply_control(const FlatJson& j) {
   struct Change {
     std::optional<uint64_t> latency_ms, capacity, reject_delay_ms, tip_lag_slots;
     std::optional<SimHealth> health;
-    std::optional<bool> dead, freeze_tip;
+    std::optional<bool> dead, freeze_tip, flap;
   } c;
   for (const auto& [key, v] : j.fields()) {
     auto count = [&, &key = key, &v = v](std::optional<uint64_t>& out) -> std::string {
@@ -509,6 +517,8 @@ std::string SimBackend::Impl::apply_control(const FlatJson& j) {
       err = flag(c.dead);
     else if (key == "freeze_tip")
       err = flag(c.freeze_tip);
+    else if (key == "flap")
+      err = flag(c.flap);
     else if (key == "health") {
       c.health = v.type == JsonValue::Type::string ? parse_sim_health(v.text) : std::nullopt;
       if (!c.health) err = "health must be \"synced\", \"behind\" or \"disconnected\"";
@@ -524,6 +534,7 @@ std::string SimBackend::Impl::apply_control(const FlatJson& j) {
   if (c.health) chain.set_health(*c.health, t);
   if (c.tip_lag_slots) chain.set_lag(*c.tip_lag_slots);  // after health: an explicit lag wins
   if (c.freeze_tip) chain.set_frozen(*c.freeze_tip, t);
+  if (c.flap) flap = *c.flap;
   if (c.dead) {
     if (*c.dead && !dead) drop_delayed(true);
     dead = *c.dead;
@@ -542,6 +553,7 @@ std::string SimBackend::Impl::control_json() const {
   out += ",\"tip_lag_slots\":" + std::to_string(chain.lag());
   out += std::string(",\"dead\":") + (dead ? "true" : "false");
   out += std::string(",\"freeze_tip\":") + (chain.frozen() ? "true" : "false");
+  out += std::string(",\"flap\":") + (flap ? "true" : "false");
   out += ",\"most_recent_checkpoint\":" + std::to_string(chain.checkpoint(t));
   out += ",\"most_recent_node_tip\":" + std::to_string(chain.node_tip(t)) + "}";
   return out;

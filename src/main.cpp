@@ -12,6 +12,7 @@
 
 #include "config/loader.h"
 #include "lb/admin/admin_server.h"
+#include "lb/net/health_monitor.h"
 #include "lb/net/log.h"
 #include "lb/net/proxy_state.h"
 #include "lb/net/runtime.h"
@@ -82,6 +83,7 @@ struct Control {
   net::ProxyState* state = nullptr;
   std::vector<std::unique_ptr<net::Worker>>* workers = nullptr;
   admin::AdminServer* admin = nullptr;
+  net::HealthMonitor* health = nullptr;
   std::vector<std::unique_ptr<bench::SimBackend>>* fleet = nullptr;  // --demo
   uv_signal_t sigint{}, sigterm{}, sighup{};
   uv_timer_t sweep{};
@@ -102,6 +104,7 @@ void reload(Control& c) {
   auto rt = net::build_runtime(*r.config, c.state->registry);
   c.state->sessions.set_limits(r.config->sticky.max_sessions, r.config->sticky.ttl_ms);
   c.state->runtime.store(rt);
+  c.health->sync();
   for (auto& w : *c.workers) w->reload();
   net::logf(net::LogLevel::info, "config reloaded from %s (listeners keep their sockets)",
             c.config_path.c_str());
@@ -117,6 +120,7 @@ void stop(Control& c, const char* why) {
   uv_close(reinterpret_cast<uv_handle_t*>(&c.sighup), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&c.sweep), nullptr);
   c.admin->close();
+  c.health->stop();
   for (auto& b : *c.fleet) b->close();
 }
 
@@ -203,7 +207,8 @@ int main(int argc, char** argv) {
               port);
   }
 
-  admin::AdminServer admin(loop, state, {nworkers, uv_now(loop), kVersion});
+  net::HealthMonitor health(loop, state);
+  admin::AdminServer admin(loop, state, health, {nworkers, uv_now(loop), kVersion});
   if (int rc = admin.listen(cfg.admin.listen.host, cfg.admin.listen.port); rc != 0) {
     net::logf(net::LogLevel::error, "admin listener %s: %s", cfg.admin.listen.text.c_str(),
               uv_strerror(rc));
@@ -226,6 +231,7 @@ int main(int argc, char** argv) {
   control.state = &state;
   control.workers = &workers;
   control.admin = &admin;
+  control.health = &health;
   control.fleet = &fleet;
   for (auto [sig, h] : {std::pair{SIGINT, &control.sigint}, std::pair{SIGTERM, &control.sigterm},
                         std::pair{SIGHUP, &control.sighup}}) {

@@ -61,9 +61,11 @@ uint64_t total(const net::StatusCounters& s) {
 
 }  // namespace
 
-AdminServer::AdminServer(uv_loop_t* loop, net::ProxyState& state, ProcessInfo info)
+AdminServer::AdminServer(uv_loop_t* loop, net::ProxyState& state, net::HealthMonitor& health,
+                         ProcessInfo info)
     : loop_(loop),
       state_(state),
+      health_(health),
       info_(std::move(info)),
       server_(loop, [this](const net::ServerRequest& req, net::Responder res) {
         handle(req, std::move(res));
@@ -105,35 +107,34 @@ void AdminServer::handle(const net::ServerRequest& req, net::Responder res) {
 }
 
 void AdminServer::set_backend_state(std::string_view rest, net::Responder& res) {
-  // rest = "<backend>/<up|drain|down>"
+  // rest = "<backend>/<up|drain|down|auto>"
   size_t slash = rest.find('/');
-  std::string_view name = rest.substr(0, slash);
+  std::string name(rest.substr(0, slash));
   std::string_view action = slash == std::string_view::npos ? "" : rest.substr(slash + 1);
-  lb::BackendState to;
+  std::optional<lb::BackendState> to;
   if (action == "up")
     to = lb::BackendState::up;
   else if (action == "drain")
     to = lb::BackendState::draining;
   else if (action == "down")
     to = lb::BackendState::down;
-  else {
-    res.respond(400, "application/json", "{\"error\":\"expected /backends/NAME/up|drain|down\"}\n");
+  else if (action != "auto") {
+    res.respond(400, "application/json",
+                "{\"error\":\"expected /backends/NAME/up|drain|down|auto\"}\n");
     return;
   }
-  auto rt = state_.runtime.load();
-  for (const net::RuntimePool& p : rt->pools)
-    for (const net::RuntimeBackend& b : p.backends) {
-      if (b.name != name) continue;
-      lb::BackendState from = b.stats->state.exchange(to);
-      net::logf(net::LogLevel::info, "admin: backend %s %s -> %s", b.name.c_str(),
-                lb::state_name(from), lb::state_name(to));
-      JsonWriter j;
-      j.begin_object().key("backend").value(b.name).key("from").value(lb::state_name(from));
-      j.key("to").value(lb::state_name(to)).end_object();
-      res.respond(200, "application/json", j.str() + "\n");
-      return;
-    }
-  res.respond(404, "application/json", "{\"error\":\"no such backend\"}\n");
+  if (!health_.set_admin(name, to)) {
+    res.respond(404, "application/json", "{\"error\":\"no such backend\"}\n");
+    return;
+  }
+  JsonWriter j;
+  j.begin_object().key("backend").value(name).key("override");
+  if (to)
+    j.value(lb::state_name(*to));
+  else
+    j.null();
+  j.end_object();
+  res.respond(200, "application/json", j.str() + "\n");
 }
 
 std::string AdminServer::status_json() const {
@@ -177,6 +178,26 @@ std::string AdminServer::status_json() const {
       j.key("requests").value(total(s.responses));
       j.key("responses");
       codes_json(j, s.responses);
+      j.key("tip_slot").value(load(s.tip_slot));
+      if (const net::HealthMonitor::Entry* h = health_.find(b.ref)) {
+        uint64_t now = uv_now(loop_);
+        j.key("health").begin_object();
+        j.key("reason").value(health::reason_name(h->sm.reason()));
+        j.key("probe_state").value(lb::state_name(h->sm.probe_state()));
+        j.key("last_probe").value(h->probed ? h->last.detail : std::string("not yet probed"));
+        j.key("lagging").value(h->lagging);
+        j.key("lag_slots").value(h->lag_slots);
+        j.key("ejections").value(h->sm.ejections());
+        j.key("ejected").value(h->sm.ejected());
+        j.key("eject_ms_left")
+            .value(h->sm.eject_until_ms() > now ? h->sm.eject_until_ms() - now : uint64_t{0});
+        j.key("consecutive_503").value(h->sm.consecutive_503());
+        j.key("probes").begin_object();
+        j.key("up").value(h->probes_up).key("draining").value(h->probes_draining);
+        j.key("down").value(h->probes_down).end_object();
+        j.end_object();
+      }
+      j.key("retried_503").value(load(s.retried_503));
       j.key("connect_failures").value(load(s.connect_failures));
       j.key("timeouts").value(load(s.timeouts));
       j.key("resets").value(load(s.resets));
@@ -185,6 +206,13 @@ std::string AdminServer::status_json() const {
     }
     j.end_array();
     j.end_object();
+  }
+  j.end_array();
+  j.key("transitions").begin_array();
+  for (const net::Transition& t : health_.transitions()) {
+    j.begin_object().key("at_ms").value(t.at_ms).key("backend").value(t.backend);
+    j.key("from").value(lb::state_name(t.from)).key("to").value(lb::state_name(t.to));
+    j.key("why").value(t.why).end_object();
   }
   j.end_array();
   j.key("listeners").begin_array();
@@ -265,6 +293,36 @@ std::string AdminServer::metrics_text() const {
       for (auto s : {lb::BackendState::up, lb::BackendState::draining, lb::BackendState::down})
         line("corral_backend_up", bl(p, b) + ",state=\"" + lb::state_name(s) + "\"",
              b.stats->state.load() == s ? 1 : 0);
+
+  help("corral_backend_tip_slot", "gauge", "Highest chain slot seen from the backend.");
+  for (const auto& p : rt->pools)
+    for (const auto& b : p.backends) line("corral_backend_tip_slot", bl(p, b), load(b.stats->tip_slot));
+  // Prometheus wants each family's samples together: one pass per family.
+  auto per_health = [&](std::string_view name, std::string_view type, std::string_view text,
+                        auto&& emit) {
+    help(name, type, text);
+    for (const auto& p : rt->pools)
+      for (const auto& b : p.backends)
+        if (const net::HealthMonitor::Entry* h = health_.find(b.ref)) emit(bl(p, b), *h);
+  };
+  using E = net::HealthMonitor::Entry;
+  per_health("corral_backend_lag_slots", "gauge", "Slots behind the best tip in the pool.",
+             [&](const std::string& l, const E& h) { line("corral_backend_lag_slots", l, h.lag_slots); });
+  per_health("corral_probes_total", "counter", "Active health probes by level reported.",
+             [&](const std::string& l, const E& h) {
+               line("corral_probes_total", l + ",result=\"up\"", h.probes_up);
+               line("corral_probes_total", l + ",result=\"draining\"", h.probes_draining);
+               line("corral_probes_total", l + ",result=\"down\"", h.probes_down);
+             });
+  per_health("corral_ejections_total", "counter", "Ejections after consecutive 503s.",
+             [&](const std::string& l, const E& h) { line("corral_ejections_total", l, h.sm.ejections()); });
+  per_health("corral_state_transitions_total", "counter", "Backend state changes.",
+             [&](const std::string& l, const E& h) {
+               line("corral_state_transitions_total", l, h.transitions);
+             });
+  help("corral_retried_503_total", "counter", "New users moved to another backend after a 503.");
+  for (const auto& p : rt->pools)
+    for (const auto& b : p.backends) line("corral_retried_503_total", bl(p, b), load(b.stats->retried_503));
 
   help("corral_backend_pinned_sessions", "gauge", "Sessions pinned to the backend.");
   for (const auto& p : rt->pools)

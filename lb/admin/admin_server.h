@@ -1,7 +1,8 @@
 #pragma once
 // The admin listener (DESIGN.md "Observability"): GET /status (JSON), GET /metrics
-// (Prometheus text format), POST /backends/NAME/{up,drain,down} (maintenance: a drained
-// backend keeps its users and takes no new ones; a down one hands its users over). Runs on the control loop, binds loopback by default and
+// (Prometheus text format), POST /backends/NAME/{up,drain,down,auto} (maintenance: a
+// drained backend keeps its users and takes no new ones; a down one hands its users over;
+// auto gives the backend back to its health checks). Runs on the control loop, binds loopback by default and
 // requires "Authorization: Bearer <token>" when a token is configured.
 #include <uv.h>
 
@@ -9,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "lb/net/health_monitor.h"
 #include "lb/net/http_server.h"
 #include "lb/net/proxy_state.h"
 
@@ -22,7 +24,8 @@ struct ProcessInfo {
 
 class AdminServer {
  public:
-  AdminServer(uv_loop_t* loop, net::ProxyState& state, ProcessInfo info);
+  AdminServer(uv_loop_t* loop, net::ProxyState& state, net::HealthMonitor& health,
+              ProcessInfo info);
   int listen(const std::string& host, uint16_t port);
   uint16_t port() const { return server_.port(); }
   void close() { server_.close(); }
@@ -37,6 +40,7 @@ class AdminServer {
 
   uv_loop_t* loop_;
   net::ProxyState& state_;
+  net::HealthMonitor& health_;
   ProcessInfo info_;
   net::HttpServer server_;
 };

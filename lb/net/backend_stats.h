@@ -38,6 +38,16 @@ struct BackendStats {
   std::atomic<uint64_t> client_aborts{0};  // client went away mid-exchange
   std::atomic<int64_t> in_flight{0};
   std::atomic<uint64_t> new_pins{0};
+  // Highest chain slot seen from the backend (probe or X-Most-Recent-Checkpoint); 0 unknown.
+  std::atomic<uint64_t> tip_slot{0};
+  std::atomic<uint32_t> streak_503{0};  // consecutive 503s on live traffic
+  std::atomic<uint64_t> retried_503{0};  // new users moved on after a 503
+
+  void raise_tip(uint64_t slot) {
+    uint64_t cur = tip_slot.load(std::memory_order_relaxed);
+    while (slot > cur && !tip_slot.compare_exchange_weak(cur, slot, std::memory_order_relaxed)) {
+    }
+  }
 };
 
 struct ListenerStats {

@@ -85,6 +85,7 @@ ClientConn::ClientConn(Worker& worker, size_t listener)
   tcp_.data = this;
   timer_.data = this;
   shutdown_req_.data = this;
+  parser_.set_body_sink(&ClientConn::on_chunk_data, this);
   worker.track(this);
 }
 
@@ -130,7 +131,10 @@ void ClientConn::update_reading() {
     case Phase::connecting:
     case Phase::waiting: break;
   }
-  if (phase_ != Phase::lingering) want = want && end_ < in_.size();
+  if (start_ == end_ && !(phase_ == Phase::head && head_partial_)) start_ = end_ = 0;
+  // on_alloc compacts unless a half-parsed head pins the bytes in place.
+  bool room = end_ < in_.size() || (start_ > 0 && !(phase_ == Phase::head && head_partial_));
+  if (phase_ != Phase::lingering) want = want && room;
   want = want && out_.pending() < kMaxPending;
   if (want == reading_) return;
   reading_ = want;
@@ -232,6 +236,12 @@ void ClientConn::process() {
   while (!closing_) {
     if (phase_ == Phase::head) {
       if (start_ == end_) break;
+      if (!head_partial_ && start_ > 0) {
+        // A new head starts at 0, so it can use the whole buffer (no views exist yet).
+        std::memmove(in_.data(), in_.data() + start_, end_ - start_);
+        end_ -= start_;
+        start_ = 0;
+      }
       bool was_partial = head_partial_;
       http::ParseResult r = parser_.feed(in_.data() + start_, end_ - start_);
       start_ += r.consumed;
@@ -253,8 +263,12 @@ void ClientConn::process() {
       continue;
     }
     if (phase_ == Phase::body || phase_ == Phase::discard) {
+      const Phase before = phase_;
       // Feed even with no bytes: a bodyless message completes on an empty feed.
       http::ParseResult r = parser_.feed(in_.data() + start_, end_ - start_);
+      // A write to the backend inside the feed (re-framed chunks) may have failed the
+      // exchange and answered the client already.
+      if (closing_ || phase_ != before) return;
       if (r.status == http::ParseStatus::error) {
         log_limited("client %s: bad request body: %s", ip_text_, parser_.error_reason());
         if (phase_ == Phase::body && up_) {
@@ -264,8 +278,14 @@ void ClientConn::process() {
         }
         return;
       }
+      if (phase_ == Phase::body && body_over_limit_) {
+        fail_exchange(413, "request body larger than max_body_bytes");
+        return;
+      }
       if (phase_ == Phase::body) {
-        forward_body(in_.data() + start_, r.consumed);
+        // Content-Length bodies go raw; chunked ones went through on_chunk_data.
+        if (!reframe_) forward_body(in_.data() + start_, r.consumed);
+        if (closing_ || phase_ != before) return;
       } else {
         discarded_ += r.consumed;
         if (discarded_ > rt_->config.limits.max_body_bytes) {
@@ -274,13 +294,25 @@ void ClientConn::process() {
         }
       }
       start_ += r.consumed;
-      if (r.status != http::ParseStatus::done) break;
+      if (r.status != http::ParseStatus::done) {
+        if (client_eof_ && start_ == end_) {
+          if (phase_ == Phase::body && up_) {
+            fail_exchange(400, "request body truncated");
+          } else {
+            close();
+          }
+          return;
+        }
+        break;
+      }
       if (phase_ == Phase::discard) {
         next_request();
         continue;
       }
+      if (reframe_) forward_body("0\r\n\r\n", 5);  // the last chunk, no trailers
       req_done_ = true;
       phase_ = Phase::waiting;
+      if (up_) up_->start_response_timer();
       arm_timer();
       if (resp_started_ && !up_) {
         // The response finished before the request did (an early answer).
@@ -307,7 +339,8 @@ void ClientConn::on_request_head() {
   http10_ = parser_.version_major() == 1 && parser_.version_minor() == 0;
   keep_alive_ = parser_.keep_alive() && !stop_ && !client_eof_;
   head_request_ = method == "HEAD";
-  req_done_ = resp_started_ = resp_head_pending_ = retried_ = false;
+  req_done_ = resp_started_ = resp_head_pending_ = retried_ = retried_503_ = false;
+  failovers_ = 0;
   pinned_ = false;
   discarded_ = 0;
   bool has_body = parser_.chunked() || parser_.content_length() > 0;
@@ -316,11 +349,21 @@ void ClientConn::on_request_head() {
     reply_local(413, "request body larger than max_body_bytes", true);
     return;
   }
-  if (parser_.upgrade() || find_header(parser_.headers(), "upgrade").found) {
-    // WebSocket tunnelling is its own issue; refuse clearly rather than half-work.
-    reply_local(501, "protocol upgrade is not supported on this route", !has_body ? false : true);
+  if (parser_.upgrade() || method == "CONNECT" ||
+      find_header(parser_.headers(), "upgrade").found) {
+    // WebSocket tunnelling is its own issue; refuse clearly rather than half-work. The
+    // parser treats what follows as another protocol, so the connection ends here.
+    reply_local(501, "protocol upgrade is not supported on this route", true);
     return;
   }
+  if (const char* bad = check_transfer_encoding()) {
+    log_limited("client %s: bad request (400): %s", ip_text_, bad);
+    reply_local(400, bad, true);
+    return;
+  }
+  reframe_ = parser_.chunked();
+  body_bytes_ = 0;
+  body_over_limit_ = false;
 
   RequestView view{method, parser_.target(), parser_.headers(), {ip_, ip_len_}};
   Extraction ex = extract_key(cfg.sticky.keys, view);
@@ -356,61 +399,34 @@ void ClientConn::on_request_head() {
   uint64_t now = uv_now(worker_.loop());
   size_t n = pool.backends.size();
   size_t chosen = n;
-  uint64_t hash = 0;
+  uint64_t min_slot = 0;
   if (ex.found) {
     pin_key_ = pool_session_key(ex.key, pool.salt);
-    hash = pin_key_.lo;
+    hash_ = pin_key_.lo;
     if (std::optional<Pin> pin = sessions.touch(pin_key_, now)) {
       bool known = false;
       for (size_t i = 0; i < n; ++i) {
         if (pool.backends[i].ref != pin->backend) continue;
         known = true;
-        if (pool.backends[i].resolved &&
-            pool.backends[i].stats->state.load(std::memory_order_relaxed) != BackendState::down)
-          chosen = i;
+        if (usable(pool.backends[i])) chosen = i;
       }
       if (chosen == n) {
         (known ? worker_.state().remaps_down : worker_.state().remaps_removed).fetch_add(1);
+        min_slot = pin->last_slot;  // the user must not see the chain go backwards
       }
     }
   } else {
     // No key at all: spread by a per-worker counter; nothing to pin.
     static thread_local uint64_t seq = 0;
-    hash = name_hash(std::string_view(reinterpret_cast<const char*>(&++seq), sizeof seq));
+    hash_ = name_hash(std::string_view(reinterpret_cast<const char*>(&++seq), sizeof seq));
   }
-
-  if (chosen == n && n > 0) {
-    // A new (or moved) user: the first backend in its ranking that takes new users and
-    // is under its bounded load; when nothing is up, draining ones serve.
-    static thread_local std::vector<uint16_t> ranked;
-    static thread_local std::vector<uint64_t> load;
-    static thread_local std::vector<uint8_t> eligible;
-    ranked.resize(n);
-    load.resize(n);
-    eligible.resize(n);
-    size_t k = pool.selector->rank(hash, ranked);
-    bool any = false;
-    for (int pass = 0; pass < 2 && !any; ++pass) {
-      BackendState want = pass == 0 ? BackendState::up : BackendState::draining;
-      for (size_t i = 0; i < n; ++i) {
-        const RuntimeBackend& b = pool.backends[i];
-        eligible[i] = b.resolved && b.stats->state.load(std::memory_order_relaxed) == want;
-        any = any || eligible[i];
-        load[i] = sessions.pinned(b.ref);
-      }
-    }
-    LoadView lv{load, pool.weights,
-                std::span<const bool>(reinterpret_cast<const bool*>(eligible.data()), n)};
-    std::optional<uint16_t> pick =
-        any ? choose_bounded(std::span<const uint16_t>(ranked.data(), k), lv,
-                             cfg.sticky.balance_factor)
-            : std::nullopt;
-    if (pick) {
-      chosen = *pick;
-      if (ex.found) {
-        sessions.pin(pin_key_, pool.backends[chosen].ref, now);
-        pool.backends[chosen].stats->new_pins.fetch_add(1, std::memory_order_relaxed);
-      }
+  new_user_ = false;
+  if (chosen == n) {
+    chosen = pick_backend(pool, kNoBackend, min_slot);
+    if (chosen < n && ex.found) {
+      sessions.pin(pin_key_, pool.backends[chosen].ref, now);
+      pool.backends[chosen].stats->new_pins.fetch_add(1, std::memory_order_relaxed);
+      new_user_ = min_slot == 0;
     }
   }
   if (chosen == n) {
@@ -427,15 +443,69 @@ void ClientConn::on_request_head() {
   head.headers = parser_.headers();
   head.client_ip = ip_text_;
   head.inject = pool.inject;
+  head.chunked = reframe_;
   http::write_request_head(req_head_, head);
   start_exchange(pool, chosen);
+}
+
+bool ClientConn::usable(const RuntimeBackend& b) {
+  return b.resolved && b.stats->state.load(std::memory_order_relaxed) != BackendState::down;
+}
+
+size_t ClientConn::pick_backend(const RuntimePool& pool, BackendRef exclude, uint64_t min_slot) {
+  // A new (or moved) user: the first backend in its ranking that takes new users and is
+  // under its bounded load. Candidates, best first: up and caught up with the user's last
+  // slot; up; draining (serve rather than fail).
+  size_t n = pool.backends.size();
+  static thread_local std::vector<uint16_t> ranked;
+  static thread_local std::vector<uint64_t> load;
+  static thread_local std::vector<uint8_t> eligible;
+  ranked.resize(n);
+  load.resize(n);
+  eligible.resize(n);
+  size_t k = pool.selector->rank(hash_, ranked);
+  SessionTable& sessions = worker_.state().sessions;
+  for (size_t i = 0; i < n; ++i) load[i] = sessions.pinned(pool.backends[i].ref);
+  for (int pass = min_slot ? 0 : 1; pass < 3; ++pass) {
+    bool any = false;
+    for (size_t i = 0; i < n; ++i) {
+      const RuntimeBackend& b = pool.backends[i];
+      BackendState st = b.stats->state.load(std::memory_order_relaxed);
+      bool ok = b.resolved && b.ref != exclude &&
+                st == (pass < 2 ? BackendState::up : BackendState::draining);
+      if (pass == 0) ok = ok && b.stats->tip_slot.load(std::memory_order_relaxed) >= min_slot;
+      eligible[i] = ok;
+      any = any || ok;
+    }
+    if (!any) continue;
+    LoadView lv{load, pool.weights,
+                std::span<const bool>(reinterpret_cast<const bool*>(eligible.data()), n)};
+    if (std::optional<uint16_t> pick = choose_bounded(
+            std::span<const uint16_t>(ranked.data(), k), lv, rt_->config.sticky.balance_factor))
+      return *pick;
+  }
+  return n;
+}
+
+const char* ClientConn::check_transfer_encoding() const {
+  // Request smuggling defence (RFC 9112 §6.1): one Transfer-Encoding field, exactly
+  // "chunked", on HTTP/1.1 only. Anything else a backend might frame differently.
+  int n = 0;
+  for (const HeaderView& h : parser_.headers()) {
+    if (!iequals(h.name, "transfer-encoding")) continue;
+    std::string_view v = h.value;
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+    if (++n > 1 || !iequals(v, "chunked")) return "unsupported Transfer-Encoding";
+  }
+  if (n > 0 && http10_) return "Transfer-Encoding on an HTTP/1.0 request";
+  return nullptr;
 }
 
 void ClientConn::start_exchange(const RuntimePool& pool, size_t backend) {
   pool_ = &pool;
   backend_ = &pool.backends[backend];
   backend_->stats->in_flight.fetch_add(1, std::memory_order_relaxed);
-  parser_.resume_after_head();
+  if (!req_done_) parser_.resume_after_head();  // a retry finds it paused at the end
   uv_timer_stop(&timer_);
   up_ = worker_.upstreams().take(backend_->ref);
   if (up_) {
@@ -458,6 +528,7 @@ void ClientConn::send_request_head() {
     phase_ = Phase::waiting;
     up_->expect_response(head_request_, pool_->timeouts.response_ms);
     up_->send(req_head_);
+    up_->start_response_timer();
     return;
   }
   phase_ = Phase::body;
@@ -478,6 +549,27 @@ void ClientConn::forward_body(const char* data, size_t len) {
   }
 }
 
+void ClientConn::on_chunk_data(void* self, const char* data, size_t len) {
+  auto* c = static_cast<ClientConn*>(self);
+  if (!c->reframe_ || len == 0 || c->phase_ != Phase::body) return;
+  c->body_bytes_ += len;
+  if (c->body_bytes_ > c->rt_->config.limits.max_body_bytes) c->body_over_limit_ = true;
+  if (!c->up_ || c->body_over_limit_) return;
+  // Our own framing: "<hex size>\r\n<data>\r\n", whatever the client's looked like.
+  char line[20];
+  int n = snprintf(line, sizeof line, "%zx\r\n", len);
+  uv_buf_t bufs[4];
+  unsigned nb = 0;
+  if (c->req_head_pending_) {
+    c->req_head_pending_ = false;
+    bufs[nb++] = uv_buf_init(c->req_head_.data(), static_cast<unsigned>(c->req_head_.size()));
+  }
+  bufs[nb++] = uv_buf_init(line, static_cast<unsigned>(n));
+  bufs[nb++] = uv_buf_init(const_cast<char*>(data), static_cast<unsigned>(len));
+  bufs[nb++] = uv_buf_init(const_cast<char*>("\r\n"), 2);
+  c->up_->send(bufs, nb);
+}
+
 void ClientConn::upstream_drained() { update_reading(); }
 
 // ---- response -------------------------------------------------------------------------
@@ -486,13 +578,31 @@ void ClientConn::upstream_head(const http::MessageParser& r) {
   int status = r.status_code();
   bool interim = status >= 100 && status < 200;
   if (!interim) {
-    backend_->stats->latency.observe(now_us() - sent_at_us_);
-    backend_->stats->responses.count(status);
+    BackendStats& st = *backend_->stats;
+    st.latency.observe(now_us() - sent_at_us_);
+    st.responses.count(status);
     // Remember the chain point this user has seen, so a move never goes backwards.
-    if (pinned_) {
-      HeaderLookup cp = find_header(r.headers(), "x-most-recent-checkpoint");
-      uint64_t slot = 0;
-      if (cp.found && parse_u64(cp.value, slot)) worker_.state().sessions.record_slot(pin_key_, slot);
+    HeaderLookup cp = find_header(r.headers(), "x-most-recent-checkpoint");
+    uint64_t slot = 0;
+    if (cp.found && parse_u64(cp.value, slot)) {
+      st.raise_tip(slot);
+      if (pinned_) worker_.state().sessions.record_slot(pin_key_, slot);
+    }
+    // Health hears of 503s, and of the first other answer after them; nothing else.
+    if (status == 503) {
+      st.streak_503.fetch_add(1, std::memory_order_relaxed);
+      worker_.state().passive.post({backend_->ref, status});
+    } else if (st.streak_503.load(std::memory_order_relaxed) != 0 &&
+               st.streak_503.exchange(0, std::memory_order_relaxed) != 0) {
+      worker_.state().passive.post({backend_->ref, status});
+    }
+    if (status == 503 && new_user_ && !retried_503_ && req_done_ && !parser_.chunked() &&
+        parser_.content_length() == 0 &&
+        (head_request_ || parser_.method() == "GET" || parser_.method() == "OPTIONS")) {
+      // An overloaded backend and a user with no state yet: try the next candidate once
+      // instead (DESIGN.md "Health"); this 503 is read and dropped.
+      swallow_ = true;
+      return;
     }
   }
   bool framed = r.chunked() || r.has_content_length() || head_request_ || status == 204 ||
@@ -520,6 +630,7 @@ void ClientConn::upstream_head(const http::MessageParser& r) {
 }
 
 void ClientConn::upstream_body(const char* data, size_t len) {
+  if (swallow_) return;
   if (resp_head_pending_) {
     resp_head_pending_ = false;
     out_.write(resp_head_, {data, len});
@@ -533,7 +644,7 @@ void ClientConn::upstream_body(const char* data, size_t len) {
 }
 
 void ClientConn::upstream_read_end() {
-  if (resp_head_pending_) {
+  if (resp_head_pending_ && !swallow_) {
     resp_head_pending_ = false;
     out_.write(resp_head_);
   }
@@ -545,12 +656,32 @@ void ClientConn::upstream_done(bool reusable) {
   backend_->stats->in_flight.fetch_sub(1, std::memory_order_relaxed);
   // A connection whose request was not fully sent cannot carry another one.
   if (up) up->release(reusable && req_done_);
+  if (swallow_) {
+    swallow_ = false;
+    retry_new_user();
+    return;
+  }
   if (!req_done_) {
     // The backend answered early (e.g. an error) before the body was all read: we cannot
     // find the next request's start reliably, so this connection ends here.
     close_after_ = true;
   }
   finish_exchange();
+}
+
+void ClientConn::retry_new_user() {
+  retried_503_ = true;
+  const RuntimePool& pool = *pool_;
+  BackendRef first = backend_->ref;
+  backend_->stats->retried_503.fetch_add(1, std::memory_order_relaxed);
+  size_t next = pick_backend(pool, first, 0);
+  if (next == pool.backends.size()) {
+    reply_local(503, "backend overloaded", true, "Retry-After: 1\r\n");
+    return;
+  }
+  worker_.state().sessions.pin(pin_key_, pool.backends[next].ref, uv_now(worker_.loop()));
+  phase_ = Phase::waiting;
+  start_exchange(pool, next);
 }
 
 void ClientConn::finish_exchange() {
@@ -576,11 +707,15 @@ void ClientConn::next_request() {
 }
 
 void ClientConn::upstream_failed(UpstreamError e) {
+  bool reused = up_ && up_->reused();  // still valid: freed only in its close callback
   up_ = nullptr;
   BackendStats& st = *backend_->stats;
   // Only a whole bodyless request can be sent again: its bytes are all in req_head_.
-  bool retryable = e == UpstreamError::closed_early && !retried_ && !resp_started_ &&
-                   req_done_ && !parser_.chunked() && parser_.content_length() == 0;
+  std::string_view m = parser_.method();
+  bool idempotent = m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "PUT" || m == "DELETE";
+  bool retryable = e == UpstreamError::closed_early && reused && idempotent && !retried_ &&
+                   !resp_started_ && req_done_ && !parser_.chunked() &&
+                   parser_.content_length() == 0;
   if (retryable) {
     // A parked keep-alive connection the backend had already closed: the request never
     // reached it, so send it again on a fresh connection.
@@ -589,6 +724,39 @@ void ClientConn::upstream_failed(UpstreamError e) {
     up_ = new UpstreamConn(worker_, backend_->ref);
     up_->connect(reinterpret_cast<const sockaddr*>(&backend_->addr), this,
                  pool_->timeouts.connect_ms);
+    return;
+  }
+  // Health hears of failures that are the backend's: it could not be reached, or it had
+  // the whole request and failed it. A backend that cuts off an upload it refuses is
+  // not unhealthy, and a client must not be able to mark backends down that way.
+  bool connect = e == UpstreamError::connect_failed || e == UpstreamError::connect_timeout;
+  if (connect || req_done_) worker_.state().passive.post({backend_->ref, 0});
+  if ((e == UpstreamError::connect_failed || e == UpstreamError::connect_timeout) &&
+      !resp_started_ && failovers_ < kMaxFailovers) {
+    // Nothing reached the backend (the body is still unread in our buffer), so the user
+    // can move now rather than see a 502 while health catches up.
+    ++failovers_;
+    (e == UpstreamError::connect_failed ? st.connect_failures : st.timeouts).fetch_add(1);
+    logf(LogLevel::warn, "backend %s (%s): %s; moving the request", backend_->name.c_str(),
+         backend_->address.c_str(), upstream_error_name(e));
+    const RuntimePool& pool = *pool_;
+    BackendRef failed = backend_->ref;
+    st.in_flight.fetch_sub(1, std::memory_order_relaxed);
+    uint64_t min_slot = 0;
+    if (pinned_)
+      if (std::optional<Pin> pin = worker_.state().sessions.touch(pin_key_, uv_now(worker_.loop())))
+        min_slot = pin->last_slot;
+    size_t next = pick_backend(pool, failed, min_slot);
+    if (next < pool.backends.size()) {
+      if (pinned_) {
+        worker_.state().sessions.pin(pin_key_, pool.backends[next].ref, uv_now(worker_.loop()));
+        worker_.state().remaps_down.fetch_add(1);
+      }
+      start_exchange(pool, next);
+      return;
+    }
+    backend_ = nullptr;
+    reply_local(502, "no reachable backend", true);
     return;
   }
   switch (e) {
@@ -634,6 +802,10 @@ void ClientConn::reply_local(int status, const char* reason, bool close_after,
     end_response_and_close();
     return;
   }
+  if (req_done_) {  // the request was read to its end already
+    next_request();
+    return;
+  }
   // Keep the connection: read past this request's body, then serve the next one.
   parser_.resume_after_head();
   phase_ = Phase::discard;
@@ -659,6 +831,7 @@ void ClientConn::linger() {
     close();
     return;
   }
+  if (phase_ == Phase::lingering) return;
   phase_ = Phase::lingering;
   if (uv_shutdown(&shutdown_req_, reinterpret_cast<uv_stream_t*>(&tcp_), &ClientConn::on_shutdown) != 0) {
     close();

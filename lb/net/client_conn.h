@@ -54,10 +54,17 @@ class ClientConn final : public UpstreamOwner {
 
   void process();
   void on_request_head();
+  static constexpr BackendRef kNoBackend = SessionTable::kMaxBackends;
+  static bool usable(const RuntimeBackend& b);
+  // Index of the backend for a new or moved user (pool.backends.size() if none).
+  size_t pick_backend(const RuntimePool& pool, BackendRef exclude, uint64_t min_slot);
   void start_exchange(const RuntimePool& pool, size_t backend);
   void send_request_head();
   void forward_body(const char* data, size_t len);
+  static void on_chunk_data(void* self, const char* data, size_t len);
+  const char* check_transfer_encoding() const;
   void finish_exchange();
+  void retry_new_user();
   void next_request();
   void reply_local(int status, const char* reason, bool close_after,
                    std::string_view extra_headers = {});
@@ -100,9 +107,18 @@ class ClientConn final : public UpstreamOwner {
   const RuntimePool* pool_ = nullptr;
   const RuntimeBackend* backend_ = nullptr;
   SessionKey pin_key_;
+  uint64_t hash_ = 0;  // the user's selector key
   bool pinned_ = false;
+  bool new_user_ = false;   // pinned by this very request: it has no state anywhere yet
+  bool swallow_ = false;    // dropping a 503 that a new user's retry replaces
+  bool retried_503_ = false;
+  static constexpr int kMaxFailovers = 2;
+  int failovers_ = 0;       // connect failures moved to another backend, this request
   uint64_t sent_at_us_ = 0;
   uint64_t discarded_ = 0;
+  uint64_t body_bytes_ = 0;  // decoded chunked body so far
+  bool reframe_ = false;     // chunked request: we write the chunk framing
+  bool body_over_limit_ = false;
   Phase phase_ = Phase::head;
   bool head_partial_ = false;   // some bytes of the current head were parsed
   bool req_done_ = false;       // the whole request went upstream

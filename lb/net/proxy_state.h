@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "lb/core/session_table.h"
+#include "lb/net/passive_events.h"
 #include "lb/net/runtime.h"
 
 namespace lb::net {
@@ -18,6 +19,7 @@ struct ProxyState {
   std::atomic<int64_t> connections{0};  // open client connections, all listeners
   std::atomic<uint64_t> remaps_down{0};     // pins moved off a backend that is down
   std::atomic<uint64_t> remaps_removed{0};  // pins whose backend left the config
+  PassiveEvents passive;
 };
 
 }  // namespace lb::net

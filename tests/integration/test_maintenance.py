@@ -32,7 +32,7 @@ class Maintenance(harness.unittest.TestCase):
         before = {u: self.backend_of(u) for u in ("u%d" % i for i in range(60))}
         status, _, body = post(self.corral, "/backends/kupo-1/drain")
         self.assertEqual(status, 200, body)
-        self.assertEqual(json.loads(body)["to"], "draining")
+        self.assertEqual(json.loads(body)["override"], "draining")
         for u, b in before.items():
             self.assertEqual(self.backend_of(u), b)  # nobody moved
         new = {self.backend_of("new%d" % i) for i in range(60)}
