@@ -174,6 +174,7 @@ struct SimBackend::Impl {
   std::set<std::string> patterns{"*"};
   bool dead = false;
   bool flap = false;
+  bool overload = false;
   uint64_t flap_count = 0;
   bool closed = false;
   SimStats stats;
@@ -208,7 +209,8 @@ void SimBackend::Impl::handle(const ServerRequest& req, Responder r) {
     answer(k, r);
     return;
   }
-  if (opt.capacity != 0 && stats.in_flight >= opt.capacity) {
+  // overload: every data request is refused, as a Kupo with no free reader does.
+  if (overload || (opt.capacity != 0 && stats.in_flight >= opt.capacity)) {
     ++stats.rejected_503;
     if (opt.reject_delay_ms != 0)
       schedule(std::move(k), std::move(r), opt.reject_delay_ms, true);
@@ -492,7 +494,7 @@ std::string SimBackend::Impl::apply_control(const FlatJson& j) {
   struct Change {
     std::optional<uint64_t> latency_ms, capacity, reject_delay_ms, tip_lag_slots;
     std::optional<SimHealth> health;
-    std::optional<bool> dead, freeze_tip, flap;
+    std::optional<bool> dead, freeze_tip, flap, overload;
   } c;
   for (const auto& [key, v] : j.fields()) {
     auto count = [&, &key = key, &v = v](std::optional<uint64_t>& out) -> std::string {
@@ -519,6 +521,8 @@ std::string SimBackend::Impl::apply_control(const FlatJson& j) {
       err = flag(c.freeze_tip);
     else if (key == "flap")
       err = flag(c.flap);
+    else if (key == "overload")
+      err = flag(c.overload);
     else if (key == "health") {
       c.health = v.type == JsonValue::Type::string ? parse_sim_health(v.text) : std::nullopt;
       if (!c.health) err = "health must be \"synced\", \"behind\" or \"disconnected\"";
@@ -535,6 +539,7 @@ std::string SimBackend::Impl::apply_control(const FlatJson& j) {
   if (c.tip_lag_slots) chain.set_lag(*c.tip_lag_slots);  // after health: an explicit lag wins
   if (c.freeze_tip) chain.set_frozen(*c.freeze_tip, t);
   if (c.flap) flap = *c.flap;
+  if (c.overload) overload = *c.overload;
   if (c.dead) {
     if (*c.dead && !dead) drop_delayed(true);
     dead = *c.dead;
@@ -554,6 +559,7 @@ std::string SimBackend::Impl::control_json() const {
   out += std::string(",\"dead\":") + (dead ? "true" : "false");
   out += std::string(",\"freeze_tip\":") + (chain.frozen() ? "true" : "false");
   out += std::string(",\"flap\":") + (flap ? "true" : "false");
+  out += std::string(",\"overload\":") + (overload ? "true" : "false");
   out += ",\"most_recent_checkpoint\":" + std::to_string(chain.checkpoint(t));
   out += ",\"most_recent_node_tip\":" + std::to_string(chain.node_tip(t)) + "}";
   return out;

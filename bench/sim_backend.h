@@ -5,7 +5,9 @@
 // does. Tests and the lab steer it at runtime over HTTP:
 //   POST /_sim/control  {"latency_ms":200,"capacity":5,"health":"synced|behind|disconnected",
 //                        "tip_lag_slots":1000,"dead":true,"freeze_tip":true,"reject_delay_ms":175,
-//                        "flap":true}  (flap: every other /health answer is 503)
+//                        "flap":true,"overload":true}
+//                       (flap: every other /health answer is 503; overload: every data
+//                        request gets Kupo's 503)
 //   GET  /_sim/stats    {"name":..,"requests":N,"in_flight":N,"rejected_503":N}
 //   ANY  /_sim/echo[?status=N]  the request as received (method, target, headers, body)
 //   GET  /_sim/stream?chunks=N&size=S[&reset_after=K]  a chunked stream, optionally reset

@@ -731,12 +731,17 @@ void ClientConn::upstream_failed(UpstreamError e) {
   // not unhealthy, and a client must not be able to mark backends down that way.
   bool connect = e == UpstreamError::connect_failed || e == UpstreamError::connect_timeout;
   if (connect || req_done_) worker_.state().passive.post({backend_->ref, 0});
-  if ((e == UpstreamError::connect_failed || e == UpstreamError::connect_timeout) &&
-      !resp_started_ && failovers_ < kMaxFailovers) {
-    // Nothing reached the backend (the body is still unread in our buffer), so the user
-    // can move now rather than see a 502 while health catches up.
+  // Nothing reached the backend (the body is still unread in our buffer), or a whole
+  // idempotent bodyless request got no answer at all: the user can move now rather
+  // than see a 502 while health catches up.
+  bool unanswered = e == UpstreamError::closed_early && idempotent && req_done_ &&
+                    !parser_.chunked() && parser_.content_length() == 0;
+  if ((connect || unanswered) && !resp_started_ && failovers_ < kMaxFailovers) {
     ++failovers_;
-    (e == UpstreamError::connect_failed ? st.connect_failures : st.timeouts).fetch_add(1);
+    (e == UpstreamError::connect_failed ? st.connect_failures
+     : connect                          ? st.timeouts
+                                        : st.resets)
+        .fetch_add(1);
     logf(LogLevel::warn, "backend %s (%s): %s; moving the request", backend_->name.c_str(),
          backend_->address.c_str(), upstream_error_name(e));
     const RuntimePool& pool = *pool_;
