@@ -193,6 +193,23 @@ class Health(harness.unittest.TestCase):
         self.assertIn("retry-after", h)
         self.assertEqual(json.loads(body)["error"], "no backend available")
 
+    def test_removed_backend_users_move_and_no_one_else(self):
+        self.start()
+        old = self.pin_users("x", 60)
+        ports = dict(self.fleet.backends)
+        del ports["kupo-3"]
+        self.corral.rewrite(config(ports))
+        self.corral.proc.send(signal.SIGHUP)
+        self.corral.proc.wait_line(r"config reloaded")
+        for u, b in old.items():
+            status, now = self.ask(u)
+            self.assertEqual(status, 200)
+            if b == "kupo-3":
+                self.assertIn(now, ("kupo-1", "kupo-2"))
+            else:
+                self.assertEqual(now, b, "figure: 0 users of kept backends move")
+        self.assertRegex(self.corral.metrics(), r'corral_remaps_total\{reason="removed"\} [1-9]')
+
 
 if __name__ == "__main__":
     harness.main()
