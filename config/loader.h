@@ -11,9 +11,9 @@ namespace config {
 
 struct ConfigError {
   std::string file;
-  int line = 0;    // 1-based; 0 when unknown (e.g. unreadable file)
-  int column = 0;  // 1-based
-  std::string key; // dotted path, e.g. "pools.kupo.backends[1].address"
+  int line = 0;     // 1-based; 0 when unknown (e.g. unreadable file)
+  int column = 0;   // 1-based
+  std::string key;  // dotted path, e.g. "pools.kupo.backends[1].address"
   std::string message;
   // "FILE:LINE:COL: KEY: MESSAGE"
   std::string str() const;

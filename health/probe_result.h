@@ -12,8 +12,8 @@ namespace health {
 
 struct ProbeResult {
   lb::BackendState level = lb::BackendState::down;
-  std::optional<uint64_t> tip_slot;              // the slot the backend has reached
-  std::optional<uint64_t> node_tip_slot;         // Kupo: its node's tip
+  std::optional<uint64_t> tip_slot;       // the slot the backend has reached
+  std::optional<uint64_t> node_tip_slot;  // Kupo: its node's tip
   std::optional<double> seconds_since_last_block;
   std::string detail;  // short human text for /status, e.g. "202 behind (sync 0.98)"
 };

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/sim_backend.h"
 #include "config/loader.h"
 #include "lb/admin/admin_server.h"
 #include "lb/net/health_monitor.h"
@@ -17,7 +18,6 @@
 #include "lb/net/proxy_state.h"
 #include "lb/net/runtime.h"
 #include "lb/net/worker.h"
-#include "bench/sim_backend.h"
 
 using namespace lb;
 
@@ -181,7 +181,8 @@ int main(int argc, char** argv) {
     kupo.backends.clear();
     for (size_t i = 0; i < fleet.size(); ++i) {
       std::string addr = "127.0.0.1:" + std::to_string(fleet[i]->port());
-      kupo.backends.push_back({"kupo-" + std::to_string(i + 1), {"127.0.0.1", fleet[i]->port(), addr}});
+      kupo.backends.push_back(
+          {"kupo-" + std::to_string(i + 1), {"127.0.0.1", fleet[i]->port(), addr}});
     }
     loaded.config->source = "<demo>";
   }

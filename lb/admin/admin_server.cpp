@@ -24,10 +24,14 @@ uint64_t load(const std::atomic<uint64_t>& a) { return a.load(std::memory_order_
 
 const char* kind_name(config::PoolKind k) {
   switch (k) {
-    case config::PoolKind::kupo: return "kupo";
-    case config::PoolKind::ogmios: return "ogmios";
-    case config::PoolKind::blockfrost: return "blockfrost";
-    case config::PoolKind::http: return "http";
+    case config::PoolKind::kupo:
+      return "kupo";
+    case config::PoolKind::ogmios:
+      return "ogmios";
+    case config::PoolKind::blockfrost:
+      return "blockfrost";
+    case config::PoolKind::http:
+      return "http";
   }
   return "http";
 }
@@ -80,8 +84,8 @@ void AdminServer::handle(const net::ServerRequest& req, net::Responder res) {
   const std::string& token = rt->config.admin.token;
   if (!token.empty()) {
     HeaderLookup auth = find_header(req.headers, "authorization");
-    if (!auth.found || auth.value.size() != token.size() + 7 || !auth.value.starts_with("Bearer ") ||
-        auth.value.substr(7) != token) {
+    if (!auth.found || auth.value.size() != token.size() + 7 ||
+        !auth.value.starts_with("Bearer ") || auth.value.substr(7) != token) {
       res.respond(401, "application/json", "{\"error\":\"bearer token required\"}\n",
                   {{"WWW-Authenticate", "Bearer"}});
       return;
@@ -296,7 +300,8 @@ std::string AdminServer::metrics_text() const {
 
   help("corral_backend_tip_slot", "gauge", "Highest chain slot seen from the backend.");
   for (const auto& p : rt->pools)
-    for (const auto& b : p.backends) line("corral_backend_tip_slot", bl(p, b), load(b.stats->tip_slot));
+    for (const auto& b : p.backends)
+      line("corral_backend_tip_slot", bl(p, b), load(b.stats->tip_slot));
   // Prometheus wants each family's samples together: one pass per family.
   auto per_health = [&](std::string_view name, std::string_view type, std::string_view text,
                         auto&& emit) {
@@ -306,8 +311,9 @@ std::string AdminServer::metrics_text() const {
         if (const net::HealthMonitor::Entry* h = health_.find(b.ref)) emit(bl(p, b), *h);
   };
   using E = net::HealthMonitor::Entry;
-  per_health("corral_backend_lag_slots", "gauge", "Slots behind the best tip in the pool.",
-             [&](const std::string& l, const E& h) { line("corral_backend_lag_slots", l, h.lag_slots); });
+  per_health(
+      "corral_backend_lag_slots", "gauge", "Slots behind the best tip in the pool.",
+      [&](const std::string& l, const E& h) { line("corral_backend_lag_slots", l, h.lag_slots); });
   per_health("corral_probes_total", "counter", "Active health probes by level reported.",
              [&](const std::string& l, const E& h) {
                line("corral_probes_total", l + ",result=\"up\"", h.probes_up);
@@ -315,14 +321,17 @@ std::string AdminServer::metrics_text() const {
                line("corral_probes_total", l + ",result=\"down\"", h.probes_down);
              });
   per_health("corral_ejections_total", "counter", "Ejections after consecutive 503s.",
-             [&](const std::string& l, const E& h) { line("corral_ejections_total", l, h.sm.ejections()); });
+             [&](const std::string& l, const E& h) {
+               line("corral_ejections_total", l, h.sm.ejections());
+             });
   per_health("corral_state_transitions_total", "counter", "Backend state changes.",
              [&](const std::string& l, const E& h) {
                line("corral_state_transitions_total", l, h.transitions);
              });
   help("corral_retried_503_total", "counter", "New users moved to another backend after a 503.");
   for (const auto& p : rt->pools)
-    for (const auto& b : p.backends) line("corral_retried_503_total", bl(p, b), load(b.stats->retried_503));
+    for (const auto& b : p.backends)
+      line("corral_retried_503_total", bl(p, b), load(b.stats->retried_503));
 
   help("corral_backend_pinned_sessions", "gauge", "Sessions pinned to the backend.");
   for (const auto& p : rt->pools)
@@ -338,17 +347,15 @@ std::string AdminServer::metrics_text() const {
     const char* text;
     std::atomic<uint64_t> net::BackendStats::*field;
   };
-  for (const Counter& c : {Counter{"corral_backend_connect_failures_total",
-                                   "Failed connections to the backend.",
-                                   &net::BackendStats::connect_failures},
-                           Counter{"corral_backend_timeouts_total", "Connect or response timeouts.",
-                                   &net::BackendStats::timeouts},
-                           Counter{"corral_backend_resets_total",
-                                   "Backend closed or reset mid-exchange.",
-                                   &net::BackendStats::resets},
-                           Counter{"corral_backend_client_aborts_total",
-                                   "Clients that went away mid-exchange.",
-                                   &net::BackendStats::client_aborts}}) {
+  for (const Counter& c :
+       {Counter{"corral_backend_connect_failures_total", "Failed connections to the backend.",
+                &net::BackendStats::connect_failures},
+        Counter{"corral_backend_timeouts_total", "Connect or response timeouts.",
+                &net::BackendStats::timeouts},
+        Counter{"corral_backend_resets_total", "Backend closed or reset mid-exchange.",
+                &net::BackendStats::resets},
+        Counter{"corral_backend_client_aborts_total", "Clients that went away mid-exchange.",
+                &net::BackendStats::client_aborts}}) {
     help(c.name, "counter", c.text);
     for (const auto& p : rt->pools)
       for (const auto& b : p.backends) line(c.name, bl(p, b), load((*b.stats).*(c.field)));
@@ -366,7 +373,8 @@ std::string AdminServer::metrics_text() const {
   line("corral_remaps_total", "reason=\"expired\"", ss.expired);
 
   help("corral_connections", "gauge", "Open client connections.");
-  line("corral_connections", "", static_cast<uint64_t>(std::max<int64_t>(0, state_.connections.load())));
+  line("corral_connections", "",
+       static_cast<uint64_t>(std::max<int64_t>(0, state_.connections.load())));
   help("corral_connections_accepted_total", "counter", "Client connections accepted.");
   for (const auto& l : rt->listeners)
     line("corral_connections_accepted_total", "listener=\"" + label(l.name) + "\"",

@@ -2,8 +2,8 @@
 // The admin listener (DESIGN.md "Observability"): GET /status (JSON), GET /metrics
 // (Prometheus text format), POST /backends/NAME/{up,drain,down,auto} (maintenance: a
 // drained backend keeps its users and takes no new ones; a down one hands its users over;
-// auto gives the backend back to its health checks). Runs on the control loop, binds loopback by default and
-// requires "Authorization: Bearer <token>" when a token is configured.
+// auto gives the backend back to its health checks). Runs on the control loop, binds loopback by
+// default and requires "Authorization: Bearer <token>" when a token is configured.
 #include <uv.h>
 
 #include <cstdint>

@@ -4,9 +4,12 @@ namespace lb {
 
 const char* state_name(BackendState s) {
   switch (s) {
-    case BackendState::up: return "up";
-    case BackendState::draining: return "draining";
-    case BackendState::down: return "down";
+    case BackendState::up:
+      return "up";
+    case BackendState::draining:
+      return "draining";
+    case BackendState::down:
+      return "down";
   }
   return "unknown";
 }

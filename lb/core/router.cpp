@@ -5,8 +5,7 @@ namespace lb {
 bool prefix_matches(std::string_view prefix, std::string_view path) {
   if (!path.starts_with(prefix)) {
     // "/kupo/" also matches "/kupo" exactly: a user typing the bare prefix.
-    return prefix.size() > 1 && prefix.back() == '/' &&
-           path == prefix.substr(0, prefix.size() - 1);
+    return prefix.size() > 1 && prefix.back() == '/' && path == prefix.substr(0, prefix.size() - 1);
   }
   if (prefix.empty() || prefix.back() == '/' || path.size() == prefix.size()) return true;
   char next = path[prefix.size()];

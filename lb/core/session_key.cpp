@@ -5,7 +5,8 @@
 namespace lb {
 
 SessionKey make_session_key(KeySource source, std::string_view bytes) {
-  XXH128_hash_t h = XXH3_128bits_withSeed(bytes.data(), bytes.size(), static_cast<uint64_t>(source));
+  XXH128_hash_t h =
+      XXH3_128bits_withSeed(bytes.data(), bytes.size(), static_cast<uint64_t>(source));
   SessionKey k{h.low64, h.high64};
   if (k.empty()) k.lo = 1;  // the all-zero key marks an empty slot in the table
   return k;

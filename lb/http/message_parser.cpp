@@ -127,7 +127,8 @@ ParseResult MessageParser::feed(const char* data, size_t len) {
 
 ParseStatus MessageParser::finish() {
   llhttp_errno_t err = llhttp_finish(&parser_);
-  if (err == HPE_OK || err == HPE_PAUSED) return state_ == State::after ? ParseStatus::done : ParseStatus::error;
+  if (err == HPE_OK || err == HPE_PAUSED)
+    return state_ == State::after ? ParseStatus::done : ParseStatus::error;
   fail(400, llhttp_get_error_reason(&parser_), 0);
   return ParseStatus::error;
 }

@@ -11,8 +11,8 @@
 namespace lb::net {
 
 // Response-time buckets in milliseconds (Prometheus "le" bounds); the last is +Inf.
-inline constexpr std::array<uint64_t, 12> kLatencyBucketsMs = {5,   10,   25,   50,   100,  250,
-                                                                 500, 1000, 2500, 5000, 10000, 30000};
+inline constexpr std::array<uint64_t, 12> kLatencyBucketsMs = {5,   10,   25,   50,   100,   250,
+                                                               500, 1000, 2500, 5000, 10000, 30000};
 
 struct LatencyHistogram {
   std::array<std::atomic<uint64_t>, kLatencyBucketsMs.size() + 1> buckets{};
@@ -30,17 +30,17 @@ struct StatusCounters {
 
 struct BackendStats {
   std::atomic<BackendState> state{BackendState::up};
-  StatusCounters responses;            // as answered by the backend, or 502/504 made for it
-  LatencyHistogram latency;            // request sent -> response head received
+  StatusCounters responses;  // as answered by the backend, or 502/504 made for it
+  LatencyHistogram latency;  // request sent -> response head received
   std::atomic<uint64_t> connect_failures{0};
   std::atomic<uint64_t> timeouts{0};
-  std::atomic<uint64_t> resets{0};     // backend closed or reset mid-exchange
+  std::atomic<uint64_t> resets{0};         // backend closed or reset mid-exchange
   std::atomic<uint64_t> client_aborts{0};  // client went away mid-exchange
   std::atomic<int64_t> in_flight{0};
   std::atomic<uint64_t> new_pins{0};
   // Highest chain slot seen from the backend (probe or X-Most-Recent-Checkpoint); 0 unknown.
   std::atomic<uint64_t> tip_slot{0};
-  std::atomic<uint32_t> streak_503{0};  // consecutive 503s on live traffic
+  std::atomic<uint32_t> streak_503{0};   // consecutive 503s on live traffic
   std::atomic<uint64_t> retried_503{0};  // new users moved on after a 503
 
   void raise_tip(uint64_t slot) {

@@ -125,11 +125,15 @@ void ClientConn::update_reading() {
   switch (phase_) {
     case Phase::head:
     case Phase::discard:
-    case Phase::lingering: break;
-    case Phase::body: want = want && up_ && up_->pending() < kMaxPending; break;
+    case Phase::lingering:
+      break;
+    case Phase::body:
+      want = want && up_ && up_->pending() < kMaxPending;
+      break;
     // Keep reading while waiting so a closed client is noticed; pipelined bytes queue.
     case Phase::connecting:
-    case Phase::waiting: break;
+    case Phase::waiting:
+      break;
   }
   if (start_ == end_ && !(phase_ == Phase::head && head_partial_)) start_ = end_ = 0;
   // on_alloc compacts unless a half-parsed head pins the bytes in place.
@@ -194,10 +198,16 @@ void ClientConn::arm_timer() {
   const config::Limits& lim = rt_->config.limits;
   uint64_t ms = 0;
   switch (phase_) {
-    case Phase::head: ms = head_partial_ ? lim.header_timeout_ms : lim.idle_timeout_ms; break;
+    case Phase::head:
+      ms = head_partial_ ? lim.header_timeout_ms : lim.idle_timeout_ms;
+      break;
     case Phase::body:
-    case Phase::discard: ms = lim.idle_timeout_ms; break;
-    case Phase::lingering: ms = kLingerMs; break;
+    case Phase::discard:
+      ms = lim.idle_timeout_ms;
+      break;
+    case Phase::lingering:
+      ms = kLingerMs;
+      break;
     case Phase::connecting:
     case Phase::waiting:
       // The backend's timers run; ours only watches a client that stopped reading.
@@ -253,7 +263,7 @@ void ClientConn::process() {
       if (r.status == http::ParseStatus::error || r.status == http::ParseStatus::upgrade) {
         int code = r.status == http::ParseStatus::error ? parser_.error_status() : 400;
         const char* why = r.status == http::ParseStatus::error ? parser_.error_reason()
-                                                                : "unexpected protocol upgrade";
+                                                               : "unexpected protocol upgrade";
         log_limited("client %s: bad request (%d): %s", ip_text_, code, why);
         reply_local(code, why, true);
         return;
@@ -349,8 +359,7 @@ void ClientConn::on_request_head() {
     reply_local(413, "request body larger than max_body_bytes", true);
     return;
   }
-  if (parser_.upgrade() || method == "CONNECT" ||
-      find_header(parser_.headers(), "upgrade").found) {
+  if (parser_.upgrade() || method == "CONNECT" || find_header(parser_.headers(), "upgrade").found) {
     // WebSocket tunnelling is its own issue; refuse clearly rather than half-work. The
     // parser treats what follows as another protocol, so the connection ends here.
     reply_local(501, "protocol upgrade is not supported on this route", true);
@@ -391,7 +400,8 @@ void ClientConn::on_request_head() {
                   static_cast<int>(m.forward.size()), m.forward.data());
       reply_local(403, "Kupo write endpoints are not exposed", has_body);
       return;
-    case Admission::ok: break;
+    case Admission::ok:
+      break;
   }
 
   const RuntimePool& pool = rt_->pools[m.route->pool];
@@ -480,8 +490,8 @@ size_t ClientConn::pick_backend(const RuntimePool& pool, BackendRef exclude, uin
     if (!any) continue;
     LoadView lv{load, pool.weights,
                 std::span<const bool>(reinterpret_cast<const bool*>(eligible.data()), n)};
-    if (std::optional<uint16_t> pick = choose_bounded(
-            std::span<const uint16_t>(ranked.data(), k), lv, rt_->config.sticky.balance_factor))
+    if (std::optional<uint16_t> pick = choose_bounded(std::span<const uint16_t>(ranked.data(), k),
+                                                      lv, rt_->config.sticky.balance_factor))
       return *pick;
   }
   return n;
@@ -515,8 +525,7 @@ void ClientConn::start_exchange(const RuntimePool& pool, size_t backend) {
   }
   phase_ = Phase::connecting;
   up_ = new UpstreamConn(worker_, backend_->ref);
-  up_->connect(reinterpret_cast<const sockaddr*>(&backend_->addr), this,
-               pool.timeouts.connect_ms);
+  up_->connect(reinterpret_cast<const sockaddr*>(&backend_->addr), this, pool.timeouts.connect_ms);
 }
 
 void ClientConn::upstream_connected() { send_request_head(); }
@@ -618,8 +627,8 @@ void ClientConn::upstream_head(const http::MessageParser& r) {
   else if (close_after_)
     head.connection = http::ClientConnection::close;
   else
-    head.connection = http10_ ? http::ClientConnection::keep_alive
-                              : http::ClientConnection::implicit;
+    head.connection =
+        http10_ ? http::ClientConnection::keep_alive : http::ClientConnection::implicit;
   http::write_response_head(resp_head_, head);
   if (interim) {
     out_.write(resp_head_);  // the final head follows and reuses the buffer
@@ -765,10 +774,16 @@ void ClientConn::upstream_failed(UpstreamError e) {
     return;
   }
   switch (e) {
-    case UpstreamError::connect_failed: st.connect_failures.fetch_add(1); break;
+    case UpstreamError::connect_failed:
+      st.connect_failures.fetch_add(1);
+      break;
     case UpstreamError::connect_timeout:
-    case UpstreamError::response_timeout: st.timeouts.fetch_add(1); break;
-    default: st.resets.fetch_add(1); break;
+    case UpstreamError::response_timeout:
+      st.timeouts.fetch_add(1);
+      break;
+    default:
+      st.resets.fetch_add(1);
+      break;
   }
   logf(LogLevel::warn, "backend %s (%s): %s", backend_->name.c_str(), backend_->address.c_str(),
        upstream_error_name(e));
@@ -838,7 +853,8 @@ void ClientConn::linger() {
   }
   if (phase_ == Phase::lingering) return;
   phase_ = Phase::lingering;
-  if (uv_shutdown(&shutdown_req_, reinterpret_cast<uv_stream_t*>(&tcp_), &ClientConn::on_shutdown) != 0) {
+  if (uv_shutdown(&shutdown_req_, reinterpret_cast<uv_stream_t*>(&tcp_),
+                  &ClientConn::on_shutdown) != 0) {
     close();
     return;
   }

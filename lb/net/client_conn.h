@@ -33,12 +33,12 @@ class ClientConn final : public UpstreamOwner {
 
  private:
   enum class Phase : uint8_t {
-    head,       // reading a request head
-    connecting, // waiting for an upstream connection
-    body,       // streaming the request body upstream
-    discard,    // reading past the body of a request answered locally
-    waiting,    // request sent; waiting for the response to finish
-    lingering,  // response sent, write side shut; draining input before close
+    head,        // reading a request head
+    connecting,  // waiting for an upstream connection
+    body,        // streaming the request body upstream
+    discard,     // reading past the body of a request answered locally
+    waiting,     // request sent; waiting for the response to finish
+    lingering,   // response sent, write side shut; draining input before close
   };
 
   ClientConn(Worker& worker, size_t listener);
@@ -109,26 +109,26 @@ class ClientConn final : public UpstreamOwner {
   SessionKey pin_key_;
   uint64_t hash_ = 0;  // the user's selector key
   bool pinned_ = false;
-  bool new_user_ = false;   // pinned by this very request: it has no state anywhere yet
-  bool swallow_ = false;    // dropping a 503 that a new user's retry replaces
+  bool new_user_ = false;  // pinned by this very request: it has no state anywhere yet
+  bool swallow_ = false;   // dropping a 503 that a new user's retry replaces
   bool retried_503_ = false;
   static constexpr int kMaxFailovers = 2;
-  int failovers_ = 0;       // connect failures moved to another backend, this request
+  int failovers_ = 0;  // connect failures moved to another backend, this request
   uint64_t sent_at_us_ = 0;
   uint64_t discarded_ = 0;
   uint64_t body_bytes_ = 0;  // decoded chunked body so far
   bool reframe_ = false;     // chunked request: we write the chunk framing
   bool body_over_limit_ = false;
   Phase phase_ = Phase::head;
-  bool head_partial_ = false;   // some bytes of the current head were parsed
-  bool req_done_ = false;       // the whole request went upstream
-  bool resp_started_ = false;   // a response head went to the client
+  bool head_partial_ = false;  // some bytes of the current head were parsed
+  bool req_done_ = false;      // the whole request went upstream
+  bool resp_started_ = false;  // a response head went to the client
   bool resp_head_pending_ = false;
   bool req_head_pending_ = false;
   bool head_request_ = false;
   bool http10_ = false;
   bool keep_alive_ = true;
-  bool close_after_ = false;    // close once the current response is written
+  bool close_after_ = false;  // close once the current response is written
   bool retried_ = false;
   bool client_eof_ = false;
   bool reading_ = false;

@@ -33,10 +33,14 @@ health::ProbeResult interpret(config::PoolKind kind, const config::Health& h,
                               const ProbeAnswer& a) {
   if (a.status == 0) return health::probe_failed(a.error);
   switch (kind) {
-    case config::PoolKind::kupo: return health::parse_kupo_health(a.status, a.body);
-    case config::PoolKind::ogmios: return health::parse_ogmios_health(a.status, a.body);
-    case config::PoolKind::blockfrost: return health::parse_blockfrost_health(a.status, a.body);
-    case config::PoolKind::http: return health::parse_http_health(a.status, h.expect_status);
+    case config::PoolKind::kupo:
+      return health::parse_kupo_health(a.status, a.body);
+    case config::PoolKind::ogmios:
+      return health::parse_ogmios_health(a.status, a.body);
+    case config::PoolKind::blockfrost:
+      return health::parse_blockfrost_health(a.status, a.body);
+    case config::PoolKind::http:
+      return health::parse_http_health(a.status, h.expect_status);
   }
   return health::probe_failed("unknown kind");
 }
@@ -154,9 +158,15 @@ void HealthMonitor::on_answer(BackendRef ref, health::ProbeResult r) {
   e.in_flight = false;
   e.probed = true;
   switch (r.level) {
-    case BackendState::up: ++e.probes_up; break;
-    case BackendState::draining: ++e.probes_draining; break;
-    case BackendState::down: ++e.probes_down; break;
+    case BackendState::up:
+      ++e.probes_up;
+      break;
+    case BackendState::draining:
+      ++e.probes_draining;
+      break;
+    case BackendState::down:
+      ++e.probes_down;
+      break;
   }
   const RuntimePool& pool = rt_->pools[e.pool_index];
   for (const RuntimeBackend& b : pool.backends)
@@ -195,9 +205,8 @@ void HealthMonitor::fold_lag(size_t pool_index) {
                           std::span<bool>(lagging.get(), tips.size()));
   for (size_t i = 0; i < es.size(); ++i) {
     es[i]->lagging = lagging[i];
-    es[i]->lag_slots = best && tips[i].tip_slot && *best > *tips[i].tip_slot
-                           ? *best - *tips[i].tip_slot
-                           : 0;
+    es[i]->lag_slots =
+        best && tips[i].tip_slot && *best > *tips[i].tip_slot ? *best - *tips[i].tip_slot : 0;
   }
 }
 
@@ -212,7 +221,9 @@ bool HealthMonitor::may_eject(const Entry& e) const {
   return (ejected + 1) * 100 <= static_cast<size_t>(pct) * pool.backends.size();
 }
 
-void HealthMonitor::on_async(uv_async_t* a) { static_cast<HealthMonitor*>(a->data)->apply_events(); }
+void HealthMonitor::on_async(uv_async_t* a) {
+  static_cast<HealthMonitor*>(a->data)->apply_events();
+}
 
 void HealthMonitor::apply_events() {
   state_.passive.drain(events_);

@@ -34,7 +34,7 @@ class HealthMonitor {
     size_t pool_index = 0;
     health::BackendHealth sm;
     health::ProbeResult last;
-    bool probed = false;     // at least one probe answered
+    bool probed = false;  // at least one probe answered
     bool lagging = false;
     uint64_t lag_slots = 0;  // behind the pool's best tip
     uint64_t probes_up = 0, probes_draining = 0, probes_down = 0;

@@ -16,7 +16,7 @@ struct ProxyState {
   SessionTable sessions;
   Registry registry;
   std::atomic<std::shared_ptr<const Runtime>> runtime;
-  std::atomic<int64_t> connections{0};  // open client connections, all listeners
+  std::atomic<int64_t> connections{0};      // open client connections, all listeners
   std::atomic<uint64_t> remaps_down{0};     // pins moved off a backend that is down
   std::atomic<uint64_t> remaps_removed{0};  // pins whose backend left the config
   PassiveEvents passive;

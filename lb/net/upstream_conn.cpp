@@ -8,12 +8,18 @@ namespace lb::net {
 
 const char* upstream_error_name(UpstreamError e) {
   switch (e) {
-    case UpstreamError::connect_failed: return "connect_failed";
-    case UpstreamError::connect_timeout: return "connect_timeout";
-    case UpstreamError::response_timeout: return "response_timeout";
-    case UpstreamError::closed_early: return "closed_early";
-    case UpstreamError::reset: return "reset";
-    case UpstreamError::bad_response: return "bad_response";
+    case UpstreamError::connect_failed:
+      return "connect_failed";
+    case UpstreamError::connect_timeout:
+      return "connect_timeout";
+    case UpstreamError::response_timeout:
+      return "response_timeout";
+    case UpstreamError::closed_early:
+      return "closed_early";
+    case UpstreamError::reset:
+      return "reset";
+    case UpstreamError::bad_response:
+      return "bad_response";
   }
   return "unknown";
 }
@@ -109,8 +115,7 @@ void UpstreamConn::resume_reading() {
 
 void UpstreamConn::release(bool reusable) {
   owner_ = nullptr;
-  if (!reusable || state_ != State::active || worker_.stopping() || paused_ ||
-      !out_.idle()) {
+  if (!reusable || state_ != State::active || worker_.stopping() || paused_ || !out_.idle()) {
     close();
     return;
   }
@@ -155,9 +160,15 @@ void UpstreamConn::on_close(uv_handle_t* h) {
 void UpstreamConn::on_timer(uv_timer_t* t) {
   auto* u = static_cast<UpstreamConn*>(t->data);
   switch (u->state_) {
-    case State::connecting: u->fail(UpstreamError::connect_timeout); break;
-    case State::active: u->fail(UpstreamError::response_timeout); break;
-    default: u->close(); break;
+    case State::connecting:
+      u->fail(UpstreamError::connect_timeout);
+      break;
+    case State::active:
+      u->fail(UpstreamError::response_timeout);
+      break;
+    default:
+      u->close();
+      break;
   }
 }
 

@@ -18,12 +18,12 @@ namespace lb::net {
 class Worker;
 
 enum class UpstreamError : uint8_t {
-  connect_failed,   // refused, unreachable: the backend is not there
+  connect_failed,  // refused, unreachable: the backend is not there
   connect_timeout,
   response_timeout,
-  closed_early,     // closed before any response byte: a stale keep-alive, retryable
-  reset,            // closed or reset mid-response
-  bad_response,     // not HTTP
+  closed_early,  // closed before any response byte: a stale keep-alive, retryable
+  reset,         // closed or reset mid-response
+  bad_response,  // not HTTP
 };
 const char* upstream_error_name(UpstreamError e);
 

@@ -52,9 +52,9 @@ bool bind_reuseport(const std::string& host, uint16_t port, int backlog, size_t 
       sockaddr_storage got{};
       socklen_t glen = sizeof got;
       getsockname(fd, reinterpret_cast<sockaddr*>(&got), &glen);
-      bound_port = ntohs(got.ss_family == AF_INET
-                             ? reinterpret_cast<sockaddr_in*>(&got)->sin_port
-                             : reinterpret_cast<sockaddr_in6*>(&got)->sin6_port);
+      bound_port =
+          ntohs(got.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&got)->sin_port
+                                         : reinterpret_cast<sockaddr_in6*>(&got)->sin6_port);
     }
     fds.push_back(fd);
   }

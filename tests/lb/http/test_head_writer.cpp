@@ -57,7 +57,8 @@ TEST_CASE("response head: framing kept, connection per client") {
   r.headers = h;
   std::string out;
   write_response_head(out, r);
-  CHECK(out == "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Most-Recent-Checkpoint: 42\r\n\r\n");
+  CHECK(out ==
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Most-Recent-Checkpoint: 42\r\n\r\n");
   r.connection = ClientConnection::close;
   write_response_head(out, r);
   CHECK(out.find("Connection: close\r\n") != std::string::npos);

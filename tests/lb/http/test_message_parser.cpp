@@ -34,7 +34,8 @@ struct Feeder {
 TEST_CASE("request head: views, method, target, keep-alive") {
   for (size_t step : {size_t(1), size_t(7), SIZE_MAX}) {
     Feeder f(MessageParser::Kind::request);
-    ParseResult r = f.feed_all("GET /kupo/matches?unspent HTTP/1.1\r\nHost: x\r\nX-Key: a b\r\n\r\n", step);
+    ParseResult r =
+        f.feed_all("GET /kupo/matches?unspent HTTP/1.1\r\nHost: x\r\nX-Key: a b\r\n\r\n", step);
     REQUIRE(r.status == ParseStatus::head);
     CHECK(f.p.method() == "GET");
     CHECK(f.p.target() == "/kupo/matches?unspent");
@@ -65,7 +66,8 @@ TEST_CASE("pipelined requests stop at each message end") {
 
 TEST_CASE("chunked body ends where the last chunk ends") {
   Feeder f(MessageParser::Kind::request);
-  std::string msg = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nNEXT";
+  std::string msg =
+      "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nNEXT";
   ParseResult r = f.feed_all(msg);
   REQUIRE(r.status == ParseStatus::head);
   CHECK(f.p.chunked());
