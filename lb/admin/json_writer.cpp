@@ -3,38 +3,13 @@
 #include <cmath>
 #include <cstdio>
 
+#include "lb/core/flat_json.h"
+
 namespace lb::admin {
 
 void json_escape(std::string& out, std::string_view s) {
   out.push_back('"');
-  for (char ch : s) {
-    unsigned char c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"':
-        out.append("\\\"");
-        break;
-      case '\\':
-        out.append("\\\\");
-        break;
-      case '\n':
-        out.append("\\n");
-        break;
-      case '\r':
-        out.append("\\r");
-        break;
-      case '\t':
-        out.append("\\t");
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          snprintf(buf, sizeof buf, "\\u%04x", c);
-          out.append(buf);
-        } else {
-          out.push_back(ch);
-        }
-    }
-  }
+  out += lb::json_escape(s);
   out.push_back('"');
 }
 

@@ -31,7 +31,7 @@ class JsonWriter {
   bool need_comma_ = false;
 };
 
-// Appends s to out as a JSON string literal (with quotes).
+// Appends s to out as a JSON string literal (with quotes), escaped by lb::json_escape.
 void json_escape(std::string& out, std::string_view s);
 
 }  // namespace lb::admin

@@ -3,6 +3,8 @@
 #include <array>
 #include <charconv>
 
+#include "lb/core/flat_json.h"
+
 namespace lb::http {
 namespace {
 
@@ -103,13 +105,8 @@ void write_response_head(std::string& out, const ResponseHead& head) {
 void write_error_response(std::string& out, int status, std::string_view reason, bool close,
                           std::string_view extra_headers) {
   // Body: {"error":"<reason>","status":<code>} with the reason JSON-escaped.
-  std::string body = "{\"error\":\"";
-  for (char c : reason) {
-    if (c == '"' || c == '\\') body.push_back('\\');
-    if (static_cast<unsigned char>(c) < 0x20) continue;
-    body.push_back(c);
-  }
-  body.append("\",\"status\":").append(std::to_string(status)).append("}\n");
+  std::string body =
+      "{\"error\":\"" + json_escape(reason) + "\",\"status\":" + std::to_string(status) + "}\n";
   out.clear();
   out.append("HTTP/1.1 ").append(std::to_string(status)).push_back(' ');
   out.append(status_reason(status)).append("\r\n");

@@ -309,7 +309,7 @@ void ClientConn::process() {
           if (phase_ == Phase::body && up_) {
             fail_exchange(400, "request body truncated");
           } else {
-            close();
+            end_response_and_close();  // a local answer may still be on its way out
           }
           return;
         }
@@ -319,7 +319,10 @@ void ClientConn::process() {
         next_request();
         continue;
       }
-      if (reframe_) forward_body("0\r\n\r\n", 5);  // the last chunk, no trailers
+      if (reframe_) {
+        forward_body("0\r\n\r\n", 5);  // the last chunk, no trailers
+        if (closing_ || phase_ != before) return;
+      }
       req_done_ = true;
       phase_ = Phase::waiting;
       if (up_) up_->start_response_timer();
