@@ -132,6 +132,11 @@ struct Config {
   Sticky sticky;
   std::vector<Pool> pools;  // in file order
   Limits limits;
+  // Where pins are saved on stop and reloaded on start, so users keep their backend across
+  // a restart; empty = off. Resolved against the config file's directory.
+  std::string state_file;
+  // How long SIGTERM waits for in-flight requests before closing them.
+  uint64_t stop_timeout_ms = 10'000;
 
   const Pool* find_pool(const std::string& name) const;
 };

@@ -267,7 +267,8 @@ class Loader {
       m.ok = true;
       m.pos = top.pos;
     } else {
-      m = as_map(top, {"workers", "admin", "listeners", "sticky", "pools", "limits"});
+      m = as_map(top, {"workers", "admin", "listeners", "sticky", "pools", "limits", "state_file",
+                       "stop_timeout"});
       if (!m.ok) return;
     }
     parse_workers(m, c);
@@ -276,6 +277,8 @@ class Loader {
     parse_sticky(m, c);
     parse_pools(m, c);
     parse_limits(m, c);
+    parse_state_file(m, c);
+    if (const Entry* e = get(m, "stop_timeout")) read_duration(*e, c.stop_timeout_ms);
     check_pool_refs();
     check_binds();
     if (errors_.empty()) r.config = std::move(c);
@@ -868,6 +871,24 @@ class Loader {
     if (const Entry* v = get(m, "max_body_bytes")) read_uint(*v, l.max_body_bytes, 1, kU64Max);
     if (const Entry* v = get(m, "header_timeout")) read_duration(*v, l.header_timeout_ms);
     if (const Entry* v = get(m, "idle_timeout")) read_duration(*v, l.idle_timeout_ms);
+  }
+
+  // The file itself may not exist yet (first start), but its directory must: otherwise
+  // the save at stop would fail after the pins are gone, far from the cause.
+  void parse_state_file(const Map& root, Config& c) {
+    const Entry* e = get(root, "state_file");
+    if (!e || !read_string(*e, c.state_file)) return;
+    c.state_file = resolve(c.state_file);
+    std::filesystem::path p(c.state_file);
+    std::filesystem::path dir = p.parent_path();
+    if (dir.empty()) dir = ".";
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir, ec)) {
+      error(*e,
+            "directory '" + dir.string() + "' of state file '" + c.state_file + "' does not exist");
+    } else if (std::filesystem::is_directory(p, ec)) {
+      error(*e, "state file '" + c.state_file + "' is a directory");
+    }
   }
 
   // ---- whole-file checks -----------------------------------------------------------

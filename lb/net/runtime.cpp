@@ -22,6 +22,22 @@ Registry::Entry Registry::backend(const std::string& pool, const std::string& na
   return e;
 }
 
+std::optional<BackendRef> Registry::find(const std::string& pool, const std::string& name) const {
+  std::lock_guard lock(mu_);
+  auto it = backends_.find(pool + "/" + name);
+  if (it == backends_.end()) return std::nullopt;
+  return it->second.ref;
+}
+
+// A linear scan: called once per distinct backend when saving state, and the registry
+// holds at most kMaxBackends names.
+std::string Registry::name_of(BackendRef ref) const {
+  std::lock_guard lock(mu_);
+  for (const auto& [key, entry] : backends_)
+    if (entry.ref == ref) return key;
+  return "";
+}
+
 std::shared_ptr<ListenerStats> Registry::listener(const std::string& name) {
   std::lock_guard lock(mu_);
   auto& s = listeners_[name];

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -68,8 +69,14 @@ class Registry {
   Entry backend(const std::string& pool, const std::string& name);
   std::shared_ptr<ListenerStats> listener(const std::string& name);
 
+  // The ref of an already interned backend, without interning it: the state file must
+  // not give refs to backends that are no longer configured.
+  std::optional<BackendRef> find(const std::string& pool, const std::string& name) const;
+  // "pool/backend" for a ref handed out by backend(), or "" if unknown.
+  std::string name_of(BackendRef ref) const;
+
  private:
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::map<std::string, Entry> backends_;
   std::map<std::string, std::shared_ptr<ListenerStats>> listeners_;
 };

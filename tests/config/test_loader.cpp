@@ -975,3 +975,127 @@ pools:
     CHECK(has_error(bad, 9, 14, "pools.kupo.health.stale_afer", "unknown key 'stale_afer'"));
   }
 }
+
+TEST_CASE("loader: state_file and stop_timeout default to off and 10s") {
+  LoadResult r = load(kMinimal);
+  INFO(dump(r));
+  REQUIRE(r.config.has_value());
+  CHECK(r.config->state_file.empty());
+  CHECK(r.config->stop_timeout_ms == 10'000);
+}
+
+TEST_CASE("loader: state_file resolves beside the config; stop_timeout is a duration") {
+  TempDir dir;
+  std::filesystem::create_directory(dir.path / "var");
+  std::string path = dir.write("corral.yaml", yaml(R"(
+state_file: var/pins.bin
+stop_timeout: 30s
+listeners:
+  - name: public
+    listen: 127.0.0.1:8080
+    routes: [{prefix: /, pool: kupo}]
+pools: {kupo: {kind: kupo, backends: [{name: k, address: 127.0.0.1:1442}]}}
+)"));
+  LoadResult r = config::load_file(path);
+  INFO(dump(r));
+  REQUIRE(r.config.has_value());
+  CHECK(r.config->state_file == (dir.path / "var" / "pins.bin").string());
+  CHECK(r.config->stop_timeout_ms == 30'000);
+
+  // An absolute path is kept as written.
+  std::string abs = (dir.path / "pins.bin").string();
+  std::string path2 = dir.write("abs.yaml", "state_file: " + abs + "\n" + yaml(kMinimal));
+  LoadResult r2 = config::load_file(path2);
+  INFO(dump(r2));
+  REQUIRE(r2.config.has_value());
+  CHECK(r2.config->state_file == abs);
+}
+
+TEST_CASE("loader: a state_file whose directory is missing is an error naming the key") {
+  TempDir dir;
+  std::string path = dir.write("corral.yaml", yaml(R"(
+listeners:
+  - name: public
+    listen: 127.0.0.1:8080
+    routes: [{prefix: /, pool: kupo}]
+pools: {kupo: {kind: kupo, backends: [{name: k, address: 127.0.0.1:1442}]}}
+state_file: nowhere/pins.bin
+)"));
+  LoadResult r = config::load_file(path);
+  INFO(dump(r));
+  CHECK_FALSE(r.config.has_value());
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors[0].file == path);
+  CHECK(has_error(r, 6, 13, "state_file", "does not exist"));
+
+  // A directory is not a file.
+  std::filesystem::create_directory(dir.path / "isdir");
+  std::string path2 =
+      dir.write("dir.yaml", yaml(kMinimal) + "state_file: " + (dir.path / "isdir").string() + "\n");
+  LoadResult d = config::load_file(path2);
+  INFO(dump(d));
+  REQUIRE(d.errors.size() == 1);
+  CHECK(d.errors[0].key == "state_file");
+  CHECK(d.errors[0].message.find("is a directory") != std::string::npos);
+}
+
+TEST_CASE("loader: state_file and stop_timeout type errors") {
+  SUBCASE("empty state_file") {
+    check_single(load(R"(
+state_file: ""
+listeners:
+  - name: public
+    listen: 127.0.0.1:8080
+    routes: [{prefix: /, pool: kupo}]
+pools: {kupo: {kind: kupo, backends: [{name: k, address: 127.0.0.1:1442}]}}
+)"),
+                 1, 13, "state_file", "must not be empty");
+  }
+  SUBCASE("state_file is not a string") {
+    check_single(load(R"(
+state_file: [a, b]
+listeners:
+  - name: public
+    listen: 127.0.0.1:8080
+    routes: [{prefix: /, pool: kupo}]
+pools: {kupo: {kind: kupo, backends: [{name: k, address: 127.0.0.1:1442}]}}
+)"),
+                 1, 13, "state_file", "expected a string");
+  }
+  SUBCASE("stop_timeout without a unit") {
+    check_single(load(R"(
+stop_timeout: 10
+listeners:
+  - name: public
+    listen: 127.0.0.1:8080
+    routes: [{prefix: /, pool: kupo}]
+pools: {kupo: {kind: kupo, backends: [{name: k, address: 127.0.0.1:1442}]}}
+)"),
+                 1, 15, "stop_timeout", "expected a duration like 250ms");
+  }
+  SUBCASE("stop_timeout of zero") {
+    check_single(load(R"(
+stop_timeout: 0s
+listeners:
+  - name: public
+    listen: 127.0.0.1:8080
+    routes: [{prefix: /, pool: kupo}]
+pools: {kupo: {kind: kupo, backends: [{name: k, address: 127.0.0.1:1442}]}}
+)"),
+                 1, 15, "stop_timeout", "greater than zero");
+  }
+  SUBCASE("a misspelling suggests the key") {
+    LoadResult bad = load(R"(
+stop_timout: 5s
+listeners:
+  - name: public
+    listen: 127.0.0.1:8080
+    routes: [{prefix: /, pool: kupo}]
+pools: {kupo: {kind: kupo, backends: [{name: k, address: 127.0.0.1:1442}]}}
+)");
+    INFO(dump(bad));
+    CHECK_FALSE(bad.config.has_value());
+    CHECK(has_error(bad, 1, 1, "stop_timout", "unknown key 'stop_timout'"));
+    CHECK(has_error(bad, 1, 1, "stop_timout", "stop_timeout"));
+  }
+}

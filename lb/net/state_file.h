@@ -1,0 +1,42 @@
+#pragma once
+// Pins that survive a restart: the session table saved to a file on stop and loaded on
+// start (config `state_file`, DESIGN.md "Reload"). The byte format is lb/core/pin_snapshot.h;
+// this file does the I/O and maps backends between the table's per-process BackendRefs and
+// their stable "pool/backend" names. Blocking file I/O: call from the control thread, at
+// start before workers run and at stop after they drained, never on a worker loop.
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "lb/core/session_table.h"
+
+namespace lb::net {
+
+// Writes all pins atomically: PATH.tmp, fsync, rename, fsync the directory, so that a
+// crash at any point leaves either the old file or the new one, never a torn one. Entries
+// whose backend name_of maps to "" are skipped (nothing could resolve them on load).
+// Returns "" or the error text; on error the .tmp file is removed and PATH is unchanged.
+std::string save_pins(const std::string& path, const SessionTable& table,
+                      const std::function<std::string(BackendRef)>& name_of, uint64_t now_ms);
+
+struct LoadReport {
+  size_t loaded = 0;
+  size_t dropped_unknown = 0;  // backend no longer configured
+  size_t dropped_expired = 0;  // idle for ttl or longer
+  std::string error;           // non-empty: the file was ignored
+  bool missing = false;        // no file yet (first start): not an error
+};
+
+// Loads pins whose backend still exists (resolve returns nullopt for names no longer
+// configured) and whose idle time is below ttl_ms. Last-seen is restored as now - idle
+// (clamped at 0) and last_slot via record_slot, so a restored pin expires when it would
+// have without the restart. A missing file is not an error (missing=true). A corrupt or
+// truncated file is reported in error and ignored: the table is left untouched.
+LoadReport load_pins(const std::string& path, SessionTable& table,
+                     const std::function<std::optional<BackendRef>(std::string_view)>& resolve,
+                     uint64_t now_ms, uint64_t ttl_ms);
+
+}  // namespace lb::net
