@@ -2,7 +2,7 @@
 # Installs what corral needs to build, test and benchmark on Debian 12. Idempotent.
 set -euo pipefail
 pkgs=(libuv1-dev node-llhttp libxxhash-dev libssl-dev libyaml-cpp-dev doctest-dev cmake g++
-      pkg-config make python3 curl wrk haproxy nginx-light python3-websockets clang-format)
+      pkg-config make python3 curl wrk haproxy nginx-light python3-websockets clang-format systemd)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -2,6 +2,7 @@
 //   corral [--config FILE]   run (no FILE: the embedded default)
 //   corral --check FILE      validate FILE and exit
 //   corral --demo            run against a simulated Kupo fleet on loopback
+#include <unistd.h>
 #include <uv.h>
 
 #include <cstdio>
@@ -17,6 +18,7 @@
 #include "lb/net/log.h"
 #include "lb/net/proxy_state.h"
 #include "lb/net/runtime.h"
+#include "lb/net/state_file.h"
 #include "lb/net/worker.h"
 
 using namespace lb;
@@ -24,7 +26,6 @@ using namespace lb;
 namespace {
 
 constexpr const char* kVersion = "0.1.0";
-constexpr uint64_t kStopDeadlineMs = 10'000;
 constexpr uint64_t kSweepMs = 1000;
 
 struct Args {
@@ -77,6 +78,39 @@ void print_errors(const config::LoadResult& r) {
   for (const config::ConfigError& e : r.errors) fprintf(stderr, "%s\n", e.str().c_str());
 }
 
+// Pins from the previous run (DESIGN.md "Reload"): kept for backends still configured.
+void load_state(const config::Config& cfg, net::ProxyState& state, uint64_t now) {
+  auto resolve = [&](std::string_view name) -> std::optional<BackendRef> {
+    size_t slash = name.find('/');
+    if (slash == std::string_view::npos) return std::nullopt;
+    return state.registry.find(std::string(name.substr(0, slash)),
+                               std::string(name.substr(slash + 1)));
+  };
+  net::LoadReport r =
+      net::load_pins(cfg.state_file, state.sessions, resolve, now, cfg.sticky.ttl_ms);
+  if (!r.error.empty())
+    net::logf(net::LogLevel::warn, "state file %s: %s; ignored", cfg.state_file.c_str(),
+              r.error.c_str());
+  else if (r.missing)
+    net::logf(net::LogLevel::info, "state file %s: none yet", cfg.state_file.c_str());
+  else
+    net::logf(net::LogLevel::info,
+              "state file %s: loaded %zu pins (dropped %zu for removed backends, %zu expired)",
+              cfg.state_file.c_str(), r.loaded, r.dropped_unknown, r.dropped_expired);
+}
+
+void save_state(net::ProxyState& state, uint64_t now) {
+  const std::string& path = state.runtime.load()->config.state_file;
+  if (path.empty()) return;
+  std::string err = net::save_pins(
+      path, state.sessions, [&](BackendRef ref) { return state.registry.name_of(ref); }, now);
+  if (err.empty())
+    net::logf(net::LogLevel::info, "state file %s: saved %llu pins", path.c_str(),
+              static_cast<unsigned long long>(state.sessions.stats().size));
+  else
+    net::logf(net::LogLevel::error, "state file %s: %s", path.c_str(), err.c_str());
+}
+
 struct Control {
   uv_loop_t* loop = nullptr;
   std::string config_path;
@@ -90,6 +124,28 @@ struct Control {
   bool stopping = false;
 };
 
+// Binds one SO_REUSEPORT socket per worker for a listener and logs its address.
+bool open_listener(const config::Listener& l, unsigned nworkers,
+                   std::vector<std::vector<net::BoundSocket>>& out, std::string& err) {
+  std::vector<int> fds;
+  uint16_t port = 0;
+  if (!net::bind_reuseport(l.listen.host, l.listen.port, 1024, nworkers, fds, port, err)) {
+    err = "listener " + l.name + ": " + err;
+    return false;
+  }
+  for (unsigned i = 0; i < nworkers; ++i) out[i].push_back({l.name, fds[i]});
+  bool v6 = l.listen.host.find(':') != std::string::npos;
+  net::logf(net::LogLevel::info, "listening %s %s%s%s:%u", l.name.c_str(), v6 ? "[" : "",
+            l.listen.host.c_str(), v6 ? "]" : "", port);
+  return true;
+}
+
+void reload_failed(Control& c, const std::string& what) {
+  c.state->reloads_failed.fetch_add(1);
+  c.state->last_reload_error = what;
+  net::logf(net::LogLevel::error, "config reload failed: %s", what.c_str());
+}
+
 void reload(Control& c) {
   if (c.config_path.empty()) {
     net::logf(net::LogLevel::warn, "SIGHUP: running on the embedded config, nothing to reload");
@@ -97,24 +153,55 @@ void reload(Control& c) {
   }
   config::LoadResult r = config::load_file(c.config_path);
   if (!r.config) {
-    for (const auto& e : r.errors)
-      net::logf(net::LogLevel::error, "config reload failed: %s", e.str().c_str());
-    return;
+    std::string what = r.errors.front().str();
+    if (r.errors.size() > 1) what += " (and " + std::to_string(r.errors.size() - 1) + " more)";
+    return reload_failed(c, what);
   }
-  auto rt = net::build_runtime(*r.config, c.state->registry);
-  c.state->sessions.set_limits(r.config->sticky.max_sessions, r.config->sticky.ttl_ms);
-  c.state->runtime.store(rt);
+  const config::Config& next = *r.config;
+  const config::Config& prev = c.state->runtime.load()->config;
+  // Listeners: same name and address keep their sockets; the rest close or open. New
+  // sockets are bound before anything is published, so a port in use fails the reload.
+  unsigned n = static_cast<unsigned>(c.workers->size());
+  std::vector<std::vector<net::BoundSocket>> add(n);
+  std::vector<std::string> remove;
+  auto same = [](const config::Listener& a, const config::Listener& b) {
+    return a.name == b.name && a.listen.text == b.listen.text;
+  };
+  for (const config::Listener& l : prev.listeners) {
+    bool kept = false;
+    for (const config::Listener& m : next.listeners) kept = kept || same(l, m);
+    if (!kept) remove.push_back(l.name);
+  }
+  for (const config::Listener& l : next.listeners) {
+    bool kept = false;
+    for (const config::Listener& m : prev.listeners) kept = kept || same(l, m);
+    if (kept) continue;
+    std::string err;
+    if (!open_listener(l, n, add, err)) {
+      for (auto& per_worker : add)
+        for (net::BoundSocket& b : per_worker) ::close(b.fd);
+      return reload_failed(c, c.config_path + ": " + err);
+    }
+  }
+  if (next.workers != prev.workers || next.admin.listen.text != prev.admin.listen.text)
+    net::logf(net::LogLevel::warn, "reload: workers and admin.listen apply at the next start");
+  c.state->sessions.set_limits(next.sticky.max_sessions, next.sticky.ttl_ms);
+  c.state->runtime.store(net::build_runtime(next, c.state->registry));
   c.health->sync();
-  for (auto& w : *c.workers) w->reload();
-  net::logf(net::LogLevel::info, "config reloaded from %s (listeners keep their sockets)",
-            c.config_path.c_str());
+  for (unsigned i = 0; i < n; ++i) (*c.workers)[i]->reload(std::move(add[i]), remove);
+  c.state->reloads_ok.fetch_add(1);
+  c.state->last_reload_error.clear();
+  for (const std::string& name : remove)
+    net::logf(net::LogLevel::info, "listener %s closed; its connections finish", name.c_str());
+  net::logf(net::LogLevel::info, "config reloaded from %s", c.config_path.c_str());
 }
 
 void stop(Control& c, const char* why) {
   if (c.stopping) return;
   c.stopping = true;
   net::logf(net::LogLevel::info, "%s: stopping; finishing in-flight requests", why);
-  for (auto& w : *c.workers) w->stop(kStopDeadlineMs);
+  uint64_t deadline = c.state->runtime.load()->config.stop_timeout_ms;
+  for (auto& w : *c.workers) w->stop(deadline);
   uv_close(reinterpret_cast<uv_handle_t*>(&c.sigint), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&c.sigterm), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&c.sighup), nullptr);
@@ -191,21 +278,16 @@ int main(int argc, char** argv) {
   net::ProxyState state(cfg.sticky.max_sessions, cfg.sticky.ttl_ms);
   state.runtime.store(net::build_runtime(cfg, state.registry));
 
+  if (!cfg.state_file.empty()) load_state(cfg, state, uv_now(loop));
+
   unsigned nworkers = cfg.workers == 0 ? 1 : cfg.workers;
   std::vector<std::vector<net::BoundSocket>> sockets(nworkers);
   for (const config::Listener& l : cfg.listeners) {
-    std::vector<int> fds;
-    uint16_t port = 0;
     std::string err;
-    if (!net::bind_reuseport(l.listen.host, l.listen.port, 1024, nworkers, fds, port, err)) {
-      net::logf(net::LogLevel::error, "listener %s: %s", l.name.c_str(), err.c_str());
+    if (!open_listener(l, nworkers, sockets, err)) {
+      net::logf(net::LogLevel::error, "%s", err.c_str());
       return 1;
     }
-    for (unsigned i = 0; i < nworkers; ++i) sockets[i].push_back({l.name, fds[i]});
-    net::logf(net::LogLevel::info, "listening %s %s:%u", l.name.c_str(),
-              l.listen.host.find(':') != std::string::npos ? ("[" + l.listen.host + "]").c_str()
-                                                           : l.listen.host.c_str(),
-              port);
   }
 
   net::HealthMonitor health(loop, state);
@@ -246,6 +328,7 @@ int main(int argc, char** argv) {
 
   uv_run(loop, UV_RUN_DEFAULT);  // returns once stop() closed the control handles
   for (auto& w : workers) w->join();
+  save_state(state, uv_now(loop));
   uv_run(loop, UV_RUN_DEFAULT);
   net::logf(net::LogLevel::info, "stopped");
   return 0;

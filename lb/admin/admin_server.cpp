@@ -159,6 +159,15 @@ std::string AdminServer::status_json() const {
   j.key("evicted").value(ss.evicted);
   j.key("bytes_per_session").value(static_cast<uint64_t>(state_.sessions.bytes_per_session()));
   j.end_object();
+  j.key("reloads").begin_object();
+  j.key("ok").value(load(state_.reloads_ok));
+  j.key("failed").value(load(state_.reloads_failed));
+  j.key("last_error");
+  if (state_.last_reload_error.empty())
+    j.null();
+  else
+    j.value(state_.last_reload_error);
+  j.end_object();
   j.key("remaps").begin_object();
   j.key("down").value(load(state_.remaps_down));
   j.key("removed").value(load(state_.remaps_removed));
@@ -371,6 +380,10 @@ std::string AdminServer::metrics_text() const {
   line("corral_remaps_total", "reason=\"down\"", load(state_.remaps_down));
   line("corral_remaps_total", "reason=\"removed\"", load(state_.remaps_removed));
   line("corral_remaps_total", "reason=\"expired\"", ss.expired);
+
+  help("corral_config_reloads_total", "counter", "SIGHUP reloads by result.");
+  line("corral_config_reloads_total", "result=\"ok\"", load(state_.reloads_ok));
+  line("corral_config_reloads_total", "result=\"failed\"", load(state_.reloads_failed));
 
   help("corral_connections", "gauge", "Open client connections.");
   line("corral_connections", "",

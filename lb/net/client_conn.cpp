@@ -344,8 +344,20 @@ void ClientConn::process() {
 }
 
 void ClientConn::on_request_head() {
-  rt_ = worker_.runtime();
-  if (listener_ >= rt_->listeners.size()) listener_ = 0;  // a reload removed ours
+  if (rt_ != worker_.runtime()) {
+    // A reload: adopt the new snapshot unless it dropped our listener, in which case
+    // this request runs on the old one and the connection closes after it.
+    const auto& next = worker_.runtime();
+    const std::string& mine = rt_->listeners[listener_].name;
+    size_t i = 0;
+    while (i < next->listeners.size() && next->listeners[i].name != mine) ++i;
+    if (i < next->listeners.size()) {
+      rt_ = next;
+      listener_ = i;
+    } else {
+      stop_ = true;
+    }
+  }
   const RuntimeListener& listener = rt_->listeners[listener_];
   const config::Config& cfg = rt_->config;
   std::string_view method = parser_.method();

@@ -3,6 +3,7 @@
 // of names and counters, and the current runtime snapshot.
 #include <atomic>
 #include <memory>
+#include <string>
 
 #include "lb/core/session_table.h"
 #include "lb/net/passive_events.h"
@@ -20,6 +21,9 @@ struct ProxyState {
   std::atomic<uint64_t> remaps_down{0};     // pins moved off a backend that is down
   std::atomic<uint64_t> remaps_removed{0};  // pins whose backend left the config
   PassiveEvents passive;
+  std::atomic<uint64_t> reloads_ok{0};
+  std::atomic<uint64_t> reloads_failed{0};
+  std::string last_reload_error;  // control thread only (reload and admin run there)
 };
 
 }  // namespace lb::net

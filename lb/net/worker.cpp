@@ -75,19 +75,33 @@ Worker::~Worker() {
   uv_loop_close(&loop_);
 }
 
-void Worker::start(std::vector<BoundSocket> sockets) {
-  for (BoundSocket& s : sockets) {
-    auto l = std::make_unique<Listener>();
-    l->worker = this;
-    l->name = s.listener;
-    for (size_t i = 0; i < runtime_->listeners.size(); ++i)
-      if (runtime_->listeners[i].name == s.listener) l->index = i;
-    uv_tcp_init(&loop_, &l->tcp);
-    l->tcp.data = l.get();
-    uv_tcp_open(&l->tcp, s.fd);
-    uv_listen(reinterpret_cast<uv_stream_t*>(&l->tcp), 1024, &Worker::on_connection);
-    listeners_.push_back(std::move(l));
+void Worker::open_listener(BoundSocket s) {
+  auto l = std::make_unique<Listener>();
+  l->worker = this;
+  l->name = s.listener;
+  for (size_t i = 0; i < runtime_->listeners.size(); ++i)
+    if (runtime_->listeners[i].name == s.listener) l->index = i;
+  uv_tcp_init(&loop_, &l->tcp);
+  l->tcp.data = l.get();
+  uv_tcp_open(&l->tcp, s.fd);
+  uv_listen(reinterpret_cast<uv_stream_t*>(&l->tcp), 1024, &Worker::on_connection);
+  listeners_.push_back(std::move(l));
+}
+
+void Worker::close_listener(const std::string& name) {
+  for (auto it = listeners_.begin(); it != listeners_.end(); ++it) {
+    if ((*it)->name != name) continue;
+    // The handle's memory goes in its close callback.
+    Listener* l = it->release();
+    listeners_.erase(it);
+    uv_close(reinterpret_cast<uv_handle_t*>(&l->tcp),
+             [](uv_handle_t* h) { delete static_cast<Listener*>(h->data); });
+    return;
   }
+}
+
+void Worker::start(std::vector<BoundSocket> sockets) {
+  for (BoundSocket& s : sockets) open_listener(std::move(s));
   thread_ = std::thread([this] {
     uv_run(&loop_, UV_RUN_DEFAULT);
     // Handles closed on the way out need one more turn to run their callbacks.
@@ -95,7 +109,14 @@ void Worker::start(std::vector<BoundSocket> sockets) {
   });
 }
 
-void Worker::reload() { uv_async_send(&async_); }
+void Worker::reload(std::vector<BoundSocket> add, std::vector<std::string> remove) {
+  {
+    std::lock_guard lock(pending_mu_);
+    for (BoundSocket& b : add) pending_add_.push_back(std::move(b));
+    for (std::string& r : remove) pending_remove_.push_back(std::move(r));
+  }
+  uv_async_send(&async_);
+}
 
 void Worker::stop(uint64_t deadline_ms) {
   stop_deadline_ms_ = deadline_ms;
@@ -110,6 +131,20 @@ void Worker::join() {
 void Worker::on_async(uv_async_t* a) {
   auto* w = static_cast<Worker*>(a->data);
   w->runtime_ = w->state_.runtime.load();
+  std::vector<BoundSocket> add;
+  std::vector<std::string> remove;
+  {
+    std::lock_guard lock(w->pending_mu_);
+    add.swap(w->pending_add_);
+    remove.swap(w->pending_remove_);
+  }
+  for (const std::string& name : remove) w->close_listener(name);
+  for (BoundSocket& b : add) {
+    if (w->stopping_)
+      ::close(b.fd);
+    else
+      w->open_listener(std::move(b));
+  }
   if (w->stop_requested_ && !w->stopping_) w->begin_stop();
 }
 
@@ -141,7 +176,7 @@ void Worker::untrack(ClientConn* c) {
 
 void Worker::begin_stop() {
   stopping_ = true;
-  for (auto& l : listeners_) uv_close(reinterpret_cast<uv_handle_t*>(&l->tcp), nullptr);
+  while (!listeners_.empty()) close_listener(listeners_.front()->name);
   upstreams_.close_all();
   std::vector<ClientConn*> conns = conns_;
   for (ClientConn* c : conns) c->stop_gracefully();

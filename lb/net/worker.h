@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -39,8 +40,10 @@ class Worker {
 
   // Starts the thread serving the given sockets (ownership passes to the worker).
   void start(std::vector<BoundSocket> sockets);
-  // Thread-safe: adopt state.runtime now.
-  void reload();
+  // Thread-safe: adopt state.runtime now, then open `add` (sockets already bound) and
+  // close the listeners named in `remove` (their open connections finish their current
+  // request and close).
+  void reload(std::vector<BoundSocket> add = {}, std::vector<std::string> remove = {});
   // Thread-safe: stop accepting; finish in-flight work for up to deadline_ms, then close.
   void stop(uint64_t deadline_ms);
   void join();
@@ -62,6 +65,8 @@ class Worker {
   static void on_deadline(uv_timer_t* t);
   void begin_stop();
   void maybe_finish_stop();
+  void open_listener(BoundSocket s);
+  void close_listener(const std::string& name);
 
   ProxyState& state_;
   unsigned index_;
@@ -73,6 +78,9 @@ class Worker {
   std::vector<std::unique_ptr<Listener>> listeners_;
   UpstreamPool upstreams_;
   std::vector<ClientConn*> conns_;
+  std::mutex pending_mu_;  // guards the two lists below, filled by reload()
+  std::vector<BoundSocket> pending_add_;
+  std::vector<std::string> pending_remove_;
   std::atomic<bool> stop_requested_{false};
   std::atomic<uint64_t> stop_deadline_ms_{0};
   bool stopping_ = false;
