@@ -11,18 +11,13 @@
 #include "lb/core/bounded_load.h"
 #include "lb/core/rendezvous.h"
 #include "lb/core/session_key.h"
+#include "tests/lb/core/selector_fixtures.h"
 
 using namespace lb;
 
 namespace {
 
-// SplitMix64 (Steele, Lea, Flood 2014): well-mixed 64-bit keys.
-uint64_t mix_key(uint64_t i) {
-  uint64_t z = i + 0x9e3779b97f4a7c15ULL;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
+using selector_test::mix_key;
 
 std::vector<SelectorBackend> pool(int n) {
   std::vector<SelectorBackend> b;

@@ -9,40 +9,13 @@
 #include "lb/core/maglev.h"
 #include "lb/core/selector.h"
 #include "lb/core/session_key.h"
+#include "tests/lb/core/selector_fixtures.h"
 
 using namespace lb;
 
 namespace {
 
-// SplitMix64 (Steele, Lea, Flood 2014): well-mixed 64-bit keys, like the session key hashes
-// the selectors see in production.
-uint64_t mix_key(uint64_t i) {
-  uint64_t z = i + 0x9e3779b97f4a7c15ULL;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-std::vector<SelectorBackend> pool(const std::string& prefix, int n) {
-  std::vector<SelectorBackend> b;
-  for (int i = 1; i <= n; ++i) b.push_back({name_hash(prefix + std::to_string(i)), 1});
-  return b;
-}
-
-// The top choice for `key`; plain code, not an assertion, since it runs 100,000 times.
-uint16_t first(const Selector& s, uint64_t key) {
-  uint16_t out[1] = {0xFFFF};
-  s.rank(key, out);
-  return out[0];
-}
-
-constexpr int kKeys = 100000;
-
-std::vector<uint64_t> assign(const Selector& s, const std::vector<SelectorBackend>& b) {
-  std::vector<uint64_t> ids(kKeys);
-  for (int k = 0; k < kKeys; ++k) ids[k] = b.at(first(s, mix_key(k))).id;
-  return ids;
-}
+using namespace selector_test;
 
 // A byte-order-independent fingerprint of a lookup table.
 uint64_t fingerprint(std::span<const uint16_t> table) {
