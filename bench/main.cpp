@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "bench/commands.h"
 #include "bench/sim_backend.h"
 
 namespace {
@@ -25,10 +26,16 @@ struct Command {
 int run_backend(int argc, char** argv);
 void help_backend(FILE* out);
 
-// One entry per subcommand; load, ring and plan join here as they land.
+// One entry per subcommand.
 constexpr Command kCommands[] = {
+    {"load", "HTTP load: open loop (--rate) or closed loop, simulated users, stickiness check",
+     bench::run_load, bench::help_load},
     {"backend", "run simulated Kupo instances (latency, capacity, tip and health control)",
      run_backend, help_backend},
+    {"ring", "selector lab: balance, disruption and ns per lookup for rendezvous and Maglev",
+     bench::run_ring, bench::help_ring},
+    {"plan", "how many backend instances for N users, from measured response times",
+     bench::run_plan, bench::help_plan},
 };
 
 void usage(FILE* out) {

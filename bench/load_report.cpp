@@ -1,0 +1,303 @@
+#include "bench/load_report.h"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <string>
+
+namespace bench {
+
+uint64_t LoadReport::errors_total() const {
+  uint64_t n = 0;
+  for (uint64_t e : merged.errors) n += e;
+  return n;
+}
+
+void merge_result(LoadResult& into, const LoadResult& w) {
+  into.latency.merge(w.latency);
+  into.uncorrected.merge(w.uncorrected);
+  into.requests += w.requests;
+  into.unfinished += w.unfinished;
+  into.bytes_read += w.bytes_read;
+  for (size_t i = 0; i < into.statuses.size(); ++i) into.statuses[i] += w.statuses[i];
+  for (size_t i = 0; i < into.errors.size(); ++i) into.errors[i] += w.errors[i];
+  if (into.per_second.size() < w.per_second.size()) into.per_second.resize(w.per_second.size());
+  for (size_t i = 0; i < w.per_second.size(); ++i) into.per_second[i] += w.per_second[i];
+  // Worker-local backend ids -> merged ids.
+  uint64_t remap[64] = {};
+  for (size_t i = 0; i < w.backends.size() && i < 64; ++i) {
+    auto it = std::find(into.backends.begin(), into.backends.end(), w.backends[i]);
+    size_t id = size_t(it - into.backends.begin());
+    if (it == into.backends.end()) {
+      if (into.backends.size() >= 64) continue;
+      into.backends.push_back(w.backends[i]);
+    }
+    remap[i] = uint64_t{1} << id;
+  }
+  if (into.user_backends.size() < w.user_backends.size())
+    into.user_backends.resize(w.user_backends.size());
+  for (size_t u = 0; u < w.user_backends.size(); ++u)
+    for (uint64_t m = w.user_backends[u]; m; m &= m - 1)
+      into.user_backends[u] |= remap[std::countr_zero(m)];
+}
+
+void finish_report(LoadReport& r) {
+  r.sticky_violations = 0;
+  r.users_seen = 0;
+  for (uint64_t m : r.merged.user_backends) {
+    if (m) ++r.users_seen;
+    if (std::popcount(m) > 1) ++r.sticky_violations;
+  }
+}
+
+namespace {
+
+double ms(uint64_t us) { return double(us) / 1000.0; }
+
+std::string fmt_latency(uint64_t us) {
+  char b[32];
+  if (us < 1000)
+    std::snprintf(b, sizeof b, "%luus", (unsigned long)us);
+  else if (us < 1'000'000)
+    std::snprintf(b, sizeof b, "%.2fms", ms(us));
+  else
+    std::snprintf(b, sizeof b, "%.2fs", double(us) / 1e6);
+  return b;
+}
+
+std::string json_string(const std::string& s) {
+  std::string o = "\"";
+  for (char ch : s) {
+    unsigned char c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      o += '\\';
+      o += ch;
+    } else if (c < 0x20) {
+      char b[8];
+      std::snprintf(b, sizeof b, "\\u%04x", c);
+      o += b;
+    } else {
+      o += ch;
+    }
+  }
+  return o + "\"";
+}
+
+std::string xml_escape(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '<')
+      o += "&lt;";
+    else if (c == '>')
+      o += "&gt;";
+    else if (c == '&')
+      o += "&amp;";
+    else if (c == '"')
+      o += "&quot;";
+    else
+      o += c;
+  }
+  return o;
+}
+
+void json_latency(FILE* out, const HdrHistogram& h) {
+  std::fprintf(out,
+               "{\"p50\": %.3f, \"p90\": %.3f, \"p99\": %.3f, \"p999\": %.3f, \"max\": %.3f, "
+               "\"mean\": %.3f, \"count\": %lu}",
+               ms(h.percentile(50)), ms(h.percentile(90)), ms(h.percentile(99)),
+               ms(h.percentile(99.9)), ms(h.max()), h.mean() / 1000.0, (unsigned long)h.count());
+}
+
+}  // namespace
+
+void print_text(const LoadReport& r, FILE* out) {
+  const LoadResult& m = r.merged;
+  std::fprintf(out, "Running %.1fs test @ %s\n", r.duration_s, r.url.c_str());
+  std::fprintf(out, "  %u threads and %u connections, %s loop", r.threads, r.connections,
+               r.open_loop() ? "open" : "closed");
+  if (r.open_loop()) std::fprintf(out, " at %.0f req/s", r.target_rate);
+  if (r.users) std::fprintf(out, ", %u users (key %s)", r.users, r.key.c_str());
+  if (r.warmup_s > 0) std::fprintf(out, ", %.1fs warmup", r.warmup_s);
+  std::fprintf(out, "\n");
+  const HdrHistogram& h = m.latency;
+  std::fprintf(out, "  Latency%s: mean %s, max %s\n",
+               r.open_loop() ? " (from scheduled send, corrected)" : "",
+               fmt_latency(uint64_t(h.mean())).c_str(), fmt_latency(h.max()).c_str());
+  std::fprintf(out, "  Latency Distribution\n");
+  for (double p : {50.0, 75.0, 90.0, 99.0, 99.9, 99.99, 100.0})
+    std::fprintf(out, "  %7.3f%%  %s\n", p, fmt_latency(h.percentile(p)).c_str());
+  if (r.open_loop())
+    std::fprintf(out, "  Uncorrected (from actual send): p50 %s, p99 %s, max %s\n",
+                 fmt_latency(m.uncorrected.percentile(50)).c_str(),
+                 fmt_latency(m.uncorrected.percentile(99)).c_str(),
+                 fmt_latency(m.uncorrected.max()).c_str());
+  std::fprintf(out, "  %lu requests in %.2fs, %.2f MB read\n", (unsigned long)m.requests,
+               r.duration_s, double(m.bytes_read) / 1e6);
+  if (m.unfinished)
+    std::fprintf(out,
+                 "  %lu requests due but unanswered at the end (in the latency as time waited)\n",
+                 (unsigned long)m.unfinished);
+  std::fprintf(out, "  Status codes:");
+  for (size_t s = 0; s < m.statuses.size(); ++s)
+    if (m.statuses[s]) std::fprintf(out, " %zu=%lu", s, (unsigned long)m.statuses[s]);
+  std::fprintf(out, "\n");
+  if (r.errors_total()) {
+    std::fprintf(out, "  Errors:");
+    for (size_t k = 0; k < kErrorKinds; ++k)
+      std::fprintf(out, " %s %lu", kErrorNames[k], (unsigned long)m.errors[k]);
+    std::fprintf(out, "\n");
+  }
+  if (!r.backend_header.empty())
+    std::fprintf(out, "  Stickiness (%s): %lu of %lu users saw more than one backend; backends:",
+                 r.backend_header.c_str(), (unsigned long)r.sticky_violations,
+                 (unsigned long)r.users_seen);
+  if (!r.backend_header.empty()) {
+    for (const std::string& b : m.backends) std::fprintf(out, " %s", b.c_str());
+    std::fprintf(out, "\n");
+  }
+  std::fprintf(out, "Requests/sec: %10.2f\n", r.rate());
+  if (r.open_loop()) std::fprintf(out, "Target/sec:   %10.2f\n", r.target_rate);
+}
+
+void print_json(const LoadReport& r, FILE* out) {
+  const LoadResult& m = r.merged;
+  std::fprintf(out, "{\"url\": %s, \"method\": %s, \"mode\": \"%s\", ", json_string(r.url).c_str(),
+               json_string(r.method).c_str(), r.open_loop() ? "open" : "closed");
+  std::fprintf(out, "\"requests\": %lu, \"duration_s\": %.3f, \"warmup_s\": %.3f, \"rate\": %.2f, ",
+               (unsigned long)m.requests, r.duration_s, r.warmup_s, r.rate());
+  if (r.open_loop())
+    std::fprintf(out, "\"target_rate\": %.2f, ", r.target_rate);
+  else
+    std::fprintf(out, "\"target_rate\": null, ");
+  std::fprintf(out, "\"latency_ms\": ");
+  json_latency(out, m.latency);
+  std::fprintf(out, ", \"latency_uncorrected_ms\": ");
+  json_latency(out, m.uncorrected);
+  std::fprintf(out, ", \"unfinished\": %lu, \"statuses\": {", (unsigned long)m.unfinished);
+  bool first = true;
+  for (size_t s = 0; s < m.statuses.size(); ++s)
+    if (m.statuses[s]) {
+      std::fprintf(out, "%s\"%zu\": %lu", first ? "" : ", ", s, (unsigned long)m.statuses[s]);
+      first = false;
+    }
+  std::fprintf(out, "}, \"errors\": {\"total\": %lu", (unsigned long)r.errors_total());
+  for (size_t k = 0; k < kErrorKinds; ++k)
+    std::fprintf(out, ", \"%s\": %lu", kErrorNames[k], (unsigned long)m.errors[k]);
+  std::fprintf(out, "}, \"sticky_violations\": %lu, \"users_seen\": %lu, \"backends\": [",
+               (unsigned long)r.sticky_violations, (unsigned long)r.users_seen);
+  for (size_t i = 0; i < m.backends.size(); ++i)
+    std::fprintf(out, "%s%s", i ? ", " : "", json_string(m.backends[i]).c_str());
+  std::fprintf(out, "], \"users\": %u, \"key\": %s, \"connections\": %u, \"threads\": %u, ",
+               r.users, r.key.empty() ? "null" : json_string(r.key).c_str(), r.connections,
+               r.threads);
+  std::fprintf(out, "\"bytes_read\": %lu, \"per_second\": [", (unsigned long)m.bytes_read);
+  const size_t secs = std::min(m.per_second.size(), size_t(std::ceil(r.duration_s)));
+  for (size_t i = 0; i < secs; ++i)
+    std::fprintf(out, "%s%lu", i ? ", " : "", (unsigned long)m.per_second[i]);
+  std::fprintf(out, "]}\n");
+}
+
+// Two charts, 720x300 each: HdrHistogram's percentile spectrum (x = 1/(1-p) on a log
+// scale, as HdrHistogram's plotFiles.html draws it) and answers per second.
+bool write_svg(const LoadReport& r, const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "w");
+  if (!f) return false;
+  const LoadResult& m = r.merged;
+  const int W = 720, H = 300, L = 70, R = 20, T = 40, B = 45;
+  const int pw = W - L - R, ph = H - T - B;
+  std::fprintf(f,
+               "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+               "font-family=\"sans-serif\" font-size=\"12\">\n"
+               "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
+               W, 2 * H);
+  // --- latency spectrum ---
+  const double xmax = 4.0;  // log10(1/(1-p)): 0 = p0, 4 = p99.99
+  double ymax = std::max(ms(m.latency.percentile(99.99)), 0.001);
+  if (r.open_loop()) ymax = std::max(ymax, ms(m.uncorrected.percentile(99.99)));
+  ymax *= 1.1;
+  auto X = [&](double lx) { return L + pw * lx / xmax; };
+  auto Y = [&](double v) { return T + ph - ph * v / ymax; };
+  std::fprintf(f,
+               "<text x=\"%d\" y=\"22\" font-size=\"14\" font-weight=\"bold\">Latency by "
+               "percentile%s — %s</text>\n",
+               L, r.open_loop() ? " (corrected for coordinated omission)" : "",
+               xml_escape(r.url).c_str());
+  std::fprintf(
+      f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#999\"/>\n", L,
+      T, pw, ph);
+  const char* xl[] = {"0%", "90%", "99%", "99.9%", "99.99%"};
+  for (int i = 0; i <= 4; ++i) {
+    std::fprintf(f,
+                 "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#eee\"/>"
+                 "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>\n",
+                 X(i), T, X(i), T + ph, X(i), T + ph + 16, xl[i]);
+  }
+  for (int i = 0; i <= 4; ++i) {
+    double v = ymax * i / 4;
+    std::fprintf(f, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.2f</text>\n", L - 6, Y(v) + 4,
+                 v);
+  }
+  std::fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">percentile</text>\n", L + pw / 2,
+               T + ph + 34);
+  std::fprintf(f,
+               "<text transform=\"translate(16,%d) rotate(-90)\" text-anchor=\"middle\">latency "
+               "(ms)</text>\n",
+               T + ph / 2);
+  auto curve = [&](const HdrHistogram& h, const char* color, const char* label, int ly) {
+    if (h.count() == 0) return;
+    std::fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", color);
+    for (int i = 0; i <= 200; ++i) {
+      const double lx = xmax * i / 200;
+      const double p = 100.0 * (1.0 - std::pow(10.0, -lx));
+      std::fprintf(f, "%.1f,%.1f ", X(lx), Y(std::min(ms(h.percentile(p)), ymax)));
+    }
+    std::fprintf(f, "\"/>\n<text x=\"%d\" y=\"%d\" fill=\"%s\">%s</text>\n", L + 10, ly, color,
+                 label);
+  };
+  curve(m.latency, "#c0392b", r.open_loop() ? "corrected (from scheduled send)" : "latency",
+        T + 16);
+  if (r.open_loop()) curve(m.uncorrected, "#2980b9", "uncorrected (from actual send)", T + 32);
+  // --- throughput per second ---
+  const int T2 = H + T;
+  const size_t secs =
+      std::max<size_t>(1, std::min(m.per_second.size(), size_t(std::ceil(r.duration_s))));
+  uint64_t tmax = 1;
+  for (size_t i = 0; i < secs; ++i) tmax = std::max(tmax, m.per_second[i]);
+  double tymax = double(std::max<uint64_t>(tmax, uint64_t(r.target_rate))) * 1.15;
+  std::fprintf(f,
+               "<text x=\"%d\" y=\"%d\" font-size=\"14\" font-weight=\"bold\">Answers per second "
+               "(%.0f req/s overall%s)</text>\n",
+               L, H + 22, r.rate(), r.open_loop() ? ", target dashed" : "");
+  std::fprintf(
+      f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#999\"/>\n", L,
+      T2, pw, ph);
+  const double bw = double(pw) / double(secs);
+  for (size_t i = 0; i < secs; ++i) {
+    const double bh = ph * double(m.per_second[i]) / tymax;
+    std::fprintf(f,
+                 "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#27ae60\"/>\n",
+                 L + bw * double(i) + 1, T2 + ph - bh, std::max(bw - 2, 1.0), bh);
+  }
+  for (size_t i = 0; i <= secs; i += std::max<size_t>(1, secs / 10))
+    std::fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%zus</text>\n",
+                 L + bw * double(i), T2 + ph + 16, i);
+  for (int i = 0; i <= 4; ++i) {
+    double v = tymax * i / 4;
+    std::fprintf(f, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.0f</text>\n", L - 6,
+                 T2 + ph - ph * v / tymax + 4, v);
+  }
+  if (r.open_loop()) {
+    const double y = T2 + ph - ph * r.target_rate / tymax;
+    std::fprintf(f,
+                 "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#333\" "
+                 "stroke-dasharray=\"6,4\"/>\n",
+                 L, y, L + pw, y);
+  }
+  std::fprintf(
+      f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">time since the end of warmup</text>\n",
+      L + pw / 2, T2 + ph + 34);
+  std::fprintf(f, "</svg>\n");
+  return std::fclose(f) == 0;
+}
+
+}  // namespace bench

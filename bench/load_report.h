@@ -1,0 +1,43 @@
+#pragma once
+// The report of `corral-bench load`: a wrk-like text summary, one JSON object, and a
+// self-contained SVG (latency percentile spectrum and throughput per second).
+#include <cstdio>
+#include <string>
+
+#include "bench/load_client.h"
+
+namespace bench {
+
+struct LoadReport {
+  // The run as asked.
+  std::string url;
+  std::string method;
+  uint32_t connections = 0;
+  uint32_t threads = 1;
+  uint32_t users = 0;
+  std::string key;  // "header:X-Session-Key", "address", ... or "" for none
+  std::string backend_header;
+  double target_rate = 0;  // 0: closed loop
+  double duration_s = 0;
+  double warmup_s = 0;
+  // What was measured, every worker merged.
+  LoadResult merged;
+  uint64_t sticky_violations = 0;
+  uint64_t users_seen = 0;  // users with at least one backend header recorded
+
+  bool open_loop() const { return target_rate > 0; }
+  double rate() const { return duration_s > 0 ? double(merged.requests) / duration_s : 0; }
+  uint64_t errors_total() const;
+};
+
+// Merges `w` into `into`, mapping backend ids by name.
+void merge_result(LoadResult& into, const LoadResult& w);
+// Counts users that saw more than one distinct backend.
+void finish_report(LoadReport& r);
+
+void print_text(const LoadReport& r, FILE* out);
+void print_json(const LoadReport& r, FILE* out);
+// Returns false (errno set) if the file cannot be written.
+bool write_svg(const LoadReport& r, const std::string& path);
+
+}  // namespace bench

@@ -1,0 +1,243 @@
+"""corral-bench load: rate accuracy, coordinated-omission correction, stickiness counting
+and the JSON report, against simulated backends, HAProxy and corral on 127.0.0.1."""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+import harness
+
+REQUIRED_KEYS = ["requests", "duration_s", "rate", "target_rate", "latency_ms", "statuses",
+                 "errors", "sticky_violations", "users", "connections", "mode"]
+
+
+def load(*args, timeout=120):
+    """Runs corral-bench load --json and returns the parsed object."""
+    out = subprocess.run([harness.BENCH, "load", "--json", *args], capture_output=True,
+                         text=True, timeout=timeout)
+    assert out.returncode == 0, (out.returncode, out.stdout, out.stderr)
+    return json.loads(out.stdout)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class RoundRobinProxy:
+    """HAProxy without stickiness in front of the given ports, or, if HAProxy is not
+    installed, a tiny Python proxy that alternates backends per request."""
+
+    def __init__(self, ports):
+        self.port = free_port()
+        self.dir = tempfile.TemporaryDirectory()
+        self.proc = None
+        haproxy = shutil.which("haproxy") or ("/usr/sbin/haproxy"
+                                              if os.path.exists("/usr/sbin/haproxy") else None)
+        if haproxy:
+            # balance random, not roundrobin: with an even number of users a strict
+            # alternation could send each user to the same backend every time by arithmetic
+            # (user = i % 50, backend = i % 2); random sends a user with 40 requests to
+            # both backends with probability 1 - 2^-39.
+            cfg = os.path.join(self.dir.name, "haproxy.cfg")
+            with open(cfg, "w") as f:
+                f.write("global\n  maxconn 2000\n"
+                        "defaults\n  mode http\n  timeout connect 2s\n"
+                        "  timeout client 10s\n  timeout server 10s\n"
+                        "frontend f\n  bind 127.0.0.1:%d\n  default_backend b\n"
+                        "backend b\n  balance random\n" % self.port)
+                for i, p in enumerate(ports):
+                    f.write("  server s%d 127.0.0.1:%d\n" % (i, p))
+            self.proc = harness.Proc([haproxy, "-f", cfg, "-db"])
+            deadline = time.time() + 10
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                    break
+                except OSError:
+                    assert time.time() < deadline, self.proc.log()
+                    time.sleep(0.05)
+        else:
+            self._python_proxy(ports)
+
+    def _python_proxy(self, ports):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", self.port))
+        self.sock.listen(128)
+        counter = [0]
+        lock = threading.Lock()
+
+        def conn(c):
+            buf = b""
+            with c:
+                while True:
+                    req, buf = harness.RawBackend._read_request(c, buf)
+                    if req is None:
+                        return
+                    with lock:
+                        port = ports[counter[0] % len(ports)]
+                        counter[0] += 1
+                    s = socket.create_connection(("127.0.0.1", port))
+                    s.sendall(req.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n", 1))
+                    out = b""
+                    while True:
+                        chunk = s.recv(65536)
+                        if not chunk:
+                            break
+                        out += chunk
+                    s.close()
+                    c.sendall(out.replace(b"Connection: close\r\n", b"", 1))
+
+        def serve():
+            while True:
+                try:
+                    c, _ = self.sock.accept()
+                except OSError:
+                    return
+                threading.Thread(target=conn, args=(c,), daemon=True).start()
+
+        threading.Thread(target=serve, daemon=True).start()
+
+    def stop(self):
+        if self.proc:
+            self.proc.stop()
+        else:
+            self.sock.close()
+        self.dir.cleanup()
+
+
+class BenchLoad(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.fleet = harness.Fleet(3, extra=("--capacity", "0"))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.fleet.stop()
+
+    def url(self, path, name="kupo-1"):
+        return "http://127.0.0.1:%d%s" % (self.fleet.backends[name], path)
+
+    def test_a_open_loop_rate_within_2_percent(self):
+        r = load("--url", self.url("/health"), "--header", "Accept: application/json",
+                 "--rate", "2000", "--duration", "3", "--connections", "20")
+        self.assertEqual(r["mode"], "open")
+        # Figure: |rate - 2000| / 2000 < 0.02 (6000 requests due in 3 s).
+        self.assertLess(abs(r["rate"] - 2000) / 2000, 0.02, r)
+        self.assertEqual(r["errors"]["total"], 0, r)
+        self.assertEqual(r["target_rate"], 2000)
+
+    def test_b_coordinated_omission_is_corrected(self):
+        # 200 req/s over 4 connections for 8 s = 1600 requests. About 2 s in, the backend
+        # answers every request that arrives within the next 0.9 s after 1 s. Uncorrected,
+        # only the ~4 requests that were in flight then (one per connection, at most ~8)
+        # are slow: < 1% of 1600, so the uncorrected p99 stays fast; that is the lie of
+        # coordinated omission, since ~200 requests were due in that second. Corrected
+        # (from the scheduled time, wrk2), those ~200 (12%) wait up to 1 s: p99 >= 500 ms.
+        name = "kupo-2"
+        result = {}
+
+        def run():
+            result["r"] = load("--url", self.url("/checkpoints", name), "--rate", "200",
+                               "--duration", "8", "--connections", "4", "--timeout", "10")
+
+        t = threading.Thread(target=run)
+        t.start()
+        try:
+            time.sleep(2.0)
+            self.fleet.control(name, latency_ms=1000)
+            time.sleep(0.9)
+        finally:
+            self.fleet.control(name, latency_ms=0)
+        t.join(60)
+        r = result["r"]
+        self.assertEqual(r["errors"]["total"], 0, r)
+        self.assertGreaterEqual(r["latency_ms"]["p99"], 500, r)
+        self.assertLess(r["latency_uncorrected_ms"]["p99"], 500, r)
+        self.assertGreaterEqual(r["latency_ms"]["max"], 900, r)
+
+    def test_c_sticky_violations_counted(self):
+        names = ["kupo-1", "kupo-2"]
+        proxy = RoundRobinProxy([self.fleet.backends[n] for n in names])
+        try:
+            r = load("--url", "http://127.0.0.1:%d/health" % proxy.port, "--header",
+                     "Accept: application/json", "--rate", "1000", "--duration", "2",
+                     "--connections", "8", "--users", "50", "--key", "header:X-Session-Key",
+                     "--backend-header", "X-Backend")
+        finally:
+            proxy.stop()
+        # Figure: 2000 requests, 40 per user, spread at random: all 50 users see both.
+        self.assertEqual(r["users_seen"], 50, r)
+        self.assertEqual(r["sticky_violations"], 50, r)
+        self.assertEqual(sorted(r["backends"]), names, r)
+
+        corral = harness.Corral(harness.kupo_config(self.fleet))
+        try:
+            r = load("--url", "http://127.0.0.1:%d/kupo/health" % corral.port, "--header",
+                     "Accept: application/json", "--rate", "1000", "--duration", "2",
+                     "--connections", "8", "--users", "50", "--key", "header:X-Session-Key",
+                     "--backend-header", "X-Backend")
+        finally:
+            corral.stop()
+        # Figure: through corral, sticky on X-Session-Key: 0 of 50 users see two backends,
+        # and the users do spread over more than one backend.
+        self.assertEqual(r["users_seen"], 50, r)
+        self.assertEqual(r["sticky_violations"], 0, r)
+        self.assertGreater(len(r["backends"]), 1, r)
+
+    def test_d_json_keys_and_address_key(self):
+        r = load("--url", self.url("/health"), "--header", "Accept: application/json",
+                 "--duration", "1", "--connections", "4")
+        for k in REQUIRED_KEYS:
+            self.assertIn(k, r)
+        for k in ["p50", "p90", "p99", "p999", "max", "mean"]:
+            self.assertIn(k, r["latency_ms"])
+        for k in ["total", "connect", "reset", "timeout", "parse"]:
+            self.assertIn(k, r["errors"])
+        self.assertEqual(r["mode"], "closed")
+        self.assertIsNone(r["target_rate"])
+        self.assertGreater(r["requests"], 100)
+        self.assertEqual(r["statuses"].get("200"), r["requests"], r)
+
+        # Only the address extractor: every user's addresses share a stake credential,
+        # so each of 30 users stays on one backend although no two requests carry the
+        # same address.
+        cfg = harness.kupo_config(self.fleet).replace(
+            "    - {from: path, prefix: /s/}\n"
+            "    - {from: cookie, name: corral}\n"
+            "    - {from: header, name: X-Session-Key}\n"
+            "    - {from: address}\n"
+            "    - {from: client_ip}\n", "    - {from: address}\n")
+        self.assertIn("  keys:\n    - {from: address}\npools:", cfg)
+        corral = harness.Corral(cfg)
+        try:
+            r = load("--url", "http://127.0.0.1:%d/kupo/matches/ADDRESS" % corral.port,
+                     "--rate", "600", "--duration", "2", "--connections", "6", "--users", "30",
+                     "--key", "address", "--backend-header", "X-Backend")
+        finally:
+            corral.stop()
+        self.assertEqual(r["errors"]["total"], 0, r)
+        self.assertEqual(r["users_seen"], 30, r)
+        self.assertEqual(r["sticky_violations"], 0, r)
+        self.assertGreater(len(r["backends"]), 1, r)
+
+    def test_e_refuses_non_loopback(self):
+        for url in ["http://10.1.2.3:80/", "http://example.com/", "http://[2001:db8::1]:80/"]:
+            out = subprocess.run([harness.BENCH, "load", "--url", url, "--duration", "1"],
+                                 capture_output=True, text=True, timeout=10)
+            self.assertEqual(out.returncode, 2, url)
+            self.assertIn("loopback", out.stderr)
+            self.assertEqual(out.stdout, "")
+
+
+if __name__ == "__main__":
+    harness.main()
