@@ -106,7 +106,7 @@ class Errors(harness.unittest.TestCase):
         body = b"".join(b"1000\r\n" + b"q" * 4096 + b"\r\n" for _ in range(12)) + b"0\r\n\r\n"
         for _ in range(10):
             try:
-                raw(self.port, b"POST /any/health HTTP/1.1\r\nHost: x\r\n"
+                raw(self.port, b"POST /any/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
                     b"Transfer-Encoding: chunked\r\n\r\n" + body, timeout=3)
             except ConnectionResetError:
                 pass
