@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 
+#include "lb/core/cip19.h"
 #include "lb/core/header_view.h"
 #include "lb/http/message_parser.h"
 
@@ -24,50 +25,6 @@ void format_user_key(uint32_t user, char out[kUserKeyWidth]) {
 }
 
 namespace {
-
-// BIP-173 bech32 (not bech32m, as CIP-19 uses): checksum polymod over the expanded HRP
-// and the 5-bit data words.
-uint32_t bech32_polymod_step(uint32_t chk, uint8_t v) {
-  static constexpr uint32_t kGen[5] = {0x3b6a57b2, 0x26508e6d, 0x1ea119fa, 0x3d4233dd, 0x2a1462b3};
-  const uint32_t top = chk >> 25;
-  chk = ((chk & 0x1ffffff) << 5) ^ v;
-  for (int i = 0; i < 5; ++i)
-    if ((top >> i) & 1) chk ^= kGen[i];
-  return chk;
-}
-
-// Writes hrp "1" data checksum; returns the length. `out` must hold it (no allocation).
-size_t bech32_encode(const char* hrp, const uint8_t* bytes, size_t nbytes, char* out) {
-  static constexpr char kCharset[] = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
-  const size_t hlen = std::strlen(hrp);
-  uint32_t chk = 1;
-  for (size_t i = 0; i < hlen; ++i) chk = bech32_polymod_step(chk, uint8_t(hrp[i]) >> 5);
-  chk = bech32_polymod_step(chk, 0);
-  for (size_t i = 0; i < hlen; ++i) chk = bech32_polymod_step(chk, uint8_t(hrp[i]) & 31);
-  std::memcpy(out, hrp, hlen);
-  size_t n = hlen;
-  out[n++] = '1';
-  // Regroup 8-bit bytes into 5-bit words, padding the last one with zero bits.
-  uint32_t acc = 0;
-  int bits = 0;
-  auto emit = [&](uint8_t w) {
-    chk = bech32_polymod_step(chk, w);
-    out[n++] = kCharset[w];
-  };
-  for (size_t i = 0; i < nbytes; ++i) {
-    acc = (acc << 8) | bytes[i];
-    bits += 8;
-    while (bits >= 5) {
-      bits -= 5;
-      emit(uint8_t((acc >> bits) & 31));
-    }
-  }
-  if (bits > 0) emit(uint8_t((acc << (5 - bits)) & 31));
-  for (int i = 0; i < 6; ++i) chk = bech32_polymod_step(chk, 0);
-  chk ^= 1;
-  for (int i = 0; i < 6; ++i) out[n++] = kCharset[(chk >> (5 * (5 - i))) & 31];
-  return n;
-}
 
 // 28 bytes of hash material from two 128-bit xxHash3 digests of (a, b).
 void hash28(uint64_t a, uint64_t b, uint64_t seed, uint8_t out[28]) {
@@ -87,7 +44,7 @@ void format_base_address(uint32_t user, uint64_t seq, char out[kAddressWidth]) {
   raw[0] = 0x01;  // CIP-19 type 0 (payment key hash, stake key hash), network 1 (mainnet)
   hash28(user, seq, 0x9a11e7, raw + 1);     // payment: new on every request
   hash28(user, 0x5a4e, 0x57a6e, raw + 29);  // stake: the user's wallet
-  bech32_encode("addr", raw, sizeof raw, out);
+  lb::bech32_encode("addr", raw, out);
 }
 
 namespace {

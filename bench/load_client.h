@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "bench/hdr_histogram.h"
+#include "lb/core/cip19.h"
 
 namespace bench {
 
@@ -80,6 +81,7 @@ void format_user_key(uint32_t user, char out[kUserKeyWidth]);
 // bech32 with HRP "addr": the payment part differs for every `seq`, the stake credential
 // is the user's, so all addresses of one user belong to one wallet.
 inline constexpr size_t kAddressWidth = 103;  // "addr1" + 92 data + 6 checksum characters
+static_assert(kAddressWidth == lb::bech32_encoded_size(4, 57));
 void format_base_address(uint32_t user, uint64_t seq, char out[kAddressWidth]);
 
 }  // namespace bench

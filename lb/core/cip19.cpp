@@ -107,6 +107,42 @@ constexpr size_t kRewardLen = 1 + kHashLen;    // 29
 
 }  // namespace
 
+size_t bech32_encode(std::string_view hrp, std::span<const uint8_t> bytes, char* out) {
+  static constexpr char kCharset[] = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+  uint32_t chk = 1;
+  for (char c : hrp) chk = polymod_step(chk, static_cast<unsigned char>(c) >> 5);
+  chk = polymod_step(chk, 0);
+  for (char c : hrp) chk = polymod_step(chk, static_cast<unsigned char>(c) & 31);
+  size_t n = hrp.copy(out, hrp.size());
+  out[n++] = '1';
+  auto emit = [&](uint32_t word) {
+    chk = polymod_step(chk, word);
+    out[n++] = kCharset[word];
+  };
+  // Regroup 8-bit bytes into 5-bit words, the last padded with zero bits.
+  uint32_t acc = 0;
+  unsigned bits = 0;
+  for (uint8_t b : bytes) {
+    acc = ((acc << 8) | b) & 0xfff;
+    bits += 8;
+    while (bits >= 5) {
+      bits -= 5;
+      emit((acc >> bits) & 31);
+    }
+  }
+  if (bits > 0) emit((acc << (5 - bits)) & 31);
+  for (size_t i = 0; i < kChecksumChars; ++i) chk = polymod_step(chk, 0);
+  chk ^= 1;  // bech32's constant
+  for (size_t i = 0; i < kChecksumChars; ++i) out[n++] = kCharset[(chk >> (5 * (5 - i))) & 31];
+  return n;
+}
+
+std::string bech32_encode(std::string_view hrp, std::span<const uint8_t> bytes) {
+  std::string out(bech32_encoded_size(hrp.size(), bytes.size()), '\0');
+  out.resize(bech32_encode(hrp, bytes, out.data()));
+  return out;
+}
+
 std::optional<Bech32> bech32_decode(std::string_view s) {
   Bech32 out;
   std::string_view hrp;

@@ -47,20 +47,10 @@ std::string encode_words(std::string_view hrp, const std::vector<uint8_t>& words
   return out;
 }
 
+// Valid encodings come from the library's encoder; encode_words above builds the invalid
+// ones it would never write.
 std::string encode_bytes(std::string_view hrp, const std::vector<uint8_t>& bytes) {
-  std::vector<uint8_t> words;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (uint8_t b : bytes) {
-    acc = (acc << 8) | b;
-    bits += 8;
-    while (bits >= 5) {
-      bits -= 5;
-      words.push_back((acc >> bits) & 31);
-    }
-  }
-  if (bits > 0) words.push_back((acc << (5 - bits)) & 31);
-  return encode_words(hrp, words);
+  return lb::bech32_encode(hrp, bytes);
 }
 
 std::vector<uint8_t> unhex(std::string_view h) {
