@@ -693,19 +693,21 @@ void ClientConn::upstream_done(bool reusable) {
   finish_exchange();
 }
 
+bool ClientConn::move_request(BackendRef failed, uint64_t min_slot) {
+  const RuntimePool& pool = *pool_;
+  size_t next = pick_backend(pool, failed, min_slot);
+  if (next == pool.backends.size()) return false;
+  if (pinned_)
+    worker_.state().sessions.pin(pin_key_, pool.backends[next].ref, uv_now(worker_.loop()));
+  start_exchange(pool, next);
+  return true;
+}
+
 void ClientConn::retry_new_user() {
   retried_503_ = true;
-  const RuntimePool& pool = *pool_;
-  BackendRef first = backend_->ref;
   backend_->stats->retried_503.fetch_add(1, std::memory_order_relaxed);
-  size_t next = pick_backend(pool, first, 0);
-  if (next == pool.backends.size()) {
+  if (!move_request(backend_->ref, 0))
     reply_local(503, "backend overloaded", true, "Retry-After: 1\r\n");
-    return;
-  }
-  worker_.state().sessions.pin(pin_key_, pool.backends[next].ref, uv_now(worker_.loop()));
-  phase_ = Phase::waiting;
-  start_exchange(pool, next);
 }
 
 void ClientConn::finish_exchange() {
@@ -734,13 +736,13 @@ void ClientConn::upstream_failed(UpstreamError e) {
   bool reused = up_ && up_->reused();  // still valid: freed only in its close callback
   up_ = nullptr;
   BackendStats& st = *backend_->stats;
-  // Only a whole bodyless request can be sent again: its bytes are all in req_head_.
+  // A whole bodyless idempotent request, unanswered: its bytes are all in req_head_, so
+  // it can be sent again.
   std::string_view m = parser_.method();
   bool idempotent = m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "PUT" || m == "DELETE";
-  bool retryable = e == UpstreamError::closed_early && reused && idempotent && !retried_ &&
-                   !resp_started_ && req_done_ && !parser_.chunked() &&
-                   parser_.content_length() == 0;
-  if (retryable) {
+  bool resendable = idempotent && req_done_ && !resp_started_ && !parser_.chunked() &&
+                    parser_.content_length() == 0;
+  if (e == UpstreamError::closed_early && reused && resendable && !retried_) {
     // A parked keep-alive connection the backend had already closed: the request never
     // reached it, so send it again on a fresh connection.
     retried_ = true;
@@ -750,63 +752,40 @@ void ClientConn::upstream_failed(UpstreamError e) {
                  pool_->timeouts.connect_ms);
     return;
   }
+  bool connect = e == UpstreamError::connect_failed || e == UpstreamError::connect_timeout;
+  bool timeout = e == UpstreamError::connect_timeout || e == UpstreamError::response_timeout;
+  (e == UpstreamError::connect_failed ? st.connect_failures
+   : timeout                          ? st.timeouts
+                                      : st.resets)
+      .fetch_add(1);
+  logf(LogLevel::warn, "backend %s (%s): %s", backend_->name.c_str(), backend_->address.c_str(),
+       upstream_error_name(e));
   // Health hears of failures that are the backend's: it could not be reached, or it had
   // the whole request and failed it. A backend that cuts off an upload it refuses is
   // not unhealthy, and a client must not be able to mark backends down that way.
-  bool connect = e == UpstreamError::connect_failed || e == UpstreamError::connect_timeout;
   if (connect || req_done_) worker_.state().passive.post({backend_->ref, 0});
-  // Nothing reached the backend (the body is still unread in our buffer), or a whole
-  // idempotent bodyless request got no answer at all: the user can move now rather
-  // than see a 502 while health catches up.
-  bool unanswered = e == UpstreamError::closed_early && idempotent && req_done_ &&
-                    !parser_.chunked() && parser_.content_length() == 0;
+  // Nothing reached the backend (the body is still unread in our buffer), or the request
+  // got no answer at all and can be resent: the user moves now rather than see a 502
+  // while health catches up.
+  bool unanswered = e == UpstreamError::closed_early && resendable;
   if ((connect || unanswered) && !resp_started_ && failovers_ < kMaxFailovers) {
     ++failovers_;
-    (e == UpstreamError::connect_failed ? st.connect_failures
-     : connect                          ? st.timeouts
-                                        : st.resets)
-        .fetch_add(1);
-    logf(LogLevel::warn, "backend %s (%s): %s; moving the request", backend_->name.c_str(),
-         backend_->address.c_str(), upstream_error_name(e));
-    const RuntimePool& pool = *pool_;
-    BackendRef failed = backend_->ref;
     st.in_flight.fetch_sub(1, std::memory_order_relaxed);
     uint64_t min_slot = 0;
     if (pinned_)
       if (std::optional<Pin> pin = worker_.state().sessions.touch(pin_key_, uv_now(worker_.loop())))
         min_slot = pin->last_slot;
-    size_t next = pick_backend(pool, failed, min_slot);
-    if (next < pool.backends.size()) {
-      if (pinned_) {
-        worker_.state().sessions.pin(pin_key_, pool.backends[next].ref, uv_now(worker_.loop()));
-        worker_.state().remaps_down.fetch_add(1);
-      }
-      start_exchange(pool, next);
+    if (move_request(backend_->ref, min_slot)) {
+      if (pinned_) worker_.state().remaps_down.fetch_add(1);
       return;
     }
     backend_ = nullptr;
     reply_local(502, "no reachable backend", true);
     return;
   }
-  switch (e) {
-    case UpstreamError::connect_failed:
-      st.connect_failures.fetch_add(1);
-      break;
-    case UpstreamError::connect_timeout:
-    case UpstreamError::response_timeout:
-      st.timeouts.fetch_add(1);
-      break;
-    default:
-      st.resets.fetch_add(1);
-      break;
-  }
-  logf(LogLevel::warn, "backend %s (%s): %s", backend_->name.c_str(), backend_->address.c_str(),
-       upstream_error_name(e));
-  bool timeout = e == UpstreamError::connect_timeout || e == UpstreamError::response_timeout;
   int status = timeout ? 504 : 502;
-  const char* why = timeout ? "backend timed out" : "backend unreachable or failed";
   if (!resp_started_) st.responses.count(status);
-  fail_exchange(status, why);
+  fail_exchange(status, timeout ? "backend timed out" : "backend unreachable or failed");
 }
 
 void ClientConn::fail_exchange(int status, const char* reason) {

@@ -65,6 +65,9 @@ class ClientConn final : public UpstreamOwner {
   const char* check_transfer_encoding() const;
   void finish_exchange();
   void retry_new_user();
+  // Sends the request (not yet answered, its bytes still ours) to the next backend of its
+  // pool other than `failed`, re-pinning the user there; false if none can take it.
+  bool move_request(BackendRef failed, uint64_t min_slot);
   void next_request();
   void reply_local(int status, const char* reason, bool close_after,
                    std::string_view extra_headers = {});
