@@ -94,6 +94,7 @@ void HealthMonitor::sync() {
       e.pool = pool.name;
       e.name = b.name;
       e.pool_index = pi;
+      e.backend = &b;
       e.sm.set_params(params_of(pc));
       if (!b.resolved) e.sm.on_probe(BackendState::down, uv_now(loop_));
       b.stats->state.store(e.sm.state());
@@ -130,11 +131,8 @@ void HealthMonitor::on_probe_timer(uv_timer_t* t) {
 
 void HealthMonitor::start_probe(Entry& e) {
   if (stopped_ || e.in_flight) return;
-  const RuntimePool& pool = rt_->pools[e.pool_index];
-  const RuntimeBackend* b = nullptr;
-  for (const RuntimeBackend& x : pool.backends)
-    if (x.ref == e.ref) b = &x;
-  if (!b || !b->resolved) {
+  const RuntimeBackend* b = e.backend;
+  if (!b->resolved) {
     arm(e, false);
     return;
   }
@@ -168,9 +166,7 @@ void HealthMonitor::on_answer(BackendRef ref, health::ProbeResult r) {
       ++e.probes_down;
       break;
   }
-  const RuntimePool& pool = rt_->pools[e.pool_index];
-  for (const RuntimeBackend& b : pool.backends)
-    if (b.ref == ref && r.tip_slot) b.stats->tip_slot.store(*r.tip_slot);
+  if (r.tip_slot) e.backend->stats->tip_slot.store(*r.tip_slot);
   e.last = std::move(r);
   fold_lag(e.pool_index);
   BackendState level = e.last.level;
@@ -255,8 +251,7 @@ void HealthMonitor::on_tick(uv_timer_t* t) {
 
 void HealthMonitor::publish(Entry& e, BackendState before, const char* why) {
   BackendState now = e.sm.state();
-  for (const RuntimeBackend& b : rt_->pools[e.pool_index].backends)
-    if (b.ref == e.ref) b.stats->state.store(now);
+  e.backend->stats->state.store(now);
   if (now == before) return;
   ++e.transitions;
   std::string reason = std::string(health::reason_name(e.sm.reason())) + ": " + why;

@@ -41,6 +41,7 @@ class HealthMonitor {
     uint64_t transitions = 0;
     HealthMonitor* monitor = nullptr;
     BackendRef ref = 0;
+    const RuntimeBackend* backend = nullptr;  // in rt_, refreshed by sync()
     std::unique_ptr<uv_timer_t> timer;
     bool in_flight = false;
     bool removed = false;
