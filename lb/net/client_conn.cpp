@@ -374,15 +374,12 @@ void ClientConn::on_request_head() {
     reply_local(413, "request body larger than max_body_bytes", true);
     return;
   }
-  if (parser_.upgrade() || method == "CONNECT" || find_header(parser_.headers(), "upgrade").found) {
-    // WebSocket tunnelling is its own issue; refuse clearly rather than half-work. The
-    // parser treats what follows as another protocol, so the connection ends here.
-    reply_local(501, "protocol upgrade is not supported on this route", true);
-    return;
-  }
-  if (const char* bad = check_transfer_encoding()) {
-    log_limited("client %s: bad request (400): %s", ip_text_, bad);
-    reply_local(400, bad, true);
+  if (HeadCheck bad = check_head(method); bad.status != 0) {
+    // 501: WebSocket tunnelling is its own issue; refuse clearly rather than half-work.
+    // The parser treats what follows an upgrade as another protocol, so (like a 400)
+    // the connection ends here.
+    if (bad.status == 400) log_limited("client %s: bad request (400): %s", ip_text_, bad.reason);
+    reply_local(bad.status, bad.reason, true);
     return;
   }
   reframe_ = parser_.chunked();
@@ -512,18 +509,22 @@ size_t ClientConn::pick_backend(const RuntimePool& pool, BackendRef exclude, uin
   return n;
 }
 
-const char* ClientConn::check_transfer_encoding() const {
-  // Request smuggling defence (RFC 9112 §6.1): one Transfer-Encoding field, exactly
-  // "chunked", on HTTP/1.1 only. Anything else a backend might frame differently.
-  int n = 0;
+ClientConn::HeadCheck ClientConn::check_head(std::string_view method) const {
+  // One pass over the fields. Request smuggling defence (RFC 9112 §6.1): one
+  // Transfer-Encoding field, exactly "chunked", on HTTP/1.1 only; anything else a backend
+  // might frame differently. Protocol switches are not proxied yet.
+  bool upgrade = parser_.upgrade() || method == "CONNECT";
+  int te = 0;
   for (const HeaderView& h : parser_.headers()) {
+    if (iequals(h.name, "upgrade")) upgrade = true;
     if (!iequals(h.name, "transfer-encoding")) continue;
     std::string_view v = h.value;
     while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-    if (++n > 1 || !iequals(v, "chunked")) return "unsupported Transfer-Encoding";
+    if (++te > 1 || !iequals(v, "chunked")) return {400, "unsupported Transfer-Encoding"};
   }
-  if (n > 0 && http10_) return "Transfer-Encoding on an HTTP/1.0 request";
-  return nullptr;
+  if (upgrade) return {501, "protocol upgrade is not supported on this route"};
+  if (te > 0 && http10_) return {400, "Transfer-Encoding on an HTTP/1.0 request"};
+  return {};
 }
 
 void ClientConn::start_exchange(const RuntimePool& pool, size_t backend) {

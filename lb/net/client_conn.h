@@ -62,7 +62,11 @@ class ClientConn final : public UpstreamOwner {
   void send_request_head();
   void forward_body(const char* data, size_t len);
   static void on_chunk_data(void* self, const char* data, size_t len);
-  const char* check_transfer_encoding() const;
+  struct HeadCheck {
+    int status = 0;  // 0: fine
+    const char* reason = nullptr;
+  };
+  HeadCheck check_head(std::string_view method) const;
   void finish_exchange();
   void retry_new_user();
   // Sends the request (not yet answered, its bytes still ours) to the next backend of its
