@@ -108,6 +108,9 @@ struct Pool {
   Timeouts timeouts;
   std::vector<std::pair<std::string, Secret>> set_headers;
   std::optional<RateLimit> rate_limit;
+  // A backend that comes back up, out of ejection, or is added by a reload takes new
+  // users at a share ramping linearly from 10% to 100% over this long; 0 = at once.
+  uint64_t slow_start_ms = 30'000;
 };
 
 struct Limits {
@@ -116,6 +119,10 @@ struct Limits {
   uint64_t max_body_bytes = 10 * 1024 * 1024;
   uint64_t header_timeout_ms = 10'000;
   uint64_t idle_timeout_ms = 60'000;
+  // One connection buffer; a request head must fit in one (>= max_header_bytes).
+  uint64_t buffer_bytes = 16 * 1024;
+  // All connection buffers of the process together; at the cap, reading pauses.
+  uint64_t max_buffer_memory = 256ull * 1024 * 1024;
 };
 
 struct Admin {

@@ -11,13 +11,11 @@
 #include <optional>
 #include <vector>
 
+#include "lb/core/backend_ref.h"
 #include "lb/core/session_key.h"
 
 namespace lb {
 
-// Backend identities in the table are small stable integers assigned by the caller
-// (an interned "pool/backend" name), below SessionTable::kMaxBackends.
-using BackendRef = uint32_t;
 
 struct Pin {
   BackendRef backend = 0;
@@ -32,7 +30,7 @@ struct SessionTableStats {
 
 class SessionTable {
  public:
-  static constexpr BackendRef kMaxBackends = 4096;
+  static constexpr BackendRef kMaxBackends = lb::kMaxBackends;
 
   SessionTable(size_t max_sessions, uint64_t ttl_ms, size_t shards = 64);
   ~SessionTable();

@@ -42,6 +42,12 @@ struct BackendStats {
   std::atomic<uint64_t> tip_slot{0};
   std::atomic<uint32_t> streak_503{0};   // consecutive 503s on live traffic
   std::atomic<uint64_t> retried_503{0};  // new users moved on after a 503
+  // Set by health: the state is an operator's override (moves are counted as "admin").
+  std::atomic<bool> admin{false};
+  // Set by health when the backend returns to up (from down or an ejection) or is added
+  // by a reload: slow start ramps its share of new users from here (monotonic ms, the
+  // loops' uv_now clock); 0 = no ramp.
+  std::atomic<uint64_t> ramp_start_ms{0};
 
   void raise_tip(uint64_t slot) {
     uint64_t cur = tip_slot.load(std::memory_order_relaxed);
