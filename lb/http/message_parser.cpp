@@ -38,6 +38,22 @@ MessageParser::MessageParser(Kind kind, size_t max_header_bytes)
   parser_.data = this;
 }
 
+void MessageParser::reset(size_t max_header_bytes) {
+  llhttp_init(&parser_, kind_ == Kind::request ? HTTP_REQUEST : HTTP_RESPONSE, &kSettings);
+  parser_.data = this;
+  max_header_bytes_ = max_header_bytes;
+  state_ = State::head;
+  head_bytes_ = 0;
+  content_length_ = 0;
+  target_ = reason_ = {};
+  nheaders_ = 0;
+  in_value_ = too_many_headers_ = paused_ = false;
+  sink_ = nullptr;
+  sink_ctx_ = nullptr;
+  error_status_ = 0;
+  error_reason_ = "";
+}
+
 int MessageParser::on_message_begin(llhttp_t* p) {
   MessageParser* m = self(p);
   m->state_ = State::head;
@@ -102,6 +118,9 @@ ParseResult MessageParser::fail(int status, const char* reason, size_t consumed)
 }
 
 ParseResult MessageParser::feed(const char* data, size_t len) {
+  // llhttp marks a body span in progress by a non-null pointer: a null one (an empty
+  // view) would end the span and garble the next on_body.
+  if (data == nullptr) data = "";
   const bool in_head = state_ != State::body;
   llhttp_errno_t err = llhttp_execute(&parser_, data, len);
   size_t consumed = len;

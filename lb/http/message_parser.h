@@ -39,6 +39,9 @@ class MessageParser {
   MessageParser(const MessageParser&) = delete;
   MessageParser& operator=(const MessageParser&) = delete;
 
+  // Starts afresh for a new connection or exchange (parsers are pooled per worker).
+  void reset(size_t max_header_bytes);
+
   // Parses data[0, len). Stops early at the head and at the end of the message.
   ParseResult feed(const char* data, size_t len);
   // The peer closed: completes a read-until-close body. Returns done or error.

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "lb/http/message_parser.h"
+#include "lb/net/socket_address.h"
 
 namespace lb::net {
 
@@ -69,31 +70,6 @@ std::string json_error(std::string_view reason) {
   }
   out += "\"}";
   return out;
-}
-
-std::string format_peer(const sockaddr_storage& ss) {
-  char ip[INET6_ADDRSTRLEN] = {0};
-  if (ss.ss_family == AF_INET) {
-    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
-    uv_ip4_name(a, ip, sizeof ip);
-    return std::string(ip) + ":" + std::to_string(ntohs(a->sin_port));
-  }
-  if (ss.ss_family == AF_INET6) {
-    const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
-    uv_ip6_name(a, ip, sizeof ip);
-    return "[" + std::string(ip) + "]:" + std::to_string(ntohs(a->sin6_port));
-  }
-  return "unknown";
-}
-
-// Parses an IP literal ("127.0.0.1", "::1" or "[::1]") into a socket address.
-int make_address(const std::string& host, uint16_t port, sockaddr_storage* out) {
-  std::memset(out, 0, sizeof *out);
-  std::string h = host;
-  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
-  if (h.find(':') != std::string::npos)
-    return uv_ip6_addr(h.c_str(), port, reinterpret_cast<sockaddr_in6*>(out));
-  return uv_ip4_addr(h.c_str(), port, reinterpret_cast<sockaddr_in*>(out));
 }
 
 }  // namespace
@@ -279,7 +255,7 @@ void ServerConnection::start(uv_stream_t* server) {
   sockaddr_storage ss{};
   int len = sizeof ss;
   if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) == 0)
-    peer_ = format_peer(ss);
+    peer_ = format_endpoint(ss);
   restart_idle();
   update_reading();
 }
@@ -679,7 +655,7 @@ int HttpServer::listen(const std::string& host, uint16_t port) {
   HttpServerCore& c = *impl_->core;
   if (c.listener_open || c.closing) return UV_EINVAL;
   sockaddr_storage ss;
-  int r = make_address(host, port, &ss);
+  int r = ip_sockaddr(host, port, ss) ? 0 : UV_EINVAL;
   if (r != 0) return r;
   r = uv_tcp_init(c.loop, &c.listener);
   if (r != 0) return r;
@@ -703,9 +679,7 @@ uint16_t HttpServer::port() const {
   sockaddr_storage ss{};
   int len = sizeof ss;
   if (uv_tcp_getsockname(&c.listener, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return 0;
-  if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
-  if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
-  return 0;
+  return port_of(ss);
 }
 
 void HttpServer::close(std::function<void()> done) { impl_->core->close(std::move(done)); }

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "lb/core/session_table.h"
+#include "lb/net/buffer_pool.h"
 #include "lb/net/passive_events.h"
 #include "lb/net/runtime.h"
 
@@ -20,6 +21,8 @@ struct ProxyState {
   std::atomic<int64_t> connections{0};      // open client connections, all listeners
   std::atomic<uint64_t> remaps_down{0};     // pins moved off a backend that is down
   std::atomic<uint64_t> remaps_removed{0};  // pins whose backend left the config
+  std::atomic<uint64_t> remaps_admin{0};    // pins moved off a backend an operator took down
+  BufferBudget buffers;                     // every connection buffer of the process
   PassiveEvents passive;
   std::atomic<uint64_t> reloads_ok{0};
   std::atomic<uint64_t> reloads_failed{0};

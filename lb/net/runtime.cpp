@@ -7,6 +7,7 @@
 
 #include "lb/core/session_key.h"
 #include "lb/net/log.h"
+#include "lb/net/socket_address.h"
 
 namespace lb::net {
 
@@ -45,23 +46,6 @@ std::shared_ptr<ListenerStats> Registry::listener(const std::string& name) {
   return s;
 }
 
-bool ip_sockaddr(const std::string& host, uint16_t port, sockaddr_storage& out) {
-  std::memset(&out, 0, sizeof out);
-  auto* v4 = reinterpret_cast<sockaddr_in*>(&out);
-  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(port);
-    return true;
-  }
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(&out);
-  if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(port);
-    return true;
-  }
-  return false;
-}
-
 namespace {
 bool resolve(const config::Address& a, sockaddr_storage& out) {
   if (ip_sockaddr(a.host, a.port, out)) return true;
@@ -70,10 +54,7 @@ bool resolve(const config::Address& a, sockaddr_storage& out) {
   addrinfo* res = nullptr;
   if (getaddrinfo(a.host.c_str(), nullptr, &hints, &res) != 0 || res == nullptr) return false;
   std::memcpy(&out, res->ai_addr, res->ai_addrlen);
-  if (out.ss_family == AF_INET)
-    reinterpret_cast<sockaddr_in*>(&out)->sin_port = htons(a.port);
-  else
-    reinterpret_cast<sockaddr_in6*>(&out)->sin6_port = htons(a.port);
+  set_port(out, a.port);
   freeaddrinfo(res);
   return true;
 }
@@ -85,6 +66,7 @@ std::shared_ptr<const Runtime> build_runtime(const config::Config& cfg, Registry
   for (const config::Pool& p : cfg.pools) {
     RuntimePool& pool = rt->pools.emplace_back();
     pool.name = p.name;
+    pool.slow_start_ms = p.slow_start_ms;
     pool.salt = name_hash(p.name);
     pool.kind = p.kind;
     pool.timeouts = p.timeouts;

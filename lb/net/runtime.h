@@ -41,6 +41,7 @@ struct RuntimePool {
   std::vector<uint32_t> weights;  // per backend, for bounded loads
   std::unique_ptr<const Selector> selector;
   config::Timeouts timeouts;
+  uint64_t slow_start_ms = 0;
   std::vector<http::InjectedHeader> inject;
 };
 
@@ -84,8 +85,5 @@ class Registry {
 // Builds a snapshot. Host names are resolved here (blocking, off the data path); a
 // backend that does not resolve stays in the pool marked down, with the reason logged.
 std::shared_ptr<const Runtime> build_runtime(const config::Config& cfg, Registry& registry);
-
-// Parses an IP literal and port into a sockaddr; false if host is not an IP literal.
-bool ip_sockaddr(const std::string& host, uint16_t port, sockaddr_storage& out);
 
 }  // namespace lb::net

@@ -1,6 +1,6 @@
 #include "lb/net/upstream_conn.h"
 
-#include <cstring>
+#include <cstddef>
 
 #include "lb/net/worker.h"
 
@@ -29,45 +29,45 @@ const char* upstream_error_name(UpstreamError e) {
 static constexpr uint64_t kIdleMs = 30'000;
 
 UpstreamConn::UpstreamConn(Worker& worker, BackendRef ref)
-    : worker_(worker),
-      ref_(ref),
-      out_(reinterpret_cast<uv_stream_t*>(&tcp_), this, &UpstreamConn::on_drained,
-           &UpstreamConn::on_write_error),
-      parser_(http::MessageParser::Kind::response, kMaxResponseHead),
-      in_(kMaxResponseHead + kReadChunk) {
-  uv_tcp_init(worker.loop(), &tcp_);
-  uv_timer_init(worker.loop(), &timer_);
-  open_handles_ = 2;
-  tcp_.data = this;
-  timer_.data = this;
+    : worker_(worker), ref_(ref), stream_(worker.loop(), worker.buffers()) {
+  stream_.set_handler(this);
+  stream_.set_exempt(true);
+  deadline_.fire = &UpstreamConn::on_deadline;
+  deadline_.owner = this;
   connect_req_.data = this;
-  uv_tcp_nodelay(&tcp_, 1);
+  uv_tcp_nodelay(stream_.tcp(), 1);
+}
+
+void UpstreamConn::arm(uint64_t ms) {
+  if (ms)
+    worker_.deadlines().set(deadline_, ms);
+  else
+    worker_.deadlines().clear(deadline_);
 }
 
 void UpstreamConn::connect(const sockaddr* addr, UpstreamOwner* owner, uint64_t connect_ms) {
   owner_ = owner;
   state_ = State::connecting;
-  int rc = uv_tcp_connect(&connect_req_, &tcp_, addr, &UpstreamConn::on_connect);
+  int rc = uv_tcp_connect(&connect_req_, stream_.tcp(), addr, &UpstreamConn::on_connect);
   if (rc != 0) {
-    // Report asynchronously-shaped but now: the owner expects a callback either way.
+    // Running out of descriptors is corral's problem, not the backend's; either way the
+    // owner expects a callback.
     fail(UpstreamError::connect_failed);
     return;
   }
-  uv_timer_start(&timer_, &UpstreamConn::on_timer, connect_ms, 0);
+  arm(connect_ms);
 }
 
 void UpstreamConn::on_connect(uv_connect_t* req, int status) {
   auto* u = static_cast<UpstreamConn*>(req->data);
   if (u->state_ == State::closing) return;
-  uv_timer_stop(&u->timer_);
+  u->arm(0);
   if (status != 0) {
     u->fail(UpstreamError::connect_failed);
     return;
   }
   u->state_ = State::active;
-  uv_read_start(reinterpret_cast<uv_stream_t*>(&u->tcp_), &UpstreamConn::on_alloc,
-                &UpstreamConn::on_read);
-  u->reading_ = true;
+  u->stream_.read_start();
   if (u->owner_) u->owner_->upstream_connected();
 }
 
@@ -75,59 +75,60 @@ void UpstreamConn::bind(UpstreamOwner* owner) {
   owner_ = owner;
   state_ = State::active;
   reused_ = true;
-  uv_timer_stop(&timer_);
+  arm(0);
 }
-
-bool UpstreamConn::send(std::string_view a, std::string_view b) { return out_.write(a, b); }
 
 void UpstreamConn::expect_response(bool head_request, uint64_t response_ms) {
   head_request_ = head_request;
   response_ms_ = response_ms;
   got_bytes_ = false;
   in_body_ = false;
-  start_ = end_ = 0;
-  uv_timer_stop(&timer_);
+  if (!parser_) parser_ = worker_.response_parsers().take(http::MessageParser::Kind::response, 0);
+  parser_->reset(worker_.buffers().buffer_bytes());
+  arm(0);
 }
 
 void UpstreamConn::start_response_timer() {
-  if (state_ == State::active && !paused_)
-    uv_timer_start(&timer_, &UpstreamConn::on_timer, response_ms_, 0);
+  if (state_ == State::active && !paused_) arm(response_ms_);
 }
 
 void UpstreamConn::pause_reading() {
   if (paused_) return;
   paused_ = true;
-  // Our own backpressure is not the backend's slowness: the client's timer runs instead.
-  uv_timer_stop(&timer_);
-  if (reading_) uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
-  reading_ = false;
+  // Our own backpressure is not the backend's slowness: the client's deadline runs.
+  arm(0);
+  stream_.read_stop();
 }
 
 void UpstreamConn::resume_reading() {
   if (!paused_ || state_ != State::active) return;
   paused_ = false;
-  uv_timer_start(&timer_, &UpstreamConn::on_timer, response_ms_, 0);
-  uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &UpstreamConn::on_alloc,
-                &UpstreamConn::on_read);
-  reading_ = true;
+  arm(response_ms_);
+  stream_.read_start();
   parse();  // bytes may have arrived before the pause
+}
+
+void UpstreamConn::give_parser() {
+  worker_.response_parsers().give(parser_);
+  parser_ = nullptr;
 }
 
 void UpstreamConn::release(bool reusable) {
   owner_ = nullptr;
-  if (!reusable || state_ != State::active || worker_.stopping() || paused_ || !out_.idle()) {
+  if (!reusable || state_ != State::active || worker_.stopping() || paused_ || !stream_.idle() ||
+      stream_.has_input()) {
     close();
     return;
   }
-  parser_.resume_after_message();
-  start_ = end_ = 0;
+  give_parser();
+  stream_.hold_input(false);
   state_ = State::idle;
   if (!worker_.upstreams().put(this)) {
     close();
     return;
   }
   in_pool_ = true;
-  uv_timer_start(&timer_, &UpstreamConn::on_timer, kIdleMs, 0);
+  arm(kIdleMs);
 }
 
 void UpstreamConn::abort() {
@@ -147,18 +148,15 @@ void UpstreamConn::close() {
   if (in_pool_) worker_.upstreams().remove(this);
   in_pool_ = false;
   state_ = State::closing;
-  out_.discard();
-  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &UpstreamConn::on_close);
-  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &UpstreamConn::on_close);
+  arm(0);
+  give_parser();
+  stream_.close();
 }
 
-void UpstreamConn::on_close(uv_handle_t* h) {
-  auto* u = static_cast<UpstreamConn*>(h->data);
-  if (--u->open_handles_ == 0) delete u;
-}
+void UpstreamConn::on_closed(Stream&) { delete this; }
 
-void UpstreamConn::on_timer(uv_timer_t* t) {
-  auto* u = static_cast<UpstreamConn*>(t->data);
+void UpstreamConn::on_deadline(void* self) {
+  auto* u = static_cast<UpstreamConn*>(self);
   switch (u->state_) {
     case State::connecting:
       u->fail(UpstreamError::connect_timeout);
@@ -172,47 +170,30 @@ void UpstreamConn::on_timer(uv_timer_t* t) {
   }
 }
 
-void UpstreamConn::on_drained(void* self) {
-  auto* u = static_cast<UpstreamConn*>(self);
-  if (u->owner_) u->owner_->upstream_drained();
+void UpstreamConn::on_drained(Stream&) {
+  if (owner_) owner_->upstream_drained();
 }
 
-void UpstreamConn::on_write_error(void* self, int) {
-  auto* u = static_cast<UpstreamConn*>(self);
-  u->fail(u->got_bytes_ ? UpstreamError::reset : UpstreamError::closed_early);
-}
-
-void UpstreamConn::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
-  auto* u = static_cast<UpstreamConn*>(h->data);
-  // Body bytes are handed over as soon as they are read, so the buffer restarts at 0;
-  // a head stays in place until complete (its header views point into it).
-  if (u->in_body_ && u->start_ == u->end_) u->start_ = u->end_ = 0;
-  size_t room = u->in_.size() - u->end_;
-  *buf = uv_buf_init(u->in_.data() + u->end_, static_cast<unsigned>(room));
-}
-
-void UpstreamConn::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
-  auto* u = static_cast<UpstreamConn*>(s->data);
-  if (nread == 0) return;
-  if (u->state_ == State::idle) {  // a parked connection closed or spoke out of turn
-    u->close();
+void UpstreamConn::on_stream_error(Stream&, int) {
+  if (state_ == State::idle) {
+    close();
     return;
   }
-  if (nread < 0) {
-    if (nread == UV_ENOBUFS) {
-      u->fail(UpstreamError::bad_response);
-      return;
-    }
-    u->handle_eof();
-    return;
-  }
-  u->end_ += static_cast<size_t>(nread);
-  u->got_bytes_ = true;
-  if (!u->paused_) uv_timer_start(&u->timer_, &UpstreamConn::on_timer, u->response_ms_, 0);
-  u->parse();
+  fail(got_bytes_ ? UpstreamError::reset : UpstreamError::closed_early);
 }
 
-void UpstreamConn::handle_eof() {
+void UpstreamConn::on_readable(Stream&) {
+  if (state_ == State::idle) {  // a parked connection spoke out of turn
+    close();
+    return;
+  }
+  if (state_ != State::active) return;
+  got_bytes_ = true;
+  if (!paused_) arm(response_ms_);
+  parse();
+}
+
+void UpstreamConn::on_eof(Stream&) {
   if (!owner_) {
     close();
     return;
@@ -222,7 +203,7 @@ void UpstreamConn::handle_eof() {
     return;
   }
   // A response framed by the end of the connection ends here; any other is cut short.
-  if (in_body_ && parser_.finish() == http::ParseStatus::done) {
+  if (in_body_ && parser_->finish() == http::ParseStatus::done) {
     UpstreamOwner* o = owner_;
     owner_ = nullptr;
     close();
@@ -233,39 +214,45 @@ void UpstreamConn::handle_eof() {
 }
 
 void UpstreamConn::parse() {
-  while (owner_ && !paused_ && start_ < end_ + (in_body_ ? 1 : 0)) {
-    http::ParseResult r = parser_.feed(in_.data() + start_, end_ - start_);
+  while (owner_ && !paused_) {
+    std::string_view in = stream_.input();
+    if (in.empty() && !in_body_) return;
+    if (!in_body_) stream_.hold_input(true);  // header views point into the buffer
+    http::ParseResult r = parser_->feed(in.data(), in.size());
     switch (r.status) {
       case http::ParseStatus::head: {
-        start_ += r.consumed;
         in_body_ = true;
-        int status = parser_.status_code();
-        owner_->upstream_head(parser_);
+        int status = parser_->status_code();
+        owner_->upstream_head(*parser_);  // copies what it needs from the views
+        stream_.hold_input(false);
+        stream_.consume(r.consumed);
         if (!owner_) return;
-        parser_.resume_after_head(head_request_ && status >= 200);
+        parser_->resume_after_head(head_request_ && status >= 200);
         break;
       }
       case http::ParseStatus::need_more:
-        if (in_body_ && r.consumed > 0) owner_->upstream_body(in_.data() + start_, r.consumed);
-        start_ += r.consumed;
+        if (!in_body_ && stream_.input_full()) {  // a response head larger than a buffer
+          fail(UpstreamError::bad_response);
+          return;
+        }
+        if (in_body_ && r.consumed > 0) owner_->upstream_body(in.data(), r.consumed);
+        stream_.consume(r.consumed);
         if (owner_) owner_->upstream_read_end();
         return;
       case http::ParseStatus::done: {
-        if (r.consumed > 0) owner_->upstream_body(in_.data() + start_, r.consumed);
+        if (r.consumed > 0) owner_->upstream_body(in.data(), r.consumed);
         if (!owner_) return;
-        start_ += r.consumed;
-        int status = parser_.status_code();
+        stream_.consume(r.consumed);
+        int status = parser_->status_code();
         if (status >= 100 && status < 200 && status != 101) {
           // An interim response (100 Continue, 103): the final one follows.
-          parser_.resume_after_message();
+          parser_->resume_after_message();
           in_body_ = false;
-          memmove(in_.data(), in_.data() + start_, end_ - start_);
-          end_ -= start_;
-          start_ = 0;
+          stream_.compact_input();
           break;
         }
-        bool reusable = parser_.keep_alive() && start_ == end_;
-        uv_timer_stop(&timer_);
+        bool reusable = parser_->keep_alive() && !stream_.has_input();
+        arm(0);
         UpstreamOwner* o = owner_;
         o->upstream_read_end();
         if (!owner_) return;  // the client went away while we wrote to it

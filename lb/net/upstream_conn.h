@@ -7,11 +7,11 @@
 
 #include <cstdint>
 #include <string_view>
-#include <vector>
 
-#include "lb/core/session_table.h"
+#include "lb/core/backend_ref.h"
 #include "lb/http/message_parser.h"
-#include "lb/net/write_queue.h"
+#include "lb/net/deadlines.h"
+#include "lb/net/tcp_stream.h"
 
 namespace lb::net {
 
@@ -44,20 +44,19 @@ class UpstreamOwner {
   ~UpstreamOwner() = default;
 };
 
-class UpstreamConn {
+class UpstreamConn final : public StreamHandler {
  public:
-  static constexpr size_t kMaxResponseHead = 65536;
-  static constexpr size_t kReadChunk = 65536;
-
   UpstreamConn(Worker& worker, BackendRef ref);
 
   // Starts a connection; the owner hears upstream_connected or upstream_failed.
   void connect(const sockaddr* addr, UpstreamOwner* owner, uint64_t connect_ms);
   // Takes an idle pooled connection for a new exchange.
   void bind(UpstreamOwner* owner);
-  bool send(std::string_view a, std::string_view b = {});
-  bool send(const uv_buf_t* bufs, unsigned n) { return out_.write(bufs, n); }
-  size_t pending() const { return out_.pending(); }
+  bool send(std::string_view a, std::string_view b = {}, std::string_view c = {}) {
+    return stream_.write(a, b, c);
+  }
+  bool send(const std::string_view* parts, size_t n) { return stream_.write(parts, n); }
+  size_t pending() const { return stream_.pending(); }
   // A request head is going out: parse the response to it. head_request: no body.
   void expect_response(bool head_request, uint64_t response_ms);
   // The whole request is out: from now the backend has response_ms to answer (a slow
@@ -73,37 +72,36 @@ class UpstreamConn {
   BackendRef ref() const { return ref_; }
   bool reused() const { return reused_; }
   bool got_response_bytes() const { return got_bytes_; }
+  bool holds_buffers() const { return stream_.holds_buffer() || !stream_.idle(); }
 
  private:
   enum class State : uint8_t { connecting, active, idle, closing };
   static void on_connect(uv_connect_t* req, int status);
-  static void on_alloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
-  static void on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
-  static void on_timer(uv_timer_t* t);
-  static void on_close(uv_handle_t* h);
-  static void on_drained(void* self);
-  static void on_write_error(void* self, int status);
+  static void on_deadline(void* self);
+  // StreamHandler
+  void on_readable(Stream& s) override;
+  void on_eof(Stream& s) override;
+  void on_stream_error(Stream& s, int error) override;
+  void on_drained(Stream& s) override;
+  void on_closed(Stream& s) override;
+
   void fail(UpstreamError e);
-  void handle_eof();
   void parse();
   void close();
+  void arm(uint64_t ms);
+  void give_parser();
 
   Worker& worker_;
   BackendRef ref_;
-  uv_tcp_t tcp_{};
-  uv_timer_t timer_{};
+  TcpStream stream_;
+  Deadlines::Entry deadline_;
   uv_connect_t connect_req_{};
-  WriteQueue out_;
-  http::MessageParser parser_;
-  std::vector<char> in_;
-  size_t start_ = 0, end_ = 0;
+  http::MessageParser* parser_ = nullptr;  // from the worker's free list, per exchange
   UpstreamOwner* owner_ = nullptr;
   State state_ = State::connecting;
   uint64_t response_ms_ = 0;
-  int open_handles_ = 0;
   bool head_request_ = false;
   bool got_bytes_ = false;
-  bool reading_ = false;
   bool reused_ = false;
   bool paused_ = false;
   bool in_body_ = false;

@@ -9,6 +9,7 @@
 
 #include "lb/net/client_conn.h"
 #include "lb/net/log.h"
+#include "lb/net/socket_address.h"
 
 namespace lb::net {
 
@@ -38,11 +39,8 @@ bool bind_reuseport(const std::string& host, uint16_t port, int backlog, size_t 
     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     if (addr.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     // Every worker's socket binds the port the first one got (port 0 = ephemeral).
-    if (addr.ss_family == AF_INET)
-      reinterpret_cast<sockaddr_in*>(&addr)->sin_port = htons(bound_port);
-    else
-      reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port = htons(bound_port);
-    socklen_t len = addr.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+    set_port(addr, bound_port);
+    socklen_t len = sockaddr_len(addr);
     if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 || ::listen(fd, backlog) != 0) {
       error = "bind " + host + ":" + std::to_string(bound_port) + ": " + strerror(errno);
       ::close(fd);
@@ -52,22 +50,24 @@ bool bind_reuseport(const std::string& host, uint16_t port, int backlog, size_t 
       sockaddr_storage got{};
       socklen_t glen = sizeof got;
       getsockname(fd, reinterpret_cast<sockaddr*>(&got), &glen);
-      bound_port =
-          ntohs(got.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&got)->sin_port
-                                         : reinterpret_cast<sockaddr_in6*>(&got)->sin6_port);
+      bound_port = port_of(got);
     }
     fds.push_back(fd);
   }
   return true;
 }
 
-Worker::Worker(ProxyState& state, unsigned index) : state_(state), index_(index) {
-  uv_loop_init(&loop_);
+Worker::Worker(ProxyState& state, unsigned index)
+    : state_(state),
+      index_(index),
+      buffers_(state.buffers, state.runtime.load()->config.limits.buffer_bytes),
+      deadlines_((uv_loop_init(&loop_), &loop_)) {
   uv_async_init(&loop_, &async_, &Worker::on_async);
   uv_timer_init(&loop_, &deadline_);
   async_.data = this;
   deadline_.data = this;
   runtime_ = state_.runtime.load();
+  state_.buffers.limit = runtime_->config.limits.max_buffer_memory;
 }
 
 Worker::~Worker() {
@@ -131,6 +131,8 @@ void Worker::join() {
 void Worker::on_async(uv_async_t* a) {
   auto* w = static_cast<Worker*>(a->data);
   w->runtime_ = w->state_.runtime.load();
+  w->buffers_.resize(w->runtime_->config.limits.buffer_bytes);
+  w->state_.buffers.limit = w->runtime_->config.limits.max_buffer_memory;
   std::vector<BoundSocket> add;
   std::vector<std::string> remove;
   {
@@ -163,12 +165,16 @@ void Worker::on_connection(uv_stream_t* server, int status) {
   ClientConn::accept(*w, server, l->index);
 }
 
-void Worker::track(ClientConn* c) { conns_.push_back(c); }
+void Worker::track(ClientConn* c) {
+  c->track_index = conns_.size();
+  conns_.push_back(c);
+}
 
 void Worker::untrack(ClientConn* c) {
-  auto it = std::find(conns_.begin(), conns_.end(), c);
-  if (it != conns_.end()) {
-    *it = conns_.back();
+  size_t i = c->track_index;
+  if (i < conns_.size() && conns_[i] == c) {
+    conns_[i] = conns_.back();
+    conns_[i]->track_index = i;
     conns_.pop_back();
   }
   if (stopping_) maybe_finish_stop();
@@ -190,6 +196,7 @@ void Worker::maybe_finish_stop() {
   upstreams_.close_all();
   uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&deadline_), nullptr);
+  deadlines_.close();
 }
 
 void Worker::on_deadline(uv_timer_t* t) {

@@ -12,12 +12,17 @@
 #include <thread>
 #include <vector>
 
+#include "lb/http/message_parser.h"
+#include "lb/net/buffer_pool.h"
+#include "lb/net/deadlines.h"
+#include "lb/net/free_list.h"
 #include "lb/net/proxy_state.h"
 #include "lb/net/upstream_pool.h"
 
 namespace lb::net {
 
 class ClientConn;
+struct RequestState;
 
 // A bound listening socket (fd) for one listener, created before the workers start so
 // that bind errors surface at start-up and port 0 resolves to one port for all workers.
@@ -53,6 +58,14 @@ class Worker {
   const std::shared_ptr<const Runtime>& runtime() const { return runtime_; }
   ProxyState& state() { return state_; }
   UpstreamPool& upstreams() { return upstreams_; }
+  BufferPool& buffers() { return buffers_; }
+  const BufferPool& buffers() const { return buffers_; }
+  Deadlines& deadlines() { return deadlines_; }
+  FreeList<RequestState>& request_states() { return request_states_; }
+  FreeList<http::MessageParser>& response_parsers() { return response_parsers_; }
+  // Stop reading one side while the other side's queue holds more than this.
+  size_t max_pending() const { return 4 * buffers_.buffer_bytes(); }
+  size_t connection_count() const { return conns_.size(); }
   bool stopping() const { return stopping_; }
   void track(ClientConn* c);
   void untrack(ClientConn* c);
@@ -76,6 +89,10 @@ class Worker {
   std::thread thread_;
   std::shared_ptr<const Runtime> runtime_;
   std::vector<std::unique_ptr<Listener>> listeners_;
+  BufferPool buffers_;
+  Deadlines deadlines_;
+  FreeList<RequestState> request_states_;
+  FreeList<http::MessageParser> response_parsers_;
   UpstreamPool upstreams_;
   std::vector<ClientConn*> conns_;
   std::mutex pending_mu_;  // guards the two lists below, filled by reload()
