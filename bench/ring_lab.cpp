@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-#include "lb/core/bounded_load.h"
+#include "lb/core/balancer.h"
 #include "lb/core/session_key.h"
 
 namespace bench {
@@ -29,24 +29,20 @@ double elapsed_ns(Clock::time_point t0) {
 }
 
 // One bounded assignment pass; the loads live here so that every pass starts empty, as a
-// freshly started proxy does. Mirrors ClientConn::pick_backend: full ranking, every
-// backend eligible, equal weights.
+// freshly started proxy does. Each key is a new user placed by lb::place(), the proxy's
+// own placement (full ranking, bounded loads), over n up backends of equal weight.
 std::vector<uint16_t> bounded_pass(const lb::Selector& selector, size_t keys, double c) {
   const size_t n = selector.size();
   std::vector<uint16_t> out(keys);
-  std::vector<uint16_t> ranked(n);
-  std::vector<uint64_t> load(n, 0);
-  std::vector<uint32_t> weight(n, 1);
-  // std::vector<bool> is packed and has no span; a plain array of bool is what LoadView
-  // reads.
-  std::unique_ptr<bool[]> eligible(new bool[n]);
-  std::fill_n(eligible.get(), n, true);
-  const lb::LoadView view{load, weight, std::span<const bool>(eligible.get(), n)};
+  std::vector<lb::Candidate> pool(n);
+  for (size_t i = 0; i < n; ++i) pool[i].ref = static_cast<lb::BackendRef>(i);
+  const lb::PoolView view{pool, &selector, c, 0};
+  lb::PlacementRequest req;
   for (size_t i = 0; i < keys; ++i) {
-    const size_t k = selector.rank(lab_key(i), ranked);
-    const uint16_t b =
-        lb::choose_bounded(std::span<const uint16_t>(ranked.data(), k), view, c).value_or(0);
-    ++load[b];
+    req.hash = lab_key(i);
+    const lb::Decision d = lb::place(view, req);
+    const uint16_t b = d.kind == lb::Placement::none ? 0 : static_cast<uint16_t>(d.index);
+    ++pool[b].pinned;
     out[i] = b;
   }
   return out;

@@ -26,8 +26,9 @@ std::vector<lb::SelectorBackend> lab_backends(size_t n);
 // The first choice (no load bound) of keys lab_key(0..keys-1).
 std::vector<uint16_t> assign_first(const lb::Selector& selector, size_t keys);
 
-// Keys lab_key(0..keys-1) assigned one after another, as new users arrive: each takes the
-// first backend of its full ranking that choose_bounded() accepts given the loads so far.
+// Keys lab_key(0..keys-1) assigned one after another, as new users arrive: each is placed
+// by lb::place() (the proxy's placement: full ranking, bounded loads) over equal-weight up
+// backends, given the loads so far.
 std::vector<uint16_t> assign_bounded(const lb::Selector& selector, size_t keys,
                                      double balance_factor);
 
@@ -68,8 +69,8 @@ const char* selector_name(lb::SelectorKind kind);
 
 // One row: builds pools of n-1, n and n+1, assigns `keys` keys in each and times lookups.
 // Unbounded lookups time rank() of the first choice; bounded ones time what the proxy does
-// for a new user (full ranking, choose_bounded, load update), i.e. a whole assignment pass
-// divided by the keys. `passes` timed passes, median reported.
+// for a new user (lb::place() and a load update), i.e. a whole assignment pass divided by
+// the keys. `passes` timed passes, median reported.
 RingRow measure_ring(lb::SelectorKind kind, size_t n, size_t keys, bool bounded,
                      double balance_factor, int passes = 3);
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "bench/ring_lab.h"
+#include "lb/core/balancer.h"
 #include "lb/core/selector.h"
 
 using namespace bench;
@@ -93,4 +94,26 @@ TEST_CASE("ring lab: JSON rows carry every field") {
   const std::string table = ring_table(rows);
   CHECK(table.find("max/mean") != std::string::npos);
   CHECK(table.find("c=1.25") != std::string::npos);
+}
+
+TEST_CASE("ring lab: bounded rows measure lb::place(), the proxy's placement") {
+  // The lab keeps no copy of the placement: its assignment is place()'s, key by key.
+  const size_t n = 7, keys = 5000;
+  const auto pool = lab_backends(n);
+  const auto sel = lb::make_selector(lb::SelectorKind::rendezvous, pool);
+  const auto lab = assign_bounded(*sel, keys, 1.25);
+  std::vector<lb::Candidate> cands(n);
+  for (size_t i = 0; i < n; ++i) cands[i].ref = static_cast<lb::BackendRef>(i);
+  const lb::PoolView view{cands, sel.get(), 1.25, 0};
+  REQUIRE(lab.size() == keys);
+  size_t same = 0;
+  for (size_t i = 0; i < keys; ++i) {
+    lb::PlacementRequest req;
+    req.hash = lab_key(i);
+    const lb::Decision d = lb::place(view, req);
+    REQUIRE(d.kind == lb::Placement::new_user);
+    same += d.index == lab[i];
+    ++cands[lab[i]].pinned;
+  }
+  CHECK(same == keys);
 }

@@ -1,0 +1,204 @@
+#include "lb/core/balancer.h"
+
+#include <algorithm>
+#include <memory>
+#include <vector>
+
+#include "lb/core/bounded_load.h"
+
+namespace lb {
+
+namespace {
+
+// The slow-start share at the very start of a ramp (HAProxy starts near 0; 10% keeps a
+// returning backend warm enough to be seen working).
+constexpr double kRampFloor = 0.1;
+// Resolution of the per-key ramp test.
+constexpr uint64_t kRampBuckets = 10000;
+
+// Per-thread scratch arrays for one placement. They only grow (to the largest pool this
+// thread has placed in), so the steady path does not allocate.
+struct Scratch {
+  std::vector<uint16_t> ranked;
+  std::vector<uint64_t> load;
+  std::vector<uint32_t> weight;
+  std::vector<double> factor;
+  std::unique_ptr<bool[]> eligible;  // std::vector<bool> is packed and has no span
+  size_t eligible_cap = 0;
+
+  void fit(size_t n, size_t rank_n) {
+    if (ranked.size() < rank_n) ranked.resize(rank_n);
+    if (load.size() < n) {
+      load.resize(n);
+      weight.resize(n);
+      factor.resize(n);
+    }
+    if (eligible_cap < n) {
+      eligible.reset(new bool[n]);
+      eligible_cap = n;
+    }
+  }
+};
+
+// SplitMix64's finaliser (Steele, Lea, Flood, OOPSLA 2014) over (user hash, backend): a
+// draw in [0, kRampBuckets) that is fixed per (user, backend), so a retry or a second
+// corral instance decides the same way, and unrelated to the selector's own scores.
+uint64_t ramp_draw(uint64_t hash, BackendRef ref) {
+  uint64_t z = hash + 0x9e3779b97f4a7c15ULL * (static_cast<uint64_t>(ref) + 1);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return (z ^ (z >> 31)) % kRampBuckets;
+}
+
+// Which candidates a pass of the placement considers, best pass first.
+enum class Tier : uint8_t {
+  caught_up,  // up, and its tip at or past the user's last slot
+  up,         // up
+  draining,   // only when nothing is up: serve rather than fail
+};
+
+bool in_tier(const Candidate& c, Tier tier, BackendRef exclude, uint64_t min_slot) {
+  if (!c.reachable || c.ref == exclude) return false;
+  switch (tier) {
+    case Tier::caught_up:
+      return c.state == BackendState::up && c.tip_slot >= min_slot;
+    case Tier::up:
+      return c.state == BackendState::up;
+    case Tier::draining:
+      return c.state == BackendState::draining;
+  }
+  return false;
+}
+
+// Why the user's pin cannot be used, or none if it can. `i` is the pin's index in the
+// pool, or n when its backend is no longer configured.
+MoveReason pin_unusable(const PoolView& pool, size_t i, BackendRef exclude) {
+  if (i == pool.backends.size()) return MoveReason::removed;
+  const Candidate& c = pool.backends[i];
+  if (c.state == BackendState::down) return c.admin ? MoveReason::admin : MoveReason::down;
+  // A backend that just failed this request, or lost its address, is down as far as this
+  // user is concerned; health will say so for everyone shortly.
+  if (!c.reachable || c.ref == exclude) return MoveReason::down;
+  return MoveReason::none;  // up or draining: draining keeps its pinned users
+}
+
+// Walks the tiers and returns the index of the chosen backend, or n. Candidates in slow
+// start accept only a share f of the keys (deterministically per user), which is the ramp
+// of their weight; the bounded loads use the configured weight, since scaling it by f as
+// well would square the ramp and, for a backend back from ejection that kept its pinned
+// users, put its bound under its load until late in the window (no newcomers, then a full
+// share at once). A tier whose candidates all refuse the key for the ramp alone still
+// places it, since slow start must never fail a request.
+size_t choose(const PoolView& pool, const PlacementRequest& req, uint64_t min_slot) {
+  const size_t n = pool.backends.size();
+  if (n == 0) return n;
+  static thread_local Scratch s;
+  const size_t rank_n = pool.selector ? pool.selector->size() : n;
+  s.fit(n, rank_n);
+
+  size_t k = 0;
+  if (pool.selector) {
+    k = pool.selector->rank(req.hash, std::span<uint16_t>(s.ranked.data(), rank_n));
+  } else {
+    for (size_t i = 0; i < n; ++i) s.ranked[i] = static_cast<uint16_t>(i);  // list order
+    k = n;
+  }
+
+  for (size_t i = 0; i < n; ++i) {
+    const Candidate& c = pool.backends[i];
+    s.factor[i] = pool.slow_start_ms
+                      ? slow_start_factor(req.now_ms, c.ramp_start_ms, pool.slow_start_ms)
+                      : 1.0;
+    s.load[i] = c.pinned;
+    s.weight[i] = std::max<uint32_t>(c.weight, 1);
+  }
+
+  const LoadView view{std::span<const uint64_t>(s.load.data(), n),
+                      std::span<const uint32_t>(s.weight.data(), n),
+                      std::span<const bool>(s.eligible.get(), n)};
+  const std::span<const uint16_t> ranked(s.ranked.data(), k);
+  for (Tier tier : {Tier::caught_up, Tier::up, Tier::draining}) {
+    // The caught-up tier only matters for a user who has seen a slot.
+    if (tier == Tier::caught_up && min_slot == 0) continue;
+    bool any = false, refused = false;
+    for (size_t i = 0; i < n; ++i) {
+      const Candidate& c = pool.backends[i];
+      bool ok = in_tier(c, tier, req.exclude, min_slot);
+      any = any || ok;
+      if (ok && s.factor[i] < 1.0 &&
+          ramp_draw(req.hash, c.ref) >= static_cast<uint64_t>(s.factor[i] * kRampBuckets)) {
+        ok = false;
+        refused = true;
+      }
+      s.eligible[i] = ok;
+    }
+    if (!any) continue;
+    if (std::optional<uint16_t> pick = choose_bounded(ranked, view, pool.balance_factor))
+      if (*pick < n) return *pick;
+    if (!refused) continue;
+    // Every candidate of this tier refused the key for its ramp alone: better a ramping
+    // backend of this tier than a worse tier (or none).
+    for (size_t i = 0; i < n; ++i)
+      s.eligible[i] = in_tier(pool.backends[i], tier, req.exclude, min_slot);
+    if (std::optional<uint16_t> pick = choose_bounded(ranked, view, pool.balance_factor))
+      if (*pick < n) return *pick;
+  }
+  return n;
+}
+
+}  // namespace
+
+const char* move_reason_name(MoveReason r) {
+  switch (r) {
+    case MoveReason::down:
+      return "down";
+    case MoveReason::removed:
+      return "removed";
+    case MoveReason::admin:
+      return "admin";
+    case MoveReason::none:
+      return "none";
+  }
+  return "none";
+}
+
+// Linear from kRampFloor at ramp_start_ms to 1 at ramp_start_ms + window_ms, as HAProxy's
+// "slowstart" raises a server's effective weight after it comes back.
+double slow_start_factor(uint64_t now_ms, uint64_t ramp_start_ms, uint64_t window_ms) {
+  if (window_ms == 0 || ramp_start_ms == 0) return 1.0;
+  if (now_ms <= ramp_start_ms) return kRampFloor;
+  const uint64_t elapsed = now_ms - ramp_start_ms;
+  if (elapsed >= window_ms) return 1.0;
+  return kRampFloor +
+         (1.0 - kRampFloor) * static_cast<double>(elapsed) / static_cast<double>(window_ms);
+}
+
+// DESIGN.md "Behaviour": a pinned user stays unless its backend is down, gone or just
+// failed it; then it moves, forward (min_slot = the last slot it saw). New and moved users
+// go only to up backends (caught-up ones first for a moved user), and to draining ones
+// only when nothing is up. A decision of kind none keeps the reason the pin was unusable.
+Decision place(const PoolView& pool, const PlacementRequest& req) {
+  const size_t n = pool.backends.size();
+  Decision d;
+  if (req.has_pin) {
+    size_t i = 0;
+    while (i < n && pool.backends[i].ref != req.pinned_to) ++i;
+    d.reason = pin_unusable(pool, i, req.exclude);
+    if (d.reason == MoveReason::none) {
+      d.kind = Placement::pinned;
+      d.index = i;
+      return d;
+    }
+    d.min_slot = req.last_slot;  // the user must not see the chain go backwards
+  }
+  const size_t chosen = choose(pool, req, d.min_slot);
+  if (chosen == n) {
+    d.kind = Placement::none;
+    return d;
+  }
+  d.kind = req.has_pin ? Placement::moved : Placement::new_user;
+  d.index = chosen;
+  return d;
+}
+
+}  // namespace lb
