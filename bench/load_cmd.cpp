@@ -51,7 +51,9 @@ void help_load(FILE* out) {
       "  --json                 print one JSON object on stdout instead of the summary\n"
       "  --svg FILE             write latency-spectrum and throughput charts\n"
       "  --progress             a progress line on stderr each second (default: if a TTY)\n"
-      "  --no-progress          never\n");
+      "  --no-progress          never\n\n"
+      "exit status: 0 after a run in which some request got an answer (whatever its status),\n"
+      "1 when none did (target down, port closed) or the SVG cannot be written, 2 on bad usage.\n");
 }
 
 namespace {
@@ -335,6 +337,17 @@ int run_load(int argc, char** argv) {
   if (!svg.empty() && !write_svg(report, svg)) {
     std::fprintf(stderr, "corral-bench load: cannot write %s: %s\n", svg.c_str(),
                  std::strerror(errno));
+    return 1;
+  }
+  // A run in which nothing answered measured nothing but the failure (a closed port, a wrong
+  // host): scripts and CI must see it fail, not read a report of zeros as a result.
+  if (report.merged.requests == 0) {
+    std::string why;
+    for (size_t k = 0; k < kErrorKinds; ++k)
+      why += std::string(k ? ", " : "") + kErrorNames[k] + " " +
+             std::to_string(report.merged.errors[k]);
+    std::fprintf(stderr, "corral-bench load: no request got an answer from %s (errors: %s)\n",
+                 url_s.c_str(), why.c_str());
     return 1;
   }
   return 0;

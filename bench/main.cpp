@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "bench/commands.h"
-#include "bench/sim_backend.h"
+#include "bench/sim/sim_backend.h"
 
 namespace {
 
@@ -109,7 +109,7 @@ void help_backend(FILE* out) {
       "  --lag SLOTS            index checkpoint behind the node tip\n"
       "  --health STATE         synced | behind | disconnected\n"
       "  --block-interval N     slots between blocks (default 20)\n"
-      "Runtime control: POST /_sim/control, GET /_sim/stats (see bench/sim_backend.h).\n");
+      "Runtime control: POST /_sim/control, GET /_sim/stats (see bench/sim/sim_backend.h).\n");
 }
 
 struct BackendRun {

@@ -20,6 +20,7 @@ struct Address {
   std::string text;  // the original spelling, for logs and /status
 };
 
+// Listener TLS: the loader refuses `tls` on a listener until it is spoken.
 struct Tls {
   std::string cert;
   std::string key;
@@ -30,7 +31,7 @@ struct Route {
   std::string pool;
   bool strip_prefix = false;
   std::vector<std::string> methods;  // empty = every method; upper-case
-  bool websocket = false;
+  bool websocket = false;            // true is refused by the loader until tunnels land
   // Kupo write endpoints (PUT/DELETE /patterns..., DELETE /matches...) pass only when
   // the route sets this explicitly.
   bool allow_writes = false;
@@ -57,7 +58,7 @@ struct Backend {
   std::string name;
   Address address;
   uint32_t weight = 1;
-  bool tls = false;
+  bool tls = false;  // true is refused by the loader until upstream TLS lands
 };
 
 struct Health {
@@ -93,6 +94,7 @@ struct Secret {
   std::string value;  // resolved at load time; never logged
 };
 
+// Not read yet: the loader refuses `rate_limit` until it is enforced.
 struct RateLimit {
   double rps = 0;  // 0 = unlimited
   double burst = 0;
@@ -119,7 +121,8 @@ struct Limits {
   uint64_t max_body_bytes = 10 * 1024 * 1024;
   uint64_t header_timeout_ms = 10'000;
   uint64_t idle_timeout_ms = 60'000;
-  // One connection buffer; a request head must fit in one (>= max_header_bytes).
+  // One connection buffer; a request head must fit in one (>= max_header_bytes). Left
+  // out of the file, it is 16 KiB or max_header_bytes if that is larger.
   uint64_t buffer_bytes = 16 * 1024;
   // All connection buffers of the process together; at the cap, reading pauses.
   uint64_t max_buffer_memory = 256ull * 1024 * 1024;

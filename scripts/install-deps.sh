@@ -1,16 +1,47 @@
 #!/usr/bin/env bash
 # Installs what corral needs to build, test and benchmark on Debian 12. Idempotent.
+#
+# It only installs. It never stops, disables, restarts or reconfigures a service the machine
+# already runs: the benchmarks (bench/compare) start their own nginx and HAProxy with their
+# own config files, pid files and logs, on ports the kernel hands out, beside any system ones.
 set -euo pipefail
 pkgs=(libuv1-dev node-llhttp libxxhash-dev libssl-dev libyaml-cpp-dev doctest-dev cmake g++
       pkg-config make python3 curl wrk haproxy nginx-light python3-websockets clang-format systemd)
+# Packages whose Debian install starts a daemon (nginx-light: port 80).
+daemons=(haproxy nginx-light)
+
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-if [ ${#missing[@]} -gt 0 ]; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update
-  apt-get install -y --no-install-recommends "${missing[@]}"
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: everything is installed"
+  exit 0
 fi
-# The Debian packages start nginx/haproxy as services; the benchmarks start their own.
-for s in nginx haproxy; do
-  command -v systemctl >/dev/null 2>&1 && systemctl disable --now "$s" >/dev/null 2>&1 || true
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+
+# A fresh nginx or HAProxy would start at once with Debian's default config and hold port 80
+# on a machine that never asked for a web server. While this install runs, and only when one
+# of them is new, /usr/sbin/policy-rc.d (exit 101 = "action forbidden") tells invoke-rc.d and
+# deb-systemd-invoke not to start or restart services. Services already running are left as
+# they are; an existing policy-rc.d (containers often have one) is respected, never replaced.
+policy=/usr/sbin/policy-rc.d
+own_policy=0
+new_daemon=0
+for d in "${daemons[@]}"; do
+  if [[ " ${missing[*]} " == *" $d "* ]]; then new_daemon=1; fi
 done
+if [ "$new_daemon" = 1 ] && [ ! -e "$policy" ]; then
+  trap 'rm -f "$policy"' EXIT
+  printf '#!/bin/sh\n# written by corral scripts/install-deps.sh for the length of one install\nexit 101\n' >"$policy"
+  chmod 755 "$policy"
+  own_policy=1
+fi
+
+apt-get install -y --no-install-recommends "${missing[@]}"
+
+if [ "$own_policy" = 1 ]; then
+  rm -f "$policy"
+  trap - EXIT
+  echo "install-deps: new nginx/haproxy packages were installed without starting their services"
+fi

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "bench/sim_backend.h"
+#include "bench/sim/sim_backend.h"
 #include "config/loader.h"
 #include "lb/admin/admin_server.h"
 #include "lb/net/health_monitor.h"

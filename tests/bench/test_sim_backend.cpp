@@ -15,9 +15,9 @@
 #include <utility>
 #include <vector>
 
-#include "bench/kupo_api.h"
-#include "bench/sim_backend.h"
-#include "bench/sim_chain.h"
+#include "bench/sim/kupo_api.h"
+#include "bench/sim/sim_backend.h"
+#include "bench/sim/sim_chain.h"
 #include "lb/core/flat_json.h"
 
 using namespace bench;

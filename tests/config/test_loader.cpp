@@ -8,62 +8,16 @@
 #include <thread>
 
 #include "config/loader.h"
+#include "tests/config/loader_helpers.h"
 
 using config::ConfigError;
 using config::LoadResult;
+using namespace loader_test;
 
 namespace {
 
-// Test YAML is written as R"(\n...)": drop the first newline so that line 1 is the first
-// line of text and the line numbers asserted below are the ones visible in the source.
-std::string yaml(const char* s) { return s[0] == '\n' ? s + 1 : s; }
-
-LoadResult load(const char* s) { return config::load_string(yaml(s), "t.yaml"); }
-
-std::string dump(const LoadResult& r) {
-  std::string s;
-  for (const ConfigError& e : r.errors) s += e.str() + "\n";
-  return s;
-}
-
-// True when some error sits at line:col, names `key`, and its message contains `msg`.
-bool has_error(const LoadResult& r, int line, int col, const std::string& key,
-               const std::string& msg) {
-  for (const ConfigError& e : r.errors)
-    if (e.line == line && e.column == col && e.key == key &&
-        e.message.find(msg) != std::string::npos)
-      return true;
-  return false;
-}
-
-// Checks that `r` holds exactly one error, at line:col, naming `key`, containing `msg`.
-void check_single(const LoadResult& r, int line, int col, const std::string& key,
-                  const std::string& msg) {
-  INFO(dump(r));
-  CHECK_FALSE(r.config.has_value());
-  REQUIRE(r.errors.size() == 1);
-  CHECK(r.errors[0].line == line);
-  CHECK(r.errors[0].column == col);
-  CHECK(r.errors[0].key == key);
-  CHECK(r.errors[0].message.find(msg) != std::string::npos);
-  CHECK(r.errors[0].file == "t.yaml");
-}
-
-// A scratch directory removed at scope exit.
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/corral-config-test-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string write(const std::string& name, const std::string& text) const {
-    std::ofstream(path / name) << text;
-    return (path / name).string();
-  }
-};
-
-// DESIGN.md "Configuration (the contract)", verbatim.
+// DESIGN.md's example as it stood before it grew keys corral does not implement yet (those
+// are refused; see test_loader_keys.cpp, which loads today's example verbatim).
 const char* kDesignExample = R"(
 workers: 1                      # event-loop threads; 0 = one per core
 admin: {listen: 127.0.0.1:9901}  # token_file: optional bearer token
@@ -73,7 +27,7 @@ listeners:
     # tls: {cert: cert.pem, key: key.pem}
     routes:                      # first prefix that matches wins
       - {prefix: /kupo/, pool: kupo, strip_prefix: true, methods: [GET, HEAD, OPTIONS]}
-      - {prefix: /ogmios, pool: ogmios, strip_prefix: true, websocket: true}
+      - {prefix: /ogmios, pool: ogmios, strip_prefix: true, websocket: false}
       - {prefix: /blockfrost/, pool: blockfrost, strip_prefix: true}
 sticky:
   keys:                          # tried in order; the first that yields a key wins
@@ -96,9 +50,9 @@ pools:
     timeouts: {connect: 2s, response: 30s}
   blockfrost:
     kind: blockfrost
-    backends: [{name: bf, address: cardano-preprod.blockfrost.io:443, tls: true}]
+    backends: [{name: bf, address: cardano-preprod.blockfrost.io:443, tls: false}]
     set_headers: {project_id: {env: BLOCKFROST_PROJECT_ID}}
-    rate_limit: {rps: 10, burst: 500, daily: 50000}
+    slow_start: 0
 limits: {max_connections: 10000, max_header_bytes: 16384, header_timeout: 10s, idle_timeout: 60s}
 )";
 
@@ -158,7 +112,7 @@ TEST_CASE("loader: the DESIGN.md example, completed with an ogmios pool, loads")
   CHECK_FALSE(l.routes[0].websocket);
   CHECK_FALSE(l.routes[0].allow_writes);
   CHECK(l.routes[1].prefix == "/ogmios");
-  CHECK(l.routes[1].websocket);
+  CHECK_FALSE(l.routes[1].websocket);
   CHECK(l.routes[1].methods.empty());
   CHECK(l.routes[2].pool == "blockfrost");
 
@@ -201,22 +155,21 @@ TEST_CASE("loader: the DESIGN.md example, completed with an ogmios pool, loads")
   CHECK(kupo.timeouts.response_ms == 30'000);
   CHECK_FALSE(kupo.rate_limit.has_value());
   CHECK(kupo.set_headers.empty());
+  CHECK(kupo.slow_start_ms == 30'000);  // default
 
   const config::Pool* bf = c.find_pool("blockfrost");
   REQUIRE(bf);
   CHECK(bf->kind == config::PoolKind::blockfrost);
   REQUIRE(bf->backends.size() == 1);
-  CHECK(bf->backends[0].tls);
+  CHECK_FALSE(bf->backends[0].tls);
   CHECK(bf->backends[0].address.host == "cardano-preprod.blockfrost.io");
   CHECK(bf->backends[0].address.port == 443);
   REQUIRE(bf->set_headers.size() == 1);
   CHECK(bf->set_headers[0].first == "project_id");
   CHECK(bf->set_headers[0].second.env == "BLOCKFROST_PROJECT_ID");
   CHECK(bf->set_headers[0].second.value == "preprodSECRET123");  // trimmed
-  REQUIRE(bf->rate_limit.has_value());
-  CHECK(bf->rate_limit->rps == doctest::Approx(10));
-  CHECK(bf->rate_limit->burst == doctest::Approx(500));
-  CHECK(bf->rate_limit->daily == 50'000);
+  CHECK_FALSE(bf->rate_limit.has_value());
+  CHECK(bf->slow_start_ms == 0);  // 0 = off
   CHECK(c.find_pool("ogmios")->kind == config::PoolKind::ogmios);
 
   CHECK(c.limits.max_connections == 10'000);
@@ -224,6 +177,8 @@ TEST_CASE("loader: the DESIGN.md example, completed with an ogmios pool, loads")
   CHECK(c.limits.max_body_bytes == 10 * 1024 * 1024);  // default kept
   CHECK(c.limits.header_timeout_ms == 10'000);
   CHECK(c.limits.idle_timeout_ms == 60'000);
+  CHECK(c.limits.buffer_bytes == 16 * 1024);                  // default
+  CHECK(c.limits.max_buffer_memory == 256ull * 1024 * 1024);  // default
 }
 
 TEST_CASE("loader: the embedded default loads") {
@@ -639,7 +594,7 @@ listeners:
 pools:
   zeta: {kind: http, backends: [{name: z, address: 127.0.0.1:1}]}
   alpha: {kind: ogmios, backends: [{name: a, address: 127.0.0.1:2}]}
-  mid: {kind: blockfrost, backends: [{name: m, address: example.org:443, tls: true}]}
+  mid: {kind: blockfrost, backends: [{name: m, address: example.org:443}]}
 )");
   INFO(dump(r));
   REQUIRE(r.config.has_value());
@@ -757,7 +712,7 @@ listeners:
 pools:
   bf:
     kind: blockfrost
-    backends: [{name: bf, address: example.org:443, tls: true}]
+    backends: [{name: bf, address: example.org:443, tls: false}]
     set_headers:
 )");
 
@@ -817,14 +772,11 @@ pools:
 TEST_CASE("loader: load_file reads the file and resolves relative paths beside it") {
   TempDir dir;
   dir.write("admin.token", "  tokenVALUE \n");
-  dir.write("cert.pem", "not really a cert");
-  dir.write("key.pem", "not really a key");
   std::string path = dir.write("corral.yaml", yaml(R"(
 admin: {listen: 127.0.0.1:9901, token_file: admin.token}
 listeners:
   - name: public
     listen: 127.0.0.1:8443
-    tls: {cert: cert.pem, key: key.pem}
     routes: [{prefix: /, pool: kupo}]
 pools: {kupo: {kind: kupo, backends: [{name: k, address: 127.0.0.1:1442}]}}
 )"));
@@ -834,19 +786,15 @@ pools: {kupo: {kind: kupo, backends: [{name: k, address: 127.0.0.1:1442}]}}
   CHECK(r.config->source == path);
   CHECK(r.config->admin.token == "tokenVALUE");
   CHECK(r.config->admin.token_file == (dir.path / "admin.token").string());
-  REQUIRE(r.config->listeners[0].tls.has_value());
-  CHECK(r.config->listeners[0].tls->cert == (dir.path / "cert.pem").string());
-  CHECK(r.config->listeners[0].tls->key == (dir.path / "key.pem").string());
+  CHECK_FALSE(r.config->listeners[0].tls.has_value());
 
-  // Missing TLS files and token file, each located.
-  std::filesystem::remove(dir.path / "key.pem");
+  // A missing token file is located.
   std::filesystem::remove(dir.path / "admin.token");
   LoadResult bad = config::load_file(path);
   INFO(dump(bad));
-  REQUIRE(bad.errors.size() == 2);
+  REQUIRE(bad.errors.size() == 1);
   CHECK(bad.errors[0].file == path);
   CHECK(has_error(bad, 1, 45, "admin.token_file", "cannot read token file"));
-  CHECK(has_error(bad, 5, 32, "listeners[0].tls.key", "No such file"));
 }
 
 TEST_CASE("loader: an unreadable file is one error at line 0") {
@@ -864,7 +812,7 @@ TEST_CASE("loader: an unreadable file is one error at line 0") {
   CHECK(d.errors[0].message.find("is a directory") != std::string::npos);
 }
 
-TEST_CASE("loader: limits, health and rate limit values") {
+TEST_CASE("loader: limits and health values") {
   LoadResult r = load(R"(
 listeners:
   - name: public
@@ -875,7 +823,6 @@ pools:
     kind: http
     backends: [{name: w, address: "[::1]:8000", weight: 1000}]
     health: {path: /ready, expect_status: 204, interval: 5s, timeout: 250ms}
-    rate_limit: {rps: 2.5}
 limits:
   max_connections: 1_000
   max_header_bytes: 1048576
@@ -891,16 +838,14 @@ limits:
   CHECK(p.health.path == "/ready");
   CHECK(p.health.expect_status == 204);
   CHECK(p.health.timeout_ms == 250);
-  REQUIRE(p.rate_limit.has_value());
-  CHECK(p.rate_limit->rps == doctest::Approx(2.5));
-  CHECK(p.rate_limit->burst == doctest::Approx(2.5));  // defaults to rps
-  CHECK(p.rate_limit->daily == 0);
   const config::Limits& l = r.config->limits;
   CHECK(l.max_connections == 1000);
   CHECK(l.max_header_bytes == 1048576);
   CHECK(l.max_body_bytes == 1024);
   CHECK(l.header_timeout_ms == 500);
   CHECK(l.idle_timeout_ms == 86'400'000);
+  // buffer_bytes left out follows a header limit above its 16 KiB default.
+  CHECK(l.buffer_bytes == 1048576);
 }
 
 TEST_CASE("loader: ConfigError::str") {

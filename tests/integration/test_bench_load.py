@@ -238,6 +238,21 @@ class BenchLoad(unittest.TestCase):
             self.assertIn("loopback", out.stderr)
             self.assertEqual(out.stdout, "")
 
+    def test_f_closed_port_exits_nonzero(self):
+        # A port that was just bound and closed: nothing listens, every connect is refused.
+        port = free_port()
+        for extra in ([], ["--rate", "200"]):
+            out = subprocess.run([harness.BENCH, "load", "--url", "http://127.0.0.1:%d/" % port,
+                                  "--duration", "1", "--no-progress", *extra],
+                                 capture_output=True, text=True, timeout=30)
+            self.assertEqual(out.returncode, 1, (extra, out.stdout, out.stderr))
+            self.assertIn("no request got an answer", out.stderr)
+            self.assertRegex(out.stderr, r"connect [1-9]")
+
+        # The contrast: the same run against a live backend exits 0 (load() asserts it).
+        r = load("--url", self.url("/health"), "--duration", "1", "--no-progress")
+        self.assertGreater(r["requests"], 0, r)
+
 
 if __name__ == "__main__":
     harness.main()

@@ -1,4 +1,4 @@
-#include "bench/sim_backend.h"
+#include "bench/sim/sim_backend.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -9,7 +9,7 @@
 #include <string_view>
 #include <unordered_set>
 
-#include "bench/kupo_api.h"
+#include "bench/sim/kupo_api.h"
 #include "lb/core/flat_json.h"
 
 namespace bench {

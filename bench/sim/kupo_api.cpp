@@ -1,4 +1,4 @@
-#include "bench/kupo_api.h"
+#include "bench/sim/kupo_api.h"
 
 #include <algorithm>
 #include <cstdio>

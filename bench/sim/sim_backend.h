@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "bench/sim_chain.h"
+#include "bench/sim/sim_chain.h"
 #include "lb/net/http_server.h"
 
 namespace bench {

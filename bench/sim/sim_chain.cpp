@@ -1,4 +1,4 @@
-#include "bench/sim_chain.h"
+#include "bench/sim/sim_chain.h"
 
 #include <algorithm>
 #include <cmath>

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "bench/sim_chain.h"
+#include "bench/sim/sim_chain.h"
 
 namespace bench::kupo_api {
 

@@ -1,0 +1,92 @@
+// listeners: and their routes.
+#include <algorithm>
+
+#include "config/loader_impl.h"
+#include "config/text.h"
+
+namespace config::detail {
+
+void Loader::parse_listeners(const Map& root, Config& c) {
+  const Entry* e = get(root, "listeners");
+  if (!e) {
+    if (root.ok) add(root.pos, "listeners", "at least one listener is required");
+    return;
+  }
+  auto items = as_list(*e);
+  if (!items) return;
+  if (items->empty()) error(*e, "at least one listener is required");
+  for (const Entry& item : *items) parse_listener(item, c);
+}
+
+// `tls` is refused until the listener speaks TLS: accepting it would serve clear text
+// on a port the operator believes is encrypted.
+void Loader::parse_listener(const Entry& e, Config& c) {
+  Map m = as_map(e, {"name", "listen", "routes"}, {"tls", "proxy_protocol"});
+  if (!m.ok) return;
+  Listener l;
+  if (const Entry* n = get(m, "name", true); n && read_name(*n, l.name)) {
+    auto [it, fresh] = listener_names_.emplace(l.name, e.path);
+    if (!fresh) error(*n, "duplicate listener name '" + l.name + "' (also " + it->second + ")");
+  }
+  if (const Entry* a = get(m, "listen", true); a && read_address(*a, l.listen, true))
+    binds_.push_back(Bind{l.listen, a->pos, a->path});
+  const Entry* r = get(m, "routes");
+  if (!r) {
+    add(m.pos, join(m.path, "routes"), "a listener needs at least one route");
+  } else if (auto routes = as_list(*r)) {
+    if (routes->empty()) error(*r, "a listener needs at least one route");
+    std::map<std::string, std::string> prefixes;  // prefix -> first route path
+    for (const Entry& re : *routes) parse_route(re, l, prefixes);
+  }
+  c.listeners.push_back(std::move(l));
+}
+
+void Loader::parse_route(const Entry& e, Listener& l,
+                         std::map<std::string, std::string>& prefixes) {
+  Map m = as_map(e, {"prefix", "pool", "strip_prefix", "methods", "websocket", "allow_writes"},
+                 {"client_rate_limit", "expose_backend"});
+  if (!m.ok) return;
+  Route r;
+  if (const Entry* p = get(m, "prefix", true); p && read_string(*p, r.prefix)) {
+    if (r.prefix.front() != '/') {
+      error(*p, "a route prefix must start with '/'");
+    } else if (std::any_of(r.prefix.begin(), r.prefix.end(), [](char ch) {
+                 return static_cast<unsigned char>(ch) <= 0x20 || ch == 0x7f;
+               })) {
+      error(*p, "a route prefix must not hold spaces or control characters");
+    } else if (auto [it, fresh] = prefixes.emplace(r.prefix, e.path); !fresh) {
+      // First match wins, so a repeated prefix is a route that can never be taken.
+      error(*p, "duplicate prefix '" + r.prefix + "' (" + it->second + " always matches first)");
+    }
+  }
+  PoolRef ref;
+  if (const Entry* p = get(m, "pool", true); p && read_string(*p, r.pool))
+    ref = PoolRef{r.pool, p->pos, p->path, std::nullopt};
+  if (const Entry* b = get(m, "strip_prefix")) read_bool(*b, r.strip_prefix);
+  // websocket: false says what corral does today; true would be a tunnel nobody opens.
+  if (const Entry* b = get(m, "websocket"); b && read_bool(*b, r.websocket) && r.websocket)
+    not_implemented(*b, "websocket: true");
+  if (const Entry* b = get(m, "allow_writes"); b && read_bool(*b, r.allow_writes) && r.allow_writes)
+    ref.allow_writes = *b;
+  if (!ref.name.empty()) pool_refs_.push_back(std::move(ref));
+  if (const Entry* me = get(m, "methods")) {
+    if (auto methods = as_list(*me)) {
+      // An empty list would silently mean "every method": make the operator say so.
+      if (methods->empty()) error(*me, "list at least one method, or omit 'methods' for all");
+      for (const Entry& x : *methods) {
+        std::string name;
+        if (!read_string(x, name)) continue;
+        if (!text::is_token(name)) {
+          error(x, "not a valid HTTP method name");
+          continue;
+        }
+        name = text::upper(std::move(name));
+        if (std::find(r.methods.begin(), r.methods.end(), name) == r.methods.end())
+          r.methods.push_back(std::move(name));
+      }
+    }
+  }
+  l.routes.push_back(std::move(r));
+}
+
+}  // namespace config::detail

@@ -1,0 +1,139 @@
+// pools: kind, backends, health, ejection, timeouts, slow start.
+#include <algorithm>
+
+#include "config/loader_impl.h"
+#include "config/text.h"
+
+namespace config::detail {
+
+void Loader::parse_pools(const Map& root, Config& c) {
+  const Entry* e = get(root, "pools");
+  if (!e) return;
+  Map m = as_name_map(*e);
+  if (!m.ok) {
+    pools_ok_ = false;  // routes cannot be checked against a broken pool map
+    return;
+  }
+  for (const Entry& pe : m.entries) {
+    pool_names_.push_back(pe.key);
+    if (!text::is_name(pe.key))
+      add(pe.key_pos, pe.path, "expected a pool name of letters, digits, '-', '_' or '.'");
+    parse_pool(pe, c);
+  }
+}
+
+void Loader::parse_pool(const Entry& e, Config& c) {
+  Pool p;
+  p.name = e.key;
+  Map m =
+      as_map(e, {"kind", "backends", "health", "eject", "timeouts", "set_headers", "slow_start"},
+             {"rate_limit", "cache", "resolve_interval", "remove_headers"});
+  if (!m.ok) {
+    c.pools.push_back(std::move(p));
+    return;
+  }
+  bool kind_known = false;
+  if (const Entry* k = get(m, "kind", true)) {
+    size_t i = 0;
+    if (read_choice(*k, {"kupo", "ogmios", "blockfrost", "http"}, i)) {
+      p.kind = static_cast<PoolKind>(i);
+      kind_known = true;
+    }
+  }
+  const Entry* b = get(m, "backends");
+  if (!b) {
+    add(m.pos, join(m.path, "backends"), "a pool needs at least one backend");
+  } else if (auto backends = as_list(*b)) {
+    if (backends->empty()) error(*b, "a pool needs at least one backend");
+    for (const Entry& be : *backends) parse_backend(be, p);
+  }
+  if (const Entry* h = get(m, "health")) parse_health(*h, p.kind, kind_known, p.health);
+  if (const Entry* x = get(m, "eject")) parse_eject(*x, p.eject);
+  if (const Entry* t = get(m, "timeouts")) {
+    Map tm = as_map(*t, {"connect", "response"});
+    if (const Entry* v = get(tm, "connect")) read_duration(*v, p.timeouts.connect_ms);
+    if (const Entry* v = get(tm, "response")) read_duration(*v, p.timeouts.response_ms);
+  }
+  if (const Entry* s = get(m, "set_headers")) parse_set_headers(*s, p);
+  if (const Entry* s = get(m, "slow_start")) read_duration(*s, p.slow_start_ms, true);
+  c.pools.push_back(std::move(p));
+}
+
+// tls: false says what corral does; tls: true is refused until upstream TLS is spoken, so
+// that a project_id meant for an encrypted upstream never goes out in clear text.
+void Loader::parse_backend(const Entry& e, Pool& p) {
+  Map m = as_map(e, {"name", "address", "weight", "tls"});
+  if (!m.ok) return;
+  Backend b;
+  if (const Entry* n = get(m, "name", true); n && read_name(*n, b.name)) {
+    // Backend names are global identities: pins and metrics key on them.
+    auto [it, fresh] = backend_names_.emplace(b.name, e.path);
+    if (!fresh) error(*n, "duplicate backend name '" + b.name + "' (also " + it->second + ")");
+  }
+  if (const Entry* a = get(m, "address", true)) read_address(*a, b.address);
+  if (const Entry* w = get(m, "weight")) read_uint(*w, b.weight, 1, 1000);
+  if (const Entry* t = get(m, "tls"); t && read_bool(*t, b.tls) && b.tls)
+    not_implemented(*t, "tls: true (TLS to backends)");
+  p.backends.push_back(std::move(b));
+}
+
+// Probe keys that the pool's kind never reads are refused rather than ignored: only an
+// http probe has a path and an expected status, only Kupo and Ogmios report a tip to lag
+// behind, and only Kupo reports the age of its last block.
+void Loader::parse_health(const Entry& e, PoolKind kind, bool kind_known, Health& h) {
+  Map m = as_map(e,
+                 {"interval", "timeout", "rise", "fall", "max_lag_slots", "stale_after", "path",
+                  "expect_status"},
+                 {"move_lag_slots", "fork_depth_slots"});
+  if (!m.ok) return;
+  const Entry* interval = get(m, "interval");
+  const Entry* timeout = get(m, "timeout");
+  bool ok = true;
+  if (interval) ok &= read_duration(*interval, h.interval_ms);
+  if (timeout) ok &= read_duration(*timeout, h.timeout_ms);
+  // A probe that may outlive its period would overlap the next one.
+  if (ok && (interval || timeout) && h.timeout_ms >= h.interval_ms) {
+    const Entry& at = timeout ? *timeout : *interval;
+    error(at, "health.timeout (" + std::to_string(h.timeout_ms) +
+                  "ms) must be less than health.interval (" + std::to_string(h.interval_ms) +
+                  "ms)");
+  }
+  if (const Entry* v = get(m, "rise")) read_uint(*v, h.rise, 1, kU32Max);
+  if (const Entry* v = get(m, "fall")) read_uint(*v, h.fall, 1, kU32Max);
+  if (const Entry* v = get(m, "max_lag_slots")) read_uint(*v, h.max_lag_slots, 0, kU64Max);
+  if (const Entry* v = get(m, "stale_after")) read_duration(*v, h.stale_after_ms);
+  if (const Entry* v = get(m, "path"); v && read_string(*v, h.path)) {
+    if (h.path.front() != '/' || text::has_control_chars(h.path) ||
+        h.path.find(' ') != std::string::npos)
+      error(*v, "a health path must start with '/' and hold no spaces");
+  }
+  if (const Entry* v = get(m, "expect_status")) read_uint(*v, h.expect_status, 100, 599);
+  if (!kind_known) return;
+  bool has_tip = kind == PoolKind::kupo || kind == PoolKind::ogmios;
+  auto only = [&](std::string_view key, bool applies, const char* kinds) {
+    if (const Entry* v = get(m, key); v && !applies)
+      add(v->key_pos, v->path,
+          "'" + std::string(key) + "' applies only to kind: " + kinds +
+              "; this pool's kind never reads it");
+  };
+  only("path", kind == PoolKind::http, "http");
+  only("expect_status", kind == PoolKind::http, "http");
+  only("max_lag_slots", has_tip, "kupo or ogmios");
+  only("stale_after", kind == PoolKind::kupo, "kupo");
+}
+
+void Loader::parse_eject(const Entry& e, Eject& x) {
+  Map m = as_map(e, {"consecutive_503", "base_time", "max_time", "max_percent"});
+  if (!m.ok) return;
+  if (const Entry* v = get(m, "consecutive_503")) read_uint(*v, x.consecutive_503, 1, kU32Max);
+  const Entry* base = get(m, "base_time");
+  const Entry* max = get(m, "max_time");
+  bool ok = true;
+  if (base) ok &= read_duration(*base, x.base_time_ms);
+  if (max) ok &= read_duration(*max, x.max_time_ms);
+  if (ok && (base || max) && x.base_time_ms > x.max_time_ms)
+    error(base ? *base : *max, "eject.base_time must not exceed eject.max_time");
+  if (const Entry* v = get(m, "max_percent")) read_uint(*v, x.max_percent, 0, 100);
+}
+
+}  // namespace config::detail
