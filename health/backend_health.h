@@ -62,8 +62,10 @@ class BackendHealth {
   Reason reason() const;
   BackendState probe_state() const { return probe_state_; }
   bool ejected() const { return ejected_; }
-  uint32_t ejections() const { return ejections_; }            // total ejections so far
-  uint64_t eject_until_ms() const { return eject_until_ms_; }  // 0 when not ejected
+  bool awaiting_probe() const { return awaiting_probe_; }  // ejection over, no healthy probe yet
+  std::optional<BackendState> admin() const { return admin_; }  // the override in force
+  uint32_t ejections() const { return ejections_; }             // total ejections so far
+  uint64_t eject_until_ms() const { return eject_until_ms_; }   // 0 when not ejected
   uint32_t consecutive_503() const { return streak_503_; }
 
  private:

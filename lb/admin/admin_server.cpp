@@ -65,7 +65,7 @@ uint64_t total(const net::StatusCounters& s) {
 
 }  // namespace
 
-AdminServer::AdminServer(uv_loop_t* loop, net::ProxyState& state, net::HealthMonitor& health,
+AdminServer::AdminServer(uv_loop_t* loop, net::ProxyState& state, net::HealthView& health,
                          ProcessInfo info)
     : loop_(loop),
       state_(state),
@@ -172,6 +172,7 @@ std::string AdminServer::status_json() const {
   j.key("down").value(load(state_.remaps_down));
   j.key("removed").value(load(state_.remaps_removed));
   j.end_object();
+  const uint64_t now = uv_now(loop_);
   j.key("pools").begin_array();
   for (const net::RuntimePool& p : rt->pools) {
     j.begin_object();
@@ -192,19 +193,23 @@ std::string AdminServer::status_json() const {
       j.key("responses");
       codes_json(j, s.responses);
       j.key("tip_slot").value(load(s.tip_slot));
-      if (const net::HealthMonitor::Entry* h = health_.find(b.ref)) {
-        uint64_t now = uv_now(loop_);
+      if (std::optional<net::BackendHealthView> h = health_.backend(b.ref, now)) {
+        j.key("slow_start").value(h->slow_start);
         j.key("health").begin_object();
-        j.key("reason").value(health::reason_name(h->sm.reason()));
-        j.key("probe_state").value(lb::state_name(h->sm.probe_state()));
-        j.key("last_probe").value(h->probed ? h->last.detail : std::string("not yet probed"));
+        j.key("reason").value(h->reason);
+        j.key("probe_state").value(lb::state_name(h->probe_state));
+        j.key("last_probe").value(h->last_probe);
         j.key("lagging").value(h->lagging);
         j.key("lag_slots").value(h->lag_slots);
-        j.key("ejections").value(h->sm.ejections());
-        j.key("ejected").value(h->sm.ejected());
-        j.key("eject_ms_left")
-            .value(h->sm.eject_until_ms() > now ? h->sm.eject_until_ms() - now : uint64_t{0});
-        j.key("consecutive_503").value(h->sm.consecutive_503());
+        j.key("ejections").value(h->ejections);
+        j.key("ejected").value(h->ejected);
+        j.key("eject_ms_left").value(h->eject_ms_left);
+        j.key("consecutive_503").value(h->consecutive_503);
+        j.key("override");
+        if (h->admin)
+          j.value(lb::state_name(*h->admin));
+        else
+          j.null();
         j.key("probes").begin_object();
         j.key("up").value(h->probes_up).key("draining").value(h->probes_draining);
         j.key("down").value(h->probes_down).end_object();
@@ -312,29 +317,30 @@ std::string AdminServer::metrics_text() const {
     for (const auto& b : p.backends)
       line("corral_backend_tip_slot", bl(p, b), load(b.stats->tip_slot));
   // Prometheus wants each family's samples together: one pass per family.
+  const uint64_t now = uv_now(loop_);
   auto per_health = [&](std::string_view name, std::string_view type, std::string_view text,
                         auto&& emit) {
     help(name, type, text);
     for (const auto& p : rt->pools)
       for (const auto& b : p.backends)
-        if (const net::HealthMonitor::Entry* h = health_.find(b.ref)) emit(bl(p, b), *h);
+        if (std::optional<net::BackendHealthView> h = health_.backend(b.ref, now))
+          emit(bl(p, b), *h);
   };
-  using E = net::HealthMonitor::Entry;
+  using V = net::BackendHealthView;
   per_health(
       "corral_backend_lag_slots", "gauge", "Slots behind the best tip in the pool.",
-      [&](const std::string& l, const E& h) { line("corral_backend_lag_slots", l, h.lag_slots); });
+      [&](const std::string& l, const V& h) { line("corral_backend_lag_slots", l, h.lag_slots); });
   per_health("corral_probes_total", "counter", "Active health probes by level reported.",
-             [&](const std::string& l, const E& h) {
+             [&](const std::string& l, const V& h) {
                line("corral_probes_total", l + ",result=\"up\"", h.probes_up);
                line("corral_probes_total", l + ",result=\"draining\"", h.probes_draining);
                line("corral_probes_total", l + ",result=\"down\"", h.probes_down);
              });
-  per_health("corral_ejections_total", "counter", "Ejections after consecutive 503s.",
-             [&](const std::string& l, const E& h) {
-               line("corral_ejections_total", l, h.sm.ejections());
-             });
+  per_health(
+      "corral_ejections_total", "counter", "Ejections after consecutive 503s.",
+      [&](const std::string& l, const V& h) { line("corral_ejections_total", l, h.ejections); });
   per_health("corral_state_transitions_total", "counter", "Backend state changes.",
-             [&](const std::string& l, const E& h) {
+             [&](const std::string& l, const V& h) {
                line("corral_state_transitions_total", l, h.transitions);
              });
   help("corral_retried_503_total", "counter", "New users moved to another backend after a 503.");

@@ -2,15 +2,16 @@
 // The admin listener (DESIGN.md "Observability"): GET /status (JSON), GET /metrics
 // (Prometheus text format), POST /backends/NAME/{up,drain,down,auto} (maintenance: a
 // drained backend keeps its users and takes no new ones; a down one hands its users over;
-// auto gives the backend back to its health checks). Runs on the control loop, binds loopback by
-// default and requires "Authorization: Bearer <token>" when a token is configured.
+// auto gives the backend back to its health checks). Runs on the control loop, reads health
+// through net::HealthView only, binds loopback by default and requires "Authorization: Bearer
+// <token>" when a token is configured.
 #include <uv.h>
 
 #include <cstdint>
 #include <memory>
 #include <string>
 
-#include "lb/net/health_monitor.h"
+#include "lb/net/health_view.h"
 #include "lb/net/http_server.h"
 #include "lb/net/proxy_state.h"
 
@@ -24,8 +25,7 @@ struct ProcessInfo {
 
 class AdminServer {
  public:
-  AdminServer(uv_loop_t* loop, net::ProxyState& state, net::HealthMonitor& health,
-              ProcessInfo info);
+  AdminServer(uv_loop_t* loop, net::ProxyState& state, net::HealthView& health, ProcessInfo info);
   int listen(const std::string& host, uint16_t port);
   uint16_t port() const { return server_.port(); }
   void close() { server_.close(); }
@@ -40,7 +40,7 @@ class AdminServer {
 
   uv_loop_t* loop_;
   net::ProxyState& state_;
-  net::HealthMonitor& health_;
+  net::HealthView& health_;
   ProcessInfo info_;
   net::HttpServer server_;
 };

@@ -3,7 +3,6 @@
 #include <chrono>
 #include <random>
 
-#include "health/lag.h"
 #include "lb/net/http_probe.h"
 #include "lb/net/log.h"
 
@@ -19,30 +18,9 @@ uint64_t wall_ms() {
                                    .count());
 }
 
-health::HealthParams params_of(const config::Pool& p) {
-  health::HealthParams h;
-  h.rise = p.health.rise;
-  h.fall = p.health.fall;
-  h.consecutive_503 = p.eject.consecutive_503;
-  h.base_eject_ms = p.eject.base_time_ms;
-  h.max_eject_ms = p.eject.max_time_ms;
-  return h;
-}
-
-health::ProbeResult interpret(config::PoolKind kind, const config::Health& h,
-                              const ProbeAnswer& a) {
-  if (a.status == 0) return health::probe_failed(a.error);
-  switch (kind) {
-    case config::PoolKind::kupo:
-      return health::parse_kupo_health(a.status, a.body);
-    case config::PoolKind::ogmios:
-      return health::parse_ogmios_health(a.status, a.body);
-    case config::PoolKind::blockfrost:
-      return health::parse_blockfrost_health(a.status, a.body);
-    case config::PoolKind::http:
-      return health::parse_http_health(a.status, h.expect_status);
-  }
-  return health::probe_failed("unknown kind");
+void close_timer(std::unique_ptr<uv_timer_t> t) {
+  uv_close(reinterpret_cast<uv_handle_t*>(t.release()),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
 }
 
 }  // namespace
@@ -65,156 +43,115 @@ void HealthMonitor::stop() {
   state_.passive.set_wakeup(nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
-  for (auto& [ref, e] : entries_) {
-    uv_timer_t* t = e->timer.release();
-    uv_close(reinterpret_cast<uv_handle_t*>(t),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
-  }
+  for (auto& [ref, p] : probes_) close_timer(std::move(p->timer));
 }
 
 void HealthMonitor::sync() {
   rt_ = state_.runtime.load();
-  for (auto& [ref, e] : entries_) e->removed = true;
+  const uint64_t now = uv_now(loop_);
+  const bool reload = synced_;
+  synced_ = true;
+
+  // Pool records follow their pool's name; a pool that left the config takes its own.
+  std::vector<Pool> next;
   for (size_t pi = 0; pi < rt_->pools.size(); ++pi) {
-    const RuntimePool& pool = rt_->pools[pi];
-    const config::Pool& pc = rt_->config.pools[pi];
-    for (const RuntimeBackend& b : pool.backends) {
-      auto& slot = entries_[b.ref];
-      bool fresh = !slot;
+    const RuntimePool& rp = rt_->pools[pi];
+    Pool pool{rp.name, health::PoolHealth{}};
+    for (Pool& old : pools_)
+      if (old.name == rp.name) pool.policy = std::move(old.policy);
+    pool.policy.set_params(health::pool_params(rt_->config.pools[pi]));
+    std::vector<BackendRef> refs;
+    for (const RuntimeBackend& b : rp.backends) refs.push_back(b.ref);
+    pool.policy.set_members(refs, reload, now);
+    next.push_back(std::move(pool));
+  }
+  pools_ = std::move(next);
+
+  for (auto& [ref, p] : probes_) p->removed = true;
+  for (size_t pi = 0; pi < rt_->pools.size(); ++pi) {
+    const RuntimePool& rp = rt_->pools[pi];
+    for (size_t bi = 0; bi < rp.backends.size(); ++bi) {
+      const RuntimeBackend& b = rp.backends[bi];
+      auto& slot = probes_[b.ref];
+      const bool fresh = !slot;
       if (fresh) {
-        slot = std::make_unique<Entry>();
+        slot = std::make_unique<Probe>();
         slot->monitor = this;
         slot->ref = b.ref;
         slot->timer = std::make_unique<uv_timer_t>();
         uv_timer_init(loop_, slot->timer.get());
         slot->timer->data = slot.get();
       }
-      Entry& e = *slot;
-      e.removed = false;
-      e.pool = pool.name;
-      e.name = b.name;
-      e.pool_index = pi;
-      e.backend = &b;
-      e.sm.set_params(params_of(pc));
-      if (!b.resolved) e.sm.on_probe(BackendState::down, uv_now(loop_));
-      b.stats->state.store(e.sm.state());
-      if (fresh) arm(e, true);
+      Probe& p = *slot;
+      p.removed = false;
+      p.pool = rp.name;
+      p.name = b.name;
+      p.pool_index = pi;
+      p.member = bi;
+      p.backend = &b;
+      health::Change c;
+      c.before = c.after = policy(p).at(bi).sm.state();
+      if (!b.resolved)
+        c = policy(p).on_probe(bi, health::probe_failed("address not resolved"), now);
+      publish(p, c);
+      if (fresh) arm(p, true);
     }
   }
-  for (auto it = entries_.begin(); it != entries_.end();) {
+  for (auto it = probes_.begin(); it != probes_.end();) {
     if (!it->second->removed) {
       ++it;
       continue;
     }
-    uv_timer_t* t = it->second->timer.release();
-    uv_close(reinterpret_cast<uv_handle_t*>(t),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
     // An in-flight probe for a removed backend finds no entry and is dropped.
-    it = entries_.erase(it);
+    close_timer(std::move(it->second->timer));
+    it = probes_.erase(it);
   }
 }
 
-void HealthMonitor::arm(Entry& e, bool first) {
-  const config::Health& h = rt_->config.pools[e.pool_index].health;
+void HealthMonitor::arm(Probe& p, bool first) {
+  const config::Health& h = rt_->config.pools[p.pool_index].health;
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   uint64_t spread = h.interval_ms / 10;
   // The first probe comes soon (within one spread) so state is known early.
   uint64_t base = first ? 0 : h.interval_ms - spread;
   uint64_t delay = base + (spread ? rng() % (2 * spread + 1) : 0);
-  uv_timer_start(e.timer.get(), &HealthMonitor::on_probe_timer, delay, 0);
+  uv_timer_start(p.timer.get(), &HealthMonitor::on_probe_timer, delay, 0);
 }
 
 void HealthMonitor::on_probe_timer(uv_timer_t* t) {
-  auto* e = static_cast<Entry*>(t->data);
-  e->monitor->start_probe(*e);
+  auto* p = static_cast<Probe*>(t->data);
+  p->monitor->start_probe(*p);
 }
 
-void HealthMonitor::start_probe(Entry& e) {
-  if (stopped_ || e.in_flight) return;
-  const RuntimeBackend* b = e.backend;
+void HealthMonitor::start_probe(Probe& p) {
+  if (stopped_ || p.in_flight) return;
+  const RuntimeBackend* b = p.backend;
   if (!b->resolved) {
-    arm(e, false);
+    // Nothing to connect to: a failed probe, so fall counts it toward down.
+    on_answer(p.ref, health::probe_failed("address not resolved"));
     return;
   }
-  const config::Pool& pc = rt_->config.pools[e.pool_index];
-  std::string path = pc.kind == config::PoolKind::http ? pc.health.path : "/health";
-  e.in_flight = true;
-  BackendRef ref = e.ref;
+  const config::Pool& pc = rt_->config.pools[p.pool_index];
+  p.in_flight = true;
+  BackendRef ref = p.ref;
   config::PoolKind kind = pc.kind;
-  config::Health hc = pc.health;
-  http_probe(loop_, b->addr, b->address, path, pc.health.timeout_ms,
-             [this, ref, kind, hc](ProbeAnswer a) {
+  int expect = pc.health.expect_status;
+  http_probe(loop_, b->addr, b->address, health::probe_path(pc), pc.health.timeout_ms,
+             [this, ref, kind, expect](ProbeAnswer a) {
                if (stopped_) return;
-               on_answer(ref, interpret(kind, hc, a));
+               on_answer(ref, health::interpret_probe(kind, expect, a.status, a.body, a.error));
              });
 }
 
 void HealthMonitor::on_answer(BackendRef ref, health::ProbeResult r) {
-  auto it = entries_.find(ref);
-  if (it == entries_.end()) return;
-  Entry& e = *it->second;
-  e.in_flight = false;
-  e.probed = true;
-  switch (r.level) {
-    case BackendState::up:
-      ++e.probes_up;
-      break;
-    case BackendState::draining:
-      ++e.probes_draining;
-      break;
-    case BackendState::down:
-      ++e.probes_down;
-      break;
-  }
-  if (r.tip_slot) e.backend->stats->tip_slot.store(*r.tip_slot);
-  e.last = std::move(r);
-  fold_lag(e.pool_index);
-  BackendState level = e.last.level;
-  if (e.lagging && level == BackendState::up) level = BackendState::draining;
-  BackendState before = e.sm.state();
-  e.sm.on_probe(level, uv_now(loop_));
-  publish(e, before, e.lagging ? "lagging" : e.last.detail.c_str());
-  arm(e, false);
-}
-
-void HealthMonitor::fold_lag(size_t pool_index) {
-  const RuntimePool& pool = rt_->pools[pool_index];
-  const config::Health& h = rt_->config.pools[pool_index].health;
-  std::vector<health::TipView> tips;
-  std::vector<Entry*> es;
-  for (const RuntimeBackend& b : pool.backends) {
-    auto it = entries_.find(b.ref);
-    if (it == entries_.end()) continue;
-    Entry& e = *it->second;
-    health::TipView v;
-    if (e.probed) {
-      v.tip_slot = e.last.tip_slot;
-      v.seconds_since_last_block = e.last.seconds_since_last_block;
-    }
-    v.counted = e.probed && e.last.level != BackendState::down;
-    tips.push_back(v);
-    es.push_back(&e);
-  }
-  std::unique_ptr<bool[]> lagging(new bool[tips.size()]());
-  std::optional<uint64_t> best =
-      health::compute_lag(tips, h.max_lag_slots, h.stale_after_ms / 1000.0,
-                          std::span<bool>(lagging.get(), tips.size()));
-  for (size_t i = 0; i < es.size(); ++i) {
-    es[i]->lagging = lagging[i];
-    es[i]->lag_slots =
-        best && tips[i].tip_slot && *best > *tips[i].tip_slot ? *best - *tips[i].tip_slot : 0;
-  }
-}
-
-bool HealthMonitor::may_eject(const Entry& e) const {
-  const RuntimePool& pool = rt_->pools[e.pool_index];
-  size_t ejected = 0;
-  for (const RuntimeBackend& b : pool.backends) {
-    auto it = entries_.find(b.ref);
-    if (it != entries_.end() && it->second->sm.ejected()) ++ejected;
-  }
-  uint32_t pct = rt_->config.pools[e.pool_index].eject.max_percent;
-  return (ejected + 1) * 100 <= static_cast<size_t>(pct) * pool.backends.size();
+  auto it = probes_.find(ref);
+  if (it == probes_.end()) return;
+  Probe& p = *it->second;
+  p.in_flight = false;
+  if (r.tip_slot) p.backend->stats->tip_slot.store(*r.tip_slot);
+  health::Change c = policy(p).on_probe(p.member, std::move(r), uv_now(loop_));
+  publish(p, c);
+  arm(p, false);
 }
 
 void HealthMonitor::on_async(uv_async_t* a) {
@@ -225,56 +162,69 @@ void HealthMonitor::apply_events() {
   state_.passive.drain(events_);
   uint64_t now = uv_now(loop_);
   for (const PassiveEvent& ev : events_) {
-    auto it = entries_.find(ev.backend);
-    if (it == entries_.end()) continue;
-    Entry& e = *it->second;
-    BackendState before = e.sm.state();
-    if (ev.status == 0) {
-      e.sm.on_passive_failure(now);
-      publish(e, before, "failures on live traffic");
-    } else {
-      e.sm.on_response(ev.status, now, may_eject(e));
-      publish(e, before, ev.status == 503 ? "consecutive 503s" : "answering again");
-    }
+    auto it = probes_.find(ev.backend);
+    if (it == probes_.end()) continue;
+    Probe& p = *it->second;
+    publish(p, ev.status == 0 ? policy(p).on_passive_failure(p.member, now)
+                              : policy(p).on_response(p.member, ev.status, now));
   }
 }
 
 void HealthMonitor::on_tick(uv_timer_t* t) {
   auto* m = static_cast<HealthMonitor*>(t->data);
   uint64_t now = uv_now(m->loop_);
-  for (auto& [ref, e] : m->entries_) {
-    BackendState before = e->sm.state();
-    e->sm.tick(now);
-    m->publish(*e, before, "ejection over");
-  }
+  for (auto& [ref, p] : m->probes_) m->publish(*p, m->policy(*p).tick(p->member, now));
 }
 
-void HealthMonitor::publish(Entry& e, BackendState before, const char* why) {
-  BackendState now = e.sm.state();
-  e.backend->stats->state.store(now);
-  if (now == before) return;
-  ++e.transitions;
-  std::string reason = std::string(health::reason_name(e.sm.reason())) + ": " + why;
-  logf(LogLevel::info, "backend %s/%s: %s -> %s (%s)", e.pool.c_str(), e.name.c_str(),
-       state_name(before), state_name(now), reason.c_str());
-  transitions_.push_back({wall_ms(), e.name, before, now, std::move(reason)});
+// The slow-start mark is stored before the state, so a worker that sees `up` sees the
+// ramp that comes with it.
+void HealthMonitor::publish(const Probe& p, const health::Change& c) {
+  const health::BackendRecord& r = pools_[p.pool_index].policy.at(p.member);
+  BackendStats& s = *p.backend->stats;
+  s.ramp_start_ms.store(r.ramp_start_ms);
+  s.admin.store(r.sm.admin().has_value());
+  s.state.store(c.after);
+  if (!c.changed()) return;
+  logf(LogLevel::info, "backend %s/%s: %s -> %s (%s)%s", p.pool.c_str(), p.name.c_str(),
+       state_name(c.before), state_name(c.after), c.why.c_str(),
+       c.ramp_started ? "; slow start" : "");
+  transitions_.push_back({wall_ms(), p.name, c.before, c.after, c.why});
   if (transitions_.size() > kMaxTransitions) transitions_.pop_front();
 }
 
 bool HealthMonitor::set_admin(const std::string& name, std::optional<BackendState> forced) {
-  for (auto& [ref, e] : entries_) {
-    if (e->name != name) continue;
-    BackendState before = e->sm.state();
-    e->sm.set_admin(forced);
-    publish(*e, before, forced ? "operator" : "operator cleared");
+  for (auto& [ref, p] : probes_) {
+    if (p->name != name) continue;
+    publish(*p, policy(*p).set_admin(p->member, forced, uv_now(loop_)));
     return true;
   }
   return false;
 }
 
-const HealthMonitor::Entry* HealthMonitor::find(BackendRef ref) const {
-  auto it = entries_.find(ref);
-  return it == entries_.end() ? nullptr : it->second.get();
+std::optional<BackendHealthView> HealthMonitor::backend(BackendRef ref, uint64_t now_ms) const {
+  auto it = probes_.find(ref);
+  if (it == probes_.end()) return std::nullopt;
+  const Probe& p = *it->second;
+  const health::PoolHealth& pool = pools_[p.pool_index].policy;
+  const health::BackendRecord& r = pool.at(p.member);
+  BackendHealthView v;
+  v.state = r.sm.state();
+  v.probe_state = r.sm.probe_state();
+  v.reason = health::reason_name(r.sm.reason());
+  v.last_probe = r.probed ? r.last.detail : std::string("not yet probed");
+  v.lagging = r.lagging;
+  v.lag_slots = r.lag_slots;
+  v.ejections = r.sm.ejections();
+  v.ejected = r.sm.ejected();
+  v.eject_ms_left = r.sm.eject_until_ms() > now_ms ? r.sm.eject_until_ms() - now_ms : 0;
+  v.consecutive_503 = r.sm.consecutive_503();
+  v.probes_up = r.probes_up;
+  v.probes_draining = r.probes_draining;
+  v.probes_down = r.probes_down;
+  v.transitions = r.transitions;
+  v.admin = r.sm.admin();
+  v.slow_start = health::slow_start_share(r.ramp_start_ms, now_ms, pool.params().slow_start_ms);
+  return v;
 }
 
 }  // namespace lb::net

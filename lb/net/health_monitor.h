@@ -1,9 +1,9 @@
 #pragma once
-// Runs health checking on the control loop (DESIGN.md "Health"): one probe timer per
-// backend (interval with ±10% jitter so a fleet is not probed in lockstep), lag folded in
-// per pool, passive events from the workers, 503 ejections bounded by max_percent, and
-// an operator override. The state machines (health::BackendHealth) live here; workers
-// see only the resulting BackendStats::state.
+// Runs health checking on the control loop (DESIGN.md "Health"), the libuv shell around
+// the pure pool policy (health::PoolHealth): one probe timer per backend (interval with
+// ±10% jitter so a fleet is not probed in lockstep), probe answers and the workers'
+// passive events in, published states out. Workers see only BackendStats: the state,
+// whether an operator forced it, and when its slow start began.
 #include <uv.h>
 
 #include <deque>
@@ -13,72 +13,67 @@
 #include <string>
 #include <vector>
 
-#include "health/backend_health.h"
-#include "health/probe_result.h"
+#include "health/pool_policy.h"
+#include "lb/net/health_view.h"
 #include "lb/net/proxy_state.h"
 
 namespace lb::net {
 
-struct Transition {
-  uint64_t at_ms = 0;  // wall clock, ms since epoch
-  std::string backend;
-  BackendState from = BackendState::up;
-  BackendState to = BackendState::up;
-  std::string why;
-};
-
-class HealthMonitor {
+class HealthMonitor final : public HealthView {
  public:
-  struct Entry {
-    std::string pool, name;
-    size_t pool_index = 0;
-    health::BackendHealth sm;
-    health::ProbeResult last;
-    bool probed = false;  // at least one probe answered
-    bool lagging = false;
-    uint64_t lag_slots = 0;  // behind the pool's best tip
-    uint64_t probes_up = 0, probes_draining = 0, probes_down = 0;
-    uint64_t transitions = 0;
+  HealthMonitor(uv_loop_t* loop, ProxyState& state);
+  ~HealthMonitor() override;
+  HealthMonitor(const HealthMonitor&) = delete;
+  HealthMonitor& operator=(const HealthMonitor&) = delete;
+
+  // (Re)builds from the current runtime: kept backends keep their state machines; a
+  // backend that a reload adds starts its slow start (the first call, at start, does not).
+  void sync();
+  void stop();
+
+  // HealthView
+  bool set_admin(const std::string& name, std::optional<BackendState> forced) override;
+  std::optional<BackendHealthView> backend(BackendRef ref, uint64_t now_ms) const override;
+  const std::deque<Transition>& transitions() const override { return transitions_; }
+
+ private:
+  // The libuv side of one backend: its probe timer and where its record lives.
+  struct Probe {
     HealthMonitor* monitor = nullptr;
     BackendRef ref = 0;
+    std::string pool, name;
+    size_t pool_index = 0;  // in rt_->pools and pools_, refreshed by sync()
+    size_t member = 0;      // in the pool's backends and policy, refreshed by sync()
     const RuntimeBackend* backend = nullptr;  // in rt_, refreshed by sync()
     std::unique_ptr<uv_timer_t> timer;
     bool in_flight = false;
     bool removed = false;
   };
+  struct Pool {
+    std::string name;
+    health::PoolHealth policy;
+  };
 
-  HealthMonitor(uv_loop_t* loop, ProxyState& state);
-  ~HealthMonitor();
-  // (Re)builds entries from the current runtime: kept backends keep their state machines.
-  void sync();
-  void stop();
-
-  // Operator override by backend name; nullopt clears it. False if no such backend.
-  bool set_admin(const std::string& name, std::optional<BackendState> forced);
-
-  const Entry* find(BackendRef ref) const;
-  const std::deque<Transition>& transitions() const { return transitions_; }
-
- private:
   static void on_probe_timer(uv_timer_t* t);
   static void on_async(uv_async_t* a);
   static void on_tick(uv_timer_t* t);
-  void start_probe(Entry& e);
+  void start_probe(Probe& p);
   void on_answer(BackendRef ref, health::ProbeResult r);
-  void fold_lag(size_t pool_index);
   void apply_events();
-  void publish(Entry& e, BackendState before, const char* why);
-  void arm(Entry& e, bool first);
-  bool may_eject(const Entry& e) const;
+  void publish(const Probe& p, const health::Change& c);
+  void arm(Probe& p, bool first);
+  health::PoolHealth& policy(const Probe& p) { return pools_[p.pool_index].policy; }
 
   uv_loop_t* loop_;
   ProxyState& state_;
   std::shared_ptr<const Runtime> rt_;
-  std::map<BackendRef, std::unique_ptr<Entry>> entries_;
+  std::vector<Pool> pools_;  // indexed like rt_->pools
+  std::map<BackendRef, std::unique_ptr<Probe>> probes_;
   std::deque<Transition> transitions_;  // the most recent, newest last
   std::vector<PassiveEvent> events_;
   uv_async_t async_{};
   uv_timer_t tick_{};
+  bool synced_ = false;  // the first sync() (process start) has run
   bool stopped_ = false;
 };
 

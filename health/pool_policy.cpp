@@ -1,0 +1,206 @@
+#include "health/pool_policy.h"
+
+#include <algorithm>
+#include <memory>
+
+#include "health/lag.h"
+
+namespace health {
+
+namespace {
+
+constexpr double kRampFloor = 0.1;  // a ramping backend's share at its start (DESIGN.md)
+
+}  // namespace
+
+PoolParams pool_params(const config::Pool& p) {
+  PoolParams r;
+  r.backend.rise = p.health.rise;
+  r.backend.fall = p.health.fall;
+  r.backend.consecutive_503 = p.eject.consecutive_503;
+  r.backend.base_eject_ms = p.eject.base_time_ms;
+  r.backend.max_eject_ms = p.eject.max_time_ms;
+  r.max_lag_slots = p.health.max_lag_slots;
+  r.stale_after_s = static_cast<double>(p.health.stale_after_ms) / 1000.0;
+  r.max_percent = p.eject.max_percent;
+  r.slow_start_ms = p.slow_start_ms;
+  return r;
+}
+
+ProbeResult interpret_probe(config::PoolKind kind, int expect_status, int status,
+                            std::string_view body, std::string_view error) {
+  if (status == 0) return probe_failed(error);
+  switch (kind) {
+    case config::PoolKind::kupo:
+      return parse_kupo_health(status, body);
+    case config::PoolKind::ogmios:
+      return parse_ogmios_health(status, body);
+    case config::PoolKind::blockfrost:
+      return parse_blockfrost_health(status, body);
+    case config::PoolKind::http:
+      return parse_http_health(status, expect_status);
+  }
+  return probe_failed("unknown kind");
+}
+
+std::string probe_path(const config::Pool& p) {
+  return p.kind == config::PoolKind::http ? p.health.path : std::string("/health");
+}
+
+BackendState lag_level(BackendState probe_level, bool lagging) {
+  return lagging ? lb::worst(probe_level, BackendState::draining) : probe_level;
+}
+
+// (ejected + 1) / size <= max_percent / 100, in integers: the floor of today's rule.
+bool within_eject_budget(size_t ejected_now, size_t pool_size, uint32_t max_percent) {
+  return (ejected_now + 1) * 100 <= static_cast<size_t>(max_percent) * pool_size;
+}
+
+bool ramp_starts(bool returning, BackendState before, BackendState after) {
+  return after == BackendState::up && before != BackendState::up &&
+         (returning || before == BackendState::down);
+}
+
+double slow_start_share(uint64_t ramp_start_ms, uint64_t now_ms, uint64_t window_ms) {
+  if (ramp_start_ms == 0 || window_ms == 0 || now_ms < ramp_start_ms) return 1.0;
+  const uint64_t elapsed = now_ms - ramp_start_ms;
+  if (elapsed >= window_ms) return 1.0;
+  return kRampFloor +
+         (1.0 - kRampFloor) * static_cast<double>(elapsed) / static_cast<double>(window_ms);
+}
+
+PoolHealth::PoolHealth(PoolParams p) : p_(p) {}
+
+void PoolHealth::set_params(const PoolParams& p) {
+  p_ = p;
+  for (BackendRecord& b : members_) b.sm.set_params(p_.backend);
+}
+
+void PoolHealth::set_members(std::span<const lb::BackendRef> refs, bool ramp_new, uint64_t now_ms) {
+  std::vector<BackendRecord> next;
+  next.reserve(refs.size());
+  for (lb::BackendRef ref : refs) {
+    if (std::optional<size_t> i = index_of(ref)) {
+      next.push_back(std::move(members_[*i]));
+      continue;
+    }
+    BackendRecord& b = next.emplace_back();
+    b.ref = ref;
+    b.sm.set_params(p_.backend);
+    // A reload's new backend may have a cold cache; one present at start has no
+    // traffic to compare with, so everyone starts together.
+    if (ramp_new) b.ramp_start_ms = std::max<uint64_t>(now_ms, 1);
+  }
+  members_ = std::move(next);
+}
+
+std::optional<size_t> PoolHealth::index_of(lb::BackendRef ref) const {
+  for (size_t i = 0; i < members_.size(); ++i)
+    if (members_[i].ref == ref) return i;
+  return std::nullopt;
+}
+
+Change PoolHealth::on_probe(size_t i, ProbeResult r, uint64_t now_ms) {
+  BackendRecord& b = members_[i];
+  b.probed = true;
+  switch (r.level) {
+    case BackendState::up:
+      ++b.probes_up;
+      break;
+    case BackendState::draining:
+      ++b.probes_draining;
+      break;
+    case BackendState::down:
+      ++b.probes_down;
+      break;
+  }
+  b.last = std::move(r);
+  refold_lag();
+  const BackendState before = b.sm.state();
+  b.sm.on_probe(lag_level(b.last.level, b.lagging), now_ms);
+  const std::string_view cause = b.lagging ? std::string_view("lagging") : b.last.detail;
+  return settle(b, before, cause, now_ms);
+}
+
+Change PoolHealth::on_response(size_t i, int status, uint64_t now_ms) {
+  const bool budget = may_eject();
+  BackendRecord& b = members_[i];
+  const BackendState before = b.sm.state();
+  b.sm.on_response(status, now_ms, budget);
+  return settle(b, before, status == 503 ? "consecutive 503s" : "answering again", now_ms);
+}
+
+Change PoolHealth::on_passive_failure(size_t i, uint64_t now_ms) {
+  BackendRecord& b = members_[i];
+  const BackendState before = b.sm.state();
+  b.sm.on_passive_failure(now_ms);
+  return settle(b, before, "failures on live traffic", now_ms);
+}
+
+Change PoolHealth::tick(size_t i, uint64_t now_ms) {
+  BackendRecord& b = members_[i];
+  const BackendState before = b.sm.state();
+  b.sm.tick(now_ms);
+  return settle(b, before, "ejection over", now_ms);
+}
+
+Change PoolHealth::set_admin(size_t i, std::optional<BackendState> forced, uint64_t now_ms) {
+  BackendRecord& b = members_[i];
+  const BackendState before = b.sm.state();
+  b.sm.set_admin(forced);
+  return settle(b, before, forced ? "operator" : "operator cleared", now_ms);
+}
+
+bool PoolHealth::may_eject() const {
+  const size_t ejected = static_cast<size_t>(std::count_if(
+      members_.begin(), members_.end(), [](const BackendRecord& b) { return b.sm.ejected(); }));
+  return within_eject_budget(ejected, members_.size(), p_.max_percent);
+}
+
+// The best tip comes from every member that answered and is not down (health/lag), so
+// one probe answer can change the verdict of its neighbours too; they act on it at their
+// own next probe, as before the split.
+void PoolHealth::refold_lag() {
+  std::vector<TipView> tips(members_.size());
+  for (size_t i = 0; i < members_.size(); ++i) {
+    const BackendRecord& b = members_[i];
+    if (b.probed) {
+      tips[i].tip_slot = b.last.tip_slot;
+      tips[i].seconds_since_last_block = b.last.seconds_since_last_block;
+    }
+    tips[i].counted = b.probed && b.last.level != BackendState::down;
+  }
+  std::unique_ptr<bool[]> lagging(new bool[tips.size()]());
+  const std::optional<uint64_t> best = compute_lag(tips, p_.max_lag_slots, p_.stale_after_s,
+                                                   std::span<bool>(lagging.get(), tips.size()));
+  for (size_t i = 0; i < members_.size(); ++i) {
+    BackendRecord& b = members_[i];
+    b.lagging = lagging[i];
+    b.lag_slots =
+        best && tips[i].tip_slot && *best > *tips[i].tip_slot ? *best - *tips[i].tip_slot : 0;
+  }
+}
+
+// Every event ends here: the ramp rule, the memory of having been down or ejected, and
+// the transition count and text.
+Change PoolHealth::settle(BackendRecord& b, BackendState before, std::string_view cause,
+                          uint64_t now_ms) {
+  Change c;
+  c.before = before;
+  c.after = b.sm.state();
+  if (ramp_starts(b.returning, c.before, c.after)) {
+    b.ramp_start_ms = std::max<uint64_t>(now_ms, 1);
+    c.ramp_started = true;
+  }
+  if (c.after == BackendState::up)
+    b.returning = false;
+  else if (c.after == BackendState::down || b.sm.ejected() || b.sm.awaiting_probe())
+    b.returning = true;
+  if (c.changed()) {
+    ++b.transitions;
+    c.why = std::string(reason_name(b.sm.reason())) + ": " + std::string(cause);
+  }
+  return c;
+}
+
+}  // namespace health

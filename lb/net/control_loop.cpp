@@ -1,0 +1,243 @@
+#include "lb/net/control_loop.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include "config/loader.h"
+#include "lb/admin/admin_server.h"
+#include "lb/net/health_monitor.h"
+#include "lb/net/log.h"
+#include "lb/net/runtime.h"
+#include "lb/net/state_file.h"
+#include "lb/net/worker.h"
+
+namespace lb::net {
+namespace {
+
+constexpr uint64_t kSweepMs = 1000;
+
+sigset_t control_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  return set;
+}
+
+// Binds one SO_REUSEPORT socket per worker for a listener and logs its address.
+bool open_listener(const config::Listener& l, unsigned nworkers,
+                   std::vector<std::vector<BoundSocket>>& out, std::string& err) {
+  std::vector<int> fds;
+  uint16_t port = 0;
+  if (!bind_reuseport(l.listen.host, l.listen.port, 1024, nworkers, fds, port, err)) {
+    err = "listener " + l.name + ": " + err;
+    return false;
+  }
+  for (unsigned i = 0; i < nworkers; ++i) out[i].push_back({l.name, fds[i]});
+  bool v6 = l.listen.host.find(':') != std::string::npos;
+  logf(LogLevel::info, "listening %s %s%s%s:%u", l.name.c_str(), v6 ? "[" : "",
+       l.listen.host.c_str(), v6 ? "]" : "", port);
+  return true;
+}
+
+}  // namespace
+
+void hold_control_signals() {
+  sigset_t set = control_signals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+ControlLoop::ControlLoop(uv_loop_t* loop, const config::Config& cfg, ControlOptions options)
+    : loop_(loop),
+      options_(std::move(options)),
+      state_(cfg.sticky.max_sessions, cfg.sticky.ttl_ms) {
+  state_.runtime.store(build_runtime(cfg, state_.registry));
+}
+
+ControlLoop::~ControlLoop() {
+  // A start-up that failed leaves the handlers registered with libuv; a late signal must
+  // not reach freed handles.
+  if (signals_started_ && !stopping_)
+    for (uv_signal_t* s : {&sigint_, &sigterm_, &sighup_}) uv_signal_stop(s);
+}
+
+void ControlLoop::start_signals() {
+  for (auto [sig, h] :
+       {std::pair{SIGINT, &sigint_}, std::pair{SIGTERM, &sigterm_}, std::pair{SIGHUP, &sighup_}}) {
+    uv_signal_init(loop_, h);
+    h->data = this;
+    uv_signal_start(h, &ControlLoop::on_signal, sig);
+  }
+  signals_started_ = true;
+}
+
+int ControlLoop::run() {
+  // Handlers first: from here on a held signal has somewhere to go.
+  start_signals();
+  const config::Config& cfg = state_.runtime.load()->config;
+  if (!cfg.state_file.empty()) load_state();
+
+  unsigned nworkers = cfg.workers == 0 ? 1 : cfg.workers;
+  std::vector<std::vector<BoundSocket>> sockets(nworkers);
+  for (const config::Listener& l : cfg.listeners) {
+    std::string err;
+    if (!open_listener(l, nworkers, sockets, err)) {
+      logf(LogLevel::error, "%s", err.c_str());
+      return 1;
+    }
+  }
+
+  health_ = std::make_unique<HealthMonitor>(loop_, state_);
+  admin_ = std::make_unique<admin::AdminServer>(
+      loop_, state_, *health_, admin::ProcessInfo{nworkers, uv_now(loop_), options_.version});
+  if (int rc = admin_->listen(cfg.admin.listen.host, cfg.admin.listen.port); rc != 0) {
+    logf(LogLevel::error, "admin listener %s: %s", cfg.admin.listen.text.c_str(), uv_strerror(rc));
+    return 1;
+  }
+  logf(LogLevel::info, "admin listening %s:%u", cfg.admin.listen.host.c_str(), admin_->port());
+
+  // Worker threads inherit the held mask, so signals reach only this thread's handlers.
+  for (unsigned i = 0; i < nworkers; ++i) {
+    workers_.push_back(std::make_unique<Worker>(state_, i));
+    workers_.back()->start(std::move(sockets[i]));
+  }
+  uv_timer_init(loop_, &sweep_);
+  sweep_.data = this;
+  uv_timer_start(&sweep_, &ControlLoop::on_sweep, kSweepMs, kSweepMs);
+
+  // A signal held since main's first line is delivered now; libuv queues it for the loop,
+  // which handles it right after the announcement.
+  sigset_t set = control_signals();
+  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+  logf(LogLevel::info, "corral %s running: %u worker(s), config %s", options_.version.c_str(),
+       nworkers, cfg.source.c_str());
+
+  uv_run(loop_, UV_RUN_DEFAULT);  // returns once stop() closed the control handles
+  for (auto& w : workers_) w->join();
+  save_state();
+  uv_run(loop_, UV_RUN_DEFAULT);
+  logf(LogLevel::info, "stopped");
+  return 0;
+}
+
+// Pins from the previous run (DESIGN.md "Reload"): kept for backends still configured.
+void ControlLoop::load_state() {
+  const config::Config& cfg = state_.runtime.load()->config;
+  auto resolve = [&](std::string_view name) -> std::optional<BackendRef> {
+    size_t slash = name.find('/');
+    if (slash == std::string_view::npos) return std::nullopt;
+    return state_.registry.find(std::string(name.substr(0, slash)),
+                                std::string(name.substr(slash + 1)));
+  };
+  LoadReport r =
+      load_pins(cfg.state_file, state_.sessions, resolve, uv_now(loop_), cfg.sticky.ttl_ms);
+  if (!r.error.empty())
+    logf(LogLevel::warn, "state file %s: %s; ignored", cfg.state_file.c_str(), r.error.c_str());
+  else if (r.missing)
+    logf(LogLevel::info, "state file %s: none yet", cfg.state_file.c_str());
+  else
+    logf(LogLevel::info,
+         "state file %s: loaded %zu pins (dropped %zu for removed backends, %zu expired)",
+         cfg.state_file.c_str(), r.loaded, r.dropped_unknown, r.dropped_expired);
+}
+
+void ControlLoop::save_state() {
+  const std::string& path = state_.runtime.load()->config.state_file;
+  if (path.empty()) return;
+  std::string err = save_pins(
+      path, state_.sessions, [&](BackendRef ref) { return state_.registry.name_of(ref); },
+      uv_now(loop_));
+  if (err.empty())
+    logf(LogLevel::info, "state file %s: saved %llu pins", path.c_str(),
+         static_cast<unsigned long long>(state_.sessions.stats().size));
+  else
+    logf(LogLevel::error, "state file %s: %s", path.c_str(), err.c_str());
+}
+
+void ControlLoop::reload_failed(const std::string& what) {
+  state_.reloads_failed.fetch_add(1);
+  state_.last_reload_error = what;
+  logf(LogLevel::error, "config reload failed: %s", what.c_str());
+}
+
+// A bad file changes nothing; a good one is published to every worker at once. Listeners
+// with the same name and address keep their sockets; new ones are bound before anything
+// is published, so a port in use fails the reload.
+void ControlLoop::reload() {
+  if (options_.config_path.empty()) {
+    logf(LogLevel::warn, "SIGHUP: running on the embedded config, nothing to reload");
+    return;
+  }
+  config::LoadResult r = config::load_file(options_.config_path);
+  if (!r.config) {
+    std::string what = r.errors.front().str();
+    if (r.errors.size() > 1) what += " (and " + std::to_string(r.errors.size() - 1) + " more)";
+    return reload_failed(what);
+  }
+  const config::Config& next = *r.config;
+  const config::Config& prev = state_.runtime.load()->config;
+  unsigned n = static_cast<unsigned>(workers_.size());
+  std::vector<std::vector<BoundSocket>> add(n);
+  std::vector<std::string> remove;
+  auto same = [](const config::Listener& a, const config::Listener& b) {
+    return a.name == b.name && a.listen.text == b.listen.text;
+  };
+  for (const config::Listener& l : prev.listeners) {
+    bool kept = false;
+    for (const config::Listener& m : next.listeners) kept = kept || same(l, m);
+    if (!kept) remove.push_back(l.name);
+  }
+  for (const config::Listener& l : next.listeners) {
+    bool kept = false;
+    for (const config::Listener& m : prev.listeners) kept = kept || same(l, m);
+    if (kept) continue;
+    std::string err;
+    if (!open_listener(l, n, add, err)) {
+      for (auto& per_worker : add)
+        for (BoundSocket& b : per_worker) ::close(b.fd);
+      return reload_failed(options_.config_path + ": " + err);
+    }
+  }
+  if (next.workers != prev.workers || next.admin.listen.text != prev.admin.listen.text)
+    logf(LogLevel::warn, "reload: workers and admin.listen apply at the next start");
+  state_.sessions.set_limits(next.sticky.max_sessions, next.sticky.ttl_ms);
+  state_.runtime.store(build_runtime(next, state_.registry));
+  health_->sync();
+  for (unsigned i = 0; i < n; ++i) workers_[i]->reload(std::move(add[i]), remove);
+  state_.reloads_ok.fetch_add(1);
+  state_.last_reload_error.clear();
+  for (const std::string& name : remove)
+    logf(LogLevel::info, "listener %s closed; its connections finish", name.c_str());
+  logf(LogLevel::info, "config reloaded from %s", options_.config_path.c_str());
+}
+
+void ControlLoop::stop(const char* why) {
+  if (stopping_) return;
+  stopping_ = true;
+  logf(LogLevel::info, "%s: stopping; finishing in-flight requests", why);
+  uint64_t deadline = state_.runtime.load()->config.stop_timeout_ms;
+  for (auto& w : workers_) w->stop(deadline);
+  for (uv_signal_t* s : {&sigint_, &sigterm_, &sighup_})
+    uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&sweep_), nullptr);
+  admin_->close();
+  health_->stop();
+  if (options_.on_stop) options_.on_stop();
+}
+
+void ControlLoop::on_signal(uv_signal_t* s, int signum) {
+  auto* c = static_cast<ControlLoop*>(s->data);
+  if (signum == SIGHUP)
+    c->reload();
+  else
+    c->stop(signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+void ControlLoop::on_sweep(uv_timer_t* t) {
+  auto* c = static_cast<ControlLoop*>(t->data);
+  c->state_.sessions.sweep(uv_now(c->loop_), 4096);
+}
+
+}  // namespace lb::net

@@ -1,0 +1,74 @@
+#pragma once
+// The control thread (DESIGN.md "Programs", "Reload"): owns the shared proxy state, the
+// workers, the health monitor and the admin listener, and runs the control loop:
+// SIGHUP reloads the config file, SIGTERM/SIGINT stop gracefully, a timer sweeps idle
+// pins, and the state file is read at start and written at stop. main() parses the
+// arguments, loads the config and hands both over.
+#include <uv.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "lb/net/proxy_state.h"
+
+namespace lb::admin {
+class AdminServer;
+}
+
+namespace lb::net {
+
+class HealthMonitor;
+class Worker;
+struct BoundSocket;
+
+// Holds SIGHUP, SIGTERM and SIGINT pending in the calling thread. Call it on main's first
+// line, before any thread exists, so that every thread inherits the mask: a signal that
+// arrives while corral starts waits instead of killing it (SIGHUP's default action), and
+// ControlLoop::run() releases it once its handlers are in place, so it is handled then.
+void hold_control_signals();
+
+struct ControlOptions {
+  std::string config_path;        // empty: the embedded config; SIGHUP has nothing to reload
+  std::string version;            // for the log and /status
+  std::function<void()> on_stop;  // runs when stopping starts (--demo closes its fleet)
+};
+
+class ControlLoop {
+ public:
+  ControlLoop(uv_loop_t* loop, const config::Config& cfg, ControlOptions options);
+  ~ControlLoop();
+  ControlLoop(const ControlLoop&) = delete;
+  ControlLoop& operator=(const ControlLoop&) = delete;
+
+  // Installs the signal handlers, loads the state file, binds the listeners and the
+  // admin listener, starts health and the workers, releases held signals, announces
+  // "running" and serves until SIGTERM/SIGINT; then lets the workers finish and writes
+  // the state file. Returns the exit code: 0, or 1 when start-up fails.
+  int run();
+
+ private:
+  static void on_signal(uv_signal_t* s, int signum);
+  static void on_sweep(uv_timer_t* t);
+  void start_signals();
+  void load_state();
+  void save_state();
+  void reload();
+  void reload_failed(const std::string& what);
+  void stop(const char* why);
+
+  uv_loop_t* loop_;
+  ControlOptions options_;
+  ProxyState state_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<HealthMonitor> health_;
+  std::unique_ptr<admin::AdminServer> admin_;
+  uv_signal_t sigint_{}, sigterm_{}, sighup_{};
+  uv_timer_t sweep_{};
+  bool signals_started_ = false;
+  bool stopping_ = false;
+};
+
+}  // namespace lb::net

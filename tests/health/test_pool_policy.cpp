@@ -1,0 +1,312 @@
+#include <doctest.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "health/pool_policy.h"
+
+using health::BackendRecord;
+using health::Change;
+using health::PoolHealth;
+using health::PoolParams;
+using health::ProbeResult;
+using lb::BackendState;
+
+namespace {
+
+constexpr BackendState kUp = BackendState::up;
+constexpr BackendState kDraining = BackendState::draining;
+constexpr BackendState kDown = BackendState::down;
+
+PoolParams params(uint32_t max_percent = 50, uint32_t rise = 1, uint32_t fall = 1) {
+  PoolParams p;
+  p.backend.rise = rise;
+  p.backend.fall = fall;
+  p.backend.consecutive_503 = 3;
+  p.backend.base_eject_ms = 10'000;
+  p.backend.max_eject_ms = 300'000;
+  p.max_lag_slots = 600;
+  p.stale_after_s = 600;
+  p.max_percent = max_percent;
+  p.slow_start_ms = 30'000;
+  return p;
+}
+
+// A pool of n members with refs 1..n, as at process start (no ramps).
+PoolHealth pool(size_t n, PoolParams p = params()) {
+  PoolHealth h(p);
+  std::vector<lb::BackendRef> refs;
+  for (size_t i = 0; i < n; ++i) refs.push_back(static_cast<lb::BackendRef>(i + 1));
+  h.set_members(refs, false, 1'000);
+  return h;
+}
+
+ProbeResult probe(BackendState level, std::optional<uint64_t> tip = std::nullopt) {
+  ProbeResult r;
+  r.level = level;
+  r.tip_slot = tip;
+  r.detail = std::string(lb::state_name(level)) + " probe";
+  return r;
+}
+
+// Three 503s on member i at `now`; returns the last change.
+Change overload(PoolHealth& h, size_t i, uint64_t now) {
+  h.on_response(i, 503, now);
+  h.on_response(i, 503, now);
+  return h.on_response(i, 503, now);
+}
+
+size_t ejected(const PoolHealth& h) {
+  size_t n = 0;
+  for (size_t i = 0; i < h.size(); ++i) n += h.at(i).sm.ejected() ? 1 : 0;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("pool policy: the eject budget rounds max_percent of the pool down") {
+  CHECK(health::within_eject_budget(0, 3, 50));
+  CHECK_FALSE(health::within_eject_budget(1, 3, 50));  // 2 of 3 is over 50%
+  CHECK(health::within_eject_budget(0, 2, 50));
+  CHECK_FALSE(health::within_eject_budget(1, 2, 50));
+  CHECK_FALSE(health::within_eject_budget(0, 1, 50));  // a lone backend is never ejected
+  CHECK(health::within_eject_budget(0, 1, 100));
+  CHECK(health::within_eject_budget(3, 10, 40));  // the 4th of 10 is exactly 40%
+  CHECK_FALSE(health::within_eject_budget(4, 10, 40));
+  CHECK_FALSE(health::within_eject_budget(0, 4, 0));
+  CHECK_FALSE(health::within_eject_budget(0, 0, 100));
+}
+
+TEST_CASE("pool policy: never more than max_percent of a pool ejected at once") {
+  for (const auto& t : {std::tuple{4, 50u, 2u}, std::tuple{3, 50u, 1u}, std::tuple{5, 100u, 5u},
+                        std::tuple{10, 30u, 3u}, std::tuple{1, 50u, 0u}}) {
+    const int n = std::get<0>(t);
+    const uint32_t pct = std::get<1>(t);
+    const size_t want = std::get<2>(t);
+    CAPTURE(n);
+    CAPTURE(pct);
+    PoolHealth h = pool(static_cast<size_t>(n), params(pct));
+    for (size_t i = 0; i < h.size(); ++i) overload(h, i, 5'000);
+    CHECK(ejected(h) == want);
+    size_t draining = 0;
+    for (size_t i = 0; i < h.size(); ++i) draining += h.at(i).sm.state() == kDraining ? 1 : 0;
+    CHECK(draining == want);
+  }
+}
+
+TEST_CASE("pool policy: budget freed by an ejection that ended lets the next one in") {
+  PoolHealth h = pool(3);
+  Change c = overload(h, 0, 5'000);
+  CHECK(c.changed());
+  CHECK(c.after == kDraining);
+  CHECK(c.why.find("ejected_503") == 0);
+  overload(h, 1, 5'000);
+  CHECK(ejected(h) == 1);
+  CHECK(h.at(1).sm.state() == kUp);  // counted, not ejected: the pool could not afford it
+  // The ejection's time runs out: member 0 no longer counts against the budget.
+  h.tick(0, 15'000);
+  CHECK_FALSE(h.at(0).sm.ejected());
+  overload(h, 1, 15'001);
+  CHECK(h.at(1).sm.ejected());
+}
+
+TEST_CASE("pool policy: lag folds an up probe into draining, and only up") {
+  CHECK(health::lag_level(kUp, true) == kDraining);
+  CHECK(health::lag_level(kDraining, true) == kDraining);
+  CHECK(health::lag_level(kDown, true) == kDown);
+  CHECK(health::lag_level(kUp, false) == kUp);
+  CHECK(health::lag_level(kDraining, false) == kDraining);
+}
+
+TEST_CASE("pool policy: a backend behind the pool's best tip drains and comes back") {
+  PoolHealth h = pool(3);
+  h.on_probe(0, probe(kUp, 10'000), 2'000);
+  h.on_probe(1, probe(kUp, 9'500), 2'000);
+  Change c = h.on_probe(2, probe(kUp, 9'000), 2'000);
+  CHECK(c.after == kDraining);
+  CHECK(c.why == "probe_behind: lagging");
+  CHECK(h.at(2).lagging);
+  CHECK(h.at(2).lag_slots == 1'000);
+  CHECK(h.at(1).lag_slots == 500);
+  CHECK_FALSE(h.at(1).lagging);   // 500 behind is within max_lag_slots
+  CHECK(h.at(2).probes_up == 1);  // the probe itself said up
+  // Caught up: back to up at full share (it only drained; its users never left).
+  c = h.on_probe(2, probe(kUp, 10'000), 4'000);
+  CHECK(c.before == kDraining);
+  CHECK(c.after == kUp);
+  CHECK_FALSE(c.ramp_started);
+  CHECK(h.at(2).ramp_start_ms == 0);
+  CHECK(h.at(2).transitions == 2);
+}
+
+TEST_CASE("pool policy: a down backend's tip does not set the bar") {
+  PoolHealth h = pool(2);
+  h.on_probe(0, probe(kDown, 50'000), 2'000);
+  Change c = h.on_probe(1, probe(kUp, 10'000), 2'000);
+  CHECK(c.after == kUp);
+  CHECK_FALSE(h.at(1).lagging);
+  CHECK(h.at(1).lag_slots == 0);
+}
+
+TEST_CASE("pool policy: probe answers are read per kind") {
+  using config::PoolKind;
+  CHECK(health::interpret_probe(PoolKind::kupo, 200, 202, "{}", "").level == kDraining);
+  CHECK(health::interpret_probe(PoolKind::kupo, 200, 503, "{}", "").level == kDown);
+  ProbeResult k = health::interpret_probe(
+      PoolKind::kupo, 200, 200,
+      R"({"most_recent_checkpoint": 1234, "connection_status": "connected"})", "");
+  CHECK(k.level == kUp);
+  CHECK(k.tip_slot == 1234u);
+  CHECK(health::interpret_probe(PoolKind::ogmios, 200, 202, "{}", "").level == kDraining);
+  CHECK(health::interpret_probe(PoolKind::ogmios, 200, 500, "{}", "").level == kDown);
+  CHECK(health::interpret_probe(PoolKind::blockfrost, 200, 200, R"({"is_healthy": true})", "")
+            .level == kUp);
+  CHECK(health::interpret_probe(PoolKind::blockfrost, 200, 200, R"({"is_healthy": false})", "")
+            .level == kDown);
+  // Plain HTTP: the configured status is healthy, nothing else, 200 included.
+  CHECK(health::interpret_probe(PoolKind::http, 204, 204, "", "").level == kUp);
+  CHECK(health::interpret_probe(PoolKind::http, 204, 200, "", "").level == kDown);
+  ProbeResult none = health::interpret_probe(PoolKind::kupo, 200, 0, "", "connect: refused");
+  CHECK(none.level == kDown);
+  CHECK(none.detail == "connect: refused");
+}
+
+TEST_CASE("pool policy: the probed path is /health except for plain HTTP pools") {
+  config::Pool p;
+  p.health.path = "/ready";
+  p.kind = config::PoolKind::http;
+  CHECK(health::probe_path(p) == "/ready");
+  p.kind = config::PoolKind::kupo;
+  CHECK(health::probe_path(p) == "/health");
+  p.kind = config::PoolKind::ogmios;
+  CHECK(health::probe_path(p) == "/health");
+}
+
+TEST_CASE("pool policy: when a slow-start ramp begins") {
+  // Straight from down, or while returning from down or an ejection.
+  CHECK(health::ramp_starts(false, kDown, kUp));
+  CHECK(health::ramp_starts(true, kDown, kUp));
+  CHECK(health::ramp_starts(true, kDraining, kUp));
+  // Only draining (lag, 202, operator drain): back at full share.
+  CHECK_FALSE(health::ramp_starts(false, kDraining, kUp));
+  // Not becoming up, or up already.
+  CHECK_FALSE(health::ramp_starts(true, kUp, kUp));
+  CHECK_FALSE(health::ramp_starts(true, kDown, kDraining));
+  CHECK_FALSE(health::ramp_starts(true, kUp, kDown));
+}
+
+TEST_CASE("pool policy: the slow-start share ramps from 10% to 100%") {
+  CHECK(health::slow_start_share(0, 50'000, 30'000) == 1.0);  // no ramp
+  CHECK(health::slow_start_share(10'000, 10'000, 30'000) == doctest::Approx(0.1));
+  CHECK(health::slow_start_share(10'000, 25'000, 30'000) == doctest::Approx(0.55));
+  CHECK(health::slow_start_share(10'000, 39'999, 30'000) < 1.0);
+  CHECK(health::slow_start_share(10'000, 40'000, 30'000) == 1.0);
+  CHECK(health::slow_start_share(10'000, 20'000, 0) == 1.0);  // slow_start: 0
+  CHECK(health::slow_start_share(10'000, 9'000, 30'000) == 1.0);
+}
+
+TEST_CASE("pool policy: no ramp at process start, a ramp for a reload's new backend") {
+  PoolHealth h = pool(2);
+  CHECK(h.at(0).ramp_start_ms == 0);
+  CHECK(h.at(1).ramp_start_ms == 0);
+  h.on_probe(0, probe(kDown), 2'000);  // fall 1: down
+  REQUIRE(h.at(0).sm.state() == kDown);
+  // Reload: member 2 stays, 3 is new, 1 keeps its record (and its state) in a new order.
+  std::vector<lb::BackendRef> refs = {2, 3, 1};
+  h.set_members(refs, true, 7'000);
+  REQUIRE(h.size() == 3);
+  CHECK(h.index_of(1) == 2u);
+  CHECK(h.at(2).sm.state() == kDown);
+  CHECK(h.at(0).ramp_start_ms == 0);
+  CHECK(h.at(1).ref == 3u);
+  CHECK(h.at(1).ramp_start_ms == 7'000);
+  CHECK(h.at(1).sm.state() == kUp);
+  // Removed members are gone.
+  std::vector<lb::BackendRef> fewer = {3};
+  h.set_members(fewer, true, 8'000);
+  CHECK(h.size() == 1);
+  CHECK_FALSE(h.index_of(1).has_value());
+  CHECK(h.at(0).ramp_start_ms == 7'000);  // kept, not restarted
+}
+
+TEST_CASE("pool policy: up from down ramps, also through draining") {
+  PoolHealth h = pool(2);
+  h.on_probe(0, probe(kDown), 2'000);
+  Change c = h.on_probe(0, probe(kUp), 4'000);
+  CHECK(c.before == kDown);
+  CHECK(c.after == kUp);
+  CHECK(c.ramp_started);
+  CHECK(h.at(0).ramp_start_ms == 4'000);
+  // Down, then behind (202), then synced: the return still ramps, at the time of up.
+  h.on_probe(1, probe(kDown), 5'000);
+  c = h.on_probe(1, probe(kDraining), 6'000);
+  CHECK(c.after == kDraining);
+  CHECK_FALSE(c.ramp_started);
+  c = h.on_probe(1, probe(kUp), 8'000);
+  CHECK(c.ramp_started);
+  CHECK(h.at(1).ramp_start_ms == 8'000);
+  // A later drain-only episode does not ramp again.
+  h.on_probe(1, probe(kDraining), 9'000);
+  c = h.on_probe(1, probe(kUp), 10'000);
+  CHECK(c.after == kUp);
+  CHECK_FALSE(c.ramp_started);
+  CHECK(h.at(1).ramp_start_ms == 8'000);
+}
+
+TEST_CASE("pool policy: up after an ejection ramps") {
+  PoolHealth h = pool(2, params(50));
+  overload(h, 0, 5'000);
+  REQUIRE(h.at(0).sm.ejected());
+  // Time over: still draining, awaiting a healthy probe; no ramp yet.
+  Change c = h.tick(0, 15'000);
+  CHECK(c.after == kDraining);
+  CHECK_FALSE(c.ramp_started);
+  c = h.on_probe(0, probe(kUp), 15'500);
+  CHECK(c.before == kDraining);
+  CHECK(c.after == kUp);
+  CHECK(c.ramp_started);
+  CHECK(h.at(0).ramp_start_ms == 15'500);
+}
+
+TEST_CASE("pool policy: operator overrides: down then up ramps, drain then auto does not") {
+  PoolHealth h = pool(2);
+  Change c = h.set_admin(0, kDraining, 1'000);
+  CHECK(c.after == kDraining);
+  CHECK(c.why == "admin: operator");
+  CHECK(h.at(0).sm.admin() == kDraining);
+  c = h.set_admin(0, std::nullopt, 2'000);
+  CHECK(c.after == kUp);
+  CHECK(c.why == "healthy: operator cleared");
+  CHECK_FALSE(c.ramp_started);
+  CHECK_FALSE(h.at(0).sm.admin().has_value());
+
+  c = h.set_admin(1, kDown, 3'000);
+  CHECK(c.after == kDown);
+  c = h.set_admin(1, kUp, 4'000);  // an operator's up after down is a return from down
+  CHECK(c.ramp_started);
+  CHECK(h.at(1).ramp_start_ms == 4'000);
+  CHECK(h.at(1).sm.admin() == kUp);
+  h.set_admin(1, kDown, 5'000);
+  c = h.set_admin(1, std::nullopt, 6'000);  // back to its probes, which say up
+  CHECK(c.after == kUp);
+  CHECK(c.ramp_started);
+  CHECK(h.at(1).ramp_start_ms == 6'000);
+}
+
+TEST_CASE("pool policy: passive failures count toward down, and the return ramps") {
+  PoolHealth h = pool(1, params(50, 2, 2));
+  CHECK_FALSE(h.on_passive_failure(0, 1'000).changed());
+  Change c = h.on_passive_failure(0, 1'100);
+  CHECK(c.after == kDown);
+  CHECK(c.why == "probe_failing: failures on live traffic");
+  CHECK_FALSE(h.on_probe(0, probe(kUp), 2'000).changed());  // rise 2
+  c = h.on_probe(0, probe(kUp), 4'000);
+  CHECK(c.after == kUp);
+  CHECK(c.ramp_started);
+  CHECK(h.at(0).ramp_start_ms == 4'000);
+  CHECK(h.at(0).probes_up == 2);
+  CHECK(h.at(0).transitions == 2);
+}
