@@ -7,11 +7,7 @@
 
 namespace health {
 
-namespace {
-
-constexpr double kRampFloor = 0.1;  // a ramping backend's share at its start (DESIGN.md)
-
-}  // namespace
+namespace {}  // namespace
 
 PoolParams pool_params(const config::Pool& p) {
   PoolParams r;
@@ -59,14 +55,6 @@ bool within_eject_budget(size_t ejected_now, size_t pool_size, uint32_t max_perc
 bool ramp_starts(bool returning, BackendState before, BackendState after) {
   return after == BackendState::up && before != BackendState::up &&
          (returning || before == BackendState::down);
-}
-
-double slow_start_share(uint64_t ramp_start_ms, uint64_t now_ms, uint64_t window_ms) {
-  if (ramp_start_ms == 0 || window_ms == 0 || now_ms < ramp_start_ms) return 1.0;
-  const uint64_t elapsed = now_ms - ramp_start_ms;
-  if (elapsed >= window_ms) return 1.0;
-  return kRampFloor +
-         (1.0 - kRampFloor) * static_cast<double>(elapsed) / static_cast<double>(window_ms);
 }
 
 PoolHealth::PoolHealth(PoolParams p) : p_(p) {}

@@ -60,10 +60,6 @@ bool within_eject_budget(size_t ejected_now, size_t pool_size, uint32_t max_perc
 // drain) keeps its users and comes back at full share.
 bool ramp_starts(bool returning, BackendState before, BackendState after);
 
-// The share of new users a ramping backend takes (HAProxy "slowstart", Envoy slow start):
-// 0.1 when the ramp starts, rising linearly to 1.0 after window_ms; 1.0 without a ramp
-// (ramp_start_ms 0), with no window, or before the ramp's start.
-double slow_start_share(uint64_t ramp_start_ms, uint64_t now_ms, uint64_t window_ms);
 
 // Everything health knows of one backend.
 struct BackendRecord {

@@ -171,6 +171,7 @@ std::string AdminServer::status_json() const {
   j.key("remaps").begin_object();
   j.key("down").value(load(state_.remaps_down));
   j.key("removed").value(load(state_.remaps_removed));
+  j.key("admin").value(load(state_.remaps_admin));
   j.end_object();
   const uint64_t now = uv_now(loop_);
   j.key("pools").begin_array();
@@ -385,6 +386,7 @@ std::string AdminServer::metrics_text() const {
   help("corral_remaps_total", "counter", "Users moved to another backend, by reason.");
   line("corral_remaps_total", "reason=\"down\"", load(state_.remaps_down));
   line("corral_remaps_total", "reason=\"removed\"", load(state_.remaps_removed));
+  line("corral_remaps_total", "reason=\"admin\"", load(state_.remaps_admin));
   line("corral_remaps_total", "reason=\"expired\"", ss.expired);
 
   help("corral_config_reloads_total", "counter", "SIGHUP reloads by result.");

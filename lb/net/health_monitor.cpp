@@ -1,5 +1,7 @@
 #include "lb/net/health_monitor.h"
 
+#include "lb/core/balancer.h"
+
 #include <chrono>
 #include <random>
 
@@ -223,7 +225,7 @@ std::optional<BackendHealthView> HealthMonitor::backend(BackendRef ref, uint64_t
   v.probes_down = r.probes_down;
   v.transitions = r.transitions;
   v.admin = r.sm.admin();
-  v.slow_start = health::slow_start_share(r.ramp_start_ms, now_ms, pool.params().slow_start_ms);
+  v.slow_start = lb::slow_start_factor(now_ms, r.ramp_start_ms, pool.params().slow_start_ms);
   return v;
 }
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "health/pool_policy.h"
+#include "lb/core/balancer.h"
 
 using health::BackendRecord;
 using health::Change;
@@ -199,13 +200,14 @@ TEST_CASE("pool policy: when a slow-start ramp begins") {
 }
 
 TEST_CASE("pool policy: the slow-start share ramps from 10% to 100%") {
-  CHECK(health::slow_start_share(0, 50'000, 30'000) == 1.0);  // no ramp
-  CHECK(health::slow_start_share(10'000, 10'000, 30'000) == doctest::Approx(0.1));
-  CHECK(health::slow_start_share(10'000, 25'000, 30'000) == doctest::Approx(0.55));
-  CHECK(health::slow_start_share(10'000, 39'999, 30'000) < 1.0);
-  CHECK(health::slow_start_share(10'000, 40'000, 30'000) == 1.0);
-  CHECK(health::slow_start_share(10'000, 20'000, 0) == 1.0);  // slow_start: 0
-  CHECK(health::slow_start_share(10'000, 9'000, 30'000) == 1.0);
+  CHECK(lb::slow_start_factor(50'000, 0, 30'000) == 1.0);  // no ramp
+  CHECK(lb::slow_start_factor(10'000, 10'000, 30'000) == doctest::Approx(0.1));
+  CHECK(lb::slow_start_factor(25'000, 10'000, 30'000) == doctest::Approx(0.55));
+  CHECK(lb::slow_start_factor(39'999, 10'000, 30'000) < 1.0);
+  CHECK(lb::slow_start_factor(40'000, 10'000, 30'000) == 1.0);
+  CHECK(lb::slow_start_factor(20'000, 10'000, 0) == 1.0);  // slow_start: 0
+  CHECK(lb::slow_start_factor(9'000, 10'000, 30'000) ==
+        doctest::Approx(0.1));  // another loop's clock, a moment behind
 }
 
 TEST_CASE("pool policy: no ramp at process start, a ramp for a reload's new backend") {

@@ -10,7 +10,8 @@ import harness
 
 HEALTH = ("    health: {interval: 200ms, timeout: 150ms, rise: 2, fall: 2, max_lag_slots: 600}\n"
           "    eject: {consecutive_503: 3, base_time: 2s, max_time: 10s, max_percent: 50}\n"
-          "    timeouts: {connect: 500ms, response: 2s}\n")
+          "    timeouts: {connect: 500ms, response: 2s}\n"
+          "    slow_start: 0s\n")  # the ramp has its own suite (test_slow_start.py)
 
 
 def config(backends):
