@@ -14,25 +14,29 @@ HEALTH = ("    health: {interval: 200ms, timeout: 150ms, rise: 2, fall: 2, max_l
           "    slow_start: 0s\n")  # the ramp has its own suite (test_slow_start.py)
 
 
-def config(backends):
+def config(backends, health=HEALTH, sticky_extra=""):
     """backends: {name: port}"""
     lines = "".join("      - {name: %s, address: 127.0.0.1:%d}\n" % (n, p)
                     for n, p in sorted(backends.items()))
     return ("admin: {listen: 127.0.0.1:0}\n"
             "listeners:\n  - name: public\n    listen: 127.0.0.1:0\n    routes:\n"
             "      - {prefix: /, pool: kupo}\n"
-            "sticky:\n  keys: [{from: header, name: X-Session-Key}]\n"
-            "pools:\n  kupo:\n    kind: kupo\n    backends:\n" + lines + HEALTH)
+            "sticky:\n  keys: [{from: header, name: X-Session-Key}]\n" + sticky_extra +
+            "pools:\n  kupo:\n    kind: kupo\n    backends:\n" + lines + health)
 
 
-class Health(harness.unittest.TestCase):
+class HealthCase(harness.unittest.TestCase):
+    """A fleet, corral in front of it, and the helpers every health test uses."""
+    HEALTH = HEALTH
+    STICKY_EXTRA = ""
+
     def start(self, n=3, extra_fleets=()):
         self.fleet = harness.Fleet(n)
         self.fleets = [self.fleet] + [harness.Fleet(1, name=f) for f in extra_fleets]
         ports = {}
         for f in self.fleets:
             ports.update(f.backends)
-        self.corral = harness.Corral(config(ports))
+        self.corral = harness.Corral(config(ports, self.HEALTH, self.STICKY_EXTRA))
         self.wait_states({name: "up" for name in ports}, timeout=3)
 
     def tearDown(self):
@@ -73,6 +77,8 @@ class Health(harness.unittest.TestCase):
             out["%s%d" % (prefix, i)] = b
         return out
 
+
+class Health(HealthCase):
     def test_overloaded_instance_takes_no_new_users_within_1s_and_keeps_its_own(self):
         self.start()
         old = self.pin_users("old", 60)
