@@ -9,6 +9,8 @@ import subprocess
 import tempfile
 import threading
 import time
+import atexit
+import ctypes
 import http.client
 import unittest
 
@@ -17,13 +19,32 @@ BENCH = os.environ.get("CORRAL_BENCH",
                        os.path.join(os.path.dirname(__file__), "../../build/corral-bench"))
 
 
+_LIVE = set()  # every child still running: killed when the test process exits
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent():
+    # A test killed outright (a ctest timeout) takes its servers with it.
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+@atexit.register
+def _kill_leftovers():
+    for p in list(_LIVE):
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
 class Proc:
-    """A child process whose stdout/stderr lines are collected by reader threads."""
+    """A child process whose stdout/stderr lines are collected by reader threads. Whatever
+    happens to the test, it does not outlive the test process."""
 
     def __init__(self, argv, env=None):
         self.argv = argv
         self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True, env=env)
+                                  text=True, env=env, preexec_fn=_die_with_parent)
+        _LIVE.add(self.p)
         self.lines = []
         self.cv = threading.Condition()
         for stream in (self.p.stdout, self.p.stderr):
@@ -66,6 +87,7 @@ class Proc:
             except subprocess.TimeoutExpired:
                 self.p.kill()
                 self.p.wait()
+        _LIVE.discard(self.p)
         for stream in (self.p.stdout, self.p.stderr):
             stream.close()
         return self.p.returncode

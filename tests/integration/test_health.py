@@ -33,6 +33,8 @@ class HealthCase(harness.unittest.TestCase):
     def start(self, n=3, extra_fleets=()):
         self.fleet = harness.Fleet(n)
         self.fleets = [self.fleet] + [harness.Fleet(1, name=f) for f in extra_fleets]
+        for f in self.fleets:
+            self.addCleanup(f.stop)  # even when corral fails to start
         ports = {}
         for f in self.fleets:
             ports.update(f.backends)
@@ -40,10 +42,8 @@ class HealthCase(harness.unittest.TestCase):
         self.wait_states({name: "up" for name in ports}, timeout=3)
 
     def tearDown(self):
-        rc = self.corral.stop()
-        for f in self.fleets:
-            f.stop()
-        self.assertEqual(rc, 0)
+        if hasattr(self, "corral"):
+            self.assertEqual(self.corral.stop(), 0)
 
     def control(self, name, **kw):
         for f in self.fleets:

@@ -18,9 +18,9 @@ class SlowStart(HealthCase):
     STICKY_EXTRA = "  balance_factor: 0\n"
 
     def test_moved_users_never_see_a_503_from_a_backend_leaving_ejection(self):
-        # kupo-1 answers 503 to every data request throughout; it is ejected, and its
-        # ejection runs out while kupo-2 dies. kupo-2's users move; those placed on kupo-1
-        # as it comes back get its 503 retried on the next candidate, as a new user's is.
+        # kupo-1 answers 503 to every data request throughout; it is ejected, its ejection
+        # runs out, and then kupo-2 dies. kupo-2's users move; those placed on kupo-1 as it
+        # comes back get its 503 retried on the next candidate, as a new user's is.
         self.start()
         users = self.pin_users("u", 150)
         movers = [u for u, b in users.items() if b == "kupo-2"]
@@ -30,7 +30,7 @@ class SlowStart(HealthCase):
         for u in k1_users[:3]:
             self.assertEqual(self.ask(u)[0], 503)  # pinned users see their backend's 503
         self.wait_states({"kupo-1": "draining"}, 1)
-        time.sleep(0.8)  # the ejection (1 s) is about to run out
+        self.wait_states({"kupo-1": "up"}, 3)  # the ejection (1 s) ran out
         self.control("kupo-2", dead=True)
         answered = {}
         t_end = time.time() + 3.0  # past the ejection's end and kupo-2 being marked down
