@@ -396,6 +396,12 @@ std::string AdminServer::metrics_text() const {
   help("corral_connections", "gauge", "Open client connections.");
   line("corral_connections", "",
        static_cast<uint64_t>(std::max<int64_t>(0, state_.connections.load())));
+  help("corral_buffer_bytes", "gauge",
+       "Bytes of connection buffers held (in use or on free lists), all workers.");
+  line("corral_buffer_bytes", "", state_.buffers.bytes.load(std::memory_order_relaxed));
+  help("corral_buffer_waits_total", "counter",
+       "Reads paused because limits.max_buffer_memory was reached.");
+  line("corral_buffer_waits_total", "", state_.buffers.refused.load(std::memory_order_relaxed));
   help("corral_connections_accepted_total", "counter", "Client connections accepted.");
   for (const auto& l : rt->listeners)
     line("corral_connections_accepted_total", "listener=\"" + label(l.name) + "\"",

@@ -1,10 +1,12 @@
 #include "lb/net/client_conn.h"
 
 #include <cstddef>
+#include <cstring>
 
 #include "lb/http/head_writer.h"
 #include "lb/net/log.h"
 #include "lb/net/socket_address.h"
+#include "lb/net/tcp_stream.h"
 #include "lb/net/worker.h"
 
 namespace lb::net {
@@ -18,39 +20,55 @@ constexpr uint64_t kStarvedRetryMs = 50;
 }  // namespace
 
 void ClientConn::accept(Worker& worker, uv_stream_t* server, size_t listener) {
-  // Counted open here and closed in on_closed, whatever happens in between.
-  auto* c = new ClientConn(worker, listener);
-  int64_t open = worker.state().connections.fetch_add(1) + 1;
-  c->listener_stats_->open.fetch_add(1, std::memory_order_relaxed);
-  if (!c->stream_.accept(server)) {
+  auto* tcp = new TcpStream(worker.loop(), worker.buffers());
+  auto* c = new ClientConn(worker, std::unique_ptr<Stream>(tcp), listener);
+  if (!tcp->accept(server)) {
     c->close();
     return;
   }
-  c->listener_stats_->accepted.fetch_add(1, std::memory_order_relaxed);
-  c->ip_len_ = static_cast<uint8_t>(peer_ip(c->stream_.tcp(), c->ip_));
-  uint64_t max = worker.runtime()->config.limits.max_connections;
-  if (open > static_cast<int64_t>(max)) {
-    c->listener_stats_->rejected.fetch_add(1, std::memory_order_relaxed);
-    log_limited("connection from %s refused: max_connections (%llu) reached", c->ip_text(),
-                static_cast<unsigned long long>(max));
-    c->reply_local(503, "too many connections", true, "Retry-After: 1\r\n");
-    return;
-  }
-  uv_tcp_nodelay(c->stream_.tcp(), 1);
-  c->update_reading();
-  c->arm_timer();
+  c->ip_len_ = static_cast<uint8_t>(peer_ip(tcp->tcp(), c->ip_));
+  uv_tcp_nodelay(tcp->tcp(), 1);
+  c->start();
 }
 
-ClientConn::ClientConn(Worker& worker, size_t listener)
+ClientConn* ClientConn::open(Worker& worker, std::unique_ptr<Stream> stream, size_t listener,
+                             const uint8_t* ip, size_t ip_len) {
+  auto* c = new ClientConn(worker, std::move(stream), listener);
+  if (ip_len == 4 || ip_len == 16) {
+    std::memcpy(c->ip_, ip, ip_len);
+    c->ip_len_ = static_cast<uint8_t>(ip_len);
+  }
+  c->start();
+  return c;
+}
+
+ClientConn::ClientConn(Worker& worker, std::unique_ptr<Stream> stream, size_t listener)
     : worker_(worker),
       rt_(worker.runtime()),
       listener_stats_(rt_->listeners[listener].stats),
-      stream_(worker.loop(), worker.buffers()),
+      stream_(std::move(stream)),
       listener_(static_cast<uint32_t>(listener)) {
-  stream_.set_handler(this);
+  stream_->set_handler(this);
   deadline_.fire = &ClientConn::on_deadline;
   deadline_.owner = this;
   worker.track(this);
+  // Counted open here and closed in on_closed, whatever happens in between.
+  worker.state().connections.fetch_add(1);
+  listener_stats_->open.fetch_add(1, std::memory_order_relaxed);
+}
+
+void ClientConn::start() {
+  listener_stats_->accepted.fetch_add(1, std::memory_order_relaxed);
+  uint64_t max = rt_->config.limits.max_connections;
+  if (worker_.state().connections.load() > static_cast<int64_t>(max)) {
+    listener_stats_->rejected.fetch_add(1, std::memory_order_relaxed);
+    log_limited("connection from %s refused: max_connections (%llu) reached", ip_text(),
+                static_cast<unsigned long long>(max));
+    reply_local(503, "too many connections", true, "Retry-After: 1\r\n");
+    return;
+  }
+  update_reading();
+  arm_timer();
 }
 
 ClientConn::~ClientConn() { worker_.untrack(this); }
@@ -85,7 +103,7 @@ void ClientConn::close() {
   }
   worker_.deadlines().clear(deadline_);
   give_request_state();
-  stream_.close();
+  stream_->close();
 }
 
 void ClientConn::on_closed(Stream&) {
@@ -96,7 +114,7 @@ void ClientConn::on_closed(Stream&) {
 
 void ClientConn::stop_gracefully() {
   stop_ = true;
-  if (phase_ == Phase::head && !head_partial_ && stream_.idle()) close();
+  if (phase_ == Phase::head && !head_partial_ && stream_->idle()) close();
 }
 
 // ---- reading --------------------------------------------------------------------------
@@ -108,26 +126,26 @@ void ClientConn::update_reading() {
   // Reading goes on while connecting or waiting, so a closed client is noticed; pipelined
   // bytes wait in the buffer (or the kernel once it is full).
   if (phase_ != Phase::lingering) {
-    want = want && !stream_.input_full() && stream_.pending() < worker_.max_pending();
+    want = want && !stream_->input_full() && stream_->pending() < worker_.max_pending();
     // One request at a time: bytes of the next wait in the kernel once one is buffered.
     if (phase_ == Phase::connecting || phase_ == Phase::waiting)
-      want = want && !stream_.has_input();
+      want = want && !stream_->has_input();
   }
-  if (want == stream_.reading()) return;
+  if (want == stream_->reading()) return;
   if (want)
-    stream_.read_start();
+    stream_->read_start();
   else
-    stream_.read_stop();
+    stream_->read_stop();
 }
 
 void ClientConn::on_readable(Stream&) {
   if (closing_) return;
-  if (stream_.starved()) {
+  if (stream_->starved()) {
     worker_.deadlines().set(deadline_, kStarvedRetryMs);
     return;
   }
   if (phase_ == Phase::lingering) {
-    stream_.consume(stream_.input().size());
+    stream_->consume(stream_->input().size());
     return;
   }
   if (phase_ == Phase::body || phase_ == Phase::discard) arm_timer();
@@ -149,11 +167,11 @@ void ClientConn::on_eof(Stream&) {
       fail_exchange(400, "request body truncated");
       return;
     }
-    if (phase_ == Phase::head && stream_.has_input()) {
-      process();  // a pipelined request before the FIN is still served
-      return;
+    if (phase_ == Phase::head && stream_->has_input()) {
+      process();  // a whole request before the FIN is still served
+      if (closing_ || phase_ != Phase::head) return;
     }
-    if (stream_.idle()) close();
+    if (stream_->idle()) close();  // else on_drained closes after the answer
   }
 }
 
@@ -180,7 +198,7 @@ void ClientConn::arm_timer() {
     case Phase::connecting:
     case Phase::waiting:
       // The backend's deadlines run; ours only watches a client that stopped reading.
-      if (stream_.pending() >= worker_.max_pending()) ms = lim.idle_timeout_ms;
+      if (stream_->pending() >= worker_.max_pending()) ms = lim.idle_timeout_ms;
       break;
   }
   if (ms == 0)
@@ -191,9 +209,9 @@ void ClientConn::arm_timer() {
 
 void ClientConn::on_deadline(void* self) {
   auto* c = static_cast<ClientConn*>(self);
-  if (c->stream_.starved()) {
+  if (c->stream_->starved()) {
     c->arm_timer();
-    c->stream_.retry_read();
+    c->stream_->retry_read();
     return;
   }
   if (c->phase_ == Phase::head && c->head_partial_) {
@@ -219,26 +237,26 @@ void ClientConn::on_deadline(void* self) {
 void ClientConn::process() {
   while (!closing_) {
     if (phase_ == Phase::head) {
-      std::string_view in = stream_.input();
+      std::string_view in = stream_->input();
       if (in.empty()) break;
       http::MessageParser& parser = req().parser;
       if (!head_partial_) {
         // A new head starts at the buffer's start, so it can use the whole buffer; its
         // header views point into the buffer until it is complete.
-        stream_.compact_input();
-        stream_.hold_input(true);
-        in = stream_.input();
+        stream_->compact_input();
+        stream_->hold_input(true);
+        in = stream_->input();
       }
       bool was_partial = head_partial_;
       http::ParseResult r = parser.feed(in.data(), in.size());
-      stream_.consume(r.consumed);
+      stream_->consume(r.consumed);
       if (r.status == http::ParseStatus::need_more) {
         head_partial_ = true;
         if (!was_partial) arm_timer();  // header_timeout runs from the first byte
         break;
       }
       if (r.status == http::ParseStatus::error || r.status == http::ParseStatus::upgrade) {
-        stream_.hold_input(false);
+        stream_->hold_input(false);
         int code = r.status == http::ParseStatus::error ? parser.error_status() : 400;
         const char* why = r.status == http::ParseStatus::error ? parser.error_reason()
                                                                : "unexpected protocol upgrade";
@@ -248,7 +266,7 @@ void ClientConn::process() {
       }
       head_partial_ = false;
       on_request_head();  // copies what it needs out of the head's views
-      if (!closing_) stream_.hold_input(false);
+      if (!closing_) stream_->hold_input(false);
       continue;
     }
     if (phase_ == Phase::body || phase_ == Phase::discard) {
@@ -270,7 +288,7 @@ void ClientConn::process() {
 bool ClientConn::process_body() {
   const Phase before = phase_;
   http::MessageParser& parser = rs_->parser;
-  std::string_view in = stream_.input();
+  std::string_view in = stream_->input();
   // Feed even with no bytes: a bodyless message completes on an empty feed.
   http::ParseResult r = parser.feed(in.data(), in.size());
   // A write to the backend inside the feed (re-framed chunks) may have failed the
@@ -299,9 +317,9 @@ bool ClientConn::process_body() {
       return false;
     }
   }
-  stream_.consume(r.consumed);
+  stream_->consume(r.consumed);
   if (r.status != http::ParseStatus::done) {
-    if (client_eof_ && !stream_.has_input()) {
+    if (client_eof_ && !stream_->has_input()) {
       if (phase_ == Phase::body && up_)
         fail_exchange(400, "request body truncated");
       else
@@ -338,7 +356,7 @@ void ClientConn::reply_local(int status, const char* reason, bool close_after,
   listener_stats_->local.count(status);
   std::string& out = req().resp_head;
   http::write_error_response(out, status, reason, close_after, extra_headers);
-  stream_.write(out);
+  stream_->write(out);
   resp_started_ = true;
   if (close_after) {
     close_after_ = true;
@@ -363,11 +381,11 @@ void ClientConn::next_request() {
   pool_ = nullptr;
   // A fresh parser state per request; between requests the connection keeps nothing.
   give_request_state();
-  if (stop_ && !stream_.has_input() && stream_.idle()) {
+  if (stop_ && !stream_->has_input() && stream_->idle()) {
     close();
     return;
   }
-  if (client_eof_ && !stream_.has_input()) {
+  if (client_eof_ && !stream_->has_input()) {
     end_response_and_close();
     return;
   }
@@ -377,7 +395,7 @@ void ClientConn::next_request() {
 void ClientConn::end_response_and_close() {
   close_after_ = true;
   if (closing_) return;
-  if (stream_.idle()) {
+  if (stream_->idle()) {
     linger();
     return;
   }
@@ -396,8 +414,8 @@ void ClientConn::linger() {
   if (phase_ == Phase::lingering) return;
   phase_ = Phase::lingering;
   give_request_state();
-  stream_.consume(stream_.input().size());
-  stream_.shutdown();
+  stream_->consume(stream_->input().size());
+  stream_->shutdown();
   arm_timer();
   update_reading();
 }
@@ -410,13 +428,13 @@ void ClientConn::on_drained(Stream&) {
     return;
   }
   if (up_) up_->resume_reading();
-  if (stop_ && phase_ == Phase::head && !head_partial_ && !stream_.has_input()) {
+  if (stop_ && phase_ == Phase::head && !head_partial_ && !stream_->has_input()) {
     close();
     return;
   }
   arm_timer();
   update_reading();
-  if (phase_ == Phase::head && stream_.has_input()) process();
+  if (phase_ == Phase::head && stream_->has_input()) process();
 }
 
 }  // namespace lb::net

@@ -22,7 +22,7 @@
 #include "lb/http/message_parser.h"
 #include "lb/net/deadlines.h"
 #include "lb/net/runtime.h"
-#include "lb/net/tcp_stream.h"
+#include "lb/net/stream.h"
 #include "lb/net/upstream_conn.h"
 
 namespace lb::net {
@@ -42,14 +42,16 @@ class ClientConn final : public StreamHandler, public UpstreamOwner {
  public:
   // Accepts one pending connection from `server` for listener `listener`.
   static void accept(Worker& worker, uv_stream_t* server, size_t listener);
+  // Serves a connection over any stream (the in-memory double in tests); ip: the peer's
+  // address bytes (4 or 16, or none).
+  static ClientConn* open(Worker& worker, std::unique_ptr<Stream> stream, size_t listener,
+                          const uint8_t* ip = nullptr, size_t ip_len = 0);
 
   // Graceful stop: close now if between requests, else after the current response.
   void stop_gracefully();
   // Forced stop at the deadline.
   void close();
   // Reading stopped for want of buffers: try again.
-  void retry_read() { stream_.retry_read(); }
-  bool starved() const { return stream_.starved(); }
 
   size_t track_index = 0;  // position in the worker's connection list
 
@@ -63,7 +65,8 @@ class ClientConn final : public StreamHandler, public UpstreamOwner {
     lingering,   // response sent, write side shut; draining input before close
   };
 
-  ClientConn(Worker& worker, size_t listener);
+  ClientConn(Worker& worker, std::unique_ptr<Stream> stream, size_t listener);
+  void start();
   ~ClientConn();
 
   // StreamHandler
@@ -95,7 +98,8 @@ class ClientConn final : public StreamHandler, public UpstreamOwner {
     const char* reason = nullptr;
   };
   HeadCheck check_head(std::string_view method) const;
-  Decision place_user(const RuntimePool& pool, BackendRef exclude);
+  // count_move: a move off a pinned backend is a remap (not so a 503 retried at once).
+  Decision place_user(const RuntimePool& pool, BackendRef exclude, bool count_move = true);
   void start_exchange(const RuntimePool& pool, size_t backend);
   void send_request_head();
   void forward_body(const char* data, size_t len);
@@ -104,7 +108,7 @@ class ClientConn final : public StreamHandler, public UpstreamOwner {
   RetryFacts retry_facts() const;
   // Sends the request (not yet answered, its bytes still ours) to the next backend of its
   // pool other than `failed`, re-pinning the user there; false if none can take it.
-  bool move_request(BackendRef failed);
+  bool move_request(BackendRef failed, bool count_move);
   void fail_exchange(int status, const char* reason);
   void record_move(MoveReason why);
 
@@ -120,7 +124,7 @@ class ClientConn final : public StreamHandler, public UpstreamOwner {
   Worker& worker_;
   std::shared_ptr<const Runtime> rt_;  // the snapshot this exchange runs on
   std::shared_ptr<ListenerStats> listener_stats_;
-  TcpStream stream_;
+  std::unique_ptr<Stream> stream_;  // TcpStream, or a test double
   Deadlines::Entry deadline_;
   RequestState* rs_ = nullptr;  // while a request is under way
 

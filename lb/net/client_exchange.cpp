@@ -151,7 +151,7 @@ void ClientConn::on_request_head() {
   start_exchange(pool, d.index);
 }
 
-Decision ClientConn::place_user(const RuntimePool& pool, BackendRef exclude) {
+Decision ClientConn::place_user(const RuntimePool& pool, BackendRef exclude, bool count_move) {
   SessionTable& sessions = worker_.state().sessions;
   uint64_t now = uv_now(worker_.loop());
   static thread_local std::vector<Candidate> cands;
@@ -186,7 +186,7 @@ Decision ClientConn::place_user(const RuntimePool& pool, BackendRef exclude) {
     const RuntimeBackend& b = pool.backends[d.index];
     if (pinned_) sessions.pin(pin_key_, b.ref, now);
     b.stats->new_pins.fetch_add(1, std::memory_order_relaxed);
-    if (d.kind == Placement::moved) record_move(d.reason);
+    if (d.kind == Placement::moved && count_move) record_move(d.reason);
     // A new or moved user has no state on its new backend: its 503 may be retried.
     fresh_user_ = true;
   }
@@ -352,7 +352,7 @@ void ClientConn::upstream_head(const http::MessageParser& r) {
         http10_ ? http::ClientConnection::keep_alive : http::ClientConnection::implicit;
   http::write_response_head(rs_->resp_head, head);
   if (interim) {
-    stream_.write(rs_->resp_head);  // the final head follows and reuses the string
+    stream_->write(rs_->resp_head);  // the final head follows and reuses the string
     return;
   }
   resp_head_pending_ = true;
@@ -363,11 +363,11 @@ void ClientConn::upstream_body(const char* data, size_t len) {
   if (swallow_) return;
   if (resp_head_pending_) {
     resp_head_pending_ = false;
-    stream_.write(rs_->resp_head, {data, len});
+    stream_->write(rs_->resp_head, {data, len});
   } else {
-    stream_.write({data, len});
+    stream_->write({data, len});
   }
-  if (stream_.pending() >= worker_.max_pending() && up_) {
+  if (stream_->pending() >= worker_.max_pending() && up_) {
     up_->pause_reading();
     arm_timer();
   }
@@ -376,7 +376,7 @@ void ClientConn::upstream_body(const char* data, size_t len) {
 void ClientConn::upstream_read_end() {
   if (resp_head_pending_ && !swallow_) {
     resp_head_pending_ = false;
-    stream_.write(rs_->resp_head);
+    stream_->write(rs_->resp_head);
   }
 }
 
@@ -390,7 +390,7 @@ void ClientConn::upstream_done(bool reusable) {
     swallow_ = false;
     ++retries_503_;
     backend_->stats->retried_503.fetch_add(1, std::memory_order_relaxed);
-    if (!move_request(backend_->ref))
+    if (!move_request(backend_->ref, false))
       reply_local(503, "backend overloaded", true, "Retry-After: 1\r\n");
     return;
   }
@@ -402,8 +402,8 @@ void ClientConn::upstream_done(bool reusable) {
   finish_exchange();
 }
 
-bool ClientConn::move_request(BackendRef failed) {
-  Decision d = place_user(*pool_, failed);
+bool ClientConn::move_request(BackendRef failed, bool count_move) {
+  Decision d = place_user(*pool_, failed, count_move);
   if (d.kind == Placement::none) return false;
   start_exchange(*pool_, d.index);
   return true;
@@ -451,7 +451,7 @@ void ClientConn::upstream_failed(UpstreamError e) {
     // the user moves now rather than see a 502 while health catches up.
     ++failovers_;
     st.in_flight.fetch_sub(1, std::memory_order_relaxed);
-    if (move_request(backend_->ref)) return;
+    if (move_request(backend_->ref, true)) return;
     backend_ = nullptr;
     reply_local(502, "no reachable backend", true);
     return;

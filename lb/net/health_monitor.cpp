@@ -1,10 +1,9 @@
 #include "lb/net/health_monitor.h"
 
-#include "lb/core/balancer.h"
-
 #include <chrono>
 #include <random>
 
+#include "lb/core/balancer.h"
 #include "lb/net/http_probe.h"
 #include "lb/net/log.h"
 

@@ -4,6 +4,8 @@
 // implement; a tunnel joins two of them. Input arrives into a buffer taken on demand
 // from the worker's BufferPool and given back as soon as it is consumed, so a quiet
 // stream holds no buffer (unread bytes wait in the kernel).
+#include <sys/socket.h>
+
 #include <cstddef>
 #include <string_view>
 
@@ -25,6 +27,8 @@ class StreamHandler {
   virtual void on_drained(Stream& s) = 0;
   // close() finished: the stream's memory may go now.
   virtual void on_closed(Stream& s) = 0;
+  // connect() finished: status 0, or a libuv error code.
+  virtual void on_connected(Stream& s, int status) { (void)s, (void)status; }
 
  protected:
   ~StreamHandler() = default;
@@ -39,6 +43,10 @@ class Stream {
 
   void set_handler(StreamHandler* h) { handler_ = h; }
   StreamHandler* handler() const { return handler_; }
+
+  // Starts connecting to addr (an upstream); the handler hears on_connected. Returns 0 or
+  // a libuv error code (e.g. UV_EMFILE) when it could not even start.
+  virtual int connect(const sockaddr* addr) = 0;
 
   // Reading on or off (backpressure). Off leaves further bytes in the kernel.
   virtual void read_start() = 0;
@@ -79,6 +87,13 @@ class Stream {
   // Closes; the handler hears on_closed when the memory may be freed.
   virtual void close() = 0;
 
+  // The process is at its buffer budget: reading stopped for want of a buffer; the owner
+  // calls retry_read() a moment later.
+  bool starved() const { return starved_; }
+  void retry_read() {
+    if (starved_) read_start();
+  }
+
   BufferPool& pool() const { return *pool_; }
   // Reads of this stream are never refused by the buffer budget (an upstream answering a
   // request already admitted); the budget pauses client intake instead.
@@ -95,6 +110,7 @@ class Stream {
   Buffer* in_ = nullptr;
   bool held_ = false;
   bool exempt_ = false;
+  bool starved_ = false;
 };
 
 }  // namespace lb::net

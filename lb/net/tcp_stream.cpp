@@ -19,6 +19,25 @@ bool TcpStream::accept(uv_stream_t* server) {
   return uv_accept(server, reinterpret_cast<uv_stream_t*>(&tcp_)) == 0;
 }
 
+int TcpStream::connect(const sockaddr* addr) {
+  auto* req = new uv_connect_t;  // once per upstream connection, not per request
+  req->data = this;
+  int rc = uv_tcp_connect(req, &tcp_, addr, &TcpStream::on_connect);
+  if (rc != 0) {
+    delete req;
+    return rc;
+  }
+  uv_tcp_nodelay(&tcp_, 1);
+  return 0;
+}
+
+void TcpStream::on_connect(uv_connect_t* req, int status) {
+  auto* s = static_cast<TcpStream*>(req->data);
+  delete req;
+  if (status == UV_ECANCELED || s->closing_) return;  // closed while connecting
+  if (s->handler_) s->handler_->on_connected(*s, status);
+}
+
 void TcpStream::read_start() {
   if (closing_ || failed_) return;
   starved_ = false;

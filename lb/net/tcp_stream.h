@@ -17,6 +17,7 @@ class TcpStream final : public Stream {
   uv_tcp_t* tcp() { return &tcp_; }
   // Accepts a pending connection from `server`; false on failure.
   bool accept(uv_stream_t* server);
+  int connect(const sockaddr* addr) override;
 
   void read_start() override;
   void read_stop() override;
@@ -27,11 +28,6 @@ class TcpStream final : public Stream {
   void shutdown() override;
   void close() override;
   bool closing() const { return closing_; }
-  // The process ran out of buffers while reading: reading stopped; retry later.
-  bool starved() const { return starved_; }
-  void retry_read() {
-    if (starved_) read_start();
-  }
 
  private:
   static void on_alloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
@@ -39,6 +35,7 @@ class TcpStream final : public Stream {
   static void on_write(uv_write_t* req, int status);
   static void on_shutdown(uv_shutdown_t* req, int status);
   static void on_close(uv_handle_t* h);
+  static void on_connect(uv_connect_t* req, int status);
   void append(const char* p, size_t n);
   void flush();
   void fail(int error);
@@ -53,7 +50,6 @@ class TcpStream final : public Stream {
   bool writing_ = false;
   bool failed_ = false;
   bool closing_ = false;
-  bool starved_ = false;
   bool shutdown_wanted_ = false;
 };
 

@@ -29,13 +29,11 @@ const char* upstream_error_name(UpstreamError e) {
 static constexpr uint64_t kIdleMs = 30'000;
 
 UpstreamConn::UpstreamConn(Worker& worker, BackendRef ref)
-    : worker_(worker), ref_(ref), stream_(worker.loop(), worker.buffers()) {
-  stream_.set_handler(this);
-  stream_.set_exempt(true);
+    : worker_(worker), ref_(ref), stream_(worker.make_stream()) {
+  stream_->set_handler(this);
+  stream_->set_exempt(true);
   deadline_.fire = &UpstreamConn::on_deadline;
   deadline_.owner = this;
-  connect_req_.data = this;
-  uv_tcp_nodelay(stream_.tcp(), 1);
 }
 
 void UpstreamConn::arm(uint64_t ms) {
@@ -48,8 +46,7 @@ void UpstreamConn::arm(uint64_t ms) {
 void UpstreamConn::connect(const sockaddr* addr, UpstreamOwner* owner, uint64_t connect_ms) {
   owner_ = owner;
   state_ = State::connecting;
-  int rc = uv_tcp_connect(&connect_req_, stream_.tcp(), addr, &UpstreamConn::on_connect);
-  if (rc != 0) {
+  if (stream_->connect(addr) != 0) {
     // Running out of descriptors is corral's problem, not the backend's; either way the
     // owner expects a callback.
     fail(UpstreamError::connect_failed);
@@ -58,17 +55,16 @@ void UpstreamConn::connect(const sockaddr* addr, UpstreamOwner* owner, uint64_t 
   arm(connect_ms);
 }
 
-void UpstreamConn::on_connect(uv_connect_t* req, int status) {
-  auto* u = static_cast<UpstreamConn*>(req->data);
-  if (u->state_ == State::closing) return;
-  u->arm(0);
+void UpstreamConn::on_connected(Stream&, int status) {
+  if (state_ == State::closing) return;
+  arm(0);
   if (status != 0) {
-    u->fail(UpstreamError::connect_failed);
+    fail(UpstreamError::connect_failed);
     return;
   }
-  u->state_ = State::active;
-  u->stream_.read_start();
-  if (u->owner_) u->owner_->upstream_connected();
+  state_ = State::active;
+  stream_->read_start();
+  if (owner_) owner_->upstream_connected();
 }
 
 void UpstreamConn::bind(UpstreamOwner* owner) {
@@ -97,14 +93,14 @@ void UpstreamConn::pause_reading() {
   paused_ = true;
   // Our own backpressure is not the backend's slowness: the client's deadline runs.
   arm(0);
-  stream_.read_stop();
+  stream_->read_stop();
 }
 
 void UpstreamConn::resume_reading() {
   if (!paused_ || state_ != State::active) return;
   paused_ = false;
   arm(response_ms_);
-  stream_.read_start();
+  stream_->read_start();
   parse();  // bytes may have arrived before the pause
 }
 
@@ -115,13 +111,13 @@ void UpstreamConn::give_parser() {
 
 void UpstreamConn::release(bool reusable) {
   owner_ = nullptr;
-  if (!reusable || state_ != State::active || worker_.stopping() || paused_ || !stream_.idle() ||
-      stream_.has_input()) {
+  if (!reusable || state_ != State::active || worker_.stopping() || paused_ || !stream_->idle() ||
+      stream_->has_input()) {
     close();
     return;
   }
   give_parser();
-  stream_.hold_input(false);
+  stream_->hold_input(false);
   state_ = State::idle;
   if (!worker_.upstreams().put(this)) {
     close();
@@ -150,7 +146,7 @@ void UpstreamConn::close() {
   state_ = State::closing;
   arm(0);
   give_parser();
-  stream_.close();
+  stream_->close();
 }
 
 void UpstreamConn::on_closed(Stream&) { delete this; }
@@ -215,43 +211,43 @@ void UpstreamConn::on_eof(Stream&) {
 
 void UpstreamConn::parse() {
   while (owner_ && !paused_) {
-    std::string_view in = stream_.input();
+    std::string_view in = stream_->input();
     if (in.empty() && !in_body_) return;
-    if (!in_body_) stream_.hold_input(true);  // header views point into the buffer
+    if (!in_body_) stream_->hold_input(true);  // header views point into the buffer
     http::ParseResult r = parser_->feed(in.data(), in.size());
     switch (r.status) {
       case http::ParseStatus::head: {
         in_body_ = true;
         int status = parser_->status_code();
         owner_->upstream_head(*parser_);  // copies what it needs from the views
-        stream_.hold_input(false);
-        stream_.consume(r.consumed);
+        stream_->hold_input(false);
+        stream_->consume(r.consumed);
         if (!owner_) return;
         parser_->resume_after_head(head_request_ && status >= 200);
         break;
       }
       case http::ParseStatus::need_more:
-        if (!in_body_ && stream_.input_full()) {  // a response head larger than a buffer
+        if (!in_body_ && stream_->input_full()) {  // a response head larger than a buffer
           fail(UpstreamError::bad_response);
           return;
         }
         if (in_body_ && r.consumed > 0) owner_->upstream_body(in.data(), r.consumed);
-        stream_.consume(r.consumed);
+        stream_->consume(r.consumed);
         if (owner_) owner_->upstream_read_end();
         return;
       case http::ParseStatus::done: {
         if (r.consumed > 0) owner_->upstream_body(in.data(), r.consumed);
         if (!owner_) return;
-        stream_.consume(r.consumed);
+        stream_->consume(r.consumed);
         int status = parser_->status_code();
         if (status >= 100 && status < 200 && status != 101) {
           // An interim response (100 Continue, 103): the final one follows.
           parser_->resume_after_message();
           in_body_ = false;
-          stream_.compact_input();
+          stream_->compact_input();
           break;
         }
-        bool reusable = parser_->keep_alive() && !stream_.has_input();
+        bool reusable = parser_->keep_alive() && !stream_->has_input();
         arm(0);
         UpstreamOwner* o = owner_;
         o->upstream_read_end();

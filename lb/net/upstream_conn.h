@@ -6,12 +6,13 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <memory>
 #include <string_view>
 
 #include "lb/core/backend_ref.h"
 #include "lb/http/message_parser.h"
 #include "lb/net/deadlines.h"
-#include "lb/net/tcp_stream.h"
+#include "lb/net/stream.h"
 
 namespace lb::net {
 
@@ -53,10 +54,10 @@ class UpstreamConn final : public StreamHandler {
   // Takes an idle pooled connection for a new exchange.
   void bind(UpstreamOwner* owner);
   bool send(std::string_view a, std::string_view b = {}, std::string_view c = {}) {
-    return stream_.write(a, b, c);
+    return stream_->write(a, b, c);
   }
-  bool send(const std::string_view* parts, size_t n) { return stream_.write(parts, n); }
-  size_t pending() const { return stream_.pending(); }
+  bool send(const std::string_view* parts, size_t n) { return stream_->write(parts, n); }
+  size_t pending() const { return stream_->pending(); }
   // A request head is going out: parse the response to it. head_request: no body.
   void expect_response(bool head_request, uint64_t response_ms);
   // The whole request is out: from now the backend has response_ms to answer (a slow
@@ -72,11 +73,9 @@ class UpstreamConn final : public StreamHandler {
   BackendRef ref() const { return ref_; }
   bool reused() const { return reused_; }
   bool got_response_bytes() const { return got_bytes_; }
-  bool holds_buffers() const { return stream_.holds_buffer() || !stream_.idle(); }
 
  private:
   enum class State : uint8_t { connecting, active, idle, closing };
-  static void on_connect(uv_connect_t* req, int status);
   static void on_deadline(void* self);
   // StreamHandler
   void on_readable(Stream& s) override;
@@ -84,6 +83,7 @@ class UpstreamConn final : public StreamHandler {
   void on_stream_error(Stream& s, int error) override;
   void on_drained(Stream& s) override;
   void on_closed(Stream& s) override;
+  void on_connected(Stream& s, int status) override;
 
   void fail(UpstreamError e);
   void parse();
@@ -93,9 +93,8 @@ class UpstreamConn final : public StreamHandler {
 
   Worker& worker_;
   BackendRef ref_;
-  TcpStream stream_;
+  std::unique_ptr<Stream> stream_;  // TcpStream, or a test double
   Deadlines::Entry deadline_;
-  uv_connect_t connect_req_{};
   http::MessageParser* parser_ = nullptr;  // from the worker's free list, per exchange
   UpstreamOwner* owner_ = nullptr;
   State state_ = State::connecting;

@@ -10,6 +10,7 @@
 #include "lb/net/client_conn.h"
 #include "lb/net/log.h"
 #include "lb/net/socket_address.h"
+#include "lb/net/tcp_stream.h"
 
 namespace lb::net {
 
@@ -163,6 +164,11 @@ void Worker::on_connection(uv_stream_t* server, int status) {
     for (size_t i = 0; i < ls.size(); ++i)
       if (ls[i].name == l->name) l->index = i;
   ClientConn::accept(*w, server, l->index);
+}
+
+std::unique_ptr<Stream> Worker::make_stream() {
+  if (stream_factory_) return stream_factory_();
+  return std::make_unique<TcpStream>(&loop_, buffers_);
 }
 
 void Worker::track(ClientConn* c) {

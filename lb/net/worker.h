@@ -6,6 +6,7 @@
 #include <uv.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -17,6 +18,7 @@
 #include "lb/net/deadlines.h"
 #include "lb/net/free_list.h"
 #include "lb/net/proxy_state.h"
+#include "lb/net/stream.h"
 #include "lb/net/upstream_pool.h"
 
 namespace lb::net {
@@ -63,6 +65,10 @@ class Worker {
   Deadlines& deadlines() { return deadlines_; }
   FreeList<RequestState>& request_states() { return request_states_; }
   FreeList<http::MessageParser>& response_parsers() { return response_parsers_; }
+  // A new stream for an upstream connection: TCP, or what a test installed.
+  std::unique_ptr<Stream> make_stream();
+  using StreamFactory = std::function<std::unique_ptr<Stream>()>;
+  void set_stream_factory(StreamFactory f) { stream_factory_ = std::move(f); }
   // Stop reading one side while the other side's queue holds more than this.
   size_t max_pending() const { return 4 * buffers_.buffer_bytes(); }
   size_t connection_count() const { return conns_.size(); }
@@ -94,6 +100,7 @@ class Worker {
   FreeList<RequestState> request_states_;
   FreeList<http::MessageParser> response_parsers_;
   UpstreamPool upstreams_;
+  StreamFactory stream_factory_;
   std::vector<ClientConn*> conns_;
   std::mutex pending_mu_;  // guards the two lists below, filled by reload()
   std::vector<BoundSocket> pending_add_;

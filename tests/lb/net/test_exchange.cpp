@@ -1,0 +1,266 @@
+// The exchange logic of a client connection over the in-memory stream, without sockets:
+// the test plays the client and every backend (MemoryPeer) and runs the real ClientConn,
+// UpstreamConn, placement and retry policy in a worker whose loop is not running.
+#include <doctest.h>
+#include <uv.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/loader.h"
+#include "lb/core/session_key.h"
+#include "lb/net/client_conn.h"
+#include "lb/net/memory_stream.h"
+#include "lb/net/proxy_state.h"
+#include "lb/net/socket_address.h"
+#include "lb/net/worker.h"
+
+namespace {
+
+using namespace lb::net;
+
+const char* kConfig = R"(
+listeners:
+  - name: public
+    listen: 127.0.0.1:0
+    routes:
+      - {prefix: /, pool: kupo}
+sticky:
+  keys: [{from: header, name: X-Session-Key}]
+  balance_factor: 0
+pools:
+  kupo:
+    kind: kupo
+    slow_start: 0s
+    backends:
+      - {name: k1, address: 127.0.0.1:1001}
+      - {name: k2, address: 127.0.0.1:1002}
+      - {name: k3, address: 127.0.0.1:1003}
+)";
+
+const char* kOk = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Most-Recent-Checkpoint: 42\r\n\r\nok";
+const char* k503 = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nbusy";
+
+struct Upstream {
+  std::shared_ptr<MemoryPeer> peer;
+  // The backend it connected to, by name ("k1".."k3").
+  std::string backend() const { return "k" + std::to_string(port_of(peer->connected_to) - 1000); }
+};
+
+struct Rig {
+  ProxyState state{1000, 3'600'000};
+  std::unique_ptr<Worker> worker;
+  std::vector<Upstream> ups;  // every upstream stream made, in order
+
+  explicit Rig(const char* yaml = kConfig, uint64_t buffer_limit = UINT64_MAX) {
+    config::LoadResult r = config::load_string(yaml, "test.yaml");
+    REQUIRE(r.errors.empty());
+    state.runtime.store(build_runtime(*r.config, state.registry));
+    worker = std::make_unique<Worker>(state, 0);
+    state.buffers.limit = buffer_limit;
+    worker->set_stream_factory([this] {
+      auto peer = std::make_shared<MemoryPeer>();
+      ups.push_back({peer});
+      return std::make_unique<MemoryStream>(worker->buffers(), peer);
+    });
+  }
+  ~Rig() {
+    MemoryStream::settle();
+    worker->upstreams().close_all();
+    MemoryStream::settle();
+  }
+
+  std::shared_ptr<MemoryPeer> client() {
+    auto peer = std::make_shared<MemoryPeer>();
+    ClientConn::open(*worker, std::make_unique<MemoryStream>(worker->buffers(), peer), 0);
+    return peer;
+  }
+  BackendStats& stats(const std::string& name) {
+    return *state.registry.backend("kupo", name).stats;
+  }
+  // The backend the session table pins `user` to ("" if none).
+  std::string pinned(const std::string& user) {
+    const auto& pool = state.runtime.load()->pools[0];
+    lb::SessionKey k =
+        lb::pool_session_key(lb::make_session_key(lb::KeySource::header, user), pool.salt);
+    std::optional<lb::Pin> pin = state.sessions.touch(k, uv_now(worker->loop()));
+    return pin ? state.registry.name_of(pin->backend).substr(5) : "";
+  }
+};
+
+std::string get(const std::string& user, const std::string& path = "/matches") {
+  return "GET " + path + " HTTP/1.1\r\nHost: x\r\nX-Session-Key: " + user + "\r\n\r\n";
+}
+
+bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+
+}  // namespace
+
+TEST_CASE("exchange: a request reaches its placed backend, the answer comes back, the user stays") {
+  Rig rig;
+  auto c = rig.client();
+  c->send(get("alice"));
+  REQUIRE(rig.ups.size() == 1);
+  Upstream up = rig.ups[0];
+  REQUIRE(up.peer->connect_started);
+  up.peer->answer_connect(0);
+  std::string req = up.peer->take();
+  CHECK(starts_with(req, "GET /matches HTTP/1.1\r\n"));
+  up.peer->send(kOk);
+  std::string out = c->take();
+  CHECK(starts_with(out, "HTTP/1.1 200 OK\r\n"));
+  CHECK(out.size() > 2);
+  CHECK(out.substr(out.size() - 2) == "ok");
+  CHECK(rig.pinned("alice") == up.backend());
+
+  // The second request reuses the pooled upstream connection: no new stream.
+  c->send(get("alice"));
+  CHECK(rig.ups.size() == 1);
+  CHECK(starts_with(up.peer->take(), "GET /matches"));
+  up.peer->send(kOk);
+  CHECK(starts_with(c->take(), "HTTP/1.1 200 OK"));
+}
+
+TEST_CASE("exchange: between requests the connection holds no buffer and no parser") {
+  Rig rig;
+  auto c = rig.client();
+  c->send(get("bob"));
+  rig.ups[0].peer->answer_connect(0);
+  rig.ups[0].peer->send(kOk);
+  CHECK(starts_with(c->take(), "HTTP/1.1 200 OK"));
+  CHECK_FALSE(c->stream->holds_buffer());
+  CHECK(rig.worker->buffers().in_use() == 0);  // the idle upstream holds none either
+  CHECK(rig.worker->request_states().size() == 1);
+  CHECK(rig.worker->response_parsers().size() == 1);
+}
+
+TEST_CASE("exchange: a new user's 503 is retried once on the next candidate") {
+  Rig rig;
+  auto c = rig.client();
+  c->send(get("carol"));
+  Upstream first = rig.ups.at(0);
+  first.peer->answer_connect(0);
+  first.peer->send(k503);
+  REQUIRE(rig.ups.size() == 2);
+  Upstream second = rig.ups[1];
+  CHECK(second.backend() != first.backend());
+  second.peer->answer_connect(0);
+  CHECK(starts_with(second.peer->take(), "GET /matches"));
+  second.peer->send(kOk);
+  std::string out = c->take();
+  CHECK(starts_with(out, "HTTP/1.1 200 OK"));
+  CHECK(out.find("busy") == std::string::npos);  // the 503 never reached the client
+  CHECK(rig.pinned("carol") == second.backend());
+  CHECK(rig.stats(first.backend()).retried_503.load() == 1);
+  std::vector<PassiveEvent> events;
+  rig.state.passive.drain(events);
+  REQUIRE(events.size() >= 1);
+  CHECK(events[0].status == 503);
+}
+
+TEST_CASE("exchange: a pinned user's 503 reaches the client; it is not moved") {
+  Rig rig;
+  auto c = rig.client();
+  c->send(get("dave"));
+  Upstream up = rig.ups.at(0);
+  up.peer->answer_connect(0);
+  up.peer->send(kOk);
+  c->take();
+  c->send(get("dave"));
+  up.peer->send(k503);
+  CHECK(starts_with(c->take(), "HTTP/1.1 503"));
+  CHECK(rig.ups.size() == 1);
+  CHECK(rig.pinned("dave") == up.backend());
+}
+
+TEST_CASE("exchange: a moved user is a new user to its new backend: its 503 is retried") {
+  Rig rig;
+  auto c = rig.client();
+  c->send(get("erin"));
+  Upstream home = rig.ups.at(0);
+  home.peer->answer_connect(0);
+  home.peer->send(kOk);
+  c->take();
+  rig.stats(home.backend()).state.store(lb::BackendState::down);
+  c->send(get("erin"));
+  REQUIRE(rig.ups.size() == 2);
+  Upstream moved = rig.ups[1];
+  CHECK(moved.backend() != home.backend());
+  moved.peer->answer_connect(0);
+  moved.peer->send(k503);
+  REQUIRE(rig.ups.size() == 3);
+  Upstream third = rig.ups[2];
+  CHECK(third.backend() != home.backend());
+  CHECK(third.backend() != moved.backend());
+  third.peer->answer_connect(0);
+  third.peer->send(kOk);
+  CHECK(starts_with(c->take(), "HTTP/1.1 200 OK"));
+  CHECK(rig.pinned("erin") == third.backend());
+  CHECK(rig.state.remaps_down.load() == 1);  // the move; the 503 retry is no remap
+}
+
+TEST_CASE("exchange: a refused connection fails over at once and tells health") {
+  Rig rig;
+  auto c = rig.client();
+  c->send(get("frank"));
+  Upstream dead = rig.ups.at(0);
+  dead.peer->answer_connect(UV_ECONNREFUSED);
+  REQUIRE(rig.ups.size() == 2);
+  Upstream alive = rig.ups[1];
+  CHECK(alive.backend() != dead.backend());
+  alive.peer->answer_connect(0);
+  alive.peer->send(kOk);
+  CHECK(starts_with(c->take(), "HTTP/1.1 200 OK"));
+  CHECK(rig.pinned("frank") == alive.backend());
+  CHECK(rig.stats(dead.backend()).connect_failures.load() == 1);
+  std::vector<PassiveEvent> events;
+  rig.state.passive.drain(events);
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].status == 0);
+}
+
+TEST_CASE("exchange: a POST whose connection closes before an answer is not sent twice") {
+  Rig rig;
+  auto c = rig.client();
+  c->send(
+      "POST /matches HTTP/1.1\r\nHost: x\r\nX-Session-Key: gina\r\nContent-Length: 3\r\n\r\nabc");
+  Upstream up = rig.ups.at(0);
+  up.peer->answer_connect(0);
+  CHECK(up.peer->take().find("abc") != std::string::npos);
+  up.peer->send_eof();
+  CHECK(rig.ups.size() == 1);  // not resent anywhere
+  CHECK(starts_with(c->take(), "HTTP/1.1 502"));
+}
+
+TEST_CASE("exchange: at the buffer budget a connection waits instead of allocating") {
+  Rig rig(kConfig, 1);  // no buffer can be had
+  auto c = rig.client();
+  c->send(get("hank"));
+  CHECK(rig.ups.empty());  // nothing read
+  CHECK(c->stream->starved());
+  CHECK(rig.state.buffers.refused.load() >= 1);
+  rig.state.buffers.limit = UINT64_MAX;
+  c->stream->retry_read();  // what the connection's 50 ms retry does
+  REQUIRE(rig.ups.size() == 1);
+  rig.ups[0].peer->answer_connect(0);
+  rig.ups[0].peer->send(kOk);
+  CHECK(starts_with(c->take(), "HTTP/1.1 200 OK"));
+}
+
+TEST_CASE("exchange: a pipelined pair is answered in order, one exchange at a time") {
+  Rig rig;
+  auto c = rig.client();
+  c->send(get("ivy", "/a") + get("ivy", "/b"));
+  Upstream up = rig.ups.at(0);
+  up.peer->answer_connect(0);
+  std::string first = up.peer->take();
+  CHECK(starts_with(first, "GET /a "));
+  CHECK(first.find("GET /b") == std::string::npos);
+  up.peer->send("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst");
+  CHECK(starts_with(up.peer->take(), "GET /b "));
+  up.peer->send("HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond");
+  std::string out = c->take();
+  REQUIRE(out.find("second") != std::string::npos);
+  CHECK(out.find("first") < out.find("second"));
+}
