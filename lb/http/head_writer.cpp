@@ -4,6 +4,7 @@
 #include <charconv>
 
 #include "lb/core/flat_json.h"
+#include "lb/http/reason_phrase.h"
 
 namespace lb::http {
 namespace {
@@ -89,7 +90,7 @@ void write_response_head(std::string& out, const ResponseHead& head) {
   std::to_chars(code, code + 3, head.status);
   code[3] = 0;
   out.append("HTTP/1.1 ").append(code, 3).push_back(' ');
-  out.append(head.reason.empty() ? status_reason(head.status) : head.reason).append("\r\n");
+  out.append(head.reason.empty() ? reason_phrase(head.status) : head.reason).append("\r\n");
   ConnectionTokens tokens = connection_tokens(head.headers);
   for (const HeaderView& h : head.headers)
     if (!hop_by_hop(h.name, tokens, head.upgrade)) put_header(out, h.name, h.value);
@@ -109,7 +110,7 @@ void write_error_response(std::string& out, int status, std::string_view reason,
       "{\"error\":\"" + json_escape(reason) + "\",\"status\":" + std::to_string(status) + "}\n";
   out.clear();
   out.append("HTTP/1.1 ").append(std::to_string(status)).push_back(' ');
-  out.append(status_reason(status)).append("\r\n");
+  out.append(reason_phrase(status)).append("\r\n");
   out.append("Content-Type: application/json\r\nContent-Length: ")
       .append(std::to_string(body.size()))
       .append("\r\n");
@@ -118,55 +119,7 @@ void write_error_response(std::string& out, int status, std::string_view reason,
   out.append("\r\n").append(body);
 }
 
-std::string_view status_reason(int status) {
-  switch (status) {
-    case 100:
-      return "Continue";
-    case 101:
-      return "Switching Protocols";
-    case 200:
-      return "OK";
-    case 201:
-      return "Created";
-    case 202:
-      return "Accepted";
-    case 204:
-      return "No Content";
-    case 304:
-      return "Not Modified";
-    case 400:
-      return "Bad Request";
-    case 401:
-      return "Unauthorized";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 408:
-      return "Request Timeout";
-    case 411:
-      return "Length Required";
-    case 413:
-      return "Content Too Large";
-    case 429:
-      return "Too Many Requests";
-    case 431:
-      return "Request Header Fields Too Large";
-    case 500:
-      return "Internal Server Error";
-    case 501:
-      return "Not Implemented";
-    case 502:
-      return "Bad Gateway";
-    case 503:
-      return "Service Unavailable";
-    case 504:
-      return "Gateway Timeout";
-    default:
-      return "Unknown";
-  }
-}
+// Kept for head_writer.h's callers; the table itself lives in reason_phrase.cpp.
+std::string_view status_reason(int status) { return reason_phrase(status); }
 
 }  // namespace lb::http

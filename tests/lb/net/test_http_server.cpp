@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -258,6 +259,31 @@ TEST_CASE("http_server: a simple GET is answered, and keep-alive serves a second
   ::close(fd);
   srv.stop();
   CHECK(calls == 2);
+}
+
+TEST_CASE("http_server: status lines carry the shared reason-phrase table") {
+  // 409 and 422 were missing from the server's old private table; 599 is in no table.
+  ServerThread srv([&](const ServerRequest& req, Responder r) {
+    r.respond(std::atoi(std::string(req.target.substr(1)).c_str()), "text/plain", "x");
+  });
+  REQUIRE(srv.listen_status() == 0);
+  int fd = connect_to(srv.port());
+  REQUIRE(fd >= 0);
+  send_all(fd,
+           "GET /409 HTTP/1.1\r\nHost: a\r\n\r\n"
+           "GET /422 HTTP/1.1\r\nHost: a\r\n\r\n"
+           "GET /599 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+  std::string data = read_until_close(fd);
+  ::close(fd);
+  srv.stop();
+  CHECK(parse_responses(data).size() == 3);
+  const size_t conflict = data.find("HTTP/1.1 409 Conflict\r\n");
+  const size_t unprocessable = data.find("HTTP/1.1 422 Unprocessable Content\r\n");
+  const size_t unknown = data.find("HTTP/1.1 599 Unknown\r\n");
+  CHECK(conflict == 0);
+  CHECK(unprocessable != std::string::npos);
+  CHECK(unknown != std::string::npos);
+  CHECK(unprocessable < unknown);
 }
 
 TEST_CASE("http_server: pipelined requests are answered strictly in order") {
