@@ -96,11 +96,7 @@ void ClientConn::give_request_state() {
 void ClientConn::close() {
   if (closing_) return;
   closing_ = true;
-  if (up_) {
-    up_->abort();
-    up_ = nullptr;
-    if (backend_) backend_->stats->in_flight.fetch_sub(1, std::memory_order_relaxed);
-  }
+  if (rs_) rs_->exchange.abort();
   worker_.deadlines().clear(deadline_);
   give_request_state();
   stream_->close();
@@ -122,7 +118,8 @@ void ClientConn::stop_gracefully() {
 void ClientConn::update_reading() {
   if (closing_) return;
   bool want = !client_eof_;
-  if (phase_ == Phase::body) want = want && up_ && up_->pending() < worker_.max_pending();
+  if (phase_ == Phase::body)
+    want = want && exchanging() && rs_->exchange.pending() < worker_.max_pending();
   // Reading goes on while connecting or waiting, so a closed client is noticed; pipelined
   // bytes wait in the buffer (or the kernel once it is full).
   if (phase_ != Phase::lingering) {
@@ -162,7 +159,7 @@ void ClientConn::on_eof(Stream&) {
   client_eof_ = true;
   close_after_ = true;
   if (phase_ == Phase::head || phase_ == Phase::discard || phase_ == Phase::body) {
-    if (phase_ == Phase::body && up_) {
+    if (phase_ == Phase::body && exchanging()) {
       // The body cannot be completed: the backend exchange is void.
       fail_exchange(400, "request body truncated");
       return;
@@ -176,7 +173,7 @@ void ClientConn::on_eof(Stream&) {
 }
 
 void ClientConn::on_stream_error(Stream&, int) {
-  if (up_ && backend_) backend_->stats->client_aborts.fetch_add(1);
+  if (exchanging()) rs_->exchange.backend()->stats->client_aborts.fetch_add(1);
   close();
 }
 
@@ -221,14 +218,14 @@ void ClientConn::on_deadline(void* self) {
   }
   if ((c->phase_ == Phase::body || c->phase_ == Phase::discard) && !c->resp_started_) {
     log_limited("client %s: request body stalled past idle_timeout", c->ip_text());
-    if (c->up_) {
+    if (c->exchanging()) {
       c->fail_exchange(408, "request body not received in time");
       return;
     }
     c->reply_local(408, "request body not received in time", true);
     return;
   }
-  if (c->up_ && c->backend_) c->backend_->stats->client_aborts.fetch_add(1);
+  if (c->exchanging()) c->rs_->exchange.backend()->stats->client_aborts.fetch_add(1);
   c->close();
 }
 
@@ -276,10 +273,8 @@ void ClientConn::process() {
     break;  // connecting, waiting, lingering: events drive us
   }
   if (closing_) return;
-  if (req_head_pending_ && up_ && phase_ != Phase::connecting) {
-    req_head_pending_ = false;
-    up_->send(rs_->req_head);
-  }
+  // A head still waiting for body bytes (or for a bodyless request's end) goes out now.
+  if (rs_ && phase_ != Phase::connecting) rs_->exchange.flush_head();
   update_reading();
 }
 
@@ -296,7 +291,7 @@ bool ClientConn::process_body() {
   if (closing_ || phase_ != before) return false;
   if (r.status == http::ParseStatus::error) {
     log_limited("client %s: bad request body: %s", ip_text(), parser.error_reason());
-    if (phase_ == Phase::body && up_)
+    if (phase_ == Phase::body && exchanging())
       fail_exchange(400, parser.error_reason());
     else
       reply_local(400, parser.error_reason(), true);
@@ -308,7 +303,7 @@ bool ClientConn::process_body() {
   }
   if (phase_ == Phase::body) {
     // Content-Length bodies go raw; chunked ones went through on_chunk_data.
-    if (!reframe_) forward_body(in.data(), r.consumed);
+    if (!reframe_) forward_body(in.substr(0, r.consumed));
     if (closing_ || phase_ != before) return false;
   } else {
     body_bytes_ += r.consumed;
@@ -320,7 +315,7 @@ bool ClientConn::process_body() {
   stream_->consume(r.consumed);
   if (r.status != http::ParseStatus::done) {
     if (client_eof_ && !stream_->has_input()) {
-      if (phase_ == Phase::body && up_)
+      if (phase_ == Phase::body && exchanging())
         fail_exchange(400, "request body truncated");
       else
         end_response_and_close();  // a local answer may still be on its way out
@@ -333,14 +328,14 @@ bool ClientConn::process_body() {
     return !closing_;
   }
   if (reframe_) {
-    forward_body("0\r\n\r\n", 5);  // the last chunk, no trailers
+    forward_body("0\r\n\r\n");  // the last chunk, no trailers
     if (closing_ || phase_ != before) return false;
   }
   req_done_ = true;
   phase_ = Phase::waiting;
-  if (up_) up_->start_response_timer();
+  rs_->exchange.request_sent();
   arm_timer();
-  if (resp_started_ && !up_) {
+  if (resp_started_ && !exchanging()) {
     // The response finished before the request did (an early answer).
     finish_exchange();
     return !closing_;
@@ -377,8 +372,6 @@ void ClientConn::reply_local(int status, const char* reason, bool close_after,
 void ClientConn::next_request() {
   phase_ = Phase::head;
   head_partial_ = false;
-  backend_ = nullptr;
-  pool_ = nullptr;
   // A fresh parser state per request; between requests the connection keeps nothing.
   give_request_state();
   if (stop_ && !stream_->has_input() && stream_->idle()) {
@@ -422,12 +415,12 @@ void ClientConn::linger() {
 
 void ClientConn::on_drained(Stream&) {
   if (closing_) return;
-  if (close_after_ && !up_ && phase_ != Phase::lingering &&
+  if (close_after_ && !exchanging() && phase_ != Phase::lingering &&
       (resp_started_ || phase_ == Phase::waiting)) {
     linger();
     return;
   }
-  if (up_) up_->resume_reading();
+  if (exchanging()) rs_->exchange.resume_response();
   if (stop_ && phase_ == Phase::head && !head_partial_ && !stream_->has_input()) {
     close();
     return;

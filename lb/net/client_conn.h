@@ -8,22 +8,20 @@
 // keep-alive connection costs the socket handle and a few words.
 //
 // client_conn.cpp: reading, parsing, local answers, keep-alive, lingering close.
-// client_exchange.cpp: routing, placement, and the exchange with one upstream (send,
-// failover and retries by lb/core/retry_policy, passive health events).
+// client_request.cpp: routing and head rewriting, the request body to the exchange, the
+// answer back to the client. The exchange with the upstream (placement, sending,
+// failover and retries, passive health events) is lb/net/exchange.
 #include <uv.h>
 
 #include <cstdint>
 #include <memory>
 #include <string>
 
-#include "lb/core/balancer.h"
-#include "lb/core/retry_policy.h"
-#include "lb/core/session_key.h"
 #include "lb/http/message_parser.h"
 #include "lb/net/deadlines.h"
+#include "lb/net/exchange.h"
 #include "lb/net/runtime.h"
 #include "lb/net/stream.h"
-#include "lb/net/upstream_conn.h"
 
 namespace lb::net {
 
@@ -36,9 +34,10 @@ struct RequestState {
   std::string req_head;   // rewritten head for the backend
   std::string resp_head;  // rewritten head for the client, or a local reply
   std::string scratch;
+  Exchange exchange;
 };
 
-class ClientConn final : public StreamHandler, public UpstreamOwner {
+class ClientConn final : public StreamHandler, public ExchangeClient {
  public:
   // Accepts one pending connection from `server` for listener `listener`.
   static void accept(Worker& worker, uv_stream_t* server, size_t listener);
@@ -91,35 +90,33 @@ class ClientConn final : public StreamHandler, public UpstreamOwner {
   void give_request_state();
   const char* ip_text();
 
-  // client_exchange.cpp
+  // client_request.cpp
   void on_request_head();
   struct HeadCheck {
     int status = 0;  // 0: fine
     const char* reason = nullptr;
   };
   HeadCheck check_head(std::string_view method) const;
-  // count_move: a move off a pinned backend is a remap (not so a 503 retried at once).
-  Decision place_user(const RuntimePool& pool, BackendRef exclude, bool count_move = true);
-  void start_exchange(const RuntimePool& pool, size_t backend);
-  void send_request_head();
-  void forward_body(const char* data, size_t len);
+  void forward_body(std::string_view data);
   static void on_chunk_data(void* self, const char* data, size_t len);
   void finish_exchange();
-  RetryFacts retry_facts() const;
-  // Sends the request (not yet answered, its bytes still ours) to the next backend of its
-  // pool other than `failed`, re-pinning the user there; false if none can take it.
-  bool move_request(BackendRef failed, bool count_move);
-  void fail_exchange(int status, const char* reason);
-  void record_move(MoveReason why);
+  // The exchange is void (a bad or truncated body, a stalled client): the client gets
+  // `status`, or is cut off if an answer started.
+  void fail_exchange(int status, const char* reason, std::string_view extra_headers = {});
+  bool exchanging() const { return rs_ && rs_->exchange.active(); }
 
-  // UpstreamOwner
-  void upstream_connected() override;
-  void upstream_head(const http::MessageParser& response) override;
-  void upstream_body(const char* data, size_t len) override;
-  void upstream_done(bool reusable) override;
-  void upstream_failed(UpstreamError error) override;
-  void upstream_read_end() override;
-  void upstream_drained() override;
+  // ExchangeClient
+  const http::MessageParser& request() const override { return rs_->parser; }
+  const std::string& request_head() const override { return rs_->req_head; }
+  bool request_done() const override { return req_done_; }
+  bool response_started() const override { return resp_started_; }
+  void exchange_sending() override;
+  void exchange_head(const http::MessageParser& response) override;
+  void exchange_body(const char* data, size_t len) override;
+  void exchange_read_end() override;
+  void exchange_done() override;
+  void exchange_failed(int status, const char* reason, std::string_view extra_headers) override;
+  void exchange_drained() override;
 
   Worker& worker_;
   std::shared_ptr<const Runtime> rt_;  // the snapshot this exchange runs on
@@ -128,31 +125,17 @@ class ClientConn final : public StreamHandler, public UpstreamOwner {
   Deadlines::Entry deadline_;
   RequestState* rs_ = nullptr;  // while a request is under way
 
-  // The exchange in progress.
-  UpstreamConn* up_ = nullptr;
-  const RuntimePool* pool_ = nullptr;
-  const RuntimeBackend* backend_ = nullptr;
-  SessionKey pin_key_;
-  uint64_t hash_ = 0;  // the user's selector key
-  uint64_t sent_at_us_ = 0;
   uint64_t body_bytes_ = 0;  // decoded chunked body so far, or discarded bytes
   uint32_t listener_;
   uint8_t ip_[16]{};
   uint8_t ip_len_ = 0;
-  uint8_t stale_retries_ = 0;
-  uint8_t failovers_ = 0;
-  uint8_t retries_503_ = 0;
   Phase phase_ = Phase::head;
-  bool pinned_ = false;
-  bool fresh_user_ = false;  // placed by this request (new or moved): no state there yet
-  bool swallow_ = false;     // dropping a 503 that a retry replaces
-  bool reframe_ = false;     // chunked request: we write the chunk framing
+  bool reframe_ = false;  // chunked request: we write the chunk framing
   bool body_over_limit_ = false;
   bool head_partial_ = false;  // some bytes of the current head were parsed
   bool req_done_ = false;      // the whole request went upstream
   bool resp_started_ = false;  // a response head went to the client
   bool resp_head_pending_ = false;
-  bool req_head_pending_ = false;
   bool head_request_ = false;
   bool http10_ = false;
   bool keep_alive_ = true;

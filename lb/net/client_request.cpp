@@ -1,0 +1,241 @@
+// ClientConn, second half: routing and head rewriting, the request body on its way to
+// the exchange (lb/net/exchange), and the answer on its way back to the client.
+#include "lb/core/key_extractor.h"
+#include "lb/core/router.h"
+#include "lb/http/head_writer.h"
+#include "lb/net/client_conn.h"
+#include "lb/net/log.h"
+#include "lb/net/socket_address.h"
+#include "lb/net/worker.h"
+
+namespace lb::net {
+
+void ClientConn::on_request_head() {
+  if (rt_ != worker_.runtime()) {
+    // A reload: adopt the new snapshot unless it dropped our listener, in which case
+    // this request runs on the old one and the connection closes after it.
+    const auto& next = worker_.runtime();
+    const std::string& mine = rt_->listeners[listener_].name;
+    size_t i = 0;
+    while (i < next->listeners.size() && next->listeners[i].name != mine) ++i;
+    if (i < next->listeners.size()) {
+      rt_ = next;
+      listener_ = static_cast<uint32_t>(i);
+    } else {
+      stop_ = true;
+    }
+  }
+  RequestState& rs = *rs_;
+  const http::MessageParser& parser = rs.parser;
+  const RuntimeListener& listener = rt_->listeners[listener_];
+  const config::Config& cfg = rt_->config;
+  std::string_view method = parser.method();
+  http10_ = parser.version_major() == 1 && parser.version_minor() == 0;
+  keep_alive_ = parser.keep_alive() && !stop_ && !client_eof_;
+  head_request_ = method == "HEAD";
+  req_done_ = resp_started_ = resp_head_pending_ = false;
+  body_bytes_ = 0;
+  bool has_body = parser.chunked() || parser.content_length() > 0;
+
+  if (parser.content_length() > cfg.limits.max_body_bytes) {
+    reply_local(413, "request body larger than max_body_bytes", true);
+    return;
+  }
+  if (HeadCheck bad = check_head(method); bad.status != 0) {
+    // 501: WebSocket tunnelling is its own issue; refuse clearly rather than half-work.
+    // The parser treats what follows an upgrade as another protocol, so (like a 400)
+    // the connection ends here.
+    if (bad.status == 400) log_limited("client %s: bad request (400): %s", ip_text(), bad.reason);
+    reply_local(bad.status, bad.reason, true);
+    return;
+  }
+  reframe_ = parser.chunked();
+  body_over_limit_ = false;
+
+  RequestView view{method, parser.target(), parser.headers(), {ip_, ip_len_}};
+  Extraction ex = extract_key(cfg.sticky.keys, view);
+  std::string_view target = ex.forward_target;
+  if (ex.forward_needs_slash) {
+    rs.scratch.assign("/").append(target);
+    target = rs.scratch;
+  }
+  RouteMatch m = match_route(listener.routes, method, target);
+  switch (m.admission) {
+    case Admission::no_route:
+      reply_local(404, "no route for this path", has_body);
+      return;
+    case Admission::method_not_allowed: {
+      std::string allow = "Allow: ";
+      for (size_t i = 0; i < m.route->methods.size(); ++i)
+        allow.append(i ? ", " : "").append(m.route->methods[i]);
+      allow.append("\r\n");
+      reply_local(405, "method not allowed on this route", has_body, allow);
+      return;
+    }
+    case Admission::write_blocked:
+      log_limited("client %s: refused Kupo write %.*s %.*s", ip_text(),
+                  static_cast<int>(method.size()), method.data(),
+                  static_cast<int>(m.forward.size()), m.forward.data());
+      reply_local(403, "Kupo write endpoints are not exposed", has_body);
+      return;
+    case Admission::ok:
+      break;
+  }
+
+  const RuntimePool& pool = rt_->pools[m.route->pool];
+  Exchange& exchange = rs.exchange;
+  exchange.begin(worker_, *this, *rt_, pool, ex.found ? &ex.key : nullptr);
+  Decision d = exchange.place();
+  if (d.kind == Placement::none) {
+    reply_local(503, "no backend available", has_body, "Retry-After: 5\r\n");
+    return;
+  }
+
+  http::RequestHead head;
+  head.method = method;
+  head.path = m.forward;
+  head.path_needs_slash = m.needs_slash;
+  head.http10 = http10_;
+  head.headers = parser.headers();
+  char ip[48];
+  format_ip(ip_, ip_len_, ip, sizeof ip);
+  head.client_ip = ip;
+  head.inject = pool.inject;
+  head.chunked = reframe_;
+  http::write_request_head(rs.req_head, head);
+  rs.parser.resume_after_head();         // the body (if any) is parsed as it goes out
+  worker_.deadlines().clear(deadline_);  // the exchange's deadlines run now
+  phase_ = Phase::connecting;
+  exchange.start(d.index);
+}
+
+ClientConn::HeadCheck ClientConn::check_head(std::string_view method) const {
+  // One pass over the fields. Request smuggling defence (RFC 9112 §6.1): one
+  // Transfer-Encoding field, exactly "chunked", on HTTP/1.1 only; anything else a backend
+  // might frame differently. Protocol switches are not proxied yet.
+  const http::MessageParser& parser = rs_->parser;
+  bool upgrade = parser.upgrade() || method == "CONNECT";
+  int te = 0;
+  for (const HeaderView& h : parser.headers()) {
+    if (iequals(h.name, "upgrade")) upgrade = true;
+    if (!iequals(h.name, "transfer-encoding")) continue;
+    std::string_view v = h.value;
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+    if (++te > 1 || !iequals(v, "chunked")) return {400, "unsupported Transfer-Encoding"};
+  }
+  if (upgrade) return {501, "protocol upgrade is not supported on this route"};
+  if (te > 0 && http10_) return {400, "Transfer-Encoding on an HTTP/1.0 request"};
+  return {};
+}
+
+void ClientConn::forward_body(std::string_view data) {
+  if (!data.empty()) rs_->exchange.send_body(&data, 1);
+}
+
+void ClientConn::on_chunk_data(void* self, const char* data, size_t len) {
+  auto* c = static_cast<ClientConn*>(self);
+  if (!c->reframe_ || len == 0 || c->phase_ != Phase::body) return;
+  c->body_bytes_ += len;
+  if (c->body_bytes_ > c->rt_->config.limits.max_body_bytes) c->body_over_limit_ = true;
+  if (!c->exchanging() || c->body_over_limit_) return;
+  // Our own framing: "<hex size>\r\n<data>\r\n", whatever the client's looked like.
+  char line[20];
+  int n = snprintf(line, sizeof line, "%zx\r\n", len);
+  std::string_view parts[3] = {{line, static_cast<size_t>(n)}, {data, len}, "\r\n"};
+  c->rs_->exchange.send_body(parts, 3);
+}
+
+// ---- the exchange's side --------------------------------------------------------------
+
+void ClientConn::exchange_sending() {
+  if (req_done_) {  // a whole request went out (a resend): the answer is awaited
+    phase_ = Phase::waiting;
+    return;
+  }
+  phase_ = Phase::body;
+  process();  // body bytes already read go out now, with the head
+}
+
+void ClientConn::exchange_drained() { update_reading(); }
+
+void ClientConn::exchange_head(const http::MessageParser& r) {
+  int status = r.status_code();
+  bool interim = status >= 100 && status < 200;
+  bool framed = r.chunked() || r.has_content_length() || head_request_ || status == 204 ||
+                status == 304 || interim;
+  if (!interim && (!framed || !req_done_ || !keep_alive_ || stop_ || client_eof_))
+    close_after_ = true;
+  http::ResponseHead head;
+  head.status = status;
+  head.reason = r.reason();
+  head.headers = r.headers();
+  if (interim)
+    head.connection = http::ClientConnection::implicit;
+  else if (close_after_)
+    head.connection = http::ClientConnection::close;
+  else
+    head.connection =
+        http10_ ? http::ClientConnection::keep_alive : http::ClientConnection::implicit;
+  http::write_response_head(rs_->resp_head, head);
+  if (interim) {
+    stream_->write(rs_->resp_head);  // the final head follows and reuses the string
+    return;
+  }
+  resp_head_pending_ = true;
+  resp_started_ = true;
+}
+
+void ClientConn::exchange_body(const char* data, size_t len) {
+  if (resp_head_pending_) {
+    resp_head_pending_ = false;
+    stream_->write(rs_->resp_head, {data, len});
+  } else {
+    stream_->write({data, len});
+  }
+  if (stream_->pending() >= worker_.max_pending()) {
+    rs_->exchange.pause_response();
+    arm_timer();
+  }
+}
+
+void ClientConn::exchange_read_end() {
+  if (resp_head_pending_) {
+    resp_head_pending_ = false;
+    stream_->write(rs_->resp_head);
+  }
+}
+
+void ClientConn::exchange_done() {
+  if (!req_done_) {
+    // The backend answered early (e.g. an error) before the body was all read: we cannot
+    // find the next request's start reliably, so this connection ends here.
+    close_after_ = true;
+  }
+  finish_exchange();
+}
+
+void ClientConn::exchange_failed(int status, const char* reason, std::string_view extra_headers) {
+  fail_exchange(status, reason, extra_headers);
+}
+
+void ClientConn::finish_exchange() {
+  if (close_after_ || !req_done_) {
+    end_response_and_close();
+    return;
+  }
+  next_request();
+  process();
+}
+
+void ClientConn::fail_exchange(int status, const char* reason, std::string_view extra_headers) {
+  rs_->exchange.abort();
+  if (resp_started_) {
+    // Part of the response is out: the only honest signal left is to cut the connection.
+    close();
+    return;
+  }
+  // The rest of the request body can no longer be delimited reliably unless done.
+  reply_local(status, reason, true, extra_headers);
+}
+
+}  // namespace lb::net

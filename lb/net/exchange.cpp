@@ -1,0 +1,322 @@
+#include "lb/net/exchange.h"
+
+#include <charconv>
+#include <vector>
+
+#include "lb/net/log.h"
+#include "lb/net/worker.h"
+
+namespace lb::net {
+namespace {
+
+uint64_t now_us() { return uv_hrtime() / 1000; }
+
+// Parses an unsigned decimal header value (X-Most-Recent-Checkpoint).
+bool parse_u64(std::string_view s, uint64_t& out) {
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+Failure failure_of(UpstreamError e) {
+  switch (e) {
+    case UpstreamError::connect_failed:
+      return Failure::connect_failed;
+    case UpstreamError::connect_timeout:
+      return Failure::connect_timeout;
+    case UpstreamError::response_timeout:
+      return Failure::response_timeout;
+    case UpstreamError::closed_early:
+      return Failure::closed_early;
+    case UpstreamError::reset:
+      return Failure::reset;
+    case UpstreamError::bad_response:
+      break;
+  }
+  return Failure::bad_response;
+}
+
+}  // namespace
+
+void Exchange::begin(Worker& worker, ExchangeClient& client, const Runtime& rt,
+                     const RuntimePool& pool, const SessionKey* user_key) {
+  worker_ = &worker;
+  client_ = &client;
+  rt_ = &rt;
+  pool_ = &pool;
+  backend_ = nullptr;
+  up_ = nullptr;
+  stale_retries_ = failovers_ = retries_503_ = 0;
+  fresh_user_ = swallow_ = head_pending_ = connecting_ = false;
+  head_request_ = client.request().method() == "HEAD";
+  pinned_ = user_key != nullptr;
+  if (pinned_) {
+    pin_key_ = pool_session_key(*user_key, pool.salt);
+    hash_ = pin_key_.lo;
+  } else {
+    // No key at all: spread by a per-worker counter; nothing to pin.
+    static thread_local uint64_t seq = 0;
+    hash_ = name_hash(std::string_view(reinterpret_cast<const char*>(&++seq), sizeof seq));
+  }
+}
+
+Decision Exchange::place() { return place_excluding(kNoBackend, true); }
+
+Decision Exchange::place_excluding(BackendRef exclude, bool count_move) {
+  const RuntimePool& pool = *pool_;
+  SessionTable& sessions = worker_->state().sessions;
+  uint64_t now = uv_now(worker_->loop());
+  static thread_local std::vector<Candidate> cands;
+  cands.resize(pool.backends.size());
+  for (size_t i = 0; i < pool.backends.size(); ++i) {
+    const RuntimeBackend& b = pool.backends[i];
+    Candidate& c = cands[i];
+    c.ref = b.ref;
+    c.state = b.stats->state.load(std::memory_order_relaxed);
+    c.reachable = b.resolved;
+    c.admin = b.stats->admin.load(std::memory_order_relaxed);
+    c.weight = b.weight;
+    c.pinned = sessions.pinned(b.ref);
+    c.tip_slot = b.stats->tip_slot.load(std::memory_order_relaxed);
+    c.ramp_start_ms = b.stats->ramp_start_ms.load(std::memory_order_relaxed);
+  }
+  PlacementRequest r;
+  r.hash = hash_;
+  r.exclude = exclude;
+  r.now_ms = now;
+  if (pinned_) {
+    // An expired pin is simply gone: that user is new.
+    if (std::optional<Pin> pin = sessions.touch(pin_key_, now)) {
+      r.has_pin = true;
+      r.pinned_to = pin->backend;
+      r.last_slot = pin->last_slot;
+    }
+  }
+  PoolView view{cands, pool.selector.get(), rt_->config.sticky.balance_factor, pool.slow_start_ms};
+  Decision d = lb::place(view, r);
+  if (d.kind == Placement::new_user || d.kind == Placement::moved) {
+    const RuntimeBackend& b = pool.backends[d.index];
+    if (pinned_) sessions.pin(pin_key_, b.ref, now);
+    b.stats->new_pins.fetch_add(1, std::memory_order_relaxed);
+    if (d.kind == Placement::moved && count_move) {
+      ProxyState& st = worker_->state();
+      (d.reason == MoveReason::removed ? st.remaps_removed
+       : d.reason == MoveReason::admin ? st.remaps_admin
+                                       : st.remaps_down)
+          .fetch_add(1, std::memory_order_relaxed);
+    }
+    // A new or moved user has no state on its new backend: its 503 may be retried.
+    fresh_user_ = true;
+  }
+  return d;
+}
+
+void Exchange::start(size_t backend) {
+  backend_ = &pool_->backends[backend];
+  backend_->stats->in_flight.fetch_add(1, std::memory_order_relaxed);
+  up_ = worker_->upstreams().take(backend_->ref);
+  if (up_) {
+    up_->bind(this);
+    send_head();
+    return;
+  }
+  connecting_ = true;
+  up_ = new UpstreamConn(*worker_, backend_->ref);
+  up_->connect(reinterpret_cast<const sockaddr*>(&backend_->addr), this,
+               pool_->timeouts.connect_ms);
+}
+
+void Exchange::upstream_connected() { send_head(); }
+
+void Exchange::send_head() {
+  connecting_ = false;
+  sent_at_us_ = now_us();
+  up_->expect_response(head_request_, pool_->timeouts.response_ms);
+  if (client_->request_done()) {
+    // A whole request (or a resend): it goes out now and the answer is awaited.
+    up_->send(client_->request_head());
+    up_->start_response_timer();
+  } else {
+    // The head goes out with the first body bytes in one write, or alone on flush_head().
+    head_pending_ = true;
+  }
+  client_->exchange_sending();
+}
+
+void Exchange::send_body(const std::string_view* parts, size_t n) {
+  if (!up_ || connecting_) return;
+  if (head_pending_) {
+    head_pending_ = false;
+    std::string_view all[5];
+    size_t k = 0;
+    all[k++] = client_->request_head();
+    for (size_t i = 0; i < n && k < 5; ++i) all[k++] = parts[i];
+    up_->send(all, k);
+    return;
+  }
+  up_->send(parts, n);
+}
+
+void Exchange::flush_head() {
+  if (!head_pending_ || !up_ || connecting_) return;
+  head_pending_ = false;
+  up_->send(client_->request_head());
+}
+
+void Exchange::request_sent() {
+  if (up_ && !connecting_) up_->start_response_timer();
+}
+
+void Exchange::pause_response() {
+  if (up_) up_->pause_reading();
+}
+
+void Exchange::resume_response() {
+  if (up_) up_->resume_reading();
+}
+
+void Exchange::end_in_flight() {
+  if (backend_) backend_->stats->in_flight.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void Exchange::abort() {
+  if (up_) {
+    up_->abort();
+    up_ = nullptr;
+    end_in_flight();
+  }
+  backend_ = nullptr;
+}
+
+void Exchange::upstream_drained() { client_->exchange_drained(); }
+
+// ---- response -------------------------------------------------------------------------
+
+RetryFacts Exchange::retry_facts() const {
+  const http::MessageParser& p = client_->request();
+  RetryFacts f;
+  f.method = p.method();
+  f.request_sent = client_->request_done();
+  f.whole = f.request_sent && !p.chunked() && p.content_length() == 0;
+  f.response_started = client_->response_started();
+  f.fresh_user = fresh_user_;
+  f.stale_retries = stale_retries_;
+  f.failovers = failovers_;
+  f.retries_503 = retries_503_;
+  return f;
+}
+
+void Exchange::upstream_head(const http::MessageParser& r) {
+  int status = r.status_code();
+  if (status >= 200) {
+    BackendStats& st = *backend_->stats;
+    st.latency.observe(now_us() - sent_at_us_);
+    st.responses.count(status);
+    // Remember the chain point this user has seen, so a move never goes backwards.
+    HeaderLookup cp = find_header(r.headers(), "x-most-recent-checkpoint");
+    uint64_t slot = 0;
+    if (cp.found && parse_u64(cp.value, slot)) {
+      st.raise_tip(slot);
+      if (pinned_) worker_->state().sessions.record_slot(pin_key_, slot);
+    }
+    // Health hears of 503s, and of the first other answer after them; nothing else.
+    if (status == 503) {
+      st.streak_503.fetch_add(1, std::memory_order_relaxed);
+      worker_->state().passive.post({backend_->ref, status});
+    } else if (st.streak_503.load(std::memory_order_relaxed) != 0 &&
+               st.streak_503.exchange(0, std::memory_order_relaxed) != 0) {
+      worker_->state().passive.post({backend_->ref, status});
+    }
+    if (status == 503 &&
+        decide_retry(Failure::status_503, retry_facts()) == RetryAction::failover) {
+      // An overloaded backend and a user with no state there yet: try the next candidate
+      // once instead (DESIGN.md "Health"); this 503 is read and dropped.
+      swallow_ = true;
+      return;
+    }
+  }
+  client_->exchange_head(r);
+}
+
+void Exchange::upstream_body(const char* data, size_t len) {
+  if (!swallow_) client_->exchange_body(data, len);
+}
+
+void Exchange::upstream_read_end() {
+  if (!swallow_) client_->exchange_read_end();
+}
+
+void Exchange::upstream_done(bool reusable) {
+  UpstreamConn* up = up_;
+  up_ = nullptr;
+  end_in_flight();
+  // A connection whose request was not fully sent cannot carry another one.
+  if (up) up->release(reusable && client_->request_done());
+  if (swallow_) {
+    swallow_ = false;
+    ++retries_503_;
+    backend_->stats->retried_503.fetch_add(1, std::memory_order_relaxed);
+    if (!move_request(backend_->ref, false)) {
+      backend_ = nullptr;
+      client_->exchange_failed(503, "backend overloaded", "Retry-After: 1\r\n");
+    }
+    return;
+  }
+  client_->exchange_done();
+}
+
+bool Exchange::move_request(BackendRef failed, bool count_move) {
+  Decision d = place_excluding(failed, count_move);
+  if (d.kind == Placement::none) return false;
+  start(d.index);
+  return true;
+}
+
+void Exchange::upstream_failed(UpstreamError e) {
+  RetryFacts facts = retry_facts();
+  facts.reused_connection = up_ && up_->reused();  // still valid: freed in its close callback
+  up_ = nullptr;                                   // it closed itself
+  connecting_ = false;
+  BackendStats& st = *backend_->stats;
+  RetryAction act = decide_retry(failure_of(e), facts);
+  if (act == RetryAction::same) {
+    // A parked keep-alive connection the backend had already closed: the request never
+    // reached it, so send it again on a fresh connection.
+    ++stale_retries_;
+    connecting_ = true;
+    up_ = new UpstreamConn(*worker_, backend_->ref);
+    up_->connect(reinterpret_cast<const sockaddr*>(&backend_->addr), this,
+                 pool_->timeouts.connect_ms);
+    return;
+  }
+  bool connect = e == UpstreamError::connect_failed || e == UpstreamError::connect_timeout;
+  bool timeout = e == UpstreamError::connect_timeout || e == UpstreamError::response_timeout;
+  (e == UpstreamError::connect_failed ? st.connect_failures
+   : timeout                          ? st.timeouts
+                                      : st.resets)
+      .fetch_add(1);
+  logf(LogLevel::warn, "backend %s (%s): %s", backend_->name.c_str(), backend_->address.c_str(),
+       upstream_error_name(e));
+  // Health hears of failures that are the backend's: it could not be reached, or it had
+  // the whole request and failed it. A backend that cuts off an upload it refuses is
+  // not unhealthy, and a client must not be able to mark backends down that way.
+  if (connect || facts.request_sent) worker_->state().passive.post({backend_->ref, 0});
+  end_in_flight();
+  if (act == RetryAction::failover) {
+    // Nothing reached the backend, or the request got no answer at all and can be resent:
+    // the user moves now rather than see a 502 while health catches up.
+    ++failovers_;
+    if (move_request(backend_->ref, true)) return;
+    backend_ = nullptr;
+    client_->exchange_failed(502, "no reachable backend", {});
+    return;
+  }
+  int status = timeout ? 504 : 502;
+  if (!facts.response_started) st.responses.count(status);
+  backend_ = nullptr;
+  client_->exchange_failed(status, timeout ? "backend timed out" : "backend unreachable or failed",
+                           {});
+}
+
+}  // namespace lb::net

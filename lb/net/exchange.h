@@ -1,0 +1,114 @@
+#pragma once
+// One exchange with one upstream, on behalf of a client connection: place the request's
+// user (lb/core/balancer), send the request to that backend over a pooled or new
+// UpstreamConn, hand the answer to the client side, and when the backend fails or
+// answers 503, resend or fail over as lb/core/retry_policy says. It also keeps the
+// backend's counters and tells health what live traffic showed (passive events).
+// The client side (ClientConn) reads and parses the request and writes the answer; the
+// two meet at ExchangeClient. An Exchange lives in the pooled RequestState, so an idle
+// connection holds none.
+#include <cstdint>
+#include <string_view>
+
+#include "lb/core/balancer.h"
+#include "lb/core/retry_policy.h"
+#include "lb/core/session_key.h"
+#include "lb/http/message_parser.h"
+#include "lb/net/runtime.h"
+#include "lb/net/upstream_conn.h"
+
+namespace lb::net {
+
+class Worker;
+
+// What the exchange needs from, and tells, the client side.
+class ExchangeClient {
+ public:
+  // The request as parsed (method, framing) and its rewritten head.
+  virtual const http::MessageParser& request() const = 0;
+  virtual const std::string& request_head() const = 0;
+  // The whole request has been read and handed to the exchange.
+  virtual bool request_done() const = 0;
+  // Part of an answer went to the client.
+  virtual bool response_started() const = 0;
+
+  // An upstream connection is ready: body bytes may flow (send_body), or, when the
+  // request was whole already, it has been sent and the answer is awaited.
+  virtual void exchange_sending() = 0;
+  virtual void exchange_head(const http::MessageParser& response) = 0;
+  virtual void exchange_body(const char* data, size_t len) = 0;
+  // Everything read so far was handed over (flush a coalesced head).
+  virtual void exchange_read_end() = 0;
+  // The answer is complete.
+  virtual void exchange_done() = 0;
+  // No answer can come: the client gets `status` (or is cut off if an answer started).
+  virtual void exchange_failed(int status, const char* reason, std::string_view extra_headers) = 0;
+  // The request bytes queued to the backend are written.
+  virtual void exchange_drained() = 0;
+
+ protected:
+  ~ExchangeClient() = default;
+};
+
+class Exchange final : public UpstreamOwner {
+ public:
+  // A new request: the user's key (found=false: keyless, spread per request).
+  void begin(Worker& worker, ExchangeClient& client, const Runtime& rt, const RuntimePool& pool,
+             const SessionKey* user_key);
+  // Places the user (pinned, new or moved) and pins a new placement; kind none: nothing
+  // can take the request.
+  Decision place();
+  // Starts the exchange with the placed backend (index into the pool).
+  void start(size_t backend);
+  // Body bytes for the backend, in order; the head goes out with the first of them.
+  void send_body(const std::string_view* parts, size_t n);
+  // Sends the head now if it is still waiting for body bytes.
+  void flush_head();
+  // The whole request is out: the backend's response time starts.
+  void request_sent();
+  size_t pending() const { return up_ ? up_->pending() : 0; }
+  void pause_response();
+  void resume_response();
+  // The client is gone or the exchange is void: close the upstream side now.
+  void abort();
+  bool active() const { return up_ != nullptr; }
+  bool connecting() const { return connecting_; }
+  const RuntimeBackend* backend() const { return backend_; }
+
+ private:
+  Decision place_excluding(BackendRef exclude, bool count_move);
+  RetryFacts retry_facts() const;
+  bool move_request(BackendRef failed, bool count_move);
+  void send_head();
+  void end_in_flight();
+
+  // UpstreamOwner
+  void upstream_connected() override;
+  void upstream_head(const http::MessageParser& response) override;
+  void upstream_body(const char* data, size_t len) override;
+  void upstream_done(bool reusable) override;
+  void upstream_failed(UpstreamError error) override;
+  void upstream_read_end() override;
+  void upstream_drained() override;
+
+  Worker* worker_ = nullptr;
+  ExchangeClient* client_ = nullptr;
+  const Runtime* rt_ = nullptr;
+  const RuntimePool* pool_ = nullptr;
+  const RuntimeBackend* backend_ = nullptr;
+  UpstreamConn* up_ = nullptr;
+  SessionKey pin_key_;
+  uint64_t hash_ = 0;  // the user's selector key
+  uint64_t sent_at_us_ = 0;
+  uint8_t stale_retries_ = 0;
+  uint8_t failovers_ = 0;
+  uint8_t retries_503_ = 0;
+  bool pinned_ = false;      // the user has a key, so a pin
+  bool fresh_user_ = false;  // placed by this request (new or moved): no state there yet
+  bool swallow_ = false;     // dropping a 503 that a retry replaces
+  bool head_pending_ = false;
+  bool connecting_ = false;
+  bool head_request_ = false;
+};
+
+}  // namespace lb::net
