@@ -79,8 +79,9 @@ void UpstreamConn::expect_response(bool head_request, uint64_t response_ms) {
   response_ms_ = response_ms;
   got_bytes_ = false;
   in_body_ = false;
-  if (!parser_) parser_ = worker_.response_parsers().take(http::MessageParser::Kind::response, 0);
-  parser_->reset(worker_.buffers().buffer_bytes());
+  // The response parser is taken when the first response byte arrives: an upload that
+  // takes minutes holds none.
+  give_parser();
   arm(0);
 }
 
@@ -214,6 +215,10 @@ void UpstreamConn::parse() {
     std::string_view in = stream_->input();
     if (in.empty() && !in_body_) return;
     if (!in_body_) stream_->hold_input(true);  // header views point into the buffer
+    if (!parser_) {
+      parser_ = worker_.response_parsers().take(http::MessageParser::Kind::response, 0);
+      parser_->reset(worker_.buffers().buffer_bytes());
+    }
     http::ParseResult r = parser_->feed(in.data(), in.size());
     switch (r.status) {
       case http::ParseStatus::head: {
