@@ -8,6 +8,7 @@
 
 #include "lb/core/balancer.h"
 #include "lb/core/session_key.h"
+#include "lb/core/splitmix.h"
 
 namespace bench {
 
@@ -58,12 +59,7 @@ std::string percent(double v) { return fixed(100 * v, 2) + "%"; }
 
 }  // namespace
 
-uint64_t lab_key(uint64_t i) {
-  uint64_t z = i + 0x9e3779b97f4a7c15ULL;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
+uint64_t lab_key(uint64_t i) { return lb::splitmix64(i); }
 
 std::vector<lb::SelectorBackend> lab_backends(size_t n) {
   std::vector<lb::SelectorBackend> b;

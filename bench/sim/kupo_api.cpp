@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "lb/core/flat_json.h"
+#include "lb/core/splitmix.h"
 
 namespace bench::kupo_api {
 
@@ -30,12 +31,7 @@ const char* const kHintUnsupportedContentType =
 
 namespace {
 
-uint64_t mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
+uint64_t mix(uint64_t x) { return lb::splitmix64(x); }
 
 // FNV-1a: a stable seed from the request text.
 uint64_t seed_of(std::string_view s) {

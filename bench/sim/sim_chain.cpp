@@ -2,18 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include "lb/core/splitmix.h"
 
 namespace bench {
 
 namespace {
 
-// SplitMix64 (Steele, Lea, Flood 2014): cheap, well-mixed, deterministic.
-uint64_t mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
+uint64_t mix(uint64_t x) { return lb::splitmix64(x); }
 
 }  // namespace
 

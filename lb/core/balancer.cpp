@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "lb/core/bounded_load.h"
+#include "lb/core/splitmix.h"
 
 namespace lb {
 
@@ -44,10 +45,7 @@ struct Scratch {
 // draw in [0, kRampBuckets) that is fixed per (user, backend), so a retry or a second
 // corral instance decides the same way, and unrelated to the selector's own scores.
 uint64_t ramp_draw(uint64_t hash, BackendRef ref) {
-  uint64_t z = hash + 0x9e3779b97f4a7c15ULL * (static_cast<uint64_t>(ref) + 1);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return (z ^ (z >> 31)) % kRampBuckets;
+  return splitmix64(hash + kGoldenGamma * static_cast<uint64_t>(ref)) % kRampBuckets;
 }
 
 // Which candidates a pass of the placement considers, best pass first.

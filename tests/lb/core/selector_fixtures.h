@@ -7,17 +7,13 @@
 
 #include "lb/core/selector.h"
 #include "lb/core/session_key.h"
+#include "lb/core/splitmix.h"
 
 namespace selector_test {
 
 // SplitMix64 (Steele, Lea, Flood 2014): well-mixed 64-bit keys, like the session key hashes
 // the selectors see in production.
-inline uint64_t mix_key(uint64_t i) {
-  uint64_t z = i + 0x9e3779b97f4a7c15ULL;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
+inline uint64_t mix_key(uint64_t i) { return lb::splitmix64(i); }
 
 inline std::vector<lb::SelectorBackend> pool(const std::string& prefix, int n) {
   std::vector<lb::SelectorBackend> b;
