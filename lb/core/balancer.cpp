@@ -70,9 +70,9 @@ bool in_tier(const Candidate& c, Tier tier, BackendRef exclude, uint64_t min_slo
 
 // Why the user's pin cannot be used, or none if it can. `i` is the pin's index in the
 // pool, or n when its backend is no longer configured.
-MoveReason pin_unusable(const PoolView& pool, size_t i, BackendRef exclude) {
-  if (i == pool.backends.size()) return MoveReason::removed;
-  const Candidate& c = pool.backends[i];
+MoveReason pin_unusable(std::span<const Candidate> backends, size_t i, BackendRef exclude) {
+  if (i == backends.size()) return MoveReason::removed;
+  const Candidate& c = backends[i];
   if (c.state == BackendState::down) return c.admin ? MoveReason::admin : MoveReason::down;
   // A backend that just failed this request, or lost its address, is down as far as this
   // user is concerned; health will say so for everyone shortly.
@@ -175,18 +175,25 @@ double slow_start_factor(uint64_t now_ms, uint64_t ramp_start_ms, uint64_t windo
 // failed it; then it moves, forward (min_slot = the last slot it saw). New and moved users
 // go only to up backends (caught-up ones first for a moved user), and to draining ones
 // only when nothing is up. A decision of kind none keeps the reason the pin was unusable.
+std::optional<Decision> keep_pin(std::span<const Candidate> backends, const PlacementRequest& req) {
+  if (!req.has_pin) return std::nullopt;
+  size_t i = 0;
+  while (i < backends.size() && backends[i].ref != req.pinned_to) ++i;
+  if (pin_unusable(backends, i, req.exclude) != MoveReason::none) return std::nullopt;
+  Decision d;
+  d.kind = Placement::pinned;
+  d.index = i;
+  return d;
+}
+
 Decision place(const PoolView& pool, const PlacementRequest& req) {
   const size_t n = pool.backends.size();
+  if (std::optional<Decision> stay = keep_pin(pool.backends, req)) return *stay;
   Decision d;
   if (req.has_pin) {
     size_t i = 0;
     while (i < n && pool.backends[i].ref != req.pinned_to) ++i;
-    d.reason = pin_unusable(pool, i, req.exclude);
-    if (d.reason == MoveReason::none) {
-      d.kind = Placement::pinned;
-      d.index = i;
-      return d;
-    }
+    d.reason = pin_unusable(pool.backends, i, req.exclude);
     d.min_slot = req.last_slot;  // the user must not see the chain go backwards
   }
   const size_t chosen = choose(pool, req, d.min_slot);

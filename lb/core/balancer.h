@@ -71,4 +71,9 @@ double slow_start_factor(uint64_t now_ms, uint64_t ramp_start_ms, uint64_t windo
 // Decides where the request goes. Never allocates on the steady path.
 Decision place(const PoolView& pool, const PlacementRequest& req);
 
+// place()'s first rule alone: the pinned decision when the user stays on its pin (it reads
+// only state, reachability and refs), nullopt when it must be placed. Lets the caller skip
+// gathering every backend's load on the common path, a returning user.
+std::optional<Decision> keep_pin(std::span<const Candidate> backends, const PlacementRequest& req);
+
 }  // namespace lb

@@ -16,7 +16,6 @@
 
 namespace lb {
 
-
 struct Pin {
   BackendRef backend = 0;
   uint64_t last_slot = 0;  // highest chain slot this user has seen (0 = unknown)

@@ -76,10 +76,6 @@ Decision Exchange::place_excluding(BackendRef exclude, bool count_move) {
     c.state = b.stats->state.load(std::memory_order_relaxed);
     c.reachable = b.resolved;
     c.admin = b.stats->admin.load(std::memory_order_relaxed);
-    c.weight = b.weight;
-    c.pinned = sessions.pinned(b.ref);
-    c.tip_slot = b.stats->tip_slot.load(std::memory_order_relaxed);
-    c.ramp_start_ms = b.stats->ramp_start_ms.load(std::memory_order_relaxed);
   }
   PlacementRequest r;
   r.hash = hash_;
@@ -92,6 +88,16 @@ Decision Exchange::place_excluding(BackendRef exclude, bool count_move) {
       r.pinned_to = pin->backend;
       r.last_slot = pin->last_slot;
     }
+  }
+  // A returning user on a usable pin, the common case, needs no loads or tips.
+  if (std::optional<Decision> stay = keep_pin(cands, r)) return *stay;
+  for (size_t i = 0; i < pool.backends.size(); ++i) {
+    const BackendStats& st = *pool.backends[i].stats;
+    Candidate& c = cands[i];
+    c.weight = pool.backends[i].weight;
+    c.pinned = sessions.pinned(c.ref);
+    c.tip_slot = st.tip_slot.load(std::memory_order_relaxed);
+    c.ramp_start_ms = st.ramp_start_ms.load(std::memory_order_relaxed);
   }
   PoolView view{cands, pool.selector.get(), rt_->config.sticky.balance_factor, pool.slow_start_ms};
   Decision d = lb::place(view, r);

@@ -450,3 +450,40 @@ TEST_CASE("balancer: without a selector, candidates are taken in list order") {
   CHECK(d.kind == Placement::new_user);
   CHECK(d.index == 1);
 }
+
+TEST_CASE("keep_pin is place()'s first rule alone: it agrees on every pin, state and exclusion") {
+  Fleet f(4);
+  const BackendState states[] = {BackendState::up, BackendState::draining, BackendState::down};
+  int stays = 0, moves = 0;
+  for (BackendState st : states) {
+    for (bool admin : {false, true}) {
+      for (bool reachable : {true, false}) {
+        f.c[1].state = st;
+        f.c[1].admin = admin;
+        f.c[1].reachable = reachable;
+        for (BackendRef to : {kRef0 + 1, kRef0 + 2, kRef0 + 9}) {  // kRef0 + 9: removed
+          for (BackendRef exclude : {kNoBackend, kRef0 + 1}) {
+            PlacementRequest r;
+            r.hash = mix_key(to + exclude);
+            r.has_pin = true;
+            r.pinned_to = to;
+            r.exclude = exclude;
+            Decision full = place(f.view(), r);
+            std::optional<Decision> quick = keep_pin(f.c, r);
+            CHECK(quick.has_value() == (full.kind == Placement::pinned));
+            if (quick) {
+              CHECK(quick->index == full.index);
+              ++stays;
+            } else {
+              ++moves;
+            }
+          }
+        }
+      }
+    }
+  }
+  CHECK(stays > 0);
+  CHECK(moves > 0);
+  PlacementRequest fresh;
+  CHECK_FALSE(keep_pin(f.c, fresh).has_value());  // no pin: always placed
+}
