@@ -138,7 +138,7 @@ void ClientConn::update_reading() {
 void ClientConn::on_readable(Stream&) {
   if (closing_) return;
   if (stream_->starved()) {
-    worker_.deadlines().set(deadline_, kStarvedRetryMs);
+    arm_starved_retry();
     return;
   }
   if (phase_ == Phase::lingering) {
@@ -173,7 +173,10 @@ void ClientConn::on_eof(Stream&) {
 }
 
 void ClientConn::on_stream_error(Stream&, int) {
-  if (exchanging()) rs_->exchange.backend()->stats->client_aborts.fetch_add(1);
+  // The client went away before its answer was all delivered (write errors come from the
+  // loop, so the exchange may have ended already while the answer was still going out).
+  const RuntimeBackend* b = rs_ ? rs_->exchange.backend() : nullptr;
+  if (b && (exchanging() || resp_started_)) b->stats->client_aborts.fetch_add(1);
   close();
 }
 
@@ -198,17 +201,36 @@ void ClientConn::arm_timer() {
       if (stream_->pending() >= worker_.max_pending()) ms = lim.idle_timeout_ms;
       break;
   }
-  if (ms == 0)
-    worker_.deadlines().clear(deadline_);
-  else
-    worker_.deadlines().set(deadline_, ms);
+  if (ms == 0) {
+    disarm_timer();
+    return;
+  }
+  phase_due_ms_ = worker_.deadlines().now() + ms;
+  worker_.deadlines().set(deadline_, ms);
+}
+
+void ClientConn::disarm_timer() {
+  phase_due_ms_ = 0;
+  worker_.deadlines().clear(deadline_);
+}
+
+// Starved of buffers: try reading again shortly, without moving the phase's own deadline
+// (a connection waiting for memory still times out when its phase says so).
+void ClientConn::arm_starved_retry() {
+  uint64_t now = worker_.deadlines().now();
+  uint64_t ms = kStarvedRetryMs;
+  if (phase_due_ms_ != 0 && phase_due_ms_ < now + ms)
+    ms = phase_due_ms_ > now ? phase_due_ms_ - now : 1;
+  worker_.deadlines().set(deadline_, ms);
 }
 
 void ClientConn::on_deadline(void* self) {
   auto* c = static_cast<ClientConn*>(self);
-  if (c->stream_->starved()) {
-    c->arm_timer();
+  uint64_t now = c->worker_.deadlines().now();
+  if (c->stream_->starved() && !(c->phase_due_ms_ != 0 && now >= c->phase_due_ms_)) {
     c->stream_->retry_read();
+    if (c->phase_due_ms_ != 0)  // back to the phase's own deadline
+      c->worker_.deadlines().set(c->deadline_, c->phase_due_ms_ - now);
     return;
   }
   if (c->phase_ == Phase::head && c->head_partial_) {
@@ -247,6 +269,14 @@ void ClientConn::process() {
       bool was_partial = head_partial_;
       http::ParseResult r = parser.feed(in.data(), in.size());
       stream_->consume(r.consumed);
+      if (r.status == http::ParseStatus::need_more && stream_->input_full()) {
+        // The head fills a whole buffer (buffer_bytes can equal max_header_bytes) and is
+        // not complete: it is over the limit.
+        stream_->hold_input(false);
+        log_limited("client %s: bad request (431): header fields too large", ip_text());
+        reply_local(431, "header fields too large", true);
+        return;
+      }
       if (r.status == http::ParseStatus::need_more) {
         head_partial_ = true;
         if (!was_partial) arm_timer();  // header_timeout runs from the first byte
@@ -406,6 +436,7 @@ void ClientConn::linger() {
   }
   if (phase_ == Phase::lingering) return;
   phase_ = Phase::lingering;
+  stream_->set_exempt(true);  // bytes read here are dropped at once: never wait for memory
   give_request_state();
   stream_->consume(stream_->input().size());
   stream_->shutdown();

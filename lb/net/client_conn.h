@@ -81,6 +81,8 @@ class ClientConn final : public StreamHandler, public ExchangeClient {
   bool process_body();
   void update_reading();
   void arm_timer();
+  void disarm_timer();
+  void arm_starved_retry();
   void reply_local(int status, const char* reason, bool close_after,
                    std::string_view extra_headers = {});
   void next_request();
@@ -125,7 +127,9 @@ class ClientConn final : public StreamHandler, public ExchangeClient {
   Deadlines::Entry deadline_;
   RequestState* rs_ = nullptr;  // while a request is under way
 
-  uint64_t body_bytes_ = 0;  // decoded chunked body so far, or discarded bytes
+  uint64_t body_bytes_ = 0;
+  uint64_t phase_due_ms_ = 0;  // when the current phase's timeout fires (0: none)  // decoded
+                               // chunked body so far, or discarded bytes
   uint32_t listener_;
   uint8_t ip_[16]{};
   uint8_t ip_len_ = 0;

@@ -103,8 +103,8 @@ void ClientConn::on_request_head() {
   head.inject = pool.inject;
   head.chunked = reframe_;
   http::write_request_head(rs.req_head, head);
-  rs.parser.resume_after_head();         // the body (if any) is parsed as it goes out
-  worker_.deadlines().clear(deadline_);  // the exchange's deadlines run now
+  rs.parser.resume_after_head();  // the body (if any) is parsed as it goes out
+  disarm_timer();                 // the exchange's deadlines run now
   phase_ = Phase::connecting;
   exchange.start(d.index);
 }
@@ -153,7 +153,8 @@ void ClientConn::exchange_sending() {
     return;
   }
   phase_ = Phase::body;
-  process();  // body bytes already read go out now, with the head
+  arm_timer();  // a client that stops sending its body times out (idle_timeout)
+  process();    // body bytes already read go out now, with the head
 }
 
 void ClientConn::exchange_drained() { update_reading(); }

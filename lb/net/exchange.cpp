@@ -281,8 +281,11 @@ bool Exchange::move_request(BackendRef failed, bool count_move) {
 
 void Exchange::upstream_failed(UpstreamError e) {
   RetryFacts facts = retry_facts();
-  facts.reused_connection = up_ && up_->reused();  // still valid: freed in its close callback
-  up_ = nullptr;                                   // it closed itself
+  // up_ is still valid here: it is freed in its close callback.
+  facts.reused_connection = up_ && up_->reused();
+  // Whether the backend had the whole request: every byte read from the client and taken.
+  bool delivered = facts.request_sent && !(up_ && up_->send_failed());
+  up_ = nullptr;  // it closed itself
   connecting_ = false;
   BackendStats& st = *backend_->stats;
   RetryAction act = decide_retry(failure_of(e), facts);
@@ -307,7 +310,7 @@ void Exchange::upstream_failed(UpstreamError e) {
   // Health hears of failures that are the backend's: it could not be reached, or it had
   // the whole request and failed it. A backend that cuts off an upload it refuses is
   // not unhealthy, and a client must not be able to mark backends down that way.
-  if (connect || facts.request_sent) worker_->state().passive.post({backend_->ref, 0});
+  if (connect || delivered) worker_->state().passive.post({backend_->ref, 0});
   end_in_flight();
   if (act == RetryAction::failover) {
     // Nothing reached the backend, or the request got no answer at all and can be resent:

@@ -74,6 +74,7 @@ class Stream {
   void drop_input();
 
   // Queues bytes in order (copied unless written at once). False if the stream failed.
+  // Never calls the handler: a failure is reported later, from the loop.
   virtual bool write(const std::string_view* parts, size_t n) = 0;
   bool write(std::string_view a, std::string_view b = {}, std::string_view c = {}) {
     std::string_view parts[3] = {a, b, c};
@@ -94,6 +95,9 @@ class Stream {
     if (starved_) read_start();
   }
 
+  // The failure reported was a write's: the peer did not take all the bytes sent to it.
+  bool write_failed() const { return write_failed_; }
+
   BufferPool& pool() const { return *pool_; }
   // Reads of this stream are never refused by the buffer budget (an upstream answering a
   // request already admitted); the budget pauses client intake instead.
@@ -111,6 +115,7 @@ class Stream {
   bool held_ = false;
   bool exempt_ = false;
   bool starved_ = false;
+  bool write_failed_ = false;
 };
 
 }  // namespace lb::net

@@ -100,11 +100,10 @@ bool TcpStream::write(const std::string_view* parts, size_t n) {
         bufs[nb++] =
             uv_buf_init(const_cast<char*>(parts[k].data()), static_cast<unsigned>(parts[k].size()));
     int w = nb ? uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), bufs, nb) : 0;
-    if (w == UV_EAGAIN || w == UV_ENOSYS) w = 0;
-    if (w < 0) {
-      fail(w);
-      return false;
-    }
+    // Any error (a reset peer too) is left to the uv_write below, which reports it from
+    // its callback: a handler told of it inside write() would tear down its connection
+    // under a caller that still uses it.
+    if (w < 0) w = 0;
     size_t written = static_cast<size_t>(w);
     while (i < n && written >= parts[i].size()) written -= parts[i++].size();
     skip = written;
@@ -146,8 +145,11 @@ void TcpStream::flush() {
   int rc = uv_write(&out_head_->req, reinterpret_cast<uv_stream_t*>(&tcp_), bufs, nb,
                     &TcpStream::on_write);
   if (rc != 0) {
+    // Refused outright (the handle is shutting down): nothing will be written. Not reported
+    // from here (see write()); the read side or the owner's deadline ends the connection.
     inflight_last_ = nullptr;
-    fail(rc);
+    failed_ = write_failed_ = true;
+    drop_output();
     return;
   }
   writing_ = true;
@@ -173,7 +175,10 @@ void TcpStream::on_write(uv_write_t* req, int status) {
   if (!s->out_head_) s->out_tail_ = nullptr;
   if (status != 0) {
     // UV_ECANCELED: closing; the owner knows.
-    if (status != UV_ECANCELED) s->fail(status);
+    if (status != UV_ECANCELED) {
+      s->write_failed_ = true;
+      s->fail(status);
+    }
     return;
   }
   if (s->failed_ || s->closing_) return;
@@ -197,8 +202,8 @@ void TcpStream::shutdown() {
   auto* req = new uv_shutdown_t;
   req->data = this;
   if (uv_shutdown(req, reinterpret_cast<uv_stream_t*>(&tcp_), &TcpStream::on_shutdown) != 0) {
-    delete req;
-    fail(UV_EPIPE);
+    delete req;  // not writable any more: nothing to shut; the owner's deadline closes it
+    failed_ = true;
   }
 }
 

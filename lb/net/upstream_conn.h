@@ -73,6 +73,9 @@ class UpstreamConn final : public StreamHandler {
   BackendRef ref() const { return ref_; }
   bool reused() const { return reused_; }
   bool got_response_bytes() const { return got_bytes_; }
+  // The backend stopped taking the request's bytes (it refused the request, e.g. an upload
+  // it will not read): the request never reached it whole.
+  bool send_failed() const { return stream_->write_failed(); }
 
  private:
   enum class State : uint8_t { connecting, active, idle, closing };

@@ -2,6 +2,7 @@
 each backend failure its 5xx, and the next request is served."""
 import json
 import socket
+import struct
 import time
 
 import harness
@@ -235,6 +236,21 @@ class Errors(harness.unittest.TestCase):
             self.fleet.control(name, latency_ms=0)
         self.assert_served()
         self.assertRegex(self.corral.metrics(), r"corral_backend_client_aborts_total\{[^}]*\} [1-9]")
+
+    def test_client_reset_before_a_local_answer(self):
+        # The client resets right behind its request: the 404 (or 405) corral writes fails
+        # on a dead socket. The failure is reported from the loop, never inside the write,
+        # so the connection is not torn down under the code answering it (this crashed).
+        for i in range(100):
+            s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            target = b"/nope" if i % 2 else b"/kupo/patterns"
+            method = b"GET" if i % 2 else b"DELETE"
+            s.sendall(method + b" " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.close()
+        time.sleep(0.3)
+        self.assertIsNone(self.corral.proc.p.poll(), "corral is still running")
+        self.assertEqual(harness.get(self.port, "/kupo/checkpoints")[0], 200)
 
     def test_bad_input_is_logged(self):
         raw(self.port, b"NOT-HTTP\r\n\r\n")

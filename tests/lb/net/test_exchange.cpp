@@ -264,3 +264,26 @@ TEST_CASE("exchange: a pipelined pair is answered in order, one exchange at a ti
   REQUIRE(out.find("second") != std::string::npos);
   CHECK(out.find("first") < out.find("second"));
 }
+
+TEST_CASE("exchange: a client that stalls mid-body keeps a deadline while the body streams") {
+  Rig rig;
+  auto c = rig.client();
+  c->send(
+      "POST /matches HTTP/1.1\r\nHost: x\r\nX-Session-Key: zed\r\nContent-Length: 10\r\n\r\nabc");
+  REQUIRE(rig.ups.size() == 1);
+  size_t before = rig.worker->deadlines().armed_count();  // the upstream's connect timeout
+  rig.ups[0].peer->answer_connect(0);
+  CHECK(rig.ups[0].peer->take().find("abc") != std::string::npos);
+  // The upstream's response time starts only once the body is all sent; the client's idle
+  // deadline must watch the body meanwhile, or the pair hangs forever.
+  CHECK(before == 1);
+  CHECK(rig.worker->deadlines().armed_count() == 1);
+}
+
+TEST_CASE("exchange: a head that fills a whole buffer gets 431 at once, not a stall") {
+  Rig rig;  // buffer_bytes defaults to max_header_bytes (16 KiB)
+  auto c = rig.client();
+  c->send("GET /matches HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n");
+  CHECK(starts_with(c->take(), "HTTP/1.1 431"));
+  CHECK(rig.ups.empty());
+}
