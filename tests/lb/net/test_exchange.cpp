@@ -95,6 +95,19 @@ std::string get(const std::string& user, const std::string& path = "/matches") {
 
 bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
 
+// A first request from `user` on client `c`, answered 200 by the backend it was placed on:
+// the user is pinned there. Returns that backend's upstream.
+Upstream serve_first(Rig& rig, MemoryPeer& c, const std::string& user) {
+  size_t made = rig.ups.size();
+  c.send(get(user));
+  REQUIRE(rig.ups.size() == made + 1);
+  Upstream up = rig.ups.back();
+  up.peer->answer_connect(0);
+  up.peer->send(kOk);
+  CHECK(starts_with(c.take(), "HTTP/1.1 200 OK"));
+  return up;
+}
+
 }  // namespace
 
 TEST_CASE("exchange: a request reaches its placed backend, the answer comes back, the user stays") {
@@ -125,10 +138,7 @@ TEST_CASE("exchange: a request reaches its placed backend, the answer comes back
 TEST_CASE("exchange: between requests the connection holds no buffer and no parser") {
   Rig rig;
   auto c = rig.client();
-  c->send(get("bob"));
-  rig.ups[0].peer->answer_connect(0);
-  rig.ups[0].peer->send(kOk);
-  CHECK(starts_with(c->take(), "HTTP/1.1 200 OK"));
+  serve_first(rig, *c, "bob");
   CHECK_FALSE(c->stream->holds_buffer());
   CHECK(rig.worker->buffers().in_use() == 0);  // the idle upstream holds none either
   CHECK(rig.worker->request_states().size() == 1);
@@ -162,11 +172,7 @@ TEST_CASE("exchange: a new user's 503 is retried once on the next candidate") {
 TEST_CASE("exchange: a pinned user's 503 reaches the client; it is not moved") {
   Rig rig;
   auto c = rig.client();
-  c->send(get("dave"));
-  Upstream up = rig.ups.at(0);
-  up.peer->answer_connect(0);
-  up.peer->send(kOk);
-  c->take();
+  Upstream up = serve_first(rig, *c, "dave");
   c->send(get("dave"));
   up.peer->send(k503);
   CHECK(starts_with(c->take(), "HTTP/1.1 503"));
@@ -177,11 +183,7 @@ TEST_CASE("exchange: a pinned user's 503 reaches the client; it is not moved") {
 TEST_CASE("exchange: a moved user is a new user to its new backend: its 503 is retried") {
   Rig rig;
   auto c = rig.client();
-  c->send(get("erin"));
-  Upstream home = rig.ups.at(0);
-  home.peer->answer_connect(0);
-  home.peer->send(kOk);
-  c->take();
+  Upstream home = serve_first(rig, *c, "erin");
   rig.stats(home.backend()).state.store(lb::BackendState::down);
   c->send(get("erin"));
   REQUIRE(rig.ups.size() == 2);
