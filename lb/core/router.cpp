@@ -13,12 +13,18 @@ bool prefix_matches(std::string_view prefix, std::string_view path) {
 }
 
 bool is_kupo_write(std::string_view method, std::string_view path) {
-  auto under = [&](std::string_view root) {
-    return path.starts_with(root) &&
-           (path.size() == root.size() || path[root.size()] == '/' || path[root.size()] == '?');
-  };
-  if (method == "DELETE") return under("/patterns") || under("/matches");
-  if (method == "PUT" || method == "POST" || method == "PATCH") return under("/patterns");
+  // Kupo (src/Kupo/App/Http.hs) matches on WAI's pathInfo: "/v1/v1/patterns/x" is
+  // ["v1", "v1", "patterns", "x"], and a leading "v1" is dropped before routing again.
+  std::string_view first;
+  do {
+    while (path.starts_with('/')) path.remove_prefix(1);
+    size_t end = path.find('/');
+    first = path.substr(0, end);
+    path = end == std::string_view::npos ? std::string_view{} : path.substr(end);
+  } while (first == "v1");
+  if (first == "matches") return method == "DELETE";
+  if (first == "patterns")
+    return method == "PUT" || method == "DELETE" || method == "POST" || method == "PATCH";
   return false;
 }
 

@@ -1,7 +1,9 @@
 #pragma once
 // Route matching and request admission (DESIGN.md "Security"): the first route whose
 // prefix matches wins; its method allowlist applies; Kupo's write endpoints are refused
-// unless the route allows them explicitly. Pure; no allocation.
+// unless the route allows them explicitly. Everything here works on the normalised
+// target (lb/core/path_normalizer), the same bytes that are forwarded, so a check cannot
+// be bypassed by an encoding the backend decodes. Pure; no allocation.
 #include <cstdint>
 #include <span>
 #include <string>
@@ -36,9 +38,14 @@ struct RouteMatch {
 // matches anything below it.
 bool prefix_matches(std::string_view prefix, std::string_view path);
 
-// True for Kupo's write endpoints: PUT/DELETE /patterns..., DELETE /matches...
+// True for Kupo's write endpoints on a normalised path (no query): Kupo routes on the
+// decoded path segments, dropping any number of leading "v1" ones, and compares the first
+// exactly (case-sensitive). "patterns" with PUT or DELETE and "matches" with DELETE are its
+// writes; POST and PATCH on "patterns" count too (Kupo has no use for them).
 bool is_kupo_write(std::string_view method, std::string_view path);
 
+// The first route whose prefix matches `target`, which must be normalised
+// (normalize_target's origin form), and whether the request is admitted on it.
 RouteMatch match_route(std::span<const RouteSpec> routes, std::string_view method,
                        std::string_view target);
 

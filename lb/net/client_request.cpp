@@ -1,6 +1,10 @@
 // ClientConn, second half: routing and head rewriting, the request body on its way to
 // the exchange (lb/net/exchange), and the answer on its way back to the client.
+#include <array>
+#include <optional>
+
 #include "lb/core/key_extractor.h"
+#include "lb/core/path_normalizer.h"
 #include "lb/core/router.h"
 #include "lb/http/head_writer.h"
 #include "lb/net/client_conn.h"
@@ -9,6 +13,29 @@
 #include "lb/net/worker.h"
 
 namespace lb::net {
+namespace {
+
+// The request's fields with Host set to an absolute-form target's authority (added when
+// the client sent none), on the stack: a copy of the views, not of the bytes.
+struct HostFields {
+  std::array<HeaderView, http::MessageParser::kMaxHeaders + 1> fields;
+  std::span<const HeaderView> set(std::span<const HeaderView> in, std::string_view authority) {
+    size_t n = 0;
+    bool found = false;
+    for (const HeaderView& h : in) {
+      fields[n] = h;
+      if (iequals(h.name, "host")) {
+        fields[n].value = authority;
+        found = true;
+      }
+      ++n;
+    }
+    if (!found) fields[n++] = {"Host", authority};
+    return {fields.data(), n};
+  }
+};
+
+}  // namespace
 
 void ClientConn::on_request_head() {
   if (rt_ != worker_.runtime()) {
@@ -52,7 +79,21 @@ void ClientConn::on_request_head() {
   reframe_ = parser.chunked();
   body_over_limit_ = false;
 
-  RequestView view{method, parser.target(), parser.headers(), {ip_, ip_len_}};
+  // The target is normalised in place (lb/core/path_normalizer): its bytes lie in the read
+  // buffer, held until this head is handled, and the normal form is never longer. Key
+  // extraction, routing and the Kupo write guard then see the bytes the backend gets.
+  std::string_view raw_target = parser.target();
+  NormalizedTarget nt = normalize_target(const_cast<char*>(raw_target.data()), raw_target.size());
+  if (nt.error) {
+    log_limited("client %s: bad request (400): %s", ip_text(), nt.error);
+    reply_local(400, nt.error, true);
+    return;
+  }
+  // Absolute-form: the authority replaces the Host field (RFC 9112 §3.2.2).
+  std::span<const HeaderView> headers = parser.headers();
+  std::optional<HostFields> host_fields;
+  if (!nt.authority.empty()) headers = host_fields.emplace().set(headers, nt.authority);
+  RequestView view{method, nt.origin, headers, {ip_, ip_len_}};
   Extraction ex = extract_key(cfg.sticky.keys, view);
   std::string_view target = ex.forward_target;
   if (ex.forward_needs_slash) {
@@ -96,7 +137,7 @@ void ClientConn::on_request_head() {
   head.path = m.forward;
   head.path_needs_slash = m.needs_slash;
   head.http10 = http10_;
-  head.headers = parser.headers();
+  head.headers = headers;
   char ip[48];
   format_ip(ip_, ip_len_, ip, sizeof ip);
   head.client_ip = ip;
