@@ -83,6 +83,12 @@ class ClientConn final : public StreamHandler, public ExchangeClient {
   void arm_timer();
   void disarm_timer();
   void arm_starved_retry();
+  void schedule();
+  void watch_send();
+  void note_output();
+  void phase_expired(uint64_t now);
+  void send_timed_out();
+  void abandon_exchange();
   void reply_local(int status, const char* reason, bool close_after,
                    std::string_view extra_headers = {});
   void next_request();
@@ -127,9 +133,13 @@ class ClientConn final : public StreamHandler, public ExchangeClient {
   Deadlines::Entry deadline_;
   RequestState* rs_ = nullptr;  // while a request is under way
 
-  uint64_t body_bytes_ = 0;
-  uint64_t phase_due_ms_ = 0;  // when the current phase's timeout fires (0: none)  // decoded
-                               // chunked body so far, or discarded bytes
+  uint64_t body_bytes_ = 0;    // decoded chunked body so far, or discarded bytes
+  uint64_t phase_due_ms_ = 0;  // when the current phase's timeout fires (0: none)
+  uint64_t body_due_ms_ = 0;   // end of the head + body_timeout (0: no request under way)
+  // send_timeout: when the bytes waiting for the client must have moved (0: none wait),
+  // and the stream's sent() count when that deadline was set.
+  uint64_t send_due_ms_ = 0;
+  uint64_t send_mark_ = 0;
   uint32_t listener_;
   uint8_t ip_[16]{};
   uint8_t ip_len_ = 0;
