@@ -8,6 +8,8 @@
 // keep-alive connection costs the socket handle and a few words.
 //
 // client_conn.cpp: reading, parsing, local answers, keep-alive, lingering close.
+// client_deadlines.cpp: the one deadline entry (phase timeouts, body_timeout,
+// send_timeout, the starved-read retry).
 // client_request.cpp: routing and head rewriting, the request body to the exchange, the
 // answer back to the client. The exchange with the upstream (placement, sending,
 // failover and retries, passive health events) is lb/net/exchange.
@@ -77,9 +79,11 @@ class ClientConn final : public StreamHandler, public ExchangeClient {
   static void on_deadline(void* self);
 
   // client_conn.cpp
+  void abandon_exchange();
   void process();
   bool process_body();
   void update_reading();
+  // client_deadlines.cpp
   void arm_timer();
   void disarm_timer();
   void arm_starved_retry();
@@ -88,7 +92,6 @@ class ClientConn final : public StreamHandler, public ExchangeClient {
   void note_output();
   void phase_expired(uint64_t now);
   void send_timed_out();
-  void abandon_exchange();
   void reply_local(int status, const char* reason, bool close_after,
                    std::string_view extra_headers = {});
   void next_request();
