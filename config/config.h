@@ -121,6 +121,12 @@ struct Limits {
   uint64_t max_body_bytes = 10 * 1024 * 1024;
   uint64_t header_timeout_ms = 10'000;
   uint64_t idle_timeout_ms = 60'000;
+  // From the end of a request head to the end of its body, whatever the pace of its
+  // bytes (idle_timeout restarts on every byte, so a trickled body would never end).
+  uint64_t body_timeout_ms = 60'000;
+  // No progress writing to a client for this long (a reader that stopped, or reads a
+  // byte at a time) ends its exchange and its connection.
+  uint64_t send_timeout_ms = 60'000;
   // One connection buffer; a request head must fit in one (>= max_header_bytes). Left
   // out of the file, it is 16 KiB or max_header_bytes if that is larger.
   uint64_t buffer_bytes = 16 * 1024;

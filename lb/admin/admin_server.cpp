@@ -399,6 +399,9 @@ std::string AdminServer::metrics_text() const {
   help("corral_buffer_bytes", "gauge",
        "Bytes of connection buffers held (in use or on free lists), all workers.");
   line("corral_buffer_bytes", "", state_.buffers.bytes.load(std::memory_order_relaxed));
+  help("corral_buffer_in_use_bytes", "gauge",
+       "Bytes of connection buffers held by connections now (not on free lists).");
+  line("corral_buffer_in_use_bytes", "", state_.buffers.in_use.load(std::memory_order_relaxed));
   help("corral_buffer_waits_total", "counter",
        "Reads paused because limits.max_buffer_memory was reached.");
   line("corral_buffer_waits_total", "", state_.buffers.refused.load(std::memory_order_relaxed));
@@ -410,6 +413,14 @@ std::string AdminServer::metrics_text() const {
   for (const auto& l : rt->listeners)
     line("corral_connections_rejected_total", "listener=\"" + label(l.name) + "\"",
          load(l.stats->rejected));
+  help("corral_client_timeouts_total", "counter",
+       "Clients cut off by limits.body_timeout (408) or limits.send_timeout.");
+  for (const auto& l : rt->listeners) {
+    line("corral_client_timeouts_total", "listener=\"" + label(l.name) + "\",timeout=\"body\"",
+         load(l.stats->body_timeouts));
+    line("corral_client_timeouts_total", "listener=\"" + label(l.name) + "\",timeout=\"send\"",
+         load(l.stats->send_timeouts));
+  }
   help("corral_process_resident_memory_bytes", "gauge", "Resident set size of the process.");
   line("corral_process_resident_memory_bytes", "", resident_bytes());
   return o;

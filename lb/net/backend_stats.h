@@ -59,7 +59,9 @@ struct BackendStats {
 struct ListenerStats {
   StatusCounters local;  // responses corral made itself (404, 405, 400, 503, ...)
   std::atomic<uint64_t> accepted{0};
-  std::atomic<uint64_t> rejected{0};  // over max_connections
+  std::atomic<uint64_t> rejected{0};       // over max_connections
+  std::atomic<uint64_t> body_timeouts{0};  // request bodies past limits.body_timeout (408)
+  std::atomic<uint64_t> send_timeouts{0};  // clients cut off by limits.send_timeout
   std::atomic<int64_t> open{0};
 };
 

@@ -32,6 +32,7 @@ Buffer* BufferPool::take() {
   b->next = nullptr;
   b->clear();
   ++in_use_;
+  budget_.in_use.fetch_add(b->capacity, std::memory_order_relaxed);
   return b;
 }
 
@@ -53,6 +54,7 @@ Buffer* BufferPool::acquire() {
 void BufferPool::release(Buffer* b) {
   if (!b) return;
   --in_use_;
+  budget_.in_use.fetch_sub(b->capacity, std::memory_order_relaxed);
   if (free_count_ >= keep_free_ || b->capacity != buffer_bytes_) {
     budget_.bytes.fetch_sub(sizeof(Buffer) + b->capacity, std::memory_order_relaxed);
     std::free(b);

@@ -30,6 +30,7 @@ struct Buffer {
 // Process-wide accounting shared by every worker's pool.
 struct BufferBudget {
   std::atomic<uint64_t> bytes{0};           // bytes of buffers in use or on free lists
+  std::atomic<uint64_t> in_use{0};          // of those, bytes held by connections now
   std::atomic<uint64_t> limit{UINT64_MAX};  // limits.max_buffer_memory
   std::atomic<uint64_t> refused{0};         // reads paused at the limit
 };

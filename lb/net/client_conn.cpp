@@ -10,14 +10,6 @@
 #include "lb/net/worker.h"
 
 namespace lb::net {
-namespace {
-
-constexpr uint64_t kLingerMs = 2000;
-// A connection starved of buffers (the process is at limits.max_buffer_memory) tries
-// reading again this soon.
-constexpr uint64_t kStarvedRetryMs = 50;
-
-}  // namespace
 
 void ClientConn::accept(Worker& worker, uv_stream_t* server, size_t listener) {
   auto* tcp = new TcpStream(worker.loop(), worker.buffers());
@@ -120,14 +112,12 @@ void ClientConn::update_reading() {
   bool want = !client_eof_;
   if (phase_ == Phase::body)
     want = want && exchanging() && rs_->exchange.pending() < worker_.max_pending();
-  // Reading goes on while connecting or waiting, so a closed client is noticed; pipelined
-  // bytes wait in the buffer (or the kernel once it is full).
-  if (phase_ != Phase::lingering) {
+  // Reading goes on while connecting or waiting, so a client that hangs up is noticed
+  // (its FIN cancels the exchange). Pipelined bytes are kept unparsed in the one buffer
+  // (a buffer is taken only when bytes come); once it is full they wait in the kernel,
+  // and so does a FIN behind them.
+  if (phase_ != Phase::lingering)
     want = want && !stream_->input_full() && stream_->pending() < worker_.max_pending();
-    // One request at a time: bytes of the next wait in the kernel once one is buffered.
-    if (phase_ == Phase::connecting || phase_ == Phase::waiting)
-      want = want && !stream_->has_input();
-  }
   if (want == stream_->reading()) return;
   if (want)
     stream_->read_start();
@@ -158,12 +148,19 @@ void ClientConn::on_eof(Stream&) {
   // Half-close: the client sent all it will. Finish the current response, then close.
   client_eof_ = true;
   close_after_ = true;
+  if (exchanging() && !resp_started_) {
+    // Gone before its answer started (nginx's default): the upstream exchange is
+    // abandoned now rather than held until the backend answers or times out. A body cut
+    // short gets its 400 (the client may still read); otherwise nobody is left to answer.
+    bool truncated = phase_ == Phase::body;
+    abandon_exchange();
+    if (truncated)
+      reply_local(400, "request body truncated", true);
+    else
+      close();
+    return;
+  }
   if (phase_ == Phase::head || phase_ == Phase::discard || phase_ == Phase::body) {
-    if (phase_ == Phase::body && exchanging()) {
-      // The body cannot be completed: the backend exchange is void.
-      fail_exchange(400, "request body truncated");
-      return;
-    }
     if (phase_ == Phase::head && stream_->has_input()) {
       process();  // a whole request before the FIN is still served
       if (closing_ || phase_ != Phase::head) return;
@@ -176,79 +173,20 @@ void ClientConn::on_stream_error(Stream&, int) {
   // The client went away before its answer was all delivered (write errors come from the
   // loop, so the exchange may have ended already while the answer was still going out).
   const RuntimeBackend* b = rs_ ? rs_->exchange.backend() : nullptr;
-  if (b && (exchanging() || resp_started_)) b->stats->client_aborts.fetch_add(1);
+  if (exchanging())
+    rs_->exchange.cancel();
+  else if (b && resp_started_)
+    b->stats->client_aborts.fetch_add(1);
   close();
 }
 
-void ClientConn::arm_timer() {
-  if (closing_) return;
-  const config::Limits& lim = rt_->config.limits;
-  uint64_t ms = 0;
-  switch (phase_) {
-    case Phase::head:
-      ms = head_partial_ ? lim.header_timeout_ms : lim.idle_timeout_ms;
-      break;
-    case Phase::body:
-    case Phase::discard:
-      ms = lim.idle_timeout_ms;
-      break;
-    case Phase::lingering:
-      ms = kLingerMs;
-      break;
-    case Phase::connecting:
-    case Phase::waiting:
-      // The backend's deadlines run; ours only watches a client that stopped reading.
-      if (stream_->pending() >= worker_.max_pending()) ms = lim.idle_timeout_ms;
-      break;
-  }
-  if (ms == 0) {
-    disarm_timer();
-    return;
-  }
-  phase_due_ms_ = worker_.deadlines().now() + ms;
-  worker_.deadlines().set(deadline_, ms);
-}
-
-void ClientConn::disarm_timer() {
-  phase_due_ms_ = 0;
-  worker_.deadlines().clear(deadline_);
-}
-
-// Starved of buffers: try reading again shortly, without moving the phase's own deadline
-// (a connection waiting for memory still times out when its phase says so).
-void ClientConn::arm_starved_retry() {
-  uint64_t now = worker_.deadlines().now();
-  uint64_t ms = kStarvedRetryMs;
-  if (phase_due_ms_ != 0 && phase_due_ms_ < now + ms)
-    ms = phase_due_ms_ > now ? phase_due_ms_ - now : 1;
-  worker_.deadlines().set(deadline_, ms);
-}
-
-void ClientConn::on_deadline(void* self) {
-  auto* c = static_cast<ClientConn*>(self);
-  uint64_t now = c->worker_.deadlines().now();
-  if (c->stream_->starved() && !(c->phase_due_ms_ != 0 && now >= c->phase_due_ms_)) {
-    c->stream_->retry_read();
-    if (c->phase_due_ms_ != 0)  // back to the phase's own deadline
-      c->worker_.deadlines().set(c->deadline_, c->phase_due_ms_ - now);
-    return;
-  }
-  if (c->phase_ == Phase::head && c->head_partial_) {
-    log_limited("client %s: request head not complete within header_timeout", c->ip_text());
-    c->reply_local(408, "request head not received in time", true);
-    return;
-  }
-  if ((c->phase_ == Phase::body || c->phase_ == Phase::discard) && !c->resp_started_) {
-    log_limited("client %s: request body stalled past idle_timeout", c->ip_text());
-    if (c->exchanging()) {
-      c->fail_exchange(408, "request body not received in time");
-      return;
-    }
-    c->reply_local(408, "request body not received in time", true);
-    return;
-  }
-  if (c->exchanging()) c->rs_->exchange.backend()->stats->client_aborts.fetch_add(1);
-  c->close();
+// The client left before its answer started: cancel the exchange (which counts it as the
+// backend's client abort and closes the upstream connection rather than pooling it).
+void ClientConn::abandon_exchange() {
+  const RuntimeBackend* b = rs_->exchange.backend();
+  logf(LogLevel::debug, "client %s closed before its answer; request to %s abandoned", ip_text(),
+       b ? b->name.c_str() : "?");
+  rs_->exchange.cancel();
 }
 
 // ---- parsing --------------------------------------------------------------------------
@@ -292,6 +230,8 @@ void ClientConn::process() {
         return;
       }
       head_partial_ = false;
+      // body_timeout runs from the end of the head, whatever the pace of the body.
+      body_due_ms_ = worker_.deadlines().now() + rt_->config.limits.body_timeout_ms;
       on_request_head();  // copies what it needs out of the head's views
       if (!closing_) stream_->hold_input(false);
       continue;
@@ -382,6 +322,7 @@ void ClientConn::reply_local(int status, const char* reason, bool close_after,
   std::string& out = req().resp_head;
   http::write_error_response(out, status, reason, close_after, extra_headers);
   stream_->write(out);
+  note_output();
   resp_started_ = true;
   if (close_after) {
     close_after_ = true;
@@ -402,6 +343,7 @@ void ClientConn::reply_local(int status, const char* reason, bool close_after,
 void ClientConn::next_request() {
   phase_ = Phase::head;
   head_partial_ = false;
+  body_due_ms_ = 0;
   // A fresh parser state per request; between requests the connection keeps nothing.
   give_request_state();
   if (stop_ && !stream_->has_input() && stream_->idle()) {

@@ -8,6 +8,8 @@
 // keep-alive connection costs the socket handle and a few words.
 //
 // client_conn.cpp: reading, parsing, local answers, keep-alive, lingering close.
+// client_deadlines.cpp: the one deadline entry (phase timeouts, body_timeout,
+// send_timeout, the starved-read retry).
 // client_request.cpp: routing and head rewriting, the request body to the exchange, the
 // answer back to the client. The exchange with the upstream (placement, sending,
 // failover and retries, passive health events) is lb/net/exchange.
@@ -77,12 +79,19 @@ class ClientConn final : public StreamHandler, public ExchangeClient {
   static void on_deadline(void* self);
 
   // client_conn.cpp
+  void abandon_exchange();
   void process();
   bool process_body();
   void update_reading();
+  // client_deadlines.cpp
   void arm_timer();
   void disarm_timer();
   void arm_starved_retry();
+  void schedule();
+  void watch_send();
+  void note_output();
+  void phase_expired(uint64_t now);
+  void send_timed_out();
   void reply_local(int status, const char* reason, bool close_after,
                    std::string_view extra_headers = {});
   void next_request();
@@ -127,9 +136,13 @@ class ClientConn final : public StreamHandler, public ExchangeClient {
   Deadlines::Entry deadline_;
   RequestState* rs_ = nullptr;  // while a request is under way
 
-  uint64_t body_bytes_ = 0;
-  uint64_t phase_due_ms_ = 0;  // when the current phase's timeout fires (0: none)  // decoded
-                               // chunked body so far, or discarded bytes
+  uint64_t body_bytes_ = 0;    // decoded chunked body so far, or discarded bytes
+  uint64_t phase_due_ms_ = 0;  // when the current phase's timeout fires (0: none)
+  uint64_t body_due_ms_ = 0;   // end of the head + body_timeout (0: no request under way)
+  // send_timeout: when the bytes waiting for the client must have moved (0: none wait),
+  // and the stream's sent() count when that deadline was set.
+  uint64_t send_due_ms_ = 0;
+  uint64_t send_mark_ = 0;
   uint32_t listener_;
   uint8_t ip_[16]{};
   uint8_t ip_len_ = 0;

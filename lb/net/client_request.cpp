@@ -221,6 +221,7 @@ void ClientConn::exchange_head(const http::MessageParser& r) {
   http::write_response_head(rs_->resp_head, head);
   if (interim) {
     stream_->write(rs_->resp_head);  // the final head follows and reuses the string
+    note_output();
     return;
   }
   resp_head_pending_ = true;
@@ -234,6 +235,7 @@ void ClientConn::exchange_body(const char* data, size_t len) {
   } else {
     stream_->write({data, len});
   }
+  note_output();
   if (stream_->pending() >= worker_.max_pending()) {
     rs_->exchange.pause_response();
     arm_timer();
@@ -244,6 +246,7 @@ void ClientConn::exchange_read_end() {
   if (resp_head_pending_) {
     resp_head_pending_ = false;
     stream_->write(rs_->resp_head);
+    note_output();
   }
 }
 

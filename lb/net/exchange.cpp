@@ -195,6 +195,12 @@ void Exchange::abort() {
   backend_ = nullptr;
 }
 
+void Exchange::cancel() {
+  if (!up_) return;  // nothing under way upstream
+  backend_->stats->client_aborts.fetch_add(1, std::memory_order_relaxed);
+  abort();
+}
+
 void Exchange::upstream_drained() { client_->exchange_drained(); }
 
 // ---- response -------------------------------------------------------------------------

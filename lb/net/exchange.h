@@ -71,6 +71,12 @@ class Exchange final : public UpstreamOwner {
   void resume_response();
   // The client is gone or the exchange is void: close the upstream side now.
   void abort();
+  // The client left before its answer started: the one entry point for a waiter leaving.
+  // Counts the backend's client abort and aborts the upstream side (closed, never pooled:
+  // a request or body may be half sent). Today an exchange has one waiter, so the first
+  // cancel aborts it; when request collapsing lets several clients wait on one upstream
+  // request, this drops one waiter and aborts only when the last one leaves.
+  void cancel();
   bool active() const { return up_ != nullptr; }
   bool connecting() const { return connecting_; }
   const RuntimeBackend* backend() const { return backend_; }

@@ -89,7 +89,10 @@ void MemoryStream::deliver() {
 
 bool MemoryStream::write(const std::string_view* parts, size_t n) {
   if (closing_ || failed_) return false;
-  for (size_t i = 0; i < n; ++i) peer_->written.append(parts[i]);
+  for (size_t i = 0; i < n; ++i) {
+    peer_->written.append(parts[i]);
+    sent_ += parts[i].size();
+  }
   return true;
 }
 

@@ -95,6 +95,10 @@ class Stream {
     if (starved_) read_start();
   }
 
+  // Bytes the peer has taken so far: two readings tell a slow reader (send_timeout) from
+  // one that stopped.
+  uint64_t sent() const { return sent_; }
+
   // The failure reported was a write's: the peer did not take all the bytes sent to it.
   bool write_failed() const { return write_failed_; }
 
@@ -112,6 +116,7 @@ class Stream {
   BufferPool* pool_;
   StreamHandler* handler_ = nullptr;
   Buffer* in_ = nullptr;
+  uint64_t sent_ = 0;
   bool held_ = false;
   bool exempt_ = false;
   bool starved_ = false;

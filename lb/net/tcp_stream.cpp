@@ -104,6 +104,7 @@ bool TcpStream::write(const std::string_view* parts, size_t n) {
     // its callback: a handler told of it inside write() would tear down its connection
     // under a caller that still uses it.
     if (w < 0) w = 0;
+    sent_ += static_cast<uint64_t>(w);
     size_t written = static_cast<size_t>(w);
     while (i < n && written >= parts[i].size()) written -= parts[i++].size();
     skip = written;
@@ -165,6 +166,7 @@ void TcpStream::on_write(uv_write_t* req, int status) {
   for (Buffer* b = s->out_head_; b;) {
     Buffer* next = b->next;
     s->pending_ -= b->size();
+    if (status == 0) s->sent_ += b->size();
     s->pool_->release(b);
     if (b == last) {
       s->out_head_ = next;

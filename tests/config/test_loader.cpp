@@ -848,6 +848,64 @@ limits:
   CHECK(l.buffer_bytes == 1048576);
 }
 
+TEST_CASE("loader: limits.body_timeout and limits.send_timeout") {
+  LoadResult d = load(kMinimal);
+  INFO(dump(d));
+  REQUIRE(d.config.has_value());
+  CHECK(d.config->limits.body_timeout_ms == 60'000);
+  CHECK(d.config->limits.send_timeout_ms == 60'000);
+
+  LoadResult r = load(R"(
+listeners:
+  - name: public
+    listen: 127.0.0.1:8080
+    routes: [{prefix: /, pool: kupo}]
+pools: {kupo: {kind: kupo, backends: [{name: k, address: 127.0.0.1:1442}]}}
+limits: {body_timeout: 1500ms, send_timeout: 2m}
+)");
+  INFO(dump(r));
+  REQUIRE(r.config.has_value());
+  CHECK(r.config->limits.body_timeout_ms == 1500);
+  CHECK(r.config->limits.send_timeout_ms == 120'000);
+
+  SUBCASE("zero is refused, located") {
+    check_single(load(R"(
+listeners:
+  - name: public
+    listen: 127.0.0.1:8080
+    routes: [{prefix: /, pool: kupo}]
+pools: {kupo: {kind: kupo, backends: [{name: k, address: 127.0.0.1:1442}]}}
+limits: {body_timeout: 0s}
+)"),
+                 6, 24, "limits.body_timeout", "greater than zero");
+  }
+  SUBCASE("not a duration") {
+    check_single(load(R"(
+listeners:
+  - name: public
+    listen: 127.0.0.1:8080
+    routes: [{prefix: /, pool: kupo}]
+pools: {kupo: {kind: kupo, backends: [{name: k, address: 127.0.0.1:1442}]}}
+limits:
+  send_timeout: soon
+)"),
+                 7, 17, "limits.send_timeout", "expected a duration");
+  }
+  SUBCASE("tunnel_idle_timeout stays refused until tunnels have it") {
+    LoadResult t = load(R"(
+listeners:
+  - name: public
+    listen: 127.0.0.1:8080
+    routes: [{prefix: /, pool: kupo}]
+pools: {kupo: {kind: kupo, backends: [{name: k, address: 127.0.0.1:1442}]}}
+limits: {tunnel_idle_timeout: 1h}
+)");
+    CHECK_FALSE(t.config.has_value());
+    REQUIRE(t.errors.size() == 1);
+    CHECK(t.errors[0].message.find("is not implemented yet") != std::string::npos);
+  }
+}
+
 TEST_CASE("loader: ConfigError::str") {
   ConfigError e{"c.yaml", 3, 7, "pools.kupo.backends[1].address", "invalid address: missing port"};
   CHECK(e.str() == "c.yaml:3:7: pools.kupo.backends[1].address: invalid address: missing port");

@@ -289,3 +289,128 @@ TEST_CASE("exchange: a head that fills a whole buffer gets 431 at once, not a st
   CHECK(starts_with(c->take(), "HTTP/1.1 431"));
   CHECK(rig.ups.empty());
 }
+
+// ---- a client that leaves, a body that trickles (issue 9, items 9 and 10) -------------
+
+namespace {
+
+// Runs the worker's loop (its deadline tick) for about `ms`.
+void run_for(Rig& rig, uint64_t ms) {
+  uv_loop_t* loop = rig.worker->loop();
+  uv_update_time(loop);
+  uint64_t until = uv_now(loop) + ms;
+  while (uv_now(loop) < until) {
+    uv_run(loop, UV_RUN_NOWAIT);
+    uv_sleep(5);
+    uv_update_time(loop);
+  }
+  uv_run(loop, UV_RUN_NOWAIT);
+}
+
+}  // namespace
+
+TEST_CASE("client faults: a FIN while waiting for the answer cancels the upstream exchange") {
+  Rig rig;
+  auto c = rig.client();
+  c->send(get("kim"));
+  Upstream up = rig.ups.at(0);
+  up.peer->answer_connect(0);
+  CHECK(starts_with(up.peer->take(), "GET /matches"));
+  BackendStats& st = rig.stats(up.backend());
+  CHECK(st.in_flight.load() == 1);
+  c->send_eof();
+  CHECK(up.peer->closed);  // closed at once, not left to the backend's answer
+  CHECK(c->closed);
+  CHECK(c->take().empty());
+  CHECK(st.client_aborts.load() == 1);
+  CHECK(st.in_flight.load() == 0);
+  MemoryStream::settle();
+  CHECK(rig.worker->upstreams().idle_count() == 0);  // not pooled: it carried a request
+  CHECK(rig.worker->request_states().size() == 1);   // the request state is back
+  CHECK(rig.worker->buffers().in_use() == 0);
+}
+
+TEST_CASE("client faults: a FIN while the upstream connection is still connecting") {
+  Rig rig;
+  auto c = rig.client();
+  c->send(get("lee"));
+  Upstream up = rig.ups.at(0);
+  REQUIRE(up.peer->connect_started);
+  c->send_eof();
+  CHECK(up.peer->closed);
+  CHECK(rig.stats(up.backend()).client_aborts.load() == 1);
+  up.peer->answer_connect(0);  // too late: nothing happens
+  CHECK(up.peer->take().empty());
+}
+
+TEST_CASE("client faults: a POST body in flight is abandoned, the upstream connection closed") {
+  Rig rig;
+  auto c = rig.client();
+  c->send(
+      "POST /matches HTTP/1.1\r\nHost: x\r\nX-Session-Key: max\r\nContent-Length: 10\r\n\r\nabc");
+  Upstream up = rig.ups.at(0);
+  up.peer->answer_connect(0);
+  CHECK(up.peer->take().find("abc") != std::string::npos);
+  c->send_eof();
+  CHECK(up.peer->closed);
+  CHECK(starts_with(c->take(), "HTTP/1.1 400"));
+  CHECK(rig.stats(up.backend()).client_aborts.load() == 1);
+  MemoryStream::settle();
+  CHECK(rig.worker->upstreams().idle_count() == 0);
+}
+
+TEST_CASE("client faults: a FIN after the answer started lets the answer finish") {
+  Rig rig;
+  auto c = rig.client();
+  c->send(get("ned"));
+  Upstream up = rig.ups.at(0);
+  up.peer->answer_connect(0);
+  up.peer->send("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello");
+  c->send_eof();
+  CHECK_FALSE(up.peer->closed);
+  up.peer->send("world");
+  std::string out = c->take();
+  CHECK(starts_with(out, "HTTP/1.1 200 OK"));
+  CHECK(out.substr(out.size() - 10) == "helloworld");
+  CHECK(c->closed);
+  CHECK(rig.stats(up.backend()).client_aborts.load() == 0);
+}
+
+TEST_CASE("client faults: bytes arriving while waiting are kept for the next request") {
+  Rig rig;
+  auto c = rig.client();
+  c->send(get("oli", "/a"));
+  Upstream up = rig.ups.at(0);
+  up.peer->answer_connect(0);
+  CHECK(starts_with(up.peer->take(), "GET /a "));
+  c->send(get("oli", "/b"));       // pipelined while the first answer is awaited
+  CHECK(up.peer->take().empty());  // not parsed early, not sent
+  CHECK(c->stream->has_input());
+  up.peer->send(kOk);
+  CHECK(starts_with(up.peer->take(), "GET /b "));
+  up.peer->send(kOk);
+  std::string out = c->take();
+  CHECK(out.find("HTTP/1.1 200 OK") != out.rfind("HTTP/1.1 200 OK"));  // two answers
+  CHECK(rig.stats(up.backend()).client_aborts.load() == 0);
+}
+
+TEST_CASE("client faults: a body trickled past body_timeout gets 408, the upstream closed") {
+  std::string yaml = std::string(kConfig) + "limits: {body_timeout: 300ms, idle_timeout: 60s}\n";
+  Rig rig(yaml.c_str());
+  auto c = rig.client();
+  c->send(
+      "POST /matches HTTP/1.1\r\nHost: x\r\nX-Session-Key: pam\r\nContent-Length: 100\r\n\r\na");
+  Upstream up = rig.ups.at(0);
+  up.peer->answer_connect(0);
+  std::string answer;
+  // One byte every 60 ms: idle_timeout (60 s) alone would never end this.
+  for (int i = 0; i < 20 && answer.empty(); ++i) {
+    run_for(rig, 60);
+    c->send("b");
+    answer += c->take();
+  }
+  CHECK(starts_with(answer, "HTTP/1.1 408"));
+  CHECK(answer.find("body_timeout") != std::string::npos);
+  CHECK(up.peer->closed);
+  CHECK(rig.state.registry.listener("public")->body_timeouts.load() == 1);
+}
