@@ -14,6 +14,8 @@
 #include <string_view>
 
 #include "lb/core/header_view.h"
+#include "lb/http/chunk_framer.h"
+#include "lb/http/head_syntax.h"
 
 namespace lb::http {
 
@@ -22,7 +24,7 @@ enum class ParseStatus : uint8_t {
   head,       // paused right after the head; consumed = bytes up to the body
   done,       // paused right after the message; consumed = bytes up to its end
   upgrade,    // the rest of the stream is another protocol (101 / Upgrade)
-  error,      // malformed; error_status says 400 or 431
+  error,      // malformed; error_status says 400, 413, 431 or 505
 };
 
 struct ParseResult {
@@ -42,7 +44,14 @@ class MessageParser {
   // Starts afresh for a new connection or exchange (parsers are pooled per worker).
   void reset(size_t max_header_bytes);
 
+  // The largest chunked body (data plus chunk extensions) and chunk accepted from now
+  // on (requests: limits.max_body_bytes; reset() lifts it).
+  void set_max_body(uint64_t max_body) { max_body_ = max_body; }
+
   // Parses data[0, len). Stops early at the head and at the end of the message.
+  // Beyond llhttp: the head's line endings and request line (head_syntax.h), field names
+  // (tchar only), the version (a request of HTTP/2+ is 505, of HTTP/0.x 400; a response
+  // must be HTTP/1.x), and chunked framing (chunk_framer.h) are checked strictly.
   ParseResult feed(const char* data, size_t len);
   // The peer closed: completes a read-until-close body. Returns done or error.
   ParseStatus finish();
@@ -76,7 +85,7 @@ class MessageParser {
   bool upgrade() const;
   // Bytes of the head, request line included.
   size_t head_bytes() const { return head_bytes_; }
-  // For `error`: 400 or 431, and a short reason for the client and the log.
+  // For `error`: 400, 413, 431 or 505, and a short reason for the client and the log.
   int error_status() const { return error_status_; }
   const char* error_reason() const { return error_reason_; }
   bool in_body() const { return state_ == State::body; }
@@ -89,10 +98,13 @@ class MessageParser {
   static int on_status(llhttp_t* p, const char* at, size_t len);
   static int on_header_field(llhttp_t* p, const char* at, size_t len);
   static int on_header_value(llhttp_t* p, const char* at, size_t len);
+  static int on_header_field_complete(llhttp_t* p);
   static int on_headers_complete(llhttp_t* p);
   static int on_message_complete(llhttp_t* p);
   static int on_body(llhttp_t* p, const char* at, size_t len);
   ParseResult fail(int status, const char* reason, size_t consumed);
+  // From a callback: remember why, and stop llhttp.
+  int reject(int status, const char* reason);
 
   llhttp_t parser_;
   Kind kind_;
@@ -111,6 +123,12 @@ class MessageParser {
   void* sink_ctx_ = nullptr;
   int error_status_ = 0;
   const char* error_reason_ = "";
+  int rejected_status_ = 0;  // a callback refused the message (reject())
+  const char* rejected_reason_ = "";
+  bool framing_ = false;  // a chunked body: framer_ checks it first
+  uint64_t max_body_ = UINT64_MAX;
+  HeadSyntax syntax_;
+  ChunkFramer framer_;
 };
 
 }  // namespace lb::http

@@ -260,11 +260,13 @@ bool ClientConn::process_body() {
   // exchange and answered the client already.
   if (closing_ || phase_ != before) return false;
   if (r.status == http::ParseStatus::error) {
-    log_limited("client %s: bad request body: %s", ip_text(), parser.error_reason());
+    // 400, or 413 for a chunk or chunk extensions over max_body_bytes.
+    log_limited("client %s: bad request body (%d): %s", ip_text(), parser.error_status(),
+                parser.error_reason());
     if (phase_ == Phase::body && exchanging())
-      fail_exchange(400, parser.error_reason());
+      fail_exchange(parser.error_status(), parser.error_reason());
     else
-      reply_local(400, parser.error_reason(), true);
+      reply_local(parser.error_status(), parser.error_reason(), true);
     return false;
   }
   if (phase_ == Phase::body && body_over_limit_) {

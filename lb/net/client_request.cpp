@@ -7,6 +7,8 @@
 #include "lb/core/path_normalizer.h"
 #include "lb/core/router.h"
 #include "lb/http/head_writer.h"
+#include "lb/http/request_checks.h"
+#include "lb/http/response_framing.h"
 #include "lb/net/client_conn.h"
 #include "lb/net/log.h"
 #include "lb/net/socket_address.h"
@@ -64,6 +66,8 @@ void ClientConn::on_request_head() {
   body_bytes_ = 0;
   bool has_body = parser.chunked() || parser.content_length() > 0;
 
+  // A chunked body (data and extensions) and each of its chunks are held to the same cap.
+  rs.parser.set_max_body(cfg.limits.max_body_bytes);
   if (parser.content_length() > cfg.limits.max_body_bytes) {
     reply_local(413, "request body larger than max_body_bytes", true);
     return;
@@ -151,21 +155,14 @@ void ClientConn::on_request_head() {
 }
 
 ClientConn::HeadCheck ClientConn::check_head(std::string_view method) const {
-  // One pass over the fields. Request smuggling defence (RFC 9112 §6.1): one
-  // Transfer-Encoding field, exactly "chunked", on HTTP/1.1 only; anything else a backend
-  // might frame differently. Protocol switches are not proxied yet.
+  // Host and Transfer-Encoding (request smuggling, RFC 9112 §3.2, §6.1) are checked in
+  // lb/http/request_checks; protocol switches are not proxied yet.
   const http::MessageParser& parser = rs_->parser;
-  bool upgrade = parser.upgrade() || method == "CONNECT";
-  int te = 0;
-  for (const HeaderView& h : parser.headers()) {
-    if (iequals(h.name, "upgrade")) upgrade = true;
-    if (!iequals(h.name, "transfer-encoding")) continue;
-    std::string_view v = h.value;
-    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-    if (++te > 1 || !iequals(v, "chunked")) return {400, "unsupported Transfer-Encoding"};
-  }
+  http::RequestCheck fields = http::check_request_fields(parser.headers(), http10_);
+  if (fields.status != 0) return {fields.status, fields.reason};
+  bool upgrade =
+      parser.upgrade() || method == "CONNECT" || find_header(parser.headers(), "upgrade").found;
   if (upgrade) return {501, "protocol upgrade is not supported on this route"};
-  if (te > 0 && http10_) return {400, "Transfer-Encoding on an HTTP/1.0 request"};
   return {};
 }
 
@@ -202,9 +199,19 @@ void ClientConn::exchange_drained() { update_reading(); }
 
 void ClientConn::exchange_head(const http::MessageParser& r) {
   int status = r.status_code();
-  bool interim = status >= 100 && status < 200;
-  bool framed = r.chunked() || r.has_content_length() || head_request_ || status == 204 ||
-                status == 304 || interim;
+  // The exchange took this response, so it is allowed; lb/http/response_framing says how
+  // it ends: only a read-until-close body forces this connection closed.
+  http::ResponseFacts facts;
+  facts.status = status;
+  facts.version_major = r.version_major();
+  facts.head_request = head_request_;
+  facts.upgrade_requested = rs_->parser.upgrade();
+  facts.has_content_length = r.has_content_length();
+  facts.content_length = r.content_length();
+  facts.headers = r.headers();
+  http::ResponseFraming framing = http::frame_response(facts);
+  bool interim = framing.interim;
+  bool framed = framing.body != http::BodyFraming::until_close;
   if (!interim && (!framed || !req_done_ || !keep_alive_ || stop_ || client_eof_))
     close_after_ = true;
   http::ResponseHead head;

@@ -138,7 +138,7 @@ void Exchange::upstream_connected() { send_head(); }
 void Exchange::send_head() {
   connecting_ = false;
   sent_at_us_ = now_us();
-  up_->expect_response(head_request_, pool_->timeouts.response_ms);
+  up_->expect_response(head_request_, pool_->timeouts.response_ms, client_->request().upgrade());
   if (client_->request_done()) {
     // A whole request (or a resend): it goes out now and the answer is awaited.
     up_->send(client_->request_head());
@@ -291,6 +291,7 @@ void Exchange::upstream_failed(UpstreamError e) {
   facts.reused_connection = up_ && up_->reused();
   // Whether the backend had the whole request: every byte read from the client and taken.
   bool delivered = facts.request_sent && !(up_ && up_->send_failed());
+  const char* why = e == UpstreamError::bad_response && up_ ? up_->bad_reason() : "";
   up_ = nullptr;  // it closed itself
   connecting_ = false;
   BackendStats& st = *backend_->stats;
@@ -311,8 +312,8 @@ void Exchange::upstream_failed(UpstreamError e) {
    : timeout                          ? st.timeouts
                                       : st.resets)
       .fetch_add(1);
-  logf(LogLevel::warn, "backend %s (%s): %s", backend_->name.c_str(), backend_->address.c_str(),
-       upstream_error_name(e));
+  logf(LogLevel::warn, "backend %s (%s): %s%s%s", backend_->name.c_str(), backend_->address.c_str(),
+       upstream_error_name(e), *why ? ": " : "", why);
   // Health hears of failures that are the backend's: it could not be reached, or it had
   // the whole request and failed it. A backend that cuts off an upload it refuses is
   // not unhealthy, and a client must not be able to mark backends down that way.

@@ -2,6 +2,7 @@
 
 #include <cstddef>
 
+#include "lb/http/response_framing.h"
 #include "lb/net/worker.h"
 
 namespace lb::net {
@@ -74,8 +75,11 @@ void UpstreamConn::bind(UpstreamOwner* owner) {
   arm(0);
 }
 
-void UpstreamConn::expect_response(bool head_request, uint64_t response_ms) {
+void UpstreamConn::expect_response(bool head_request, uint64_t response_ms, bool upgrade_request) {
   head_request_ = head_request;
+  upgrade_request_ = upgrade_request;
+  reusable_ = true;
+  bad_reason_ = "";
   response_ms_ = response_ms;
   got_bytes_ = false;
   in_body_ = false;
@@ -210,6 +214,34 @@ void UpstreamConn::on_eof(Stream&) {
   fail(UpstreamError::reset);
 }
 
+bool UpstreamConn::on_head(size_t consumed) {
+  // lb/http/response_framing decides whether this response may be forwarded, whether it
+  // has a body, and whether this connection can carry another request after it.
+  http::ResponseFacts facts;
+  facts.status = parser_->status_code();
+  facts.version_major = parser_->version_major();
+  facts.head_request = head_request_;
+  facts.upgrade_requested = upgrade_request_;
+  facts.has_content_length = parser_->has_content_length();
+  facts.content_length = parser_->content_length();
+  facts.headers = parser_->headers();
+  http::ResponseFraming framing = http::frame_response(facts);
+  if (framing.error) {
+    bad_reason_ = framing.error;
+    fail(UpstreamError::bad_response);
+    return false;
+  }
+  in_body_ = true;
+  if (!framing.interim) reusable_ = framing.reusable;
+  owner_->upstream_head(*parser_);  // copies what it needs from the views
+  stream_->hold_input(false);
+  stream_->consume(consumed);
+  if (!owner_) return false;
+  // No body whatever the head says (HEAD, 1xx, 204, 304): what follows is not forwarded.
+  parser_->resume_after_head(framing.body == http::BodyFraming::none);
+  return true;
+}
+
 void UpstreamConn::parse() {
   while (owner_ && !paused_) {
     std::string_view in = stream_->input();
@@ -221,18 +253,12 @@ void UpstreamConn::parse() {
     }
     http::ParseResult r = parser_->feed(in.data(), in.size());
     switch (r.status) {
-      case http::ParseStatus::head: {
-        in_body_ = true;
-        int status = parser_->status_code();
-        owner_->upstream_head(*parser_);  // copies what it needs from the views
-        stream_->hold_input(false);
-        stream_->consume(r.consumed);
-        if (!owner_) return;
-        parser_->resume_after_head(head_request_ && status >= 200);
+      case http::ParseStatus::head:
+        if (!on_head(r.consumed)) return;
         break;
-      }
       case http::ParseStatus::need_more:
         if (!in_body_ && stream_->input_full()) {  // a response head larger than a buffer
+          bad_reason_ = "response head larger than a buffer";
           fail(UpstreamError::bad_response);
           return;
         }
@@ -252,7 +278,8 @@ void UpstreamConn::parse() {
           stream_->compact_input();
           break;
         }
-        bool reusable = parser_->keep_alive() && !stream_->has_input();
+        // Bytes after a whole response (a 204's "body") are never the next response.
+        bool reusable = reusable_ && parser_->keep_alive() && !stream_->has_input();
         arm(0);
         UpstreamOwner* o = owner_;
         o->upstream_read_end();
@@ -262,9 +289,11 @@ void UpstreamConn::parse() {
       }
       case http::ParseStatus::upgrade:
         // Protocol switches are not proxied on this path.
+        bad_reason_ = "unexpected protocol switch";
         fail(UpstreamError::bad_response);
         return;
       case http::ParseStatus::error:
+        bad_reason_ = parser_->error_reason();
         fail(UpstreamError::bad_response);
         return;
     }

@@ -58,8 +58,9 @@ class UpstreamConn final : public StreamHandler {
   }
   bool send(const std::string_view* parts, size_t n) { return stream_->write(parts, n); }
   size_t pending() const { return stream_->pending(); }
-  // A request head is going out: parse the response to it. head_request: no body.
-  void expect_response(bool head_request, uint64_t response_ms);
+  // A request head is going out: parse the response to it. head_request: no body;
+  // upgrade_request: the request asked for a protocol switch (else a 101 is refused).
+  void expect_response(bool head_request, uint64_t response_ms, bool upgrade_request = false);
   // The whole request is out: from now the backend has response_ms to answer (a slow
   // upload is the client's time, not the backend's).
   void start_response_timer();
@@ -73,6 +74,8 @@ class UpstreamConn final : public StreamHandler {
   BackendRef ref() const { return ref_; }
   bool reused() const { return reused_; }
   bool got_response_bytes() const { return got_bytes_; }
+  // For bad_response: what was wrong with it (a static string).
+  const char* bad_reason() const { return bad_reason_; }
   // The backend stopped taking the request's bytes (it refused the request, e.g. an upload
   // it will not read): the request never reached it whole.
   bool send_failed() const { return stream_->write_failed(); }
@@ -90,6 +93,8 @@ class UpstreamConn final : public StreamHandler {
 
   void fail(UpstreamError e);
   void parse();
+  // A response head arrived: refuse it (false, failed) or pass it on and resume parsing.
+  bool on_head(size_t consumed);
   void close();
   void arm(uint64_t ms);
   void give_parser();
@@ -102,7 +107,10 @@ class UpstreamConn final : public StreamHandler {
   UpstreamOwner* owner_ = nullptr;
   State state_ = State::connecting;
   uint64_t response_ms_ = 0;
+  const char* bad_reason_ = "";
   bool head_request_ = false;
+  bool upgrade_request_ = false;
+  bool reusable_ = true;  // the response's framing lets the connection carry another
   bool got_bytes_ = false;
   bool reused_ = false;
   bool paused_ = false;

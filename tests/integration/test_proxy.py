@@ -181,13 +181,13 @@ class Proxy(harness.unittest.TestCase):
         self.assertEqual(got.lower().count(b"transfer-encoding"), 1)
 
     def test_chunk_without_crlf_cannot_smuggle(self):
-        # llhttp 8.1 does not check the CRLF after chunk data; re-framing means the
-        # backend still sees exactly one well-formed body and nothing after it.
-        self.scripts["/up"] = lambda req: b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
-        out = raw(self.port, b"POST /raw/up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
-                  b"Connection: close\r\n\r\n5\r\nhelloXX0\r\n\r\n")
-        self.assertEqual(status_of(out), 200)
-        self.assertTrue(self.raw_backend.last(b"POST ").endswith(b"\r\n\r\n5\r\nhello\r\n0\r\n\r\n"))
+        # llhttp 8.1 does not check the CRLF after chunk data; corral does (issue 9): 400,
+        # and the backend never gets a whole body (test_http_strict has the full set).
+        self.scripts["/up-nocrlf"] = lambda req: b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+        out = raw(self.port, b"POST /raw/up-nocrlf HTTP/1.1\r\nHost: x\r\n"
+                  b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhelloXX0\r\n\r\n")
+        self.assertEqual(status_of(out), 400)
+        self.assertIsNone(self.raw_backend.last(b"POST /up-nocrlf "))
 
     def test_large_upload_streams_through(self):
         # Several times the read buffer: reading must resume after each buffer fills.
