@@ -30,7 +30,7 @@ bool header_name_valid(std::string_view name) {
 
 void HeadSyntax::reset(bool request) {
   request_ = request;
-  prev_cr_ = prev_sp_ = line_started_ = false;
+  prev_cr_ = prev_lf_ = prev_sp_ = line_started_ = false;
   in_first_line_ = true;
   spaces_ = 0;
   error_ = "";
@@ -47,7 +47,14 @@ bool HeadSyntax::feed(const char* data, size_t len) {
       error_ = "bare LF in the head";
       return false;
     }
+    if (!in_first_line_ && prev_lf_ && (c == ' ' || c == '\t')) {
+      // RFC 9112 §5.2 lets a server refuse obs-fold; unfolding it would forward a field
+      // (e.g. "Transfer-Encoding:\r\n chunked") that another hop may frame differently.
+      error_ = "obsolete line folding in the head";
+      return false;
+    }
     prev_cr_ = c == '\r';
+    prev_lf_ = c == '\n';
     if (!in_first_line_) continue;
     if (c == '\r') continue;
     if (c == '\n') {

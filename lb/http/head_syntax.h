@@ -6,6 +6,7 @@
 //    error (llhttp takes "\r\n\rX" as the end of the head, eats the X, and starts a
 //    second message with what follows; it also takes a bare LF after the request line
 //    or as the blank line);
+//  - no field line starts with SP or HTAB (obs-fold, RFC 9112 §5.2);
 //  - a request line is method SP target SP version, single spaces (llhttp accepts
 //    "GET  /" and "GET /  HTTP/1.1").
 // Field names are checked by header_name_valid (llhttp 8.1 accepts "Content Length" and
@@ -32,6 +33,7 @@ class HeadSyntax {
  private:
   bool request_ = true;
   bool prev_cr_ = false;
+  bool prev_lf_ = false;
   bool prev_sp_ = false;
   bool in_first_line_ = true;  // still in the start line (after any leading CRLFs)
   bool line_started_ = false;  // the start line has a byte other than CRLF

@@ -40,6 +40,10 @@ REQUEST_CASES = [
     ("bare_cr_in_value", b"GET /raw/c-bcr HTTP/1.1\r\n" + H + b"X: a\rb\r\n\r\n", 400, b"c-bcr"),
     ("bare_lf_after_request_line", b"GET /raw/c-blf HTTP/1.1\n" + H + b"\r\n", 400, b"c-blf"),
     ("bare_lf_blank_line", b"GET /raw/c-blf2 HTTP/1.1\r\n" + H + b"\nX", 400, b"c-blf2"),
+    # obs-fold (RFC 9112 5.2): refused, never unfolded and forwarded
+    ("obs_fold_te",
+     b"POST /raw/c-fold HTTP/1.1\r\n" + H + b"Transfer-Encoding:\r\n chunked\r\n\r\n"
+     b"0\r\n\r\nGET /raw/c-fold-smuggled HTTP/1.1\r\n" + H + b"\r\n", 400, b"c-fold"),
     # request line
     ("two_spaces_before_target", b"GET  /raw/c-2sp HTTP/1.1\r\n" + H + b"\r\n", 400, b"c-2sp"),
     ("two_spaces_after_target", b"GET /raw/c-2sp2  HTTP/1.1\r\n" + H + b"\r\n", 400, b"c-2sp2"),

@@ -33,5 +33,10 @@ TEST_CASE("head syntax: CRLF everywhere, single spaces in a request line") {
     CHECK_FALSE(ok(true, "GET / HTTP/1.1 \r\n\r\n", step));
     CHECK_FALSE(ok(true, "GET /\r\n\r\n", step));
     CHECK_FALSE(ok(false, "HTTP/1.1 200 OK\rX: 1\r\n\r\n", step));
+    // obs-fold, in requests and responses, whatever the field.
+    CHECK_FALSE(ok(true, "GET / HTTP/1.1\r\nTransfer-Encoding:\r\n chunked\r\n\r\n", step));
+    CHECK_FALSE(ok(true, "GET / HTTP/1.1\r\nX-A: a\r\n\tb\r\n\r\n", step));
+    CHECK_FALSE(ok(false, "HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\n\r\n", step));
+    CHECK(ok(true, "GET / HTTP/1.1\r\nX-A:  a \r\n\r\n", step));
   }
 }
