@@ -6,6 +6,7 @@
 
 #include "config/loader.h"
 #include "lb/admin/admin_server.h"
+#include "lb/net/fd_limit.h"
 #include "lb/net/health_monitor.h"
 #include "lb/net/log.h"
 #include "lb/net/runtime.h"
@@ -80,6 +81,7 @@ int ControlLoop::run() {
   if (!cfg.state_file.empty()) load_state();
 
   unsigned nworkers = cfg.workers == 0 ? 1 : cfg.workers;
+  check_fd_limit(cfg, nworkers);
   std::vector<std::vector<BoundSocket>> sockets(nworkers);
   for (const config::Listener& l : cfg.listeners) {
     std::string err;
@@ -120,6 +122,33 @@ int ControlLoop::run() {
   uv_run(loop_, UV_RUN_DEFAULT);
   logf(LogLevel::info, "stopped");
   return 0;
+}
+
+// Raises the descriptor limit once (at start) and warns when the config could need more
+// descriptors than the process may open: running out is corral's own failure (503s,
+// refused clients), so the operator should hear of it before traffic does.
+void ControlLoop::check_fd_limit(const config::Config& cfg, unsigned nworkers) {
+  if (!fd_limit_checked_) {
+    fd_limit_checked_ = true;
+    FdLimit lim = raise_fd_limit();
+    fd_soft_limit_ = lim.soft;
+    if (!lim.error.empty()) logf(LogLevel::warn, "file descriptor limit: %s", lim.error.c_str());
+    if (lim.soft != lim.before)
+      logf(LogLevel::info, "file descriptor limit %llu (raised from %llu to the hard limit)",
+           static_cast<unsigned long long>(lim.soft), static_cast<unsigned long long>(lim.before));
+    else
+      logf(LogLevel::info, "file descriptor limit %llu (the hard limit is %llu)",
+           static_cast<unsigned long long>(lim.soft), static_cast<unsigned long long>(lim.hard));
+  }
+  const uint64_t need = fds_needed(cfg, nworkers, admin::kMaxConnections);
+  if (fd_soft_limit_ != 0 && need > fd_soft_limit_)
+    logf(LogLevel::warn,
+         "limits.max_connections %llu may need up to %llu file descriptors (each client, its "
+         "upstream connection, idle upstream pools, probes, admin) but the limit is %llu: "
+         "raise it (ulimit -n, systemd LimitNOFILE=) or lower max_connections; when they run "
+         "out clients get 503",
+         static_cast<unsigned long long>(cfg.limits.max_connections),
+         static_cast<unsigned long long>(need), static_cast<unsigned long long>(fd_soft_limit_));
 }
 
 // Pins from the previous run (DESIGN.md "Reload"): kept for backends still configured.
