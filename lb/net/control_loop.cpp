@@ -4,7 +4,12 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <thread>
+
+#include "config/diff.h"
 #include "config/loader.h"
+#include "config/stable_read.h"
 #include "lb/admin/admin_server.h"
 #include "lb/net/fd_limit.h"
 #include "lb/net/health_monitor.h"
@@ -17,6 +22,17 @@ namespace lb::net {
 namespace {
 
 constexpr uint64_t kSweepMs = 1000;
+// Reload reads the config until two reads this far apart agree, this many reads at most
+// (about 2 s for a writer to finish).
+constexpr int kReloadReads = 20;
+constexpr uint64_t kReloadGapMs = 100;
+
+// Wall-clock Unix ms: the state file dates pins with it, so a stop counts toward ttl.
+uint64_t wall_ms() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
 
 sigset_t control_signals() {
   sigset_t set;
@@ -160,8 +176,8 @@ void ControlLoop::load_state() {
     return state_.registry.find(std::string(name.substr(0, slash)),
                                 std::string(name.substr(slash + 1)));
   };
-  LoadReport r =
-      load_pins(cfg.state_file, state_.sessions, resolve, uv_now(loop_), cfg.sticky.ttl_ms);
+  LoadReport r = load_pins(cfg.state_file, state_.sessions, resolve, uv_now(loop_), wall_ms(),
+                           cfg.sticky.ttl_ms);
   if (!r.error.empty())
     logf(LogLevel::warn, "state file %s: %s; ignored", cfg.state_file.c_str(), r.error.c_str());
   else if (r.missing)
@@ -177,7 +193,7 @@ void ControlLoop::save_state() {
   if (path.empty()) return;
   std::string err = save_pins(
       path, state_.sessions, [&](BackendRef ref) { return state_.registry.name_of(ref); },
-      uv_now(loop_));
+      uv_now(loop_), wall_ms());
   if (err.empty())
     logf(LogLevel::info, "state file %s: saved %llu pins", path.c_str(),
          static_cast<unsigned long long>(state_.sessions.stats().size));
@@ -199,7 +215,16 @@ void ControlLoop::reload() {
     logf(LogLevel::warn, "SIGHUP: running on the embedded config, nothing to reload");
     return;
   }
-  config::LoadResult r = config::load_file(options_.config_path);
+  // A file caught half-written must not load: wait until two reads agree. Blocking the
+  // control thread briefly is fine here (workers keep serving; probes wait a moment).
+  config::StableRead text = config::read_stable(
+      options_.config_path, kReloadReads, kReloadGapMs,
+      [](uint64_t ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); });
+  if (!text.error.empty())
+    return reload_failed(options_.config_path + ": " + text.error +
+                         "; keeping the running config (replace the file atomically: write a "
+                         "temporary file, then rename it)");
+  config::LoadResult r = config::load_file_text(options_.config_path, text.body);
   if (!r.config) {
     std::string what = r.errors.front().str();
     if (r.errors.size() > 1) what += " (and " + std::to_string(r.errors.size() - 1) + " more)";
@@ -231,6 +256,7 @@ void ControlLoop::reload() {
   }
   if (next.workers != prev.workers || next.admin.listen.text != prev.admin.listen.text)
     logf(LogLevel::warn, "reload: workers and admin.listen apply at the next start");
+  const std::string changes = config::join_changes(config::describe_changes(prev, next));
   state_.sessions.set_limits(next.sticky.max_sessions, next.sticky.ttl_ms);
   state_.runtime.store(build_runtime(next, state_.registry));
   health_->sync();
@@ -239,7 +265,9 @@ void ControlLoop::reload() {
   state_.last_reload_error.clear();
   for (const std::string& name : remove)
     logf(LogLevel::info, "listener %s closed; its connections finish", name.c_str());
-  logf(LogLevel::info, "config reloaded from %s", options_.config_path.c_str());
+  logf(LogLevel::info, "config reloaded from %s: %s", options_.config_path.c_str(),
+       changes.c_str());
+  check_fd_limit(state_.runtime.load()->config, n);
 }
 
 void ControlLoop::stop(const char* why) {

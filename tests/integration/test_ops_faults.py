@@ -248,5 +248,90 @@ class AdminLimits(unittest.TestCase):
             fleet.stop()
 
 
+class PinsAge(unittest.TestCase):
+    """Item 12: the state file dates pins by the wall clock, so the time corral was stopped
+    counts toward sticky.ttl."""
+
+    def test_stop_counts_toward_ttl(self):
+        fleet = harness.Fleet(2)
+        state_dir = tempfile.TemporaryDirectory()
+        cfg = pool_config(fleet, extra_top="state_file: %s\n" % os.path.join(state_dir.name, "pins"),
+                          sticky_extra="  ttl: 2s\n")
+        corral = None
+        try:
+            def run(stop_s):
+                nonlocal corral
+                corral = harness.Corral(cfg)
+                self.assertEqual(harness.get(corral.port, "/kupo/checkpoints",
+                                             {"X-Session-Key": "pin-user"})[0], 200)
+                self.assertEqual(corral.stop(), 0)
+                corral = None
+                time.sleep(stop_s)
+                corral = harness.Corral(cfg)
+                m = corral.proc.wait_line(r"state file \S+: loaded (\d+) pins .*, (\d+) expired")
+                pinned = sum(b["pinned_sessions"] for b in backends(corral).values())
+                self.assertEqual(corral.stop(), 0)
+                corral = None
+                return int(m.group(1)), int(m.group(2)), pinned
+
+            # Stopped 3 s with a 2 s ttl: the pin is gone.
+            self.assertEqual(run(3.0), (0, 1, 0))
+            # A short stop keeps it.
+            self.assertEqual(run(0.2), (1, 0, 1))
+        finally:
+            if corral:
+                corral.stop()
+            fleet.stop()
+            state_dir.cleanup()
+
+
+class ReloadHalfWritten(unittest.TestCase):
+    """Item 13: a SIGHUP while the config is being written loads the finished file (two
+    reads 100 ms apart must agree), logs what changed, and gives up on a file that keeps
+    changing, keeping the running config."""
+
+    def test_slow_writer(self):
+        fleet = harness.Fleet(2)
+        corral = harness.Corral(pool_config(fleet, ["kupo-1"]))
+        try:
+            full = pool_config(fleet, ["kupo-1", "kupo-2"], limits="{max_connections: 500}")
+            # The cut after kupo-1 is valid YAML (the old config): loading it would be wrong.
+            cut = full.index("kupo-2") - len("      - {name: ")
+            pieces = [full[:cut]] + [full[i:i + 12] for i in range(cut, len(full), 12)]
+            start = len(corral.proc.lines)
+            with open(corral.path, "w") as f:
+                f.write(pieces[0])
+                f.flush()
+                corral.proc.send(signal.SIGHUP)
+                for piece in pieces[1:]:
+                    time.sleep(0.05)  # faster than the 100 ms agreement gap
+                    f.write(piece)
+                    f.flush()
+            m = corral.proc.wait_line(r"config reload(ed from \S+: (.*)| failed: .*)", start=start)
+            self.assertIsNotNone(m.group(2), m.group(0))
+            self.assertIn("backend kupo/kupo-2 added", m.group(2))
+            self.assertIn("limits changed", m.group(2))
+            self.assertEqual(sorted(backends(corral)), ["kupo-1", "kupo-2"])
+
+            # A file that never settles is refused after a bounded wait; the config stays.
+            start = len(corral.proc.lines)
+            with open(corral.path, "w") as f:
+                f.write(pool_config(fleet, ["kupo-1"]))
+                f.flush()
+                corral.proc.send(signal.SIGHUP)
+                t0 = time.time()
+                while time.time() - t0 < 3.5:
+                    time.sleep(0.05)
+                    f.write("# still writing\n")
+                    f.flush()
+            m = corral.proc.wait_line(r"config reload failed: .*still changing", start=start)
+            self.assertIn("keeping the running config", m.string)
+            self.assertEqual(sorted(backends(corral)), ["kupo-1", "kupo-2"])
+            self.assertEqual(harness.get(corral.port, "/kupo/checkpoints")[0], 200)
+        finally:
+            corral.stop()
+            fleet.stop()
+
+
 if __name__ == "__main__":
     harness.main()
