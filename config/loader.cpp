@@ -230,6 +230,16 @@ LoadResult load_string(std::string_view yaml, const std::string& source_name) {
   }
 }
 
+LoadResult load_file_text(const std::string& path, std::string_view body) {
+  try {
+    return detail::Loader(path, std::filesystem::path(path).parent_path().string()).run(body);
+  } catch (...) {
+    LoadResult r;
+    r.errors.push_back(ConfigError{path, 0, 0, "", "internal error while loading"});
+    return r;
+  }
+}
+
 LoadResult load_file(const std::string& path) {
   try {
     std::string body;

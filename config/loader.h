@@ -25,6 +25,9 @@ struct LoadResult {
 };
 
 LoadResult load_file(const std::string& path);
+// The file's content as already read (reload reads it until it is stable first); relative
+// paths in it resolve against the file's directory, as load_file does.
+LoadResult load_file_text(const std::string& path, std::string_view body);
 LoadResult load_string(std::string_view yaml, const std::string& source_name);
 
 // The embedded default: 127.0.0.1:8080 -> a local Kupo at 127.0.0.1:1442, admin :9901.

@@ -131,17 +131,30 @@ bool BackendHealth::on_passive_failure(uint64_t now_ms) {
 // 503s keep arriving from the pinned users of an ejected or awaiting backend; they are
 // counted (consecutive_503() stays truthful) but do not start a new ejection until the
 // backend is back in service, so an overload does not stretch its own back-off.
-bool BackendHealth::on_response(int status, uint64_t now_ms, bool may_eject) {
-  const BackendState before = state();
-  expire(now_ms);
-  if (status != 503) {
-    streak_503_ = 0;
-    return state() != before;
-  }
+void BackendHealth::overloaded(uint64_t now_ms, bool may_eject) {
   streak_503_ = bump(streak_503_);
   if (p_.consecutive_503 > 0 && streak_503_ >= p_.consecutive_503 && may_eject && !ejected_ &&
       !awaiting_probe_)
     eject(now_ms);
+}
+
+bool BackendHealth::on_response(int status, uint64_t now_ms, bool may_eject) {
+  const BackendState before = state();
+  expire(now_ms);
+  if (status != 503)
+    streak_503_ = 0;
+  else
+    overloaded(now_ms, may_eject);
+  return state() != before;
+}
+
+// A backend that answers probes but not one client's request in time is busy, not gone:
+// the timeout joins the 503 streak (ejection within max_percent) and leaves the probe
+// level alone, so no client can mark a healthy backend down by asking something slow.
+bool BackendHealth::on_response_timeout(uint64_t now_ms, bool may_eject) {
+  const BackendState before = state();
+  expire(now_ms);
+  overloaded(now_ms, may_eject);
   return state() != before;
 }
 

@@ -8,13 +8,16 @@
 //     level only after `fall` consecutive reports at that level or worse, and to a better
 //     level only after `rise` consecutive reports at that level or better, so an
 //     instance whose answers alternate does not flip on every probe (HAProxy rise/fall).
-//     Passive hard failures seen on live traffic (connect refused, reset, timeout) count
-//     as `down` reports toward `fall`.
-//  2. Ejection: `consecutive_503` 503 answers in a row on live traffic make the backend
+//     Passive hard failures seen on live traffic (connect refused or timed out, reset)
+//     count as `down` reports toward `fall`.
+//  2. Ejection: `consecutive_503` 503 answers (or response timeouts) in a row on live
+//     traffic make the backend
 //     draining for an ejection time of base_time * 2^(n-1) (n = ejections so far, capped
 //     at max_time), as Envoy's outlier detection does. When the time is over it stays
 //     draining until a probe reports it healthy. The caller passes whether the pool can
 //     afford another ejection (max_percent); if not, the 503 streak is only counted.
+//     A response timeout is never a `down` report: the request is the client's choice
+//     (a heavy Kupo query), so a slow answer says "overloaded" at most, like a 503.
 //     Decay: an ejection that starts max_eject_ms or more after the previous one ended
 //     lasts base_time again (n restarts at 1).
 //  3. Admin override (maintenance): a forced state, or none.
@@ -40,7 +43,7 @@ enum class Reason : uint8_t {
   healthy,
   probe_failing,   // probes (or passive failures) say down
   probe_behind,    // probes say draining (e.g. Kupo/Ogmios health 202, lag, staleness)
-  ejected_503,     // consecutive 503s: ejection running
+  ejected_503,     // consecutive 503s (or response timeouts): ejection running
   awaiting_probe,  // ejection time over, waiting for a healthy probe
   admin,           // operator override
 };
@@ -52,8 +55,10 @@ class BackendHealth {
 
   // Every method returns true when state() changed.
   bool on_probe(BackendState level, uint64_t now_ms);
-  bool on_passive_failure(uint64_t now_ms);  // connect refused / reset / timeout
+  bool on_passive_failure(uint64_t now_ms);  // connect refused or timed out / reset
   bool on_response(int status, uint64_t now_ms, bool may_eject);  // live traffic
+  // No answer within timeouts.response: counts in the 503 streak, never toward down.
+  bool on_response_timeout(uint64_t now_ms, bool may_eject);
   bool tick(uint64_t now_ms);  // ends ejections whose time is over
   bool set_admin(std::optional<BackendState> forced);
   void set_params(const HealthParams& p);  // reload: applies to the next events
@@ -72,6 +77,7 @@ class BackendHealth {
   void report(BackendState level);  // one probe-level report through the hysteresis
   void expire(uint64_t now_ms);     // ends an ejection whose time is over
   void eject(uint64_t now_ms);
+  void overloaded(uint64_t now_ms, bool may_eject);  // one more 503 or timeout in the streak
 
   HealthParams p_;
   BackendState probe_state_ = BackendState::up;  // start up: serve before the first probe

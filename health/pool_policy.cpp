@@ -125,6 +125,14 @@ Change PoolHealth::on_passive_failure(size_t i, uint64_t now_ms) {
   return settle(b, before, "failures on live traffic", now_ms);
 }
 
+Change PoolHealth::on_response_timeout(size_t i, uint64_t now_ms) {
+  const bool budget = may_eject();
+  BackendRecord& b = members_[i];
+  const BackendState before = b.sm.state();
+  b.sm.on_response_timeout(now_ms, budget);
+  return settle(b, before, "response timeouts", now_ms);
+}
+
 Change PoolHealth::tick(size_t i, uint64_t now_ms) {
   BackendRecord& b = members_[i];
   const BackendState before = b.sm.state();

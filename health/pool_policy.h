@@ -8,6 +8,8 @@
 //  - a backend behind the pool's best tip, or stale, takes no new users: an `up` probe
 //    is folded into `draining` (lag_level, over health/lag's verdict);
 //  - 503 ejections never take more than max_percent of the pool (within_eject_budget);
+//    response timeouts count as 503s, never as failures (a client chooses how slow its
+//    query is, so it must not be able to mark a backend down);
 //  - a backend that returns to `up` from `down` or from an ejection, or that a reload
 //    adds, starts its slow-start ramp (ramp_starts); one at process start does not.
 // The libuv shell (lb/net/health_monitor) runs timers and probes, feeds events in and
@@ -60,7 +62,6 @@ bool within_eject_budget(size_t ejected_now, size_t pool_size, uint32_t max_perc
 // drain) keeps its users and comes back at full share.
 bool ramp_starts(bool returning, BackendState before, BackendState after);
 
-
 // Everything health knows of one backend.
 struct BackendRecord {
   lb::BackendRef ref = 0;
@@ -105,8 +106,11 @@ class PoolHealth {
   Change on_probe(size_t i, ProbeResult r, uint64_t now_ms);
   // A live-traffic answer (503 streaks eject within the budget).
   Change on_response(size_t i, int status, uint64_t now_ms);
-  // A live-traffic failure: refused, reset or timed out.
+  // A live-traffic failure: refused, reset or connect timed out (toward down).
   Change on_passive_failure(size_t i, uint64_t now_ms);
+  // A live request got no answer within timeouts.response: counted like a 503 (ejection
+  // to draining within max_percent), never toward down.
+  Change on_response_timeout(size_t i, uint64_t now_ms);
   // Time passing: ends ejections whose time is over.
   Change tick(size_t i, uint64_t now_ms);
   // The operator's override; nullopt clears it.

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "lb/admin/json_writer.h"
+#include "lb/admin/token_compare.h"
 #include "lb/core/header_view.h"
 #include "lb/net/log.h"
 
@@ -63,6 +64,13 @@ uint64_t total(const net::StatusCounters& s) {
   return n;
 }
 
+net::ServerOptions admin_options() {
+  net::ServerOptions o;
+  o.header_timeout_ms = kHeaderTimeoutMs;
+  o.max_connections = kMaxConnections;
+  return o;
+}
+
 }  // namespace
 
 AdminServer::AdminServer(uv_loop_t* loop, net::ProxyState& state, net::HealthView& health,
@@ -71,9 +79,12 @@ AdminServer::AdminServer(uv_loop_t* loop, net::ProxyState& state, net::HealthVie
       state_(state),
       health_(health),
       info_(std::move(info)),
-      server_(loop, [this](const net::ServerRequest& req, net::Responder res) {
-        handle(req, std::move(res));
-      }) {}
+      server_(
+          loop,
+          [this](const net::ServerRequest& req, net::Responder res) {
+            handle(req, std::move(res));
+          },
+          admin_options()) {}
 
 int AdminServer::listen(const std::string& host, uint16_t port) {
   return server_.listen(host, port);
@@ -84,8 +95,8 @@ void AdminServer::handle(const net::ServerRequest& req, net::Responder res) {
   const std::string& token = rt->config.admin.token;
   if (!token.empty()) {
     HeaderLookup auth = find_header(req.headers, "authorization");
-    if (!auth.found || auth.value.size() != token.size() + 7 ||
-        !auth.value.starts_with("Bearer ") || auth.value.substr(7) != token) {
+    if (!auth.found || !auth.value.starts_with("Bearer ") ||
+        !token_equals(auth.value.substr(7), token)) {
       res.respond(401, "application/json", "{\"error\":\"bearer token required\"}\n",
                   {{"WWW-Authenticate", "Bearer"}});
       return;
@@ -421,6 +432,11 @@ std::string AdminServer::metrics_text() const {
     line("corral_client_timeouts_total", "listener=\"" + label(l.name) + "\",timeout=\"send\"",
          load(l.stats->send_timeouts));
   }
+  help("corral_fd_exhausted_total", "counter",
+       "Times corral ran out of file descriptors (EMFILE/ENFILE): accepting a client, or "
+       "opening a connection to a backend (never counted as the backend's failure).");
+  line("corral_fd_exhausted_total", "side=\"accept\"", load(state_.fd_exhausted_accept));
+  line("corral_fd_exhausted_total", "side=\"upstream\"", load(state_.fd_exhausted));
   help("corral_process_resident_memory_bytes", "gauge", "Resident set size of the process.");
   line("corral_process_resident_memory_bytes", "", resident_bytes());
   return o;

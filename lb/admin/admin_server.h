@@ -17,6 +17,13 @@
 
 namespace lb::admin {
 
+// The admin listener's own limits (issue 9 item 11): a client has this long to send a
+// request head (then 408 and close), and at most this many connections are open at once
+// (more are answered 503 and closed), so a slow or flooding admin client cannot hold
+// corral's descriptors or memory.
+inline constexpr uint64_t kHeaderTimeoutMs = 10'000;
+inline constexpr size_t kMaxConnections = 64;
+
 struct ProcessInfo {
   unsigned workers = 1;
   uint64_t started_ms = 0;  // uv_now at start

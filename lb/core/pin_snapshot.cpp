@@ -110,13 +110,17 @@ std::string encode_pins(const std::vector<PinRecord>& pins) {
     put_u64(out, p.key.hi);
     put_u32(out, record_name[i]);
     put_u64(out, p.last_slot);
-    put_u64(out, p.idle_ms);
+    put_u64(out, p.last_seen_unix_ms);
   }
   put_u64(out, XXH3_64bits(out.data(), out.size()));
   return out;
 }
 
-DecodeResult decode_pins(std::string_view bytes) {
+uint64_t pin_idle_ms(const PinRecord& pin, uint64_t now_unix_ms) {
+  return now_unix_ms > pin.last_seen_unix_ms ? now_unix_ms - pin.last_seen_unix_ms : 0;
+}
+
+DecodeResult decode_pins(std::string_view bytes, uint64_t v1_saved_unix_ms) {
   // A short prefix of the magic is a truncated state file; anything else is not ours.
   size_t head = std::min(bytes.size(), kMagic.size());
   if (bytes.substr(0, head) != kMagic.substr(0, head)) return fail("not a corral state file");
@@ -125,7 +129,9 @@ DecodeResult decode_pins(std::string_view bytes) {
   if (r.failed()) return fail(truncated(bytes, "magic"));
   uint32_t version = r.u32();
   if (r.failed()) return fail(truncated(bytes, "version"));
-  if (version != kPinSnapshotVersion) return fail("unsupported version " + std::to_string(version));
+  // Version 1 has the same layout with idle-at-save in place of last-seen.
+  if (version != kPinSnapshotVersion && version != 1)
+    return fail("unsupported version " + std::to_string(version));
 
   // Pass 1: structure only. Each count is checked against the bytes left before anything
   // is reserved: a name takes at least 4 bytes and a record exactly kRecordBytes, so a
@@ -151,6 +157,8 @@ DecodeResult decode_pins(std::string_view bytes) {
     return fail(std::to_string(r.left()) + " unexpected bytes after the checksum at byte " +
                 std::to_string(r.pos()));
   if (XXH3_64bits(bytes.data(), checksum_at) != checksum) return fail("checksum mismatch");
+  if (version == 1 && v1_saved_unix_ms == 0)
+    return fail("version 1 file and no time it was saved: its pins cannot be aged");
 
   // Pass 2: the bytes are intact; read them.
   std::vector<std::string_view> names;
@@ -169,7 +177,9 @@ DecodeResult decode_pins(std::string_view bytes) {
     p.key.hi = r.u64();
     uint32_t name = r.u32();
     p.last_slot = r.u64();
-    p.idle_ms = r.u64();
+    const uint64_t stamp = r.u64();
+    p.last_seen_unix_ms =
+        version == 1 ? (v1_saved_unix_ms > stamp ? v1_saved_unix_ms - stamp : 0) : stamp;
     // Only a bug in the writer gets here (the checksum matched), but a bad index must
     // still never index past the table.
     if (name >= names.size())

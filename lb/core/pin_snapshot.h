@@ -8,11 +8,12 @@
 //   u32 version                        kPinSnapshotVersion
 //   u32 name_count, then name_count x  {u32 length, bytes}   distinct "pool/backend" names
 //   u64 record_count, then record_count x
-//     {u64 key.lo, u64 key.hi, u32 name index, u64 last_slot, u64 idle_ms}   36 bytes each
+//     {u64 key.lo, u64 key.hi, u32 name index, u64 last_slot, u64 last_seen}   36 bytes each
 //   u64 XXH3-64 of every byte before it
 // Backends are stored by name, not BackendRef, because refs are assigned per process and
-// mean nothing after a restart; idle time rather than last-seen because the monotonic
-// clock restarts too.
+// mean nothing after a restart. last_seen is wall-clock time (Unix ms, version 2), so the
+// time corral was stopped counts toward a pin's ttl; version 1 stored the idle time at
+// save instead, which only the file's own modification time can date.
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -22,13 +23,13 @@
 
 namespace lb {
 
-inline constexpr uint32_t kPinSnapshotVersion = 1;
+inline constexpr uint32_t kPinSnapshotVersion = 2;
 
 struct PinRecord {
   SessionKey key;
   std::string backend;  // "pool/backend"
   uint64_t last_slot = 0;
-  uint64_t idle_ms = 0;
+  uint64_t last_seen_unix_ms = 0;  // wall clock (system_clock), not the monotonic one
   friend bool operator==(const PinRecord&, const PinRecord&) = default;
 };
 
@@ -42,7 +43,12 @@ struct DecodeResult {
 
 // Parses bytes written by encode_pins. Never reads past the end and never allocates more
 // than the input's size could justify, so any file (truncated, corrupt, hostile) is safe
-// to feed in; any problem yields no pins and an error naming it.
-DecodeResult decode_pins(std::string_view bytes);
+// to feed in; any problem yields no pins and an error naming it. A version 1 file's idle
+// times are dated from `v1_saved_unix_ms` (its modification time); 0 refuses one.
+DecodeResult decode_pins(std::string_view bytes, uint64_t v1_saved_unix_ms = 0);
+
+// How long a pin has been idle at wall-clock time now_unix_ms, stops included; 0 when the
+// clock reads earlier than the pin (a clock stepped back must not expire everything).
+uint64_t pin_idle_ms(const PinRecord& pin, uint64_t now_unix_ms);
 
 }  // namespace lb

@@ -4,8 +4,14 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <thread>
+
+#include "config/diff.h"
 #include "config/loader.h"
+#include "config/stable_read.h"
 #include "lb/admin/admin_server.h"
+#include "lb/net/fd_limit.h"
 #include "lb/net/health_monitor.h"
 #include "lb/net/log.h"
 #include "lb/net/runtime.h"
@@ -16,6 +22,17 @@ namespace lb::net {
 namespace {
 
 constexpr uint64_t kSweepMs = 1000;
+// Reload reads the config until two reads this far apart agree, this many reads at most
+// (about 2 s for a writer to finish).
+constexpr int kReloadReads = 20;
+constexpr uint64_t kReloadGapMs = 100;
+
+// Wall-clock Unix ms: the state file dates pins with it, so a stop counts toward ttl.
+uint64_t wall_ms() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
 
 sigset_t control_signals() {
   sigset_t set;
@@ -80,6 +97,7 @@ int ControlLoop::run() {
   if (!cfg.state_file.empty()) load_state();
 
   unsigned nworkers = cfg.workers == 0 ? 1 : cfg.workers;
+  check_fd_limit(cfg, nworkers);
   std::vector<std::vector<BoundSocket>> sockets(nworkers);
   for (const config::Listener& l : cfg.listeners) {
     std::string err;
@@ -122,6 +140,33 @@ int ControlLoop::run() {
   return 0;
 }
 
+// Raises the descriptor limit once (at start) and warns when the config could need more
+// descriptors than the process may open: running out is corral's own failure (503s,
+// refused clients), so the operator should hear of it before traffic does.
+void ControlLoop::check_fd_limit(const config::Config& cfg, unsigned nworkers) {
+  if (!fd_limit_checked_) {
+    fd_limit_checked_ = true;
+    FdLimit lim = raise_fd_limit();
+    fd_soft_limit_ = lim.soft;
+    if (!lim.error.empty()) logf(LogLevel::warn, "file descriptor limit: %s", lim.error.c_str());
+    if (lim.soft != lim.before)
+      logf(LogLevel::info, "file descriptor limit %llu (raised from %llu to the hard limit)",
+           static_cast<unsigned long long>(lim.soft), static_cast<unsigned long long>(lim.before));
+    else
+      logf(LogLevel::info, "file descriptor limit %llu (the hard limit is %llu)",
+           static_cast<unsigned long long>(lim.soft), static_cast<unsigned long long>(lim.hard));
+  }
+  const uint64_t need = fds_needed(cfg, nworkers, admin::kMaxConnections);
+  if (fd_soft_limit_ != 0 && need > fd_soft_limit_)
+    logf(LogLevel::warn,
+         "limits.max_connections %llu may need up to %llu file descriptors (each client, its "
+         "upstream connection, idle upstream pools, probes, admin) but the limit is %llu: "
+         "raise it (ulimit -n, systemd LimitNOFILE=) or lower max_connections; when they run "
+         "out clients get 503",
+         static_cast<unsigned long long>(cfg.limits.max_connections),
+         static_cast<unsigned long long>(need), static_cast<unsigned long long>(fd_soft_limit_));
+}
+
 // Pins from the previous run (DESIGN.md "Reload"): kept for backends still configured.
 void ControlLoop::load_state() {
   const config::Config& cfg = state_.runtime.load()->config;
@@ -131,8 +176,8 @@ void ControlLoop::load_state() {
     return state_.registry.find(std::string(name.substr(0, slash)),
                                 std::string(name.substr(slash + 1)));
   };
-  LoadReport r =
-      load_pins(cfg.state_file, state_.sessions, resolve, uv_now(loop_), cfg.sticky.ttl_ms);
+  LoadReport r = load_pins(cfg.state_file, state_.sessions, resolve, uv_now(loop_), wall_ms(),
+                           cfg.sticky.ttl_ms);
   if (!r.error.empty())
     logf(LogLevel::warn, "state file %s: %s; ignored", cfg.state_file.c_str(), r.error.c_str());
   else if (r.missing)
@@ -148,7 +193,7 @@ void ControlLoop::save_state() {
   if (path.empty()) return;
   std::string err = save_pins(
       path, state_.sessions, [&](BackendRef ref) { return state_.registry.name_of(ref); },
-      uv_now(loop_));
+      uv_now(loop_), wall_ms());
   if (err.empty())
     logf(LogLevel::info, "state file %s: saved %llu pins", path.c_str(),
          static_cast<unsigned long long>(state_.sessions.stats().size));
@@ -170,7 +215,16 @@ void ControlLoop::reload() {
     logf(LogLevel::warn, "SIGHUP: running on the embedded config, nothing to reload");
     return;
   }
-  config::LoadResult r = config::load_file(options_.config_path);
+  // A file caught half-written must not load: wait until two reads agree. Blocking the
+  // control thread briefly is fine here (workers keep serving; probes wait a moment).
+  config::StableRead text = config::read_stable(
+      options_.config_path, kReloadReads, kReloadGapMs,
+      [](uint64_t ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); });
+  if (!text.error.empty())
+    return reload_failed(options_.config_path + ": " + text.error +
+                         "; keeping the running config (replace the file atomically: write a "
+                         "temporary file, then rename it)");
+  config::LoadResult r = config::load_file_text(options_.config_path, text.body);
   if (!r.config) {
     std::string what = r.errors.front().str();
     if (r.errors.size() > 1) what += " (and " + std::to_string(r.errors.size() - 1) + " more)";
@@ -202,6 +256,7 @@ void ControlLoop::reload() {
   }
   if (next.workers != prev.workers || next.admin.listen.text != prev.admin.listen.text)
     logf(LogLevel::warn, "reload: workers and admin.listen apply at the next start");
+  const std::string changes = config::join_changes(config::describe_changes(prev, next));
   state_.sessions.set_limits(next.sticky.max_sessions, next.sticky.ttl_ms);
   state_.runtime.store(build_runtime(next, state_.registry));
   health_->sync();
@@ -210,7 +265,9 @@ void ControlLoop::reload() {
   state_.last_reload_error.clear();
   for (const std::string& name : remove)
     logf(LogLevel::info, "listener %s closed; its connections finish", name.c_str());
-  logf(LogLevel::info, "config reloaded from %s", options_.config_path.c_str());
+  logf(LogLevel::info, "config reloaded from %s: %s", options_.config_path.c_str(),
+       changes.c_str());
+  check_fd_limit(state_.runtime.load()->config, n);
 }
 
 void ControlLoop::stop(const char* why) {

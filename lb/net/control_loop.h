@@ -53,6 +53,7 @@ class ControlLoop {
   static void on_signal(uv_signal_t* s, int signum);
   static void on_sweep(uv_timer_t* t);
   void start_signals();
+  void check_fd_limit(const config::Config& cfg, unsigned nworkers);
   void load_state();
   void save_state();
   void reload();
@@ -69,6 +70,8 @@ class ControlLoop {
   uv_timer_t sweep_{};
   bool signals_started_ = false;
   bool stopping_ = false;
+  bool fd_limit_checked_ = false;
+  uint64_t fd_soft_limit_ = 0;  // RLIMIT_NOFILE in force after start
 };
 
 }  // namespace lb::net

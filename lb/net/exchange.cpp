@@ -32,6 +32,7 @@ Failure failure_of(UpstreamError e) {
     case UpstreamError::reset:
       return Failure::reset;
     case UpstreamError::bad_response:
+    case UpstreamError::fd_exhausted:  // handled before any retry decision
       break;
   }
   return Failure::bad_response;
@@ -285,7 +286,24 @@ bool Exchange::move_request(BackendRef failed, bool count_move) {
   return true;
 }
 
+// corral could not make a socket: nothing about the backend is known, so no counter of
+// the backend's, no health event and no failover (every backend would fail the same way).
+// The client gets a 503 now; the operator a counter and a rate-limited line.
+void Exchange::local_fd_exhausted() {
+  up_ = nullptr;  // it closed itself
+  connecting_ = false;
+  worker_->state().fd_exhausted.fetch_add(1, std::memory_order_relaxed);
+  log_limited(
+      "out of file descriptors connecting to backend %s (%s): answered 503; raise "
+      "the fd limit (ulimit -n / LimitNOFILE) or lower limits.max_connections",
+      backend_->name.c_str(), backend_->address.c_str());
+  end_in_flight();
+  backend_ = nullptr;
+  client_->exchange_failed(503, "corral is out of file descriptors", "Retry-After: 1\r\n");
+}
+
 void Exchange::upstream_failed(UpstreamError e) {
+  if (e == UpstreamError::fd_exhausted) return local_fd_exhausted();
   RetryFacts facts = retry_facts();
   // up_ is still valid here: it is freed in its close callback.
   facts.reused_connection = up_ && up_->reused();
@@ -317,7 +335,15 @@ void Exchange::upstream_failed(UpstreamError e) {
   // Health hears of failures that are the backend's: it could not be reached, or it had
   // the whole request and failed it. A backend that cuts off an upload it refuses is
   // not unhealthy, and a client must not be able to mark backends down that way.
-  if (connect || delivered) worker_->state().passive.post({backend_->ref, 0});
+  // A response timeout is the request's slowness as much as the backend's (a client picks
+  // its query), so it only counts like a 503 (ejection within max_percent), never toward
+  // down; the 503 streak mark makes the next answer reach health and end the streak.
+  if (e == UpstreamError::response_timeout) {
+    st.streak_503.fetch_add(1, std::memory_order_relaxed);
+    worker_->state().passive.post({backend_->ref, 0, PassiveKind::response_timeout});
+  } else if (connect || delivered) {
+    worker_->state().passive.post({backend_->ref, 0, PassiveKind::failure});
+  }
   end_in_flight();
   if (act == RetryAction::failover) {
     // Nothing reached the backend, or the request got no answer at all and can be resent:

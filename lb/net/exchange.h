@@ -84,6 +84,7 @@ class Exchange final : public UpstreamOwner {
  private:
   Decision place_excluding(BackendRef exclude, bool count_move);
   RetryFacts retry_facts() const;
+  void local_fd_exhausted();
   bool move_request(BackendRef failed, bool count_move);
   void send_head();
   void end_in_flight();

@@ -140,6 +140,7 @@ void HealthMonitor::start_probe(Probe& p) {
   http_probe(loop_, b->addr, b->address, health::probe_path(pc), pc.health.timeout_ms,
              [this, ref, kind, expect](ProbeAnswer a) {
                if (stopped_) return;
+               if (a.local) return probe_skipped(ref, a.error);
                on_answer(ref, health::interpret_probe(kind, expect, a.status, a.body, a.error));
              });
 }
@@ -155,6 +156,19 @@ void HealthMonitor::on_answer(BackendRef ref, health::ProbeResult r) {
   arm(p, false);
 }
 
+// A probe corral could not even start (out of file descriptors) is no verdict on the
+// backend: the state stays, the operator hears of it, and the next probe comes as usual.
+void HealthMonitor::probe_skipped(BackendRef ref, const std::string& why) {
+  auto it = probes_.find(ref);
+  if (it == probes_.end()) return;
+  Probe& p = *it->second;
+  p.in_flight = false;
+  state_.fd_exhausted.fetch_add(1, std::memory_order_relaxed);
+  log_limited("probe of %s/%s not sent: %s (corral is out of file descriptors)", p.pool.c_str(),
+              p.name.c_str(), why.c_str());
+  arm(p, false);
+}
+
 void HealthMonitor::on_async(uv_async_t* a) {
   static_cast<HealthMonitor*>(a->data)->apply_events();
 }
@@ -166,8 +180,18 @@ void HealthMonitor::apply_events() {
     auto it = probes_.find(ev.backend);
     if (it == probes_.end()) continue;
     Probe& p = *it->second;
-    publish(p, ev.status == 0 ? policy(p).on_passive_failure(p.member, now)
-                              : policy(p).on_response(p.member, ev.status, now));
+    health::PoolHealth& h = policy(p);
+    switch (ev.kind) {
+      case PassiveKind::response:
+        publish(p, h.on_response(p.member, ev.status, now));
+        break;
+      case PassiveKind::failure:
+        publish(p, h.on_passive_failure(p.member, now));
+        break;
+      case PassiveKind::response_timeout:
+        publish(p, h.on_response_timeout(p.member, now));
+        break;
+    }
   }
 }
 

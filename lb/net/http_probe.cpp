@@ -112,6 +112,11 @@ void http_probe(uv_loop_t* loop, const sockaddr_storage& addr, const std::string
   uv_timer_start(&p->timer, &Probe::on_timer, timeout_ms, 0);
   int rc = uv_tcp_connect(&p->connect, &p->tcp, reinterpret_cast<const sockaddr*>(&addr),
                           &Probe::on_connect);
+  if (rc == UV_EMFILE || rc == UV_ENFILE) {
+    // corral is out of descriptors: says nothing about the backend.
+    p->finish({0, {}, std::string("connect: ") + uv_strerror(rc), true});
+    return;
+  }
   if (rc != 0) p->fail(std::string("connect: ") + uv_strerror(rc));
 }
 

@@ -31,8 +31,13 @@ void HttpServerCore::on_connection(uv_stream_t* server, int status) {
   auto* core = static_cast<HttpServerCore*>(server->data);
   if (status < 0 || core->closing) return;
   auto conn = std::make_shared<ServerConnection>(core->shared_from_this());
+  // Counted before this one joins: connections still closing count too, since they hold
+  // their descriptors until their close callbacks run.
+  const bool over =
+      core->options.max_connections != 0 && core->conns.size() >= core->options.max_connections;
   core->conns.emplace(conn.get(), conn);
   conn->start(server);
+  if (over) conn->refuse(503, "too many connections");
 }
 
 void HttpServerCore::on_listener_closed(uv_handle_t* h) {

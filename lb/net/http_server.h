@@ -59,6 +59,12 @@ struct ServerOptions {
   size_t max_header_bytes = 16384;
   size_t max_body_bytes = 1 << 20;
   uint64_t idle_timeout_ms = 60'000;
+  // A request head must be complete this long after the connection opened (first request)
+  // or after its first byte (later ones), however slowly bytes trickle in: 408 and close.
+  // 0 = no limit (only the idle timeout, which every byte restarts).
+  uint64_t header_timeout_ms = 0;
+  // Open connections at most; one more is answered 503 and closed. 0 = no limit.
+  size_t max_connections = 0;
 };
 
 class HttpServer {

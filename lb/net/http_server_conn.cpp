@@ -28,8 +28,15 @@ void ServerConnection::start(uv_stream_t* server) {
   int len = sizeof ss;
   if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) == 0)
     peer_ = format_endpoint(ss);
+  head_since_ms_ = uv_now(loop);
   restart_idle();
   update_reading();
+}
+
+void ServerConnection::refuse(int status, std::string_view reason) {
+  if (closing_) return;
+  head_since_ms_ = 0;
+  reject(status, reason);
 }
 
 void ServerConnection::close_now(bool reset) {
@@ -58,9 +65,21 @@ void ServerConnection::on_closed(uv_handle_t* h) {
   core->maybe_done();
 }
 
+// One timer serves both limits: the idle timeout (restarted by every byte) and the head
+// deadline (fixed when the head began, so trickling bytes cannot extend it: slowloris).
 void ServerConnection::restart_idle() {
-  if (closing_ || core_->options.idle_timeout_ms == 0) return;
-  uv_timer_start(&idle_, &ServerConnection::on_idle, core_->options.idle_timeout_ms, 0);
+  if (closing_) return;
+  const ServerOptions& o = core_->options;
+  uint64_t wait = o.idle_timeout_ms;
+  if (head_since_ms_ != 0 && o.header_timeout_ms != 0) {
+    const uint64_t now = uv_now(core_->loop);
+    const uint64_t end = head_since_ms_ + o.header_timeout_ms;
+    const uint64_t left = end > now ? end - now : 0;
+    wait = wait == 0 ? left : std::min(wait, left);
+  } else if (wait == 0) {
+    return;
+  }
+  uv_timer_start(&idle_, &ServerConnection::on_idle, wait, 0);
 }
 
 void ServerConnection::on_idle(uv_timer_t* t) {
@@ -68,6 +87,14 @@ void ServerConnection::on_idle(uv_timer_t* t) {
   // A handler still working on a response is not the client's idleness.
   if (self->pending_) {
     self->restart_idle();
+    return;
+  }
+  const ServerOptions& o = self->core_->options;
+  if (self->head_since_ms_ != 0 && o.header_timeout_ms != 0 && !self->close_after_write_ &&
+      uv_now(self->core_->loop) >= self->head_since_ms_ + o.header_timeout_ms) {
+    self->head_since_ms_ = 0;
+    self->reject(408, "request head not received in time");
+    self->restart_idle();  // the answer must go out within the idle timeout, or we close
     return;
   }
   self->close_now(false);
@@ -121,6 +148,10 @@ void ServerConnection::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
   if (self->closing_) return;
   if (nread > 0) {
     self->end_ += static_cast<size_t>(nread);
+    // The first byte of a later request's head starts its deadline.
+    if (self->head_since_ms_ == 0 && !self->pending_ && !self->parser_.in_body() &&
+        self->parsed_ == self->begin_)
+      self->head_since_ms_ = uv_now(self->core_->loop);
     self->restart_idle();
     if (self->close_after_write_) {
       self->end_ = self->parsed_;  // answered and closing: drain, do not parse
@@ -175,6 +206,7 @@ void ServerConnection::process() {
 }
 
 bool ServerConnection::on_head() {
+  head_since_ms_ = 0;
   method_ = parser_.method();
   target_ = span_of(parser_.target());
   header_spans_.clear();

@@ -54,6 +54,8 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   void start(uv_stream_t* server);
   // Closes both handles now; `reset` sends an RST instead of a FIN.
   void close_now(bool reset);
+  // Answers `status` at once without reading a request, then closes (over the cap).
+  void refuse(int status, std::string_view reason);
 
   bool accepts(uint64_t seq) const { return !closing_ && pending_ && seq == seq_; }
   void respond(uint64_t seq, int status, std::string_view content_type, std::string_view body,
@@ -133,6 +135,10 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   std::vector<std::pair<Span, Span>> header_spans_;
   std::vector<HeaderView> headers_;
   size_t body_begin_ = 0;
+
+  // When the head being awaited started (accept, or its first byte), loop ms; 0 = no
+  // head is being awaited (a request is pending, or keep-alive idle with no bytes yet).
+  uint64_t head_since_ms_ = 0;
 
   uint64_t seq_ = 0;
   bool pending_ = false;  // dispatched and not fully answered

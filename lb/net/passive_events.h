@@ -13,9 +13,15 @@
 
 namespace lb::net {
 
+// What live traffic showed: an answer (by status), a failure that counts toward `down`
+// (connect refused or timed out, reset), or a response timeout, which only ever counts
+// like a 503 (a client chooses how slow its query is).
+enum class PassiveKind : uint8_t { response, failure, response_timeout };
+
 struct PassiveEvent {
   BackendRef backend = 0;
-  int status = 0;  // HTTP status of a response, or 0 for a failure (refused/reset/timeout)
+  int status = 0;  // HTTP status of a response; 0 for the other kinds
+  PassiveKind kind = PassiveKind::response;
 };
 
 class PassiveEvents {

@@ -24,6 +24,10 @@ struct ProxyState {
   std::atomic<uint64_t> remaps_admin{0};    // pins moved off a backend an operator took down
   BufferBudget buffers;                     // every connection buffer of the process
   PassiveEvents passive;
+  // EMFILE/ENFILE: corral's own descriptor shortage (accept or upstream socket), never a
+  // backend's failure (corral_fd_exhausted_total{side}).
+  std::atomic<uint64_t> fd_exhausted{0};         // making an upstream socket
+  std::atomic<uint64_t> fd_exhausted_accept{0};  // accepting a client
   std::atomic<uint64_t> reloads_ok{0};
   std::atomic<uint64_t> reloads_failed{0};
   std::string last_reload_error;  // control thread only (reload and admin run there)

@@ -53,12 +53,15 @@ std::string write_all(int fd, std::string_view data, const std::string& path) {
 
 // Reads the whole file into out. ENOENT is returned as-is so the caller can tell a
 // missing file from an unreadable one.
-int read_all(const std::string& path, std::string& out) {
+// mtime_unix_ms: the file's modification time (dates a version 1 file).
+int read_all(const std::string& path, std::string& out, uint64_t& mtime_unix_ms) {
   Fd f(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (f.fd < 0) return errno;
   struct stat st {};
   if (::fstat(f.fd, &st) != 0) return errno;
   if (S_ISDIR(st.st_mode)) return EISDIR;
+  mtime_unix_ms = static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000 +
+                  static_cast<uint64_t>(st.st_mtim.tv_nsec) / 1'000'000;
   out.clear();
   if (st.st_size > 0) out.reserve(static_cast<size_t>(st.st_size));
   char buf[64 * 1024];
@@ -86,7 +89,8 @@ std::string fsync_dir(const std::string& path) {
 }  // namespace
 
 std::string save_pins(const std::string& path, const SessionTable& table,
-                      const std::function<std::string(BackendRef)>& name_of, uint64_t now_ms) {
+                      const std::function<std::string(BackendRef)>& name_of, uint64_t now_ms,
+                      uint64_t now_unix_ms) {
   // Copy raw entries first: for_each holds a shard lock while it calls back, and name_of
   // may take the registry's lock; names are then looked up once per backend, not per pin.
   struct Raw {
@@ -106,7 +110,8 @@ std::string save_pins(const std::string& path, const SessionTable& table,
     if (it == names.end()) it = names.emplace(r.pin.backend, name_of(r.pin.backend)).first;
     if (it->second.empty()) continue;
     uint64_t idle = now_ms > r.last_seen_ms ? now_ms - r.last_seen_ms : 0;
-    records.push_back(PinRecord{r.key, it->second, r.pin.last_slot, idle});
+    uint64_t seen = now_unix_ms > idle ? now_unix_ms - idle : 0;
+    records.push_back(PinRecord{r.key, it->second, r.pin.last_slot, seen});
   }
   std::string bytes = encode_pins(records);
 
@@ -130,17 +135,18 @@ std::string save_pins(const std::string& path, const SessionTable& table,
 
 LoadReport load_pins(const std::string& path, SessionTable& table,
                      const std::function<std::optional<BackendRef>(std::string_view)>& resolve,
-                     uint64_t now_ms, uint64_t ttl_ms) {
+                     uint64_t now_ms, uint64_t now_unix_ms, uint64_t ttl_ms) {
   LoadReport report;
   std::string bytes;
-  if (int err = read_all(path, bytes); err != 0) {
+  uint64_t mtime_unix_ms = 0;
+  if (int err = read_all(path, bytes, mtime_unix_ms); err != 0) {
     if (err == ENOENT)
       report.missing = true;
     else
       report.error = errno_text("cannot read state file", path, err);
     return report;
   }
-  DecodeResult decoded = decode_pins(bytes);
+  DecodeResult decoded = decode_pins(bytes, std::max<uint64_t>(mtime_unix_ms, 1));
   if (!decoded.error.empty()) {
     report.error = "state file '" + path + "': " + decoded.error;
     return report;
@@ -151,11 +157,13 @@ LoadReport load_pins(const std::string& path, SessionTable& table,
   // leaves each shard in the LRU order it had before the restart; eviction and expiry
   // then drop the right entries. stable_sort keeps the file order among equals.
   std::vector<PinRecord>& pins = decoded.pins;
-  std::stable_sort(pins.begin(), pins.end(),
-                   [](const PinRecord& a, const PinRecord& b) { return a.idle_ms > b.idle_ms; });
+  std::stable_sort(pins.begin(), pins.end(), [](const PinRecord& a, const PinRecord& b) {
+    return a.last_seen_unix_ms < b.last_seen_unix_ms;
+  });
   std::unordered_map<std::string, std::optional<BackendRef>> refs;
   for (const PinRecord& p : pins) {
-    if (p.idle_ms >= ttl_ms) {
+    const uint64_t idle = pin_idle_ms(p, now_unix_ms);
+    if (idle >= ttl_ms) {
       ++report.dropped_expired;
       continue;
     }
@@ -165,7 +173,7 @@ LoadReport load_pins(const std::string& path, SessionTable& table,
       ++report.dropped_unknown;
       continue;
     }
-    uint64_t last_seen = now_ms > p.idle_ms ? now_ms - p.idle_ms : 0;
+    uint64_t last_seen = now_ms > idle ? now_ms - idle : 0;
     table.pin(p.key, *it->second, last_seen);
     if (p.last_slot != 0) table.record_slot(p.key, p.last_slot);
     ++report.loaded;

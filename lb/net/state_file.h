@@ -19,8 +19,11 @@ namespace lb::net {
 // crash at any point leaves either the old file or the new one, never a torn one. Entries
 // whose backend name_of maps to "" are skipped (nothing could resolve them on load).
 // Returns "" or the error text; on error the .tmp file is removed and PATH is unchanged.
+// now_ms is the table's (monotonic) clock, now_unix_ms the wall clock at the same moment:
+// each pin is stored with its wall-clock last-seen time.
 std::string save_pins(const std::string& path, const SessionTable& table,
-                      const std::function<std::string(BackendRef)>& name_of, uint64_t now_ms);
+                      const std::function<std::string(BackendRef)>& name_of, uint64_t now_ms,
+                      uint64_t now_unix_ms);
 
 struct LoadReport {
   size_t loaded = 0;
@@ -31,12 +34,14 @@ struct LoadReport {
 };
 
 // Loads pins whose backend still exists (resolve returns nullopt for names no longer
-// configured) and whose idle time is below ttl_ms. Last-seen is restored as now - idle
+// configured) and whose idle time at wall-clock now_unix_ms, the time corral was stopped
+// included, is below ttl_ms. Last-seen is restored on the table's clock as now_ms - idle
 // (clamped at 0) and last_slot via record_slot, so a restored pin expires when it would
-// have without the restart. A missing file is not an error (missing=true). A corrupt or
-// truncated file is reported in error and ignored: the table is left untouched.
+// have had corral kept running. A version 1 file is dated by its modification time. A
+// missing file is not an error (missing=true). A corrupt or truncated file is reported in
+// error and ignored: the table is left untouched.
 LoadReport load_pins(const std::string& path, SessionTable& table,
                      const std::function<std::optional<BackendRef>(std::string_view)>& resolve,
-                     uint64_t now_ms, uint64_t ttl_ms);
+                     uint64_t now_ms, uint64_t now_unix_ms, uint64_t ttl_ms);
 
 }  // namespace lb::net

@@ -21,6 +21,8 @@ const char* upstream_error_name(UpstreamError e) {
       return "reset";
     case UpstreamError::bad_response:
       return "bad_response";
+    case UpstreamError::fd_exhausted:
+      return "fd_exhausted";
   }
   return "unknown";
 }
@@ -47,10 +49,11 @@ void UpstreamConn::arm(uint64_t ms) {
 void UpstreamConn::connect(const sockaddr* addr, UpstreamOwner* owner, uint64_t connect_ms) {
   owner_ = owner;
   state_ = State::connecting;
-  if (stream_->connect(addr) != 0) {
-    // Running out of descriptors is corral's problem, not the backend's; either way the
-    // owner expects a callback.
-    fail(UpstreamError::connect_failed);
+  if (int rc = stream_->connect(addr); rc != 0) {
+    // Running out of descriptors is corral's problem, not the backend's, and is named so;
+    // either way the owner expects a callback.
+    fail(rc == UV_EMFILE || rc == UV_ENFILE ? UpstreamError::fd_exhausted
+                                            : UpstreamError::connect_failed);
     return;
   }
   arm(connect_ms);

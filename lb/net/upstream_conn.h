@@ -25,6 +25,9 @@ enum class UpstreamError : uint8_t {
   closed_early,  // closed before any response byte: a stale keep-alive, retryable
   reset,         // closed or reset mid-response
   bad_response,  // not HTTP
+  // corral itself is out of file descriptors (EMFILE/ENFILE making the socket): the
+  // backend was never asked, so this is never the backend's failure.
+  fd_exhausted,
 };
 const char* upstream_error_name(UpstreamError e);
 

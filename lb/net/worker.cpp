@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #include "lb/net/client_conn.h"
@@ -14,12 +15,40 @@
 
 namespace lb::net {
 
+// A listening socket. corral accepts itself (uv_poll on the socket, accept4) rather than
+// through uv_listen, because libuv's own EMFILE handling refuses clients silently: here
+// running out of descriptors is counted, logged and answered (see accept_ready).
 struct Worker::Listener {
-  uv_tcp_t tcp{};
+  uv_poll_t poll{};
+  uv_timer_t resume{};  // accepting paused after an EMFILE the reserve could not cover
+  int fd = -1;
+  int open_handles = 0;
+  bool paused = false;
   Worker* worker = nullptr;
   std::string name;
   size_t index = 0;  // in the runtime's listeners
 };
+
+namespace {
+
+// Accepting pauses this long when even the reserve descriptor is gone (nginx waits 500 ms
+// after EMFILE; a shorter pause keeps latency low once descriptors are back).
+constexpr uint64_t kAcceptPauseMs = 100;
+// Accepts per wake-up, so one busy listener cannot starve the loop's other work.
+constexpr int kAcceptBatch = 128;
+
+constexpr char kFdExhausted503[] =
+    "HTTP/1.1 503 Service Unavailable\r\n"
+    "Content-Type: application/json\r\n"
+    "Content-Length: 46\r\n"
+    "Retry-After: 1\r\n"
+    "Connection: close\r\n"
+    "\r\n"
+    "{\"error\":\"corral is out of file descriptors\"}\n";
+
+void on_listener_handle_closed(uv_handle_t* h);
+
+}  // namespace
 
 bool bind_reuseport(const std::string& host, uint16_t port, int backlog, size_t count,
                     std::vector<int>& fds, uint16_t& bound_port, std::string& error) {
@@ -80,23 +109,40 @@ void Worker::open_listener(BoundSocket s) {
   auto l = std::make_unique<Listener>();
   l->worker = this;
   l->name = s.listener;
+  l->fd = s.fd;
   for (size_t i = 0; i < runtime_->listeners.size(); ++i)
     if (runtime_->listeners[i].name == s.listener) l->index = i;
-  uv_tcp_init(&loop_, &l->tcp);
-  l->tcp.data = l.get();
-  uv_tcp_open(&l->tcp, s.fd);
-  uv_listen(reinterpret_cast<uv_stream_t*>(&l->tcp), 1024, &Worker::on_connection);
+  if (int rc = uv_poll_init_socket(&loop_, &l->poll, s.fd); rc != 0) {
+    logf(LogLevel::error, "listener %s: %s", s.listener.c_str(), uv_strerror(rc));
+    ::close(s.fd);
+    return;
+  }
+  uv_timer_init(&loop_, &l->resume);
+  l->open_handles = 2;
+  l->poll.data = l->resume.data = l.get();
+  uv_poll_start(&l->poll, UV_READABLE, &Worker::on_acceptable);
   listeners_.push_back(std::move(l));
 }
+
+namespace {
+
+// The listener's memory and socket go once both of its handles have closed.
+void on_listener_handle_closed(uv_handle_t* h) {
+  auto* l = static_cast<Worker::Listener*>(h->data);
+  if (--l->open_handles > 0) return;
+  ::close(l->fd);
+  delete l;
+}
+
+}  // namespace
 
 void Worker::close_listener(const std::string& name) {
   for (auto it = listeners_.begin(); it != listeners_.end(); ++it) {
     if ((*it)->name != name) continue;
-    // The handle's memory goes in its close callback.
     Listener* l = it->release();
     listeners_.erase(it);
-    uv_close(reinterpret_cast<uv_handle_t*>(&l->tcp),
-             [](uv_handle_t* h) { delete static_cast<Listener*>(h->data); });
+    uv_close(reinterpret_cast<uv_handle_t*>(&l->poll), on_listener_handle_closed);
+    uv_close(reinterpret_cast<uv_handle_t*>(&l->resume), on_listener_handle_closed);
     return;
   }
 }
@@ -151,19 +197,82 @@ void Worker::on_async(uv_async_t* a) {
   if (w->stop_requested_ && !w->stopping_) w->begin_stop();
 }
 
-void Worker::on_connection(uv_stream_t* server, int status) {
-  auto* l = static_cast<Listener*>(server->data);
+void Worker::on_acceptable(uv_poll_t* p, int status, int) {
+  auto* l = static_cast<Listener*>(p->data);
   if (status != 0) {
-    logf(LogLevel::warn, "listener %s: accept: %s", l->name.c_str(), uv_strerror(status));
+    log_limited("listener %s: poll: %s", l->name.c_str(), uv_strerror(status));
     return;
   }
-  Worker* w = l->worker;
+  l->worker->accept_ready(*l);
+}
+
+void Worker::on_resume(uv_timer_t* t) {
+  auto* l = static_cast<Listener*>(t->data);
+  l->paused = false;
+  if (!l->worker->stopping_) uv_poll_start(&l->poll, UV_READABLE, &Worker::on_acceptable);
+}
+
+// Out of descriptors (EMFILE/ENFILE) on accept: corral's problem, not the client's and
+// not a backend's. The reserve descriptor is freed for one accept so the pending client
+// gets a 503 and a close instead of waiting in the backlog (and the level-triggered poll
+// does not spin on it); when not even that works, accepting pauses briefly.
+void Worker::accept_exhausted(Listener& l, int err) {
+  state_.fd_exhausted_accept.fetch_add(1, std::memory_order_relaxed);
+  log_limited(
+      "listener %s: accept: %s: corral is out of file descriptors; raise the fd "
+      "limit (ulimit -n / LimitNOFILE) or lower limits.max_connections",
+      l.name.c_str(), std::strerror(err));
+  bool refused = false;
+  if (reserve_.release()) {
+    int fd = ::accept4(l.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      // A fresh socket's send buffer takes these few bytes at once; the close follows.
+      ssize_t n =
+          ::send(fd, kFdExhausted503, sizeof kFdExhausted503 - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+      (void)n;
+      ::shutdown(fd, SHUT_WR);
+      ::close(fd);
+      refused = true;
+    }
+    reserve_.restore();
+  }
+  if (!refused || !reserve_.held()) {
+    l.paused = true;
+    uv_poll_stop(&l.poll);
+    uv_timer_start(&l.resume, &Worker::on_resume, kAcceptPauseMs, 0);
+  }
+}
+
+void Worker::accept_ready(Listener& l) {
   // The listener's index can move when a reload reorders listeners.
-  const auto& ls = w->runtime_->listeners;
-  if (l->index >= ls.size() || ls[l->index].name != l->name)
+  const auto& ls = runtime_->listeners;
+  if (l.index >= ls.size() || ls[l.index].name != l.name)
     for (size_t i = 0; i < ls.size(); ++i)
-      if (ls[i].name == l->name) l->index = i;
-  ClientConn::accept(*w, server, l->index);
+      if (ls[i].name == l.name) l.index = i;
+  for (int n = 0; n < kAcceptBatch && !l.paused && !stopping_; ++n) {
+    int fd = ::accept4(l.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      const int err = errno;
+      if (err == EAGAIN || err == EWOULDBLOCK) return;
+      if (err == EINTR || err == ECONNABORTED) continue;
+      if (err == EMFILE || err == ENFILE) {
+        accept_exhausted(l, err);
+        continue;
+      }
+      log_limited("listener %s: accept: %s", l.name.c_str(), std::strerror(err));
+      return;
+    }
+    auto tcp = std::make_unique<TcpStream>(&loop_, buffers_);
+    if (int rc = uv_tcp_open(tcp->tcp(), fd); rc != 0) {
+      // Not expected for a fresh descriptor; the stream's close path frees both.
+      log_limited("listener %s: cannot adopt a client socket: %s", l.name.c_str(), uv_strerror(rc));
+      ::close(fd);
+    }
+    uint8_t ip[16];
+    size_t ip_len = peer_ip(tcp->tcp(), ip);
+    uv_tcp_nodelay(tcp->tcp(), 1);
+    ClientConn::open(*this, std::move(tcp), l.index, ip, ip_len);
+  }
 }
 
 std::unique_ptr<Stream> Worker::make_stream() {

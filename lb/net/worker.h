@@ -16,6 +16,7 @@
 #include "lb/http/message_parser.h"
 #include "lb/net/buffer_pool.h"
 #include "lb/net/deadlines.h"
+#include "lb/net/fd_limit.h"
 #include "lb/net/free_list.h"
 #include "lb/net/proxy_state.h"
 #include "lb/net/stream.h"
@@ -77,10 +78,14 @@ class Worker {
   void untrack(ClientConn* c);
   unsigned index() const { return index_; }
 
+  struct Listener;  // public for its close callback; defined in worker.cpp
+
  private:
-  struct Listener;
   static void on_async(uv_async_t* a);
-  static void on_connection(uv_stream_t* server, int status);
+  static void on_acceptable(uv_poll_t* p, int status, int events);
+  static void on_resume(uv_timer_t* t);
+  void accept_ready(Listener& l);
+  void accept_exhausted(Listener& l, int err);
   static void on_deadline(uv_timer_t* t);
   void begin_stop();
   void maybe_finish_stop();
@@ -101,6 +106,7 @@ class Worker {
   FreeList<http::MessageParser> response_parsers_;
   UpstreamPool upstreams_;
   StreamFactory stream_factory_;
+  FdReserve reserve_;  // freed for one accept when out of descriptors
   std::vector<ClientConn*> conns_;
   std::mutex pending_mu_;  // guards the two lists below, filled by reload()
   std::vector<BoundSocket> pending_add_;

@@ -312,3 +312,46 @@ TEST_CASE("pool policy: passive failures count toward down, and the return ramps
   CHECK(h.at(0).probes_up == 2);
   CHECK(h.at(0).transitions == 2);
 }
+
+TEST_CASE("pool policy: response timeouts never mark a backend down, however many") {
+  // fall 1: a single down report would flip it; timeouts must not be one.
+  PoolHealth h = pool(2, params(50, 1, 1));
+  for (uint64_t t = 0; t < 20; ++t) {
+    h.on_response_timeout(0, 5'000 + t);
+    CHECK(h.at(0).sm.state() != kDown);
+    CHECK(h.at(0).sm.probe_state() == kUp);
+  }
+}
+
+TEST_CASE("pool policy: response timeouts eject like 503s, within max_percent") {
+  PoolHealth h = pool(2, params(50, 1, 1));
+  CHECK_FALSE(h.on_response_timeout(0, 5'000).changed());
+  CHECK_FALSE(h.on_response_timeout(0, 5'001).changed());
+  Change c = h.on_response_timeout(0, 5'002);
+  CHECK(c.after == kDraining);
+  CHECK(c.why == "ejected_503: response timeouts");
+  CHECK(h.at(0).sm.ejected());
+  // The second member may not be ejected too (50% of 2 is 1): counted, still up.
+  for (uint64_t t = 0; t < 5; ++t) h.on_response_timeout(1, 5'010 + t);
+  CHECK(h.at(1).sm.state() == kUp);
+  CHECK(h.at(1).sm.consecutive_503() == 5);
+}
+
+TEST_CASE("pool policy: timeouts and 503s share one streak; an answer breaks it") {
+  PoolHealth h = pool(3);
+  h.on_response(0, 503, 5'000);
+  h.on_response_timeout(0, 5'001);
+  h.on_response(0, 200, 5'002);  // a timely answer: the backend is serving
+  h.on_response_timeout(0, 5'003);
+  CHECK_FALSE(h.at(0).sm.ejected());
+  h.on_response(0, 503, 5'004);
+  Change c = h.on_response_timeout(0, 5'005);
+  CHECK(c.after == kDraining);
+  CHECK(h.at(0).sm.ejected());
+}
+
+TEST_CASE("pool policy: a lone backend's timeouts change nothing (no ejection budget)") {
+  PoolHealth h = pool(1, params(50, 1, 1));
+  for (uint64_t t = 0; t < 10; ++t) CHECK_FALSE(h.on_response_timeout(0, 5'000 + t).changed());
+  CHECK(h.at(0).sm.state() == kUp);
+}

@@ -29,7 +29,7 @@ std::vector<PinRecord> make_pins(size_t n, uint64_t seed) {
     p.key = {splitmix(seed), splitmix(seed)};
     p.backend = names[splitmix(seed) % 4];
     p.last_slot = splitmix(seed);
-    p.idle_ms = splitmix(seed) % 3600'000;
+    p.last_seen_unix_ms = 1'700'000'000'000 + splitmix(seed) % 3600'000;
     pins.push_back(p);
   }
   return pins;
@@ -111,9 +111,9 @@ TEST_CASE("pin snapshot: wrong magic and unsupported versions") {
   CHECK(decode_pins("{\"pins\": []}").error == "not a corral state file");
 
   bad = good;
-  put_u32(bad, 10, 2);
+  put_u32(bad, 10, 3);
   DecodeResult r = decode_pins(bad);
-  CHECK(r.error == "unsupported version 2");
+  CHECK(r.error == "unsupported version 3");
   CHECK(r.pins.empty());
   put_u32(bad, 10, 0);
   CHECK(decode_pins(bad).error == "unsupported version 0");
@@ -162,7 +162,7 @@ TEST_CASE("pin snapshot: a name index past the table is an error even with a goo
   // Hand-built with a valid checksum, so only the index check can catch it.
   std::string bytes = "CORRALPINS";
   bytes.append(4 + 4 + 8 + 36, '\0');
-  put_u32(bytes, 10, 1);       // version
+  put_u32(bytes, 10, 2);       // version
   put_u32(bytes, 14, 0);       // no names
   put_u64(bytes, 18, 1);       // one record
   put_u32(bytes, 26 + 16, 0);  // naming index 0
@@ -179,4 +179,31 @@ TEST_CASE("pin snapshot: an empty backend name round-trips") {
   DecodeResult r = decode_pins(encode_pins(pins));
   REQUIRE(r.error.empty());
   CHECK(r.pins == pins);
+}
+
+TEST_CASE("pin snapshot: idle time is read against the wall clock passed in") {
+  PinRecord p;
+  p.last_seen_unix_ms = 1'000'000;
+  CHECK(lb::pin_idle_ms(p, 1'000'000) == 0);
+  CHECK(lb::pin_idle_ms(p, 1'008'000) == 8'000);  // an 8 s stop is 8 s of idleness
+  CHECK(lb::pin_idle_ms(p, 999'000) == 0);        // a clock stepped back expires nothing
+}
+
+TEST_CASE("pin snapshot: a version 1 file is dated by the save time given, or refused") {
+  std::vector<PinRecord> pins = make_pins(3, 5);
+  for (size_t i = 0; i < pins.size(); ++i) pins[i].last_seen_unix_ms = 1'000 * (i + 1);
+  // Version 1 is the same layout with idle-at-save in the last field.
+  std::string v1 = encode_pins(pins);
+  put_u32(v1, 10, 1);
+  put_u64(v1, v1.size() - 8, XXH3_64bits(v1.data(), v1.size() - 8));
+  DecodeResult r = decode_pins(v1, 50'000);
+  REQUIRE(r.error.empty());
+  REQUIRE(r.pins.size() == 3);
+  for (size_t i = 0; i < 3; ++i) CHECK(r.pins[i].last_seen_unix_ms == 50'000 - 1'000 * (i + 1));
+  DecodeResult refused = decode_pins(v1);
+  CHECK(refused.pins.empty());
+  CHECK(refused.error.find("version 1") != std::string::npos);
+  // Version 2 ignores the fallback: its times are absolute.
+  DecodeResult v2 = decode_pins(encode_pins(pins), 50'000);
+  CHECK(v2.pins == pins);
 }

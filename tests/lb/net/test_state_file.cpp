@@ -65,6 +65,9 @@ std::map<std::pair<uint64_t, uint64_t>, Snapshot> contents(const SessionTable& t
   return out;
 }
 
+// The wall clock at save and load in the tests that are not about downtime.
+constexpr uint64_t kWall = 1'700'000'000'000;
+
 }  // namespace
 
 TEST_CASE("state file: save then load restores every pin, slot and idle time") {
@@ -78,7 +81,7 @@ TEST_CASE("state file: save then load restores every pin, slot and idle time") {
     if (i % 2) before.record_slot(key_n(i), 100'000 + i);
   }
   const uint64_t t_save = t0 + 10'000;
-  CHECK(save_pins(path, before, name_of, t_save) == "");
+  CHECK(save_pins(path, before, name_of, t_save, kWall) == "");
   CHECK(std::filesystem::exists(path));
   CHECK_FALSE(std::filesystem::exists(path + ".tmp"));
 
@@ -86,7 +89,7 @@ TEST_CASE("state file: save then load restores every pin, slot and idle time") {
   SessionTable after(100'000, kTtl);
   const uint64_t t_load = 50'000'000;
   LoadReport rep = load_pins(
-      path, after, [](std::string_view s) { return resolve_reversed(s); }, t_load, kTtl);
+      path, after, [](std::string_view s) { return resolve_reversed(s); }, t_load, kWall, kTtl);
   CHECK(rep.error.empty());
   CHECK_FALSE(rep.missing);
   CHECK(rep.loaded == n);
@@ -109,7 +112,7 @@ TEST_CASE("state file: save then load restores every pin, slot and idle time") {
   // LRU order survives: a bound that keeps a third evicts the coldest (oldest) pins.
   SessionTable small(n / 3, kTtl, 1);
   load_pins(
-      path, small, [](std::string_view s) { return resolve_reversed(s); }, t_load, kTtl);
+      path, small, [](std::string_view s) { return resolve_reversed(s); }, t_load, kWall, kTtl);
   auto kept = contents(small);
   CHECK(kept.size() == n / 3);
   for (size_t i = n - n / 3; i < n; ++i) CHECK(kept.count({key_n(i).lo, key_n(i).hi}) == 1);
@@ -126,12 +129,12 @@ TEST_CASE("state file: unknown backends and expired pins are dropped and counted
   before.pin(key_n(3), 1, now - (kTtl - 1));  // just within ttl
   before.pin(key_n(4), 1, now - 1);
   before.pin(key_n(5), 0, now - 50);
-  REQUIRE(save_pins(path, before, name_of, now) == "");
+  REQUIRE(save_pins(path, before, name_of, now, kWall) == "");
 
   // A shorter ttl after the restart expires key 3.
   SessionTable after(1000, kTtl);
   LoadReport rep = load_pins(
-      path, after, [](std::string_view s) { return resolve_reversed(s, false); }, 5, 1000);
+      path, after, [](std::string_view s) { return resolve_reversed(s, false); }, 5, kWall, 1000);
   CHECK(rep.error.empty());
   CHECK(rep.loaded == 3);
   CHECK(rep.dropped_unknown == 1);
@@ -147,7 +150,7 @@ TEST_CASE("state file: unknown backends and expired pins are dropped and counted
   // Idle exactly ttl counts as expired.
   SessionTable exact(1000, kTtl);
   LoadReport rep2 = load_pins(
-      path, exact, [](std::string_view s) { return resolve_reversed(s); }, now, kTtl - 1);
+      path, exact, [](std::string_view s) { return resolve_reversed(s); }, now, kWall, kTtl - 1);
   CHECK(rep2.dropped_expired == 1);
   CHECK(rep2.loaded == 4);
 }
@@ -158,21 +161,22 @@ TEST_CASE("state file: backends name_of cannot name are not saved") {
   SessionTable before(1000, kTtl);
   before.pin(key_n(1), 0, 10);
   before.pin(key_n(2), 99, 10);  // no name
-  REQUIRE(save_pins(path, before, name_of, 20) == "");
+  REQUIRE(save_pins(path, before, name_of, 20, kWall) == "");
   std::ifstream in(path, std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   lb::DecodeResult d = lb::decode_pins(bytes);
   REQUIRE(d.error.empty());
   REQUIRE(d.pins.size() == 1);
   CHECK(d.pins[0].backend == "kupo/k1");
-  CHECK(d.pins[0].idle_ms == 10);
+  CHECK(d.pins[0].last_seen_unix_ms == kWall - 10);
 }
 
 TEST_CASE("state file: a missing file is not an error") {
   TempDir dir;
   SessionTable t(1000, kTtl);
   LoadReport rep = load_pins(
-      dir.file("absent.bin"), t, [](std::string_view s) { return resolve_reversed(s); }, 0, kTtl);
+      dir.file("absent.bin"), t, [](std::string_view s) { return resolve_reversed(s); }, 0, kWall,
+      kTtl);
   CHECK(rep.missing);
   CHECK(rep.error.empty());
   CHECK(rep.loaded == 0);
@@ -183,7 +187,7 @@ TEST_CASE("state file: a corrupt or truncated file is reported and leaves the ta
   std::string path = dir.file("pins.bin");
   SessionTable before(1000, kTtl);
   for (uint64_t i = 0; i < 10; ++i) before.pin(key_n(i), 0, 100);
-  REQUIRE(save_pins(path, before, name_of, 200) == "");
+  REQUIRE(save_pins(path, before, name_of, 200, kWall) == "");
   std::string good;
   {
     std::ifstream in(path, std::ios::binary);
@@ -195,7 +199,7 @@ TEST_CASE("state file: a corrupt or truncated file is reported and leaves the ta
     SessionTable t(1000, kTtl);
     t.pin(key_n(500), 1, 50);
     LoadReport rep = load_pins(
-        path, t, [](std::string_view s) { return resolve_reversed(s); }, 1000, kTtl);
+        path, t, [](std::string_view s) { return resolve_reversed(s); }, 1000, kWall, kTtl);
     INFO(rep.error);
     CHECK_FALSE(rep.missing);
     CHECK(rep.error.find(path) != std::string::npos);
@@ -216,7 +220,7 @@ TEST_CASE("state file: a corrupt or truncated file is reported and leaves the ta
   // A directory in the file's place is an error too, not "missing".
   SessionTable t(1000, kTtl);
   LoadReport rep = load_pins(
-      dir.path.string(), t, [](std::string_view s) { return resolve_reversed(s); }, 0, kTtl);
+      dir.path.string(), t, [](std::string_view s) { return resolve_reversed(s); }, 0, kWall, kTtl);
   CHECK_FALSE(rep.missing);
   CHECK_FALSE(rep.error.empty());
 }
@@ -226,13 +230,13 @@ TEST_CASE("state file: saving replaces the old file and leaves no .tmp behind") 
   std::string path = dir.file("pins.bin");
   SessionTable t(1000, kTtl);
   t.pin(key_n(1), 0, 10);
-  REQUIRE(save_pins(path, t, name_of, 20) == "");
+  REQUIRE(save_pins(path, t, name_of, 20, kWall) == "");
   t.pin(key_n(2), 1, 15);
-  REQUIRE(save_pins(path, t, name_of, 20) == "");
+  REQUIRE(save_pins(path, t, name_of, 20, kWall) == "");
   CHECK_FALSE(std::filesystem::exists(path + ".tmp"));
   SessionTable after(1000, kTtl);
   LoadReport rep = load_pins(
-      path, after, [](std::string_view s) { return resolve_reversed(s); }, 20, kTtl);
+      path, after, [](std::string_view s) { return resolve_reversed(s); }, 20, kWall, kTtl);
   CHECK(rep.loaded == 2);
   std::vector<std::filesystem::path> files;
   for (const auto& e : std::filesystem::directory_iterator(dir.path)) files.push_back(e.path());
@@ -244,9 +248,38 @@ TEST_CASE("state file: writing into a missing directory is an error") {
   std::string path = (dir.path / "no" / "such" / "pins.bin").string();
   SessionTable t(1000, kTtl);
   t.pin(key_n(1), 0, 10);
-  std::string err = save_pins(path, t, name_of, 20);
+  std::string err = save_pins(path, t, name_of, 20, kWall);
   CHECK(err.find("cannot create") != std::string::npos);
   CHECK(err.find("No such file or directory") != std::string::npos);
   CHECK_FALSE(std::filesystem::exists(path));
   CHECK_FALSE(std::filesystem::exists(path + ".tmp"));
+}
+
+TEST_CASE("state file: the time corral was stopped counts toward ttl") {
+  TempDir dir;
+  std::string path = dir.file("pins.bin");
+  SessionTable before(1000, kTtl);
+  before.pin(key_n(1), 0, 9'000);  // idle 1 s at save
+  before.pin(key_n(2), 1, 6'000);  // idle 4 s at save
+  REQUIRE(save_pins(path, before, name_of, 10'000, kWall) == "");
+  auto resolve = [](std::string_view s) { return resolve_reversed(s); };
+
+  // Stopped 3 s, ttl 5 s: key 1 idle 4 s (kept), key 2 idle 7 s (gone).
+  SessionTable after(1000, kTtl);
+  LoadReport rep = load_pins(path, after, resolve, 50, kWall + 3'000, 5'000);
+  CHECK(rep.loaded == 1);
+  CHECK(rep.dropped_expired == 1);
+  auto got = contents(after);
+  REQUIRE(got.count({key_n(1).lo, key_n(1).hi}) == 1);
+  // Restored on the new monotonic clock as now - 4 s, clamped at 0.
+  CHECK(got.at({key_n(1).lo, key_n(1).hi}).last_seen == 0);
+  SessionTable later(1000, kTtl);
+  load_pins(path, later, resolve, 100'000, kWall + 3'000, 5'000);
+  CHECK(contents(later).at({key_n(1).lo, key_n(1).hi}).last_seen == 96'000);
+
+  // A longer stop expires both; a clock stepped back expires none.
+  SessionTable gone(1000, kTtl);
+  CHECK(load_pins(path, gone, resolve, 50, kWall + 8'000, 5'000).dropped_expired == 2);
+  SessionTable back(1000, kTtl);
+  CHECK(load_pins(path, back, resolve, 50, kWall - 60'000, 5'000).loaded == 2);
 }

@@ -1,0 +1,116 @@
+#include "config/diff.h"
+
+namespace config {
+namespace {
+
+template <class T, class Name>
+const T* find_named(const std::vector<T>& v, const std::string& name, Name name_of) {
+  for (const T& x : v)
+    if (name_of(x) == name) return &x;
+  return nullptr;
+}
+
+// Adds "<what> <name> added/removed" for names in one list and not the other, and
+// "<what> <name> changed" for those in both where `same` is false.
+template <class T, class Name, class Same>
+void diff_named(const std::vector<T>& a, const std::vector<T>& b, const std::string& what,
+                const std::string& prefix, Name name_of, Same same, std::vector<std::string>& out) {
+  for (const T& x : a) {
+    const T* y = find_named(b, name_of(x), name_of);
+    if (!y)
+      out.push_back(what + " " + prefix + name_of(x) + " removed");
+    else if (!same(x, *y))
+      out.push_back(what + " " + prefix + name_of(x) + " changed");
+  }
+  for (const T& y : b)
+    if (!find_named(a, name_of(y), name_of))
+      out.push_back(what + " " + prefix + name_of(y) + " added");
+}
+
+bool same_backend(const Backend& a, const Backend& b) {
+  return a.address.text == b.address.text && a.weight == b.weight && a.tls == b.tls;
+}
+
+bool same_route(const Route& a, const Route& b) {
+  return a.pool == b.pool && a.strip_prefix == b.strip_prefix && a.methods == b.methods &&
+         a.websocket == b.websocket && a.allow_writes == b.allow_writes;
+}
+
+bool same_secret(const Secret& a, const Secret& b) {
+  return a.env == b.env && a.file == b.file && a.value == b.value;
+}
+
+// Everything of a pool other than its backends and headers, which are listed one by one.
+bool same_pool_settings(const Pool& a, const Pool& b) {
+  const Health &x = a.health, &y = b.health;
+  return a.kind == b.kind && x.interval_ms == y.interval_ms && x.timeout_ms == y.timeout_ms &&
+         x.rise == y.rise && x.fall == y.fall && x.max_lag_slots == y.max_lag_slots &&
+         x.stale_after_ms == y.stale_after_ms && x.path == y.path &&
+         x.expect_status == y.expect_status && a.eject.consecutive_503 == b.eject.consecutive_503 &&
+         a.eject.base_time_ms == b.eject.base_time_ms &&
+         a.eject.max_time_ms == b.eject.max_time_ms && a.eject.max_percent == b.eject.max_percent &&
+         a.timeouts.connect_ms == b.timeouts.connect_ms &&
+         a.timeouts.response_ms == b.timeouts.response_ms && a.slow_start_ms == b.slow_start_ms;
+}
+
+}  // namespace
+
+std::vector<std::string> describe_changes(const Config& before, const Config& after) {
+  std::vector<std::string> out;
+  auto pool_name = [](const Pool& p) { return p.name; };
+  diff_named(
+      before.pools, after.pools, "pool", "", pool_name,
+      [](const Pool& a, const Pool& b) { return same_pool_settings(a, b); }, out);
+  // Backends and injected headers of pools present on both sides (a pool added or removed
+  // says it all).
+  for (const Pool& a : before.pools) {
+    const Pool* b = find_named(after.pools, a.name, pool_name);
+    if (!b) continue;
+    diff_named(
+        a.backends, b->backends, "backend", a.name + "/", [](const Backend& x) { return x.name; },
+        same_backend, out);
+    diff_named(
+        a.set_headers, b->set_headers, "injected header", a.name + "/",
+        [](const std::pair<std::string, Secret>& h) { return h.first; },
+        [](const auto& x, const auto& y) { return same_secret(x.second, y.second); }, out);
+  }
+  auto listener_name = [](const Listener& l) { return l.name; };
+  diff_named(
+      before.listeners, after.listeners, "listener", "", listener_name,
+      [](const Listener& a, const Listener& b) {
+        return a.listen.text == b.listen.text && a.tls.has_value() == b.tls.has_value();
+      },
+      out);
+  for (const Listener& a : before.listeners) {
+    const Listener* b = find_named(after.listeners, a.name, listener_name);
+    if (!b) continue;
+    diff_named(
+        a.routes, b->routes, "route", a.name + " ", [](const Route& r) { return r.prefix; },
+        same_route, out);
+  }
+  if (before.limits.max_connections != after.limits.max_connections ||
+      before.limits.max_header_bytes != after.limits.max_header_bytes ||
+      before.limits.max_body_bytes != after.limits.max_body_bytes ||
+      before.limits.header_timeout_ms != after.limits.header_timeout_ms ||
+      before.limits.idle_timeout_ms != after.limits.idle_timeout_ms)
+    out.push_back("limits changed");
+  if (before.sticky.ttl_ms != after.sticky.ttl_ms ||
+      before.sticky.max_sessions != after.sticky.max_sessions ||
+      before.sticky.balance_factor != after.sticky.balance_factor ||
+      before.sticky.hash != after.sticky.hash)
+    out.push_back("sticky changed");
+  if (before.admin.token != after.admin.token) out.push_back("admin token changed");
+  return out;
+}
+
+std::string join_changes(const std::vector<std::string>& changes) {
+  if (changes.empty()) return "no changes";
+  std::string s;
+  for (const std::string& c : changes) {
+    if (!s.empty()) s += "; ";
+    s += c;
+  }
+  return s;
+}
+
+}  // namespace config

@@ -1,0 +1,59 @@
+#include <doctest.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "config/diff.h"
+#include "loader_helpers.h"
+
+namespace {
+
+config::Config cfg(const std::string& backends, const std::string& extra_pool = "",
+                   const std::string& routes = "      - {prefix: /kupo/, pool: kupo}\n") {
+  std::string y = "listeners:\n  - name: public\n    listen: 127.0.0.1:0\n    routes:\n" + routes +
+                  "pools:\n  kupo:\n    kind: kupo\n    backends:\n" + backends + extra_pool;
+  config::LoadResult r = config::load_string(y, "t.yaml");
+  REQUIRE_MESSAGE(r.config, loader_test::dump(r));
+  return *r.config;
+}
+
+const std::string k1 = "      - {name: kupo-1, address: 127.0.0.1:1442}\n";
+const std::string k2 = "      - {name: kupo-2, address: 127.0.0.1:1443}\n";
+
+}  // namespace
+
+TEST_CASE("config diff: nothing changed says so") {
+  CHECK(config::join_changes(config::describe_changes(cfg(k1), cfg(k1))) == "no changes");
+}
+
+TEST_CASE("config diff: backends added, removed and changed are named") {
+  auto c = config::describe_changes(cfg(k1), cfg(k1 + k2));
+  CHECK(config::join_changes(c) == "backend kupo/kupo-2 added");
+  c = config::describe_changes(cfg(k1 + k2), cfg(k2));
+  CHECK(config::join_changes(c) == "backend kupo/kupo-1 removed");
+  c = config::describe_changes(cfg(k1),
+                               cfg("      - {name: kupo-1, address: 127.0.0.1:1442, weight: 3}\n"));
+  CHECK(config::join_changes(c) == "backend kupo/kupo-1 changed");
+}
+
+TEST_CASE("config diff: routes, pools and injected header names, never values") {
+  setenv("CORRAL_DIFF_TEST_KEY", "very-secret-value", 1);
+  const std::string header = "    set_headers: {project_id: {env: CORRAL_DIFF_TEST_KEY}}\n";
+  auto c = config::describe_changes(cfg(k1), cfg(k1, header));
+  CHECK(config::join_changes(c) == "injected header kupo/project_id added");
+  c = config::describe_changes(cfg(k1, header), cfg(k1));
+  CHECK(config::join_changes(c) == "injected header kupo/project_id removed");
+  const config::Config before = cfg(k1, header);
+  setenv("CORRAL_DIFF_TEST_KEY", "another-secret", 1);
+  const std::string text = config::join_changes(config::describe_changes(before, cfg(k1, header)));
+  CHECK(text == "injected header kupo/project_id changed");
+  CHECK(text.find("secret") == std::string::npos);
+
+  c = config::describe_changes(cfg(k1),
+                               cfg(k1, "",
+                                   "      - {prefix: /kupo/, pool: kupo}\n"
+                                   "      - {prefix: /k2/, pool: kupo, strip_prefix: true}\n"));
+  CHECK(config::join_changes(c) == "route public /k2/ added");
+  c = config::describe_changes(cfg(k1), cfg(k1, "    timeouts: {response: 5s}\n"));
+  CHECK(config::join_changes(c) == "pool kupo changed");
+}
