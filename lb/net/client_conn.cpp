@@ -11,18 +11,6 @@
 
 namespace lb::net {
 
-void ClientConn::accept(Worker& worker, uv_stream_t* server, size_t listener) {
-  auto* tcp = new TcpStream(worker.loop(), worker.buffers());
-  auto* c = new ClientConn(worker, std::unique_ptr<Stream>(tcp), listener);
-  if (!tcp->accept(server)) {
-    c->close();
-    return;
-  }
-  c->ip_len_ = static_cast<uint8_t>(peer_ip(tcp->tcp(), c->ip_));
-  uv_tcp_nodelay(tcp->tcp(), 1);
-  c->start();
-}
-
 ClientConn* ClientConn::open(Worker& worker, std::unique_ptr<Stream> stream, size_t listener,
                              const uint8_t* ip, size_t ip_len) {
   auto* c = new ClientConn(worker, std::move(stream), listener);

@@ -41,10 +41,8 @@ struct RequestState {
 
 class ClientConn final : public StreamHandler, public ExchangeClient {
  public:
-  // Accepts one pending connection from `server` for listener `listener`.
-  static void accept(Worker& worker, uv_stream_t* server, size_t listener);
-  // Serves a connection over any stream (the in-memory double in tests); ip: the peer's
-  // address bytes (4 or 16, or none).
+  // Serves a connection over a stream (an accepted socket, or the in-memory double in
+  // tests); ip: the peer's address bytes (4 or 16, or none).
   static ClientConn* open(Worker& worker, std::unique_ptr<Stream> stream, size_t listener,
                           const uint8_t* ip = nullptr, size_t ip_len = 0);
 

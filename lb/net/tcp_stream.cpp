@@ -15,10 +15,6 @@ TcpStream::TcpStream(uv_loop_t* loop, BufferPool& pool) : Stream(pool) {
 
 TcpStream::~TcpStream() { drop_output(); }
 
-bool TcpStream::accept(uv_stream_t* server) {
-  return uv_accept(server, reinterpret_cast<uv_stream_t*>(&tcp_)) == 0;
-}
-
 int TcpStream::connect(const sockaddr* addr) {
   auto* req = new uv_connect_t;  // once per upstream connection, not per request
   req->data = this;

@@ -15,8 +15,6 @@ class TcpStream final : public Stream {
   ~TcpStream() override;
 
   uv_tcp_t* tcp() { return &tcp_; }
-  // Accepts a pending connection from `server`; false on failure.
-  bool accept(uv_stream_t* server);
   int connect(const sockaddr* addr) override;
 
   void read_start() override;
