@@ -336,30 +336,36 @@ def backends_yaml(fleet, names=None, indent="      "):
                    for n in names)
 
 
-def kupo_config(fleet, extra_sticky="", limits="", route_extra="", workers=1, pool_extra="",
-                routes=None):
-    routes = routes or ("      - {prefix: /kupo/, pool: kupo, strip_prefix: true, "
-                        "methods: [GET, HEAD, OPTIONS]%s}\n" % route_extra)
+def listener_config(routes, workers=1):
+    """The start of a config file: `workers`, the admin API and the listener "public" (both
+    on ephemeral ports of 127.0.0.1) with `routes`, its lines under "routes:"."""
     return ("workers: %d\n"
             "admin: {listen: 127.0.0.1:0}\n"
             "listeners:\n"
             "  - name: public\n"
             "    listen: 127.0.0.1:0\n"
-            "    routes:\n%s"
-            "sticky:\n"
-            "  keys:\n"
-            "    - {from: path, prefix: /s/}\n"
-            "    - {from: cookie, name: corral}\n"
-            "    - {from: header, name: X-Session-Key}\n"
-            "    - {from: address}\n"
-            "    - {from: client_ip}\n"
-            "%s"
-            "pools:\n"
-            "  kupo:\n"
-            "    kind: kupo\n"
-            "    backends:\n%s%s"
-            "%s") % (workers, routes, extra_sticky, backends_yaml(fleet), pool_extra,
-                     ("limits: " + limits + "\n") if limits else "")
+            "    routes:\n%s") % (workers, routes)
+
+
+def kupo_config(fleet, extra_sticky="", limits="", route_extra="", workers=1, pool_extra="",
+                routes=None):
+    routes = routes or ("      - {prefix: /kupo/, pool: kupo, strip_prefix: true, "
+                        "methods: [GET, HEAD, OPTIONS]%s}\n" % route_extra)
+    return listener_config(routes, workers) + (
+        "sticky:\n"
+        "  keys:\n"
+        "    - {from: path, prefix: /s/}\n"
+        "    - {from: cookie, name: corral}\n"
+        "    - {from: header, name: X-Session-Key}\n"
+        "    - {from: address}\n"
+        "    - {from: client_ip}\n"
+        "%s"
+        "pools:\n"
+        "  kupo:\n"
+        "    kind: kupo\n"
+        "    backends:\n%s%s"
+        "%s") % (extra_sticky, backends_yaml(fleet), pool_extra,
+                 ("limits: " + limits + "\n") if limits else "")
 
 
 class Corral:

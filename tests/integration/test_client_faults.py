@@ -59,21 +59,16 @@ class Backend(harness.RecordingBackend):
 
 
 def config(port, limits=""):
-    return ("workers: 1\n"
-            "admin: {listen: 127.0.0.1:0}\n"
-            "listeners:\n"
-            "  - name: public\n"
-            "    listen: 127.0.0.1:0\n"
-            "    routes: [{prefix: /, pool: web}]\n"
-            "sticky:\n"
-            "  keys: [{from: header, name: X-Session-Key}]\n"
-            "pools:\n"
-            "  web:\n"
-            "    kind: http\n"
-            "    health: {path: /health, interval: 2s}\n"
-            "    timeouts: {response: 30s}\n"
-            "    backends: [{name: w1, address: 127.0.0.1:%d}]\n"
-            "%s") % (port, ("limits: " + limits + "\n") if limits else "")
+    return harness.listener_config("      - {prefix: /, pool: web}\n") + (
+        "sticky:\n"
+        "  keys: [{from: header, name: X-Session-Key}]\n"
+        "pools:\n"
+        "  web:\n"
+        "    kind: http\n"
+        "    health: {path: /health, interval: 2s}\n"
+        "    timeouts: {response: 30s}\n"
+        "    backends: [{name: w1, address: 127.0.0.1:%d}]\n"
+        "%s") % (port, ("limits: " + limits + "\n") if limits else "")
 
 
 BACKEND = '{pool="web",backend="w1"}'

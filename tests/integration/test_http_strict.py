@@ -136,13 +136,8 @@ class StrictHttp(harness.OneBackendSuite):
 
     @classmethod
     def config(cls, backend_port):
-        return ("workers: 1\n"
-                "admin: {listen: 127.0.0.1:0}\n"
-                "listeners:\n"
-                "  - name: public\n"
-                "    listen: 127.0.0.1:0\n"
-                "    routes:\n"
-                "      - {prefix: /raw/, pool: raw, strip_prefix: true}\n"
+        routes = "      - {prefix: /raw/, pool: raw, strip_prefix: true}\n"
+        return harness.listener_config(routes) + (
                 "sticky:\n"
                 "  keys:\n"
                 "    - {from: header, name: X-Session-Key}\n"

@@ -90,14 +90,9 @@ class KupoGuard(harness.OneBackendSuite):
     def config(cls, backend_port):
         # A kind: kupo pool on two routes, neither with a methods list: the guard alone
         # stands between the public and Kupo's writes.
-        return ("workers: 1\n"
-                "admin: {listen: 127.0.0.1:0}\n"
-                "listeners:\n"
-                "  - name: public\n"
-                "    listen: 127.0.0.1:0\n"
-                "    routes:\n"
-                "      - {prefix: /kupo/, pool: kupo, strip_prefix: true}\n"
-                "      - {prefix: /, pool: kupo}\n"
+        routes = ("      - {prefix: /kupo/, pool: kupo, strip_prefix: true}\n"
+                  "      - {prefix: /, pool: kupo}\n")
+        return harness.listener_config(routes) + (
                 "sticky:\n  keys:\n    - {from: client_ip}\n"
                 "pools:\n"
                 "  kupo:\n"

@@ -95,13 +95,18 @@ std::string get(const std::string& user, const std::string& path = "/matches") {
 
 bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
 
-// Sends `request` on client `c`, which must open one new upstream connection, and lets
-// that connection's connect succeed. Returns it.
-Upstream send_connected(Rig& rig, MemoryPeer& c, const std::string& request) {
+// Sends `request` on client `c`, which must open one new upstream connection. Returns
+// it, still connecting.
+Upstream send_opening(Rig& rig, MemoryPeer& c, const std::string& request) {
   size_t made = rig.ups.size();
   c.send(request);
   REQUIRE(rig.ups.size() == made + 1);
-  Upstream up = rig.ups.back();
+  return rig.ups.back();
+}
+
+// send_opening, and the connection's connect succeeds.
+Upstream send_connected(Rig& rig, MemoryPeer& c, const std::string& request) {
+  Upstream up = send_opening(rig, c, request);
   up.peer->answer_connect(0);
   return up;
 }
@@ -338,8 +343,7 @@ TEST_CASE("client faults: a FIN while waiting for the answer cancels the upstrea
 TEST_CASE("client faults: a FIN while the upstream connection is still connecting") {
   Rig rig;
   auto c = rig.client();
-  c->send(get("lee"));
-  Upstream up = rig.ups.at(0);
+  Upstream up = send_opening(rig, *c, get("lee"));
   REQUIRE(up.peer->connect_started);
   c->send_eof();
   CHECK(up.peer->closed);
