@@ -27,6 +27,13 @@ void diff_named(const std::vector<T>& a, const std::vector<T>& b, const std::str
       out.push_back(what + " " + prefix + name_of(y) + " added");
 }
 
+// Calls each(x, y) for every item x of `a` that has a namesake y in `b`, in a's order.
+template <class T, class Name, class Each>
+void for_common(const std::vector<T>& a, const std::vector<T>& b, Name name_of, Each each) {
+  for (const T& x : a)
+    if (const T* y = find_named(b, name_of(x), name_of)) each(x, *y);
+}
+
 bool same_backend(const Backend& a, const Backend& b) {
   return a.address.text == b.address.text && a.weight == b.weight && a.tls == b.tls;
 }
@@ -63,17 +70,15 @@ std::vector<std::string> describe_changes(const Config& before, const Config& af
       [](const Pool& a, const Pool& b) { return same_pool_settings(a, b); }, out);
   // Backends and injected headers of pools present on both sides (a pool added or removed
   // says it all).
-  for (const Pool& a : before.pools) {
-    const Pool* b = find_named(after.pools, a.name, pool_name);
-    if (!b) continue;
+  for_common(before.pools, after.pools, pool_name, [&](const Pool& a, const Pool& b) {
     diff_named(
-        a.backends, b->backends, "backend", a.name + "/", [](const Backend& x) { return x.name; },
+        a.backends, b.backends, "backend", a.name + "/", [](const Backend& x) { return x.name; },
         same_backend, out);
     diff_named(
-        a.set_headers, b->set_headers, "injected header", a.name + "/",
+        a.set_headers, b.set_headers, "injected header", a.name + "/",
         [](const std::pair<std::string, Secret>& h) { return h.first; },
         [](const auto& x, const auto& y) { return same_secret(x.second, y.second); }, out);
-  }
+  });
   auto listener_name = [](const Listener& l) { return l.name; };
   diff_named(
       before.listeners, after.listeners, "listener", "", listener_name,
@@ -81,13 +86,12 @@ std::vector<std::string> describe_changes(const Config& before, const Config& af
         return a.listen.text == b.listen.text && a.tls.has_value() == b.tls.has_value();
       },
       out);
-  for (const Listener& a : before.listeners) {
-    const Listener* b = find_named(after.listeners, a.name, listener_name);
-    if (!b) continue;
-    diff_named(
-        a.routes, b->routes, "route", a.name + " ", [](const Route& r) { return r.prefix; },
-        same_route, out);
-  }
+  for_common(before.listeners, after.listeners, listener_name,
+             [&](const Listener& a, const Listener& b) {
+               diff_named(
+                   a.routes, b.routes, "route", a.name + " ",
+                   [](const Route& r) { return r.prefix; }, same_route, out);
+             });
   if (before.limits.max_connections != after.limits.max_connections ||
       before.limits.max_header_bytes != after.limits.max_header_bytes ||
       before.limits.max_body_bytes != after.limits.max_body_bytes ||

@@ -13,6 +13,12 @@ bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
+std::string_view trim_ows(std::string_view v) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  return v;
+}
+
 HeaderLookup find_header(std::span<const HeaderView> headers, std::string_view name) {
   for (const HeaderView& h : headers)
     if (iequals(h.name, name)) return {true, h.value};

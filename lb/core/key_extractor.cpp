@@ -10,14 +10,6 @@ namespace {
 // Every helper below works on views of the request so that the path, cookie, header and
 // client-IP extractors never touch the heap; only address decoding builds a string.
 
-constexpr bool is_ows(char c) { return c == ' ' || c == '\t'; }
-
-std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
-  return s;
-}
-
 struct PathMatch {
   std::string_view token;
   std::string_view rest;  // from the '/' after the token, or the "?query"/empty tail

@@ -3,12 +3,6 @@
 namespace lb::http {
 namespace {
 
-std::string_view trim(std::string_view v) {
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-  return v;
-}
-
 bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
@@ -83,7 +77,7 @@ bool port_valid(std::string_view p) {
 }  // namespace
 
 bool host_valid(std::string_view v) {
-  v = trim(v);
+  v = trim_ows(v);
   if (v.empty()) return false;
   std::string_view host = v;
   if (v.front() == '[') {
@@ -113,7 +107,7 @@ RequestCheck check_request_fields(std::span<const HeaderView> headers, bool http
       continue;
     }
     if (!iequals(h.name, "transfer-encoding")) continue;
-    if (++te > 1 || !iequals(trim(h.value), "chunked"))
+    if (++te > 1 || !iequals(trim_ows(h.value), "chunked"))
       return {400, "unsupported Transfer-Encoding"};
   }
   if (te > 0 && http10) return {400, "Transfer-Encoding on an HTTP/1.0 request"};

@@ -1,15 +1,6 @@
 #include "lb/http/response_framing.h"
 
 namespace lb::http {
-namespace {
-
-std::string_view trim(std::string_view v) {
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-  return v;
-}
-
-}  // namespace
 
 ResponseFraming frame_response(const ResponseFacts& r) {
   ResponseFraming f;
@@ -20,7 +11,7 @@ ResponseFraming frame_response(const ResponseFacts& r) {
   int te = 0;
   for (const HeaderView& h : r.headers) {
     if (!iequals(h.name, "transfer-encoding")) continue;
-    if (++te > 1 || !iequals(trim(h.value), "chunked")) {
+    if (++te > 1 || !iequals(trim_ows(h.value), "chunked")) {
       f.error = "response Transfer-Encoding other than chunked";
       return f;
     }

@@ -56,6 +56,21 @@ pools:
 limits: {max_connections: 10000, max_header_bytes: 16384, header_timeout: 10s, idle_timeout: 60s}
 )";
 
+// A listener and a one-backend Kupo pool on lines 1-5 (pools in flow style), for cases
+// that add a key or two: their lines are numbered from 6 on.
+const char* kOnePoolHead = R"(
+listeners:
+  - name: public
+    listen: 127.0.0.1:8080
+    routes: [{prefix: /, pool: kupo}]
+pools: {kupo: {kind: kupo, backends: [{name: k, address: 127.0.0.1:1442}]}}
+)";
+
+// Loads kOnePoolHead followed by `tail`, whose first line is line 6.
+LoadResult load_one_pool(const char* tail) {
+  return load((std::string(kOnePoolHead) + tail).c_str());
+}
+
 // A small valid file that error tests mutate one line at a time.
 const char* kMinimal = R"(
 listeners:
@@ -855,51 +870,22 @@ TEST_CASE("loader: limits.body_timeout and limits.send_timeout") {
   CHECK(d.config->limits.body_timeout_ms == 60'000);
   CHECK(d.config->limits.send_timeout_ms == 60'000);
 
-  LoadResult r = load(R"(
-listeners:
-  - name: public
-    listen: 127.0.0.1:8080
-    routes: [{prefix: /, pool: kupo}]
-pools: {kupo: {kind: kupo, backends: [{name: k, address: 127.0.0.1:1442}]}}
-limits: {body_timeout: 1500ms, send_timeout: 2m}
-)");
+  LoadResult r = load_one_pool("limits: {body_timeout: 1500ms, send_timeout: 2m}\n");
   INFO(dump(r));
   REQUIRE(r.config.has_value());
   CHECK(r.config->limits.body_timeout_ms == 1500);
   CHECK(r.config->limits.send_timeout_ms == 120'000);
 
   SUBCASE("zero is refused, located") {
-    check_single(load(R"(
-listeners:
-  - name: public
-    listen: 127.0.0.1:8080
-    routes: [{prefix: /, pool: kupo}]
-pools: {kupo: {kind: kupo, backends: [{name: k, address: 127.0.0.1:1442}]}}
-limits: {body_timeout: 0s}
-)"),
-                 6, 24, "limits.body_timeout", "greater than zero");
+    check_single(load_one_pool("limits: {body_timeout: 0s}\n"), 6, 24, "limits.body_timeout",
+                 "greater than zero");
   }
   SUBCASE("not a duration") {
-    check_single(load(R"(
-listeners:
-  - name: public
-    listen: 127.0.0.1:8080
-    routes: [{prefix: /, pool: kupo}]
-pools: {kupo: {kind: kupo, backends: [{name: k, address: 127.0.0.1:1442}]}}
-limits:
-  send_timeout: soon
-)"),
-                 7, 17, "limits.send_timeout", "expected a duration");
+    check_single(load_one_pool("limits:\n  send_timeout: soon\n"), 7, 17, "limits.send_timeout",
+                 "expected a duration");
   }
   SUBCASE("tunnel_idle_timeout stays refused until tunnels have it") {
-    LoadResult t = load(R"(
-listeners:
-  - name: public
-    listen: 127.0.0.1:8080
-    routes: [{prefix: /, pool: kupo}]
-pools: {kupo: {kind: kupo, backends: [{name: k, address: 127.0.0.1:1442}]}}
-limits: {tunnel_idle_timeout: 1h}
-)");
+    LoadResult t = load_one_pool("limits: {tunnel_idle_timeout: 1h}\n");
     CHECK_FALSE(t.config.has_value());
     REQUIRE(t.errors.size() == 1);
     CHECK(t.errors[0].message.find("is not implemented yet") != std::string::npos);

@@ -93,18 +93,82 @@ class Proc:
         return self.p.returncode
 
 
-class RawBackend:
-    """A scripted HTTP peer on 127.0.0.1: reads one request (head + body framed by
-    Content-Length or chunked), records its raw bytes, and answers with
-    respond(raw_request) -> bytes; returning None resets the connection, and a response
-    head with "X-Then-Close: 1" is followed by a close."""
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
-    def __init__(self, respond):
-        self.respond = respond
+
+def read_request(c, buf):
+    """Reads one request (head + body framed by Content-Length or chunked) from socket c,
+    starting with the bytes already in buf: (request, leftover bytes), or (None, b"") if
+    the peer closes first."""
+    while b"\r\n\r\n" not in buf:
+        chunk = c.recv(65536)
+        if not chunk:
+            return None, b""
+        buf += chunk
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    lower = head.lower()
+    m = re.search(rb"content-length: *(\d+)", lower)
+    if b"transfer-encoding: chunked" in lower:
+        while not re.search(rb"(^|\r\n)0\r\n\r\n", rest):
+            chunk = c.recv(65536)
+            if not chunk:
+                return None, b""
+            rest += chunk
+        end = re.search(rb"(^|\r\n)0\r\n\r\n", rest).end()
+    else:
+        end = int(m.group(1)) if m else 0
+        while len(rest) < end:
+            chunk = c.recv(65536)
+            if not chunk:
+                return None, b""
+            rest += chunk
+    return head + b"\r\n\r\n" + rest[:end], rest[end:]
+
+
+def request_path(req):
+    """The request target of a raw request ("" if it has none)."""
+    parts = req.split(b" ", 2)
+    return parts[1].decode("latin-1") if len(parts) > 1 else ""
+
+
+class _Recorder:
+    """Wraps a socket: every byte received is appended to log (under lock)."""
+
+    def __init__(self, sock, log, lock):
+        self.sock, self.log, self.lock = sock, log, lock
+
+    def recv(self, n):
+        data = self.sock.recv(n)
+        with self.lock:
+            self.log.extend(data)
+        return data
+
+
+class RecordingBackend:
+    """A scripted HTTP peer on 127.0.0.1 that logs every byte it receives, per connection.
+
+    Each request it reads whole (read_request) and answers with respond(raw_request) ->
+    bytes (default: 200 "ok"); None resets the connection. delay(raw_request) -> seconds
+    holds the answer back, unless the peer hangs up first. A response head with
+    "Connection: close" or "X-Then-Close: 1", or a response framed by the close, is
+    followed by a close.
+
+    What it keeps: conns (a bytearray of every byte received, per accepted connection),
+    requests (every complete request), answered (every request answered), hangups
+    ((time, last request or None, early) each time a peer closed a connection; early:
+    in the middle of a request or while its answer was held back)."""
+
+    def __init__(self, respond=None, delay=None):
+        self.respond = respond or (lambda req: OK)
+        self.delay = delay
+        self.lock = threading.Lock()
+        self.conns = []
         self.requests = []
+        self.answered = []
+        self.hangups = []
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
+        self.sock.listen(512)
         self.port = self.sock.getsockname()[1]
         self.closed = False
         self.local = threading.local()  # .n: index of the request on its connection
@@ -116,58 +180,85 @@ class RawBackend:
                 c, _ = self.sock.accept()
             except OSError:
                 return
-            threading.Thread(target=self._conn, args=(c,), daemon=True).start()
+            log = bytearray()
+            with self.lock:
+                self.conns.append(log)
+            threading.Thread(target=self._conn, args=(c, log), daemon=True).start()
+
+    def _hung_up(self, last, early):
+        with self.lock:
+            self.hangups.append((time.time(), last, early))
 
     @staticmethod
-    def _read_request(c, buf):
-        while b"\r\n\r\n" not in buf:
-            chunk = c.recv(65536)
-            if not chunk:
-                return None, b""
-            buf += chunk
-        head, _, rest = buf.partition(b"\r\n\r\n")
-        lower = head.lower()
-        m = re.search(rb"content-length: *(\d+)", lower)
-        if b"transfer-encoding: chunked" in lower:
-            while not re.search(rb"(^|\r\n)0\r\n\r\n", rest):
-                chunk = c.recv(65536)
-                if not chunk:
-                    return None, b""
-                rest += chunk
-            end = re.search(rb"(^|\r\n)0\r\n\r\n", rest).end()
-        else:
-            end = int(m.group(1)) if m else 0
-            while len(rest) < end:
-                chunk = c.recv(65536)
-                if not chunk:
-                    return None, b""
-                rest += chunk
-        return head + b"\r\n\r\n" + rest[:end], rest[end:]
+    def _held_back(rec, seconds):
+        """Waits up to seconds for the peer: the bytes it sent meanwhile (b"" if it hung
+        up; a byte that arrives ends the wait)."""
+        rec.sock.settimeout(seconds)
+        try:
+            chunk = rec.recv(1)
+        except socket.timeout:
+            chunk = None
+        except OSError:
+            chunk = b""
+        rec.sock.settimeout(None)
+        return chunk
 
-    def _conn(self, c):
+    def _conn(self, c, log):
+        rec = _Recorder(c, log, self.lock)
         buf = b""
+        last = None
+        consumed = 0  # bytes of the complete requests read so far
         self.local.n = -1
         with c:
             while True:
                 self.local.n += 1
                 try:
-                    req, buf = self._read_request(c, buf)
+                    req, buf = read_request(rec, buf)
                 except OSError:
-                    return
+                    req = None
                 if req is None:
+                    # Bytes beyond the last complete request: it hung up mid-request.
+                    self._hung_up(last, len(log) > consumed)
                     return
-                self.requests.append(req)
+                last = req
+                consumed += len(req)
+                with self.lock:
+                    self.requests.append(req)
                 out = self.respond(req)
                 if out is None:
-                    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                 b"\x01\x00\x00\x00\x00\x00\x00\x00")
                     return
-                c.sendall(out)
+                seconds = self.delay(req) if self.delay else 0
+                if seconds:
+                    early = self._held_back(rec, seconds)
+                    if early == b"":
+                        self._hung_up(last, True)
+                        return
+                    buf += early or b""
+                try:
+                    c.sendall(out)
+                except OSError:
+                    self._hung_up(last, False)
+                    return
+                with self.lock:
+                    self.answered.append(req)
                 head = out.lower().split(b"\r\n\r\n")[0]
                 if b"connection: close" in head or b"x-then-close: 1" in head or \
                         (b"content-length" not in out.lower() and b"chunked" not in out.lower()
                          and not re.match(rb"HTTP/1\.1 (1\d\d|204|304)", out)
                          and not req.startswith(b"HEAD")):
                     return
+
+    def received(self):
+        """Every byte received so far, connection after connection."""
+        with self.lock:
+            return b"".join(bytes(c) for c in self.conns)
+
+    def logs(self):
+        """A copy of each connection's bytes."""
+        with self.lock:
+            return [bytes(c) for c in self.conns]
 
     def last(self, request_line_prefix):
         """The most recent request whose request line starts with the prefix (health
@@ -180,6 +271,33 @@ class RawBackend:
     def close(self):
         self.closed = True
         self.sock.close()
+
+
+class OneBackendSuite(unittest.TestCase):
+    """A test class with corral in front of one RecordingBackend for all its tests.
+    Subclasses define config(backend_port) -> config text, and may define respond(req)
+    (a staticmethod, as RecordingBackend takes it)."""
+    respond = None
+
+    @classmethod
+    def config(cls, backend_port):
+        raise NotImplementedError
+
+    @classmethod
+    def setUpClass(cls):
+        cls.backend = RecordingBackend(cls.respond)
+        try:
+            cls.corral = Corral(cls.config(cls.backend.port))
+        except BaseException:
+            cls.backend.close()
+            raise
+        cls.port = cls.corral.port
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.corral.stop()
+        cls.backend.close()
+        assert rc == 0, rc
 
 
 class Fleet:
@@ -218,30 +336,36 @@ def backends_yaml(fleet, names=None, indent="      "):
                    for n in names)
 
 
-def kupo_config(fleet, extra_sticky="", limits="", route_extra="", workers=1, pool_extra="",
-                routes=None):
-    routes = routes or ("      - {prefix: /kupo/, pool: kupo, strip_prefix: true, "
-                        "methods: [GET, HEAD, OPTIONS]%s}\n" % route_extra)
+def listener_config(routes, workers=1):
+    """The start of a config file: `workers`, the admin API and the listener "public" (both
+    on ephemeral ports of 127.0.0.1) with `routes`, its lines under "routes:"."""
     return ("workers: %d\n"
             "admin: {listen: 127.0.0.1:0}\n"
             "listeners:\n"
             "  - name: public\n"
             "    listen: 127.0.0.1:0\n"
-            "    routes:\n%s"
-            "sticky:\n"
-            "  keys:\n"
-            "    - {from: path, prefix: /s/}\n"
-            "    - {from: cookie, name: corral}\n"
-            "    - {from: header, name: X-Session-Key}\n"
-            "    - {from: address}\n"
-            "    - {from: client_ip}\n"
-            "%s"
-            "pools:\n"
-            "  kupo:\n"
-            "    kind: kupo\n"
-            "    backends:\n%s%s"
-            "%s") % (workers, routes, extra_sticky, backends_yaml(fleet), pool_extra,
-                     ("limits: " + limits + "\n") if limits else "")
+            "    routes:\n%s") % (workers, routes)
+
+
+def kupo_config(fleet, extra_sticky="", limits="", route_extra="", workers=1, pool_extra="",
+                routes=None):
+    routes = routes or ("      - {prefix: /kupo/, pool: kupo, strip_prefix: true, "
+                        "methods: [GET, HEAD, OPTIONS]%s}\n" % route_extra)
+    return listener_config(routes, workers) + (
+        "sticky:\n"
+        "  keys:\n"
+        "    - {from: path, prefix: /s/}\n"
+        "    - {from: cookie, name: corral}\n"
+        "    - {from: header, name: X-Session-Key}\n"
+        "    - {from: address}\n"
+        "    - {from: client_ip}\n"
+        "%s"
+        "pools:\n"
+        "  kupo:\n"
+        "    kind: kupo\n"
+        "    backends:\n%s%s"
+        "%s") % (extra_sticky, backends_yaml(fleet), pool_extra,
+                 ("limits: " + limits + "\n") if limits else "")
 
 
 class Corral:

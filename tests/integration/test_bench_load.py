@@ -80,7 +80,7 @@ class RoundRobinProxy:
             buf = b""
             with c:
                 while True:
-                    req, buf = harness.RawBackend._read_request(c, buf)
+                    req, buf = harness.read_request(c, buf)
                     if req is None:
                         return
                     with lock:

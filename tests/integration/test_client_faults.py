@@ -5,7 +5,6 @@ limits.send_timeout and its buffers come back."""
 import re
 import select
 import socket
-import threading
 import time
 
 import harness
@@ -25,122 +24,51 @@ def wait_for(cond, timeout, what):
     raise AssertionError("timed out waiting for " + what)
 
 
-class Backend:
-    """A backend on 127.0.0.1 that records when each connection's request arrived and when
-    corral closed the connection. /health answers at once; /slow after `delay` seconds
-    (unless corral hangs up first); /big streams `big` bytes; anything else with a body
-    is read to its Content-Length and answered."""
+class Backend(harness.RecordingBackend):
+    """The recording backend with the answers these faults need: /slow after `delay`
+    seconds (unless corral hangs up first), /big with `big` bytes; anything else (/health,
+    a body read to its Content-Length) at once with 200 "ok"."""
 
     def __init__(self, delay=6.0, big=8 << 20):
-        self.delay = delay
         self.big = big
-        self.lock = threading.Lock()
-        self.requests = 0        # requests seen on /slow, /big or with a body
-        self.closed_early = []   # time.time() when corral closed a connection mid-request
-        self.answered = 0
-        self.big_closed = []     # time.time() when corral closed a /big connection
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(512)
-        self.port = self.sock.getsockname()[1]
-        self.stopped = False
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(self._answer,
+                         lambda req: delay if req.startswith(b"GET /slow") else 0)
 
-    def _accept(self):
-        while not self.stopped:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._conn, args=(c,), daemon=True).start()
+    def _answer(self, req):
+        if req.startswith(b"GET /big"):
+            return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % self.big + b"x" * self.big
+        if req.startswith(b"GET /slow"):
+            return b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow"
+        return harness.OK
 
-    def _closed(self):
-        with self.lock:
-            self.closed_early.append(time.time())
+    def seen(self):
+        """How many requests other than health probes arrived whole."""
+        return sum(1 for r in self.requests if not r.startswith(b"GET /health"))
 
-    def _conn(self, c):
-        with c:
-            buf = b""
-            while True:
-                while b"\r\n\r\n" not in buf:
-                    try:
-                        chunk = c.recv(65536)
-                    except OSError:
-                        chunk = b""
-                    if not chunk:
-                        return
-                    buf += chunk
-                head, _, buf = buf.partition(b"\r\n\r\n")
-                path = head.split(b" ")[1]
-                m = re.search(rb"content-length: *(\d+)", head.lower())
-                if path.startswith(b"/health"):
-                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-                    continue
-                with self.lock:
-                    self.requests += 1
-                if m:  # a body: read it all, or see corral give up on it
-                    need = int(m.group(1))
-                    while len(buf) < need:
-                        try:
-                            chunk = c.recv(65536)
-                        except OSError:
-                            chunk = b""
-                        if not chunk:
-                            self._closed()
-                            return
-                        buf += chunk
-                    buf = buf[need:]
-                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-                    continue
-                if path.startswith(b"/big"):
-                    head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % self.big
-                    try:
-                        c.sendall(head + b"x" * self.big)
-                        # All in kernel buffers: wait for corral to close (or keep) it.
-                        c.settimeout(10)
-                        c.recv(1)
-                    except OSError:
-                        pass
-                    with self.lock:
-                        self.big_closed.append(time.time())
-                    return
-                # /slow: answer after `delay`, unless corral closes first.
-                c.settimeout(self.delay)
-                try:
-                    chunk = c.recv(1)
-                except socket.timeout:
-                    chunk = None
-                except OSError:
-                    chunk = b""
-                c.settimeout(None)
-                if chunk == b"":
-                    self._closed()
-                    return
-                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow")
-                with self.lock:
-                    self.answered += 1
+    def closed_early(self):
+        """When corral closed a connection in the middle of a request or while its answer
+        was held back."""
+        return [t for t, _, early in self.hangups if early]
 
-    def close(self):
-        self.stopped = True
-        self.sock.close()
+    def slow_answered(self):
+        return sum(1 for r in self.answered if r.startswith(b"GET /slow"))
+
+    def big_closed(self):
+        """When corral closed a connection that carried /big."""
+        return [t for t, last, _ in self.hangups if last and last.startswith(b"GET /big")]
 
 
 def config(port, limits=""):
-    return ("workers: 1\n"
-            "admin: {listen: 127.0.0.1:0}\n"
-            "listeners:\n"
-            "  - name: public\n"
-            "    listen: 127.0.0.1:0\n"
-            "    routes: [{prefix: /, pool: web}]\n"
-            "sticky:\n"
-            "  keys: [{from: header, name: X-Session-Key}]\n"
-            "pools:\n"
-            "  web:\n"
-            "    kind: http\n"
-            "    health: {path: /health, interval: 2s}\n"
-            "    timeouts: {response: 30s}\n"
-            "    backends: [{name: w1, address: 127.0.0.1:%d}]\n"
-            "%s") % (port, ("limits: " + limits + "\n") if limits else "")
+    return harness.listener_config("      - {prefix: /, pool: web}\n") + (
+        "sticky:\n"
+        "  keys: [{from: header, name: X-Session-Key}]\n"
+        "pools:\n"
+        "  web:\n"
+        "    kind: http\n"
+        "    health: {path: /health, interval: 2s}\n"
+        "    timeouts: {response: 30s}\n"
+        "    backends: [{name: w1, address: 127.0.0.1:%d}]\n"
+        "%s") % (port, ("limits: " + limits + "\n") if limits else "")
 
 
 BACKEND = '{pool="web",backend="w1"}'
@@ -162,7 +90,7 @@ class ClientFaults(harness.unittest.TestCase):
             s.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\nX-Session-Key: u%d\r\n\r\n" % i)
             socks.append(s)
         self.addCleanup(lambda: [s.close() for s in socks])
-        wait_for(lambda: self.backend.requests >= n, 5, "the backend to see every request")
+        wait_for(lambda: self.backend.seen() >= n, 5, "the backend to see every request")
         m = self.corral.metrics()
         self.assertEqual(metric(m, "corral_backend_in_flight", BACKEND), n)
         hung_up = time.time()
@@ -172,14 +100,14 @@ class ClientFaults(harness.unittest.TestCase):
             else:
                 s.shutdown(socket.SHUT_WR)
         # The backend answers after 6 s; corral must have hung up on it long before.
-        wait_for(lambda: len(self.backend.closed_early) >= n, 2.0,
+        wait_for(lambda: len(self.backend.closed_early()) >= n, 2.0,
                  "corral to close %d backend connections (closed %d)"
-                 % (n, len(self.backend.closed_early)))
-        slowest = max(self.backend.closed_early) - hung_up
+                 % (n, len(self.backend.closed_early())))
+        slowest = max(self.backend.closed_early()) - hung_up
         print("figure: %d backend connections closed %.0f ms after their clients hung up"
               % (n, slowest * 1000))
         self.assertLess(slowest, 2.0)
-        self.assertEqual(self.backend.answered, 0)
+        self.assertEqual(self.backend.slow_answered(), 0)
         m = self.corral.metrics()
         self.assertEqual(metric(m, "corral_backend_in_flight", BACKEND), 0)
         self.assertEqual(metric(m, "corral_backend_client_aborts_total", BACKEND), n)
@@ -217,7 +145,7 @@ class ClientFaults(harness.unittest.TestCase):
         self.assertIn(b"body_timeout", out)
         self.assertLess(took, 2.5)
         self.assertGreater(took, 0.9)
-        wait_for(lambda: len(self.backend.closed_early) == 1, 2,
+        wait_for(lambda: len(self.backend.closed_early()) == 1, 2,
                  "the backend connection to close")
         m = self.corral.metrics()
         self.assertEqual(
@@ -233,7 +161,7 @@ class ClientFaults(harness.unittest.TestCase):
         self.addCleanup(s.close)
         start = time.time()
         s.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\nX-Session-Key: r\r\n\r\n")
-        wait_for(lambda: self.backend.requests >= 1, 5, "the request to reach the backend")
+        wait_for(lambda: self.backend.seen() >= 1, 5, "the request to reach the backend")
         time.sleep(0.3)
         held = metric(self.corral.metrics(), "corral_buffer_in_use_bytes")
         self.assertGreater(held, baseline, "figure: buffers held for the stalled answer")
@@ -249,9 +177,9 @@ class ClientFaults(harness.unittest.TestCase):
         m = self.corral.metrics()
         self.assertEqual(metric(m, "corral_connections"), 0)
         self.assertEqual(metric(m, "corral_backend_in_flight", BACKEND), 0)
-        wait_for(lambda: len(self.backend.big_closed) == 1, 3,
+        wait_for(lambda: len(self.backend.big_closed()) == 1, 3,
                  "the backend to see its connection closed")
-        self.assertLess(self.backend.big_closed[0] - start, 3.0)
+        self.assertLess(self.backend.big_closed()[0] - start, 3.0)
 
 
 if __name__ == "__main__":

@@ -28,8 +28,7 @@ class Errors(harness.unittest.TestCase):
                   "      - {prefix: /raw/, pool: raw, strip_prefix: true}\n")
         # A peer that reads whole requests before answering (the simulator cuts off
         # chunked uploads, which would race with corral's own limit).
-        cls.raw_backend = harness.RawBackend(
-            lambda req: b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        cls.raw_backend = harness.RecordingBackend()
         dead = ("  dead:\n    kind: http\n    backends:\n"
                 "      - {name: dead-1, address: 127.0.0.1:%d}\n"
                 "    timeouts: {connect: 1s, response: 500ms}\n"

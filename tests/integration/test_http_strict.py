@@ -10,8 +10,6 @@ or did not receive.
 REQUEST_CASES and RESPONSE_CASES are plain data so that a strictness table (corral beside
 HAProxy and nginx) can reuse them."""
 import re
-import socket
-import threading
 import time
 
 import harness
@@ -124,114 +122,35 @@ SPLIT_CASES = [
      b"1a\r\nHTTP/1.1 200 OK\r\nX-Evil: 1\r\n0\r\n\r\n", 204),
 ]
 
-OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
-
-
-class _Recorder:
-    """Wraps a socket: every byte received is kept."""
-
-    def __init__(self, sock, log):
-        self.sock = sock
-        self.log = log
-
-    def recv(self, n):
-        data = self.sock.recv(n)
-        self.log.extend(data)
-        return data
-
-
-class RecordingBackend:
-    """A raw HTTP peer on 127.0.0.1 that logs every byte it receives, per connection, and
-    answers each request with script[path] (default: 200 "ok")."""
-
-    def __init__(self):
-        self.script = {}
-        self.conns = []  # one bytearray per accepted connection
-        self.lock = threading.Lock()
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.closed = False
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def received(self):
-        with self.lock:
-            return b"".join(bytes(c) for c in self.conns)
-
-    def _serve(self):
-        while not self.closed:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            log = bytearray()
-            with self.lock:
-                self.conns.append(log)
-            threading.Thread(target=self._conn, args=(c, log), daemon=True).start()
-
-    def _conn(self, c, log):
-        rec = _Recorder(c, log)
-        buf = b""
-        with c:
-            while True:
-                try:
-                    req, buf = harness.RawBackend._read_request(rec, buf)
-                except OSError:
-                    return
-                if req is None:
-                    return
-                path = req.split(b" ", 2)[1].decode("latin-1") if b" " in req else ""
-                out = self.script.get(path, OK)
-                try:
-                    c.sendall(out)
-                except OSError:
-                    return
-                if b"connection: close" in out.lower().split(b"\r\n\r\n")[0]:
-                    return
-
-    def close(self):
-        self.closed = True
-        self.sock.close()
-
-
 def counter(metrics, name, backend):
     m = re.search(r'^%s\{[^}]*backend="%s"[^}]*\} (\d+)' % (name, backend), metrics, re.M)
     return int(m.group(1)) if m else 0
 
 
-class StrictHttp(harness.unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.backend = RecordingBackend()
-        cfg = ("workers: 1\n"
-               "admin: {listen: 127.0.0.1:0}\n"
-               "listeners:\n"
-               "  - name: public\n"
-               "    listen: 127.0.0.1:0\n"
-               "    routes:\n"
-               "      - {prefix: /raw/, pool: raw, strip_prefix: true}\n"
-               "sticky:\n"
-               "  keys:\n"
-               "    - {from: header, name: X-Session-Key}\n"
-               "pools:\n"
-               "  raw:\n"
-               "    kind: http\n"
-               "    backends:\n"
-               "      - {name: rec-1, address: 127.0.0.1:%d}\n"
-               # Probes rarely, and never lets the refused answers below mark it down.
-               "    health: {interval: 1h, timeout: 500ms, fall: 1000}\n"
-               "    timeouts: {connect: 1s, response: 2s}\n"
-               "limits: {max_header_bytes: 8192, max_body_bytes: 65536, header_timeout: 2s, "
-               "idle_timeout: 2s}\n" % cls.backend.port)
-        cls.corral = harness.Corral(cfg)
-        cls.port = cls.corral.port
+class StrictHttp(harness.OneBackendSuite):
+    SCRIPT = {}  # path -> the backend's answer (default: 200 "ok")
+
+    @staticmethod
+    def respond(req):
+        return StrictHttp.SCRIPT.get(harness.request_path(req), harness.OK)
 
     @classmethod
-    def tearDownClass(cls):
-        rc = cls.corral.stop()
-        cls.backend.close()
-        assert rc == 0, rc
+    def config(cls, backend_port):
+        routes = "      - {prefix: /raw/, pool: raw, strip_prefix: true}\n"
+        return harness.listener_config(routes) + (
+                "sticky:\n"
+                "  keys:\n"
+                "    - {from: header, name: X-Session-Key}\n"
+                "pools:\n"
+                "  raw:\n"
+                "    kind: http\n"
+                "    backends:\n"
+                "      - {name: rec-1, address: 127.0.0.1:%d}\n"
+                # Probes rarely, and never lets the refused answers below mark it down.
+                "    health: {interval: 1h, timeout: 500ms, fall: 1000}\n"
+                "    timeouts: {connect: 1s, response: 2s}\n"
+                "limits: {max_header_bytes: 8192, max_body_bytes: 65536, header_timeout: 2s, "
+                "idle_timeout: 2s}\n" % backend_port)
 
     def test_valid_requests_reach_the_backend(self):
         # The negative checks below mean something only if the same shapes, well formed,
@@ -271,7 +190,7 @@ class StrictHttp(harness.unittest.TestCase):
         for name, answer, statuses, never in RESPONSE_CASES:
             with self.subTest(name):
                 path = "/r-" + name
-                self.backend.script[path] = answer
+                self.SCRIPT[path] = answer
                 out = raw(self.port, b"GET /raw" + path.encode() + b" HTTP/1.1\r\n" + H +
                           b"\r\n", timeout=3)
                 self.assertIn(status_of(out), statuses, out[:300])
@@ -285,7 +204,7 @@ class StrictHttp(harness.unittest.TestCase):
         for name, answer, status in SPLIT_CASES:
             with self.subTest(name):
                 first, second = "/s-%s" % name, "/s-%s-next" % name
-                self.backend.script[first] = answer
+                self.SCRIPT[first] = answer
                 # Two requests on one keep-alive connection: the second answer must be the
                 # backend's real one, never the bytes that followed the 204/304 head.
                 out = raw(self.port,
@@ -299,8 +218,7 @@ class StrictHttp(harness.unittest.TestCase):
                 # The connection that carried the 204/304 was not reused for the next one.
                 line1 = b"GET " + first.encode() + b" HTTP/1.1"
                 line2 = b"GET " + second.encode() + b" HTTP/1.1"
-                with self.backend.lock:
-                    logs = [bytes(c) for c in self.backend.conns]
+                logs = self.backend.logs()
                 self.assertFalse(any(line1 in c and line2 in c for c in logs), logs)
                 self.assertTrue(any(line2 in c for c in logs), logs)
 

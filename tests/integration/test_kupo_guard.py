@@ -5,8 +5,6 @@ A recording backend logs every byte it receives, so "nothing reached the backend
 checked on bytes, not on corral's word."""
 import json
 import re
-import socket
-import threading
 import time
 
 import harness
@@ -79,99 +77,35 @@ HEALTH = json.dumps({"connection_status": "connected", "most_recent_checkpoint":
                      "network_synchronization": 1.0, "version": "v2.8.0"}).encode()
 
 
-class Recorder:
-    """A backend on 127.0.0.1 that logs every byte it receives (per connection, in
-    arrival order) and answers each request head with 200 (health probes with a Kupo
-    health document)."""
+class KupoGuard(harness.OneBackendSuite):
+    @staticmethod
+    def respond(req):
+        # 200 to every request; health probes get a Kupo health document.
+        body = HEALTH if req.startswith(b"GET /health ") else b"ok"
+        return (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"X-Most-Recent-Checkpoint: 1000\r\nContent-Length: %d\r\n\r\n"
+                % len(body) + body)
 
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.conns = []  # bytearray per accepted connection
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            with self.lock:
-                log = bytearray()
-                self.conns.append(log)
-            threading.Thread(target=self._conn, args=(c, log), daemon=True).start()
-
-    def _conn(self, c, log):
-        buf = b""
-        with c:
-            while True:
-                try:
-                    chunk = c.recv(65536)
-                except OSError:
-                    return
-                if not chunk:
-                    return
-                with self.lock:
-                    log.extend(chunk)
-                buf += chunk
-                while b"\r\n\r\n" in buf:
-                    head, _, rest = buf.partition(b"\r\n\r\n")
-                    m = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
-                    n = int(m.group(1)) if m else 0
-                    if len(rest) < n:
-                        break
-                    buf = rest[n:]
-                    body = HEALTH if head.startswith(b"GET /health ") else b"ok"
-                    try:
-                        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                                  b"X-Most-Recent-Checkpoint: 1000\r\nContent-Length: %d\r\n\r\n"
-                                  % len(body) + body)
-                    except OSError:
-                        return
-
-    def received(self):
-        """Every byte received so far except corral's health probes."""
-        with self.lock:
-            data = b"".join(bytes(c) for c in self.conns)
-        return re.sub(rb"GET /health HTTP/1\.1\r\n(?:(?!\r\n\r\n).)*User-Agent: corral-health"
-                      rb"(?:(?!\r\n\r\n).)*\r\n\r\n", b"", data, flags=re.S)
-
-    def close(self):
-        self.sock.close()
-
-
-class KupoGuard(harness.unittest.TestCase):
     @classmethod
-    def setUpClass(cls):
-        cls.backend = Recorder()
+    def config(cls, backend_port):
         # A kind: kupo pool on two routes, neither with a methods list: the guard alone
         # stands between the public and Kupo's writes.
-        cfg = ("workers: 1\n"
-               "admin: {listen: 127.0.0.1:0}\n"
-               "listeners:\n"
-               "  - name: public\n"
-               "    listen: 127.0.0.1:0\n"
-               "    routes:\n"
-               "      - {prefix: /kupo/, pool: kupo, strip_prefix: true}\n"
-               "      - {prefix: /, pool: kupo}\n"
-               "sticky:\n  keys:\n    - {from: client_ip}\n"
-               "pools:\n"
-               "  kupo:\n"
-               "    kind: kupo\n"
-               "    backends:\n"
-               "      - {name: rec, address: 127.0.0.1:%d}\n"
-               "    health: {interval: 1h, timeout: 1s}\n" % cls.backend.port)
-        cls.corral = harness.Corral(cfg)
-        cls.port = cls.corral.port
+        routes = ("      - {prefix: /kupo/, pool: kupo, strip_prefix: true}\n"
+                  "      - {prefix: /, pool: kupo}\n")
+        return harness.listener_config(routes) + (
+                "sticky:\n  keys:\n    - {from: client_ip}\n"
+                "pools:\n"
+                "  kupo:\n"
+                "    kind: kupo\n"
+                "    backends:\n"
+                "      - {name: rec, address: 127.0.0.1:%d}\n"
+                "    health: {interval: 1h, timeout: 1s}\n" % backend_port)
 
-    @classmethod
-    def tearDownClass(cls):
-        rc = cls.corral.stop()
-        cls.backend.close()
-        assert rc == 0, rc
+    def received(self):
+        """Every byte the backend received so far except corral's health probes."""
+        return re.sub(rb"GET /health HTTP/1\.1\r\n(?:(?!\r\n\r\n).)*User-Agent: corral-health"
+                      rb"(?:(?!\r\n\r\n).)*\r\n\r\n", b"", self.backend.received(),
+                      flags=re.S)
 
     def forwarded_after(self, mark, data):
         """Sends `data`, then a marker request, and returns the bytes the backend received
@@ -180,7 +114,7 @@ class KupoGuard(harness.unittest.TestCase):
         out = raw(self.port, data, timeout=3)
         marker = b"marker-%d" % time.monotonic_ns()
         self.assertEqual(status_of(raw(self.port, b"GET /kupo/" + marker + H, timeout=3)), 200)
-        got = self.backend.received()
+        got = self.received()
         end = got.find(b"GET /" + marker)
         self.assertGreaterEqual(end, mark, got[-300:])
         return out, got[mark:end]
@@ -188,7 +122,7 @@ class KupoGuard(harness.unittest.TestCase):
     def test_kupo_writes_are_403_and_never_reach_the_backend(self):
         for name, data, status in KUPO_WRITES:
             with self.subTest(name):
-                mark = len(self.backend.received())
+                mark = len(self.received())
                 out, seen = self.forwarded_after(mark, data)
                 self.assertEqual(status_of(out), status, out[:300])
                 self.assertIn(b"Kupo write endpoints are not exposed", out)
@@ -198,7 +132,7 @@ class KupoGuard(harness.unittest.TestCase):
     def test_ambiguous_targets_are_400_with_a_reason(self):
         for name, data, status in MALFORMED_TARGETS:
             with self.subTest(name):
-                mark = len(self.backend.received())
+                mark = len(self.received())
                 out, seen = self.forwarded_after(mark, data)
                 self.assertEqual(status_of(out), status, out[:300])
                 head, _, body = out.partition(b"\r\n\r\n")
@@ -213,13 +147,13 @@ class KupoGuard(harness.unittest.TestCase):
     def test_accepted_targets_are_forwarded_normalised(self):
         for name, data, line in FORWARDED:
             with self.subTest(name):
-                mark = len(self.backend.received())
+                mark = len(self.received())
                 out, seen = self.forwarded_after(mark, data)
                 self.assertEqual(status_of(out), 200, out[:300])
                 self.assertEqual(seen.split(b"\r\n")[0], line, seen[:300])
 
     def test_absolute_form_authority_replaces_host(self):
-        mark = len(self.backend.received())
+        mark = len(self.received())
         out, seen = self.forwarded_after(
             mark, b"GET http://kupo.example:1442/kupo/health HTTP/1.1\r\nHost: other.test\r\n"
                   b"Connection: close\r\n\r\n")
@@ -227,7 +161,7 @@ class KupoGuard(harness.unittest.TestCase):
         self.assertIn(b"\r\nHost: kupo.example:1442\r\n", seen)
         self.assertNotIn(b"other.test", seen)
         # HTTP/1.0 needs no Host: the authority becomes one.
-        mark = len(self.backend.received())
+        mark = len(self.received())
         out, seen = self.forwarded_after(mark, b"GET http://kupo.example/kupo/health HTTP/1.0\r\n\r\n")
         self.assertEqual(status_of(out), 200, out[:300])
         self.assertIn(b"\r\nHost: kupo.example\r\n", seen)

@@ -7,7 +7,7 @@ import socket
 import time
 
 import harness
-from harness import raw, status_of, RawBackend
+from harness import raw, status_of, RecordingBackend
 
 SECRET = "s3cr3t-project-id"
 
@@ -37,7 +37,7 @@ class Proxy(harness.unittest.TestCase):
             path = req.split(b" ")[1].decode()
             return cls.scripts[path.split("?")[0]](req)
 
-        cls.raw_backend = RawBackend(respond)
+        cls.raw_backend = RecordingBackend(respond)
         routes = ("      - {prefix: /kupo/, pool: kupo, strip_prefix: true}\n"
                   "      - {prefix: /plain, pool: kupo}\n"
                   "      - {prefix: /raw/, pool: raw, strip_prefix: true}\n"

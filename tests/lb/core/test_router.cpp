@@ -254,12 +254,19 @@ TEST_CASE("the guard forwards the normalised target it checked") {
 }
 
 TEST_CASE("is_kupo_write drops any number of leading v1 segments") {
-  CHECK(is_kupo_write("PUT", "/v1/patterns"));
-  CHECK(is_kupo_write("PUT", "/v1/v1/v1/patterns/x"));
-  CHECK(is_kupo_write("DELETE", "/v1/matches"));
-  CHECK_FALSE(is_kupo_write("DELETE", "/v1"));
-  CHECK_FALSE(is_kupo_write("DELETE", "/"));
-  CHECK_FALSE(is_kupo_write("DELETE", ""));
-  CHECK_FALSE(is_kupo_write("PUT", "/V1/patterns"));
-  CHECK_FALSE(is_kupo_write("PUT", "/v1x/patterns"));
+  struct {
+    const char* method;
+    const char* path;
+    bool write;
+  } cases[] = {
+      {"PUT", "/v1/patterns", true},   {"PUT", "/v1/v1/v1/patterns/x", true},
+      {"DELETE", "/v1/matches", true}, {"DELETE", "/v1", false},
+      {"DELETE", "/", false},          {"DELETE", "", false},
+      {"PUT", "/V1/patterns", false},  {"PUT", "/v1x/patterns", false},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.method);
+    CAPTURE(c.path);
+    CHECK(is_kupo_write(c.method, c.path) == c.write);
+  }
 }

@@ -3,33 +3,11 @@
 #include <string>
 
 #include "lb/http/message_parser.h"
+#include "tests/lb/http/feeder.h"
 
 using namespace lb;
 using namespace lb::http;
-
-namespace {
-// Feeds `s` in pieces of `step` bytes into a contiguous buffer, as a connection does.
-struct Feeder {
-  MessageParser p;
-  std::string buf;
-  size_t pos = 0;
-  explicit Feeder(MessageParser::Kind k, size_t max = 16384) : p(k, max) {}
-  ParseResult feed_all(std::string_view s, size_t step = SIZE_MAX) {
-    buf.reserve(65536);
-    ParseResult r;
-    size_t off = 0;
-    while (off < s.size()) {
-      size_t n = std::min(step, s.size() - off);
-      buf.append(s.substr(off, n));
-      off += n;
-      r = p.feed(buf.data() + pos, buf.size() - pos);
-      pos += r.consumed;
-      if (r.status != ParseStatus::need_more) return r;
-    }
-    return r;
-  }
-};
-}  // namespace
+using feeder_test::Feeder;
 
 TEST_CASE("request head: views, method, target, keep-alive") {
   for (size_t step : {size_t(1), size_t(7), SIZE_MAX}) {

@@ -2,38 +2,18 @@
 // by the parser before head_syntax / chunk_framer / the version checks.
 #include <doctest.h>
 
+#include <initializer_list>
+#include <span>
 #include <string>
 
 #include "lb/http/message_parser.h"
+#include "tests/lb/http/feeder.h"
 
 using namespace lb;
 using namespace lb::http;
+using feeder_test::Feeder;
 
 namespace {
-struct Feeder {
-  MessageParser p;
-  std::string buf;
-  size_t pos = 0;
-  explicit Feeder(MessageParser::Kind k, size_t max = 16384) : p(k, max) { buf.reserve(1 << 22); }
-  ParseResult feed_all(std::string_view s, size_t step = SIZE_MAX) {
-    ParseResult r;
-    size_t off = 0;
-    while (off < s.size()) {
-      size_t n = std::min(step, s.size() - off);
-      buf.append(s.substr(off, n));
-      off += n;
-      r = p.feed(buf.data() + pos, buf.size() - pos);
-      pos += r.consumed;
-      if (r.status != ParseStatus::need_more) return r;
-    }
-    return r;
-  }
-  ParseResult more() {
-    ParseResult r = p.feed(buf.data() + pos, buf.size() - pos);
-    pos += r.consumed;
-    return r;
-  }
-};
 
 // Parses a whole message (head, then body) fed `step` bytes at a time; returns the first
 // non-need_more status after the head, or the head's error.
@@ -57,6 +37,20 @@ ParseResult whole(Feeder& f, std::string_view msg, size_t step, uint64_t max_bod
   }
   return r;
 }
+
+// Checks that each request in `bad`, fed `step` bytes at a time for every step in `steps`,
+// stops the parser with an error that answers `status`.
+void check_refused(std::span<const char* const> bad, std::initializer_list<size_t> steps,
+                   int status = 400) {
+  for (const char* b : bad)
+    for (size_t step : steps) {
+      Feeder f(MessageParser::Kind::request);
+      CAPTURE(b);
+      CAPTURE(step);
+      CHECK(f.feed_all(b, step).status == ParseStatus::error);
+      CHECK(f.p.error_status() == status);
+    }
+}
 }  // namespace
 
 TEST_CASE("header names with whitespace or non-token bytes are 400 (RFC 9112 5.1)") {
@@ -67,15 +61,7 @@ TEST_CASE("header names with whitespace or non-token bytes are 400 (RFC 9112 5.1
       "GET / HTTP/1.1\r\nHost: a\r\nX(y): 1\r\n\r\n",
       "GET / HTTP/1.1\r\nHost: a\r\nX\"y: 1\r\n\r\n",
   };
-  for (const char* b : bad)
-    for (size_t step : {size_t(1), size_t(5), SIZE_MAX}) {
-      Feeder f(MessageParser::Kind::request);
-      CAPTURE(b);
-      CAPTURE(step);
-      ParseResult r = f.feed_all(b, step);
-      CHECK(r.status == ParseStatus::error);
-      CHECK(f.p.error_status() == 400);
-    }
+  check_refused(bad, {size_t(1), size_t(5), SIZE_MAX});
   Feeder ok(MessageParser::Kind::request);
   CHECK(ok.feed_all("GET / HTTP/1.1\r\nHost: a\r\nX-A!#$%&'*+.^_`|~9: 1\r\n\r\n").status ==
         ParseStatus::head);
@@ -94,15 +80,7 @@ TEST_CASE("a CR not followed by LF, or a bare LF, in the head is 400, never its 
       "GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n",
       "GET / HTTP/1.1\r\nHost: a\rX: b\r\n\r\n",
   };
-  for (const char* b : bad)
-    for (size_t step : {size_t(1), size_t(3), SIZE_MAX}) {
-      Feeder f(MessageParser::Kind::request);
-      CAPTURE(b);
-      CAPTURE(step);
-      ParseResult r = f.feed_all(b, step);
-      CHECK(r.status == ParseStatus::error);
-      CHECK(f.p.error_status() == 400);
-    }
+  check_refused(bad, {size_t(1), size_t(3), SIZE_MAX});
   Feeder resp(MessageParser::Kind::response);
   CHECK(resp.feed_all("HTTP/1.1 200 OK\rX: y\r\n\r\n").status == ParseStatus::error);
   Feeder resp2(MessageParser::Kind::response);
@@ -119,12 +97,7 @@ TEST_CASE("a request line has single spaces") {
       "GET /  HTTP/1.1\r\nHost: a\r\n\r\n",
       " GET / HTTP/1.1\r\nHost: a\r\n\r\n",
   };
-  for (const char* b : bad) {
-    Feeder f(MessageParser::Kind::request);
-    CAPTURE(b);
-    CHECK(f.feed_all(b, 2).status == ParseStatus::error);
-    CHECK(f.p.error_status() == 400);
-  }
+  check_refused(bad, {size_t(2)});
   // A reason phrase has spaces of its own.
   Feeder resp(MessageParser::Kind::response);
   CHECK(resp.feed_all("HTTP/1.1 404 Not Found Here\r\n\r\n").status == ParseStatus::head);

@@ -95,14 +95,26 @@ std::string get(const std::string& user, const std::string& path = "/matches") {
 
 bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
 
+// Sends `request` on client `c`, which must open one new upstream connection. Returns
+// it, still connecting.
+Upstream send_opening(Rig& rig, MemoryPeer& c, const std::string& request) {
+  size_t made = rig.ups.size();
+  c.send(request);
+  REQUIRE(rig.ups.size() == made + 1);
+  return rig.ups.back();
+}
+
+// send_opening, and the connection's connect succeeds.
+Upstream send_connected(Rig& rig, MemoryPeer& c, const std::string& request) {
+  Upstream up = send_opening(rig, c, request);
+  up.peer->answer_connect(0);
+  return up;
+}
+
 // A first request from `user` on client `c`, answered 200 by the backend it was placed on:
 // the user is pinned there. Returns that backend's upstream.
 Upstream serve_first(Rig& rig, MemoryPeer& c, const std::string& user) {
-  size_t made = rig.ups.size();
-  c.send(get(user));
-  REQUIRE(rig.ups.size() == made + 1);
-  Upstream up = rig.ups.back();
-  up.peer->answer_connect(0);
+  Upstream up = send_connected(rig, c, get(user));
   up.peer->send(kOk);
   CHECK(starts_with(c.take(), "HTTP/1.1 200 OK"));
   return up;
@@ -312,9 +324,7 @@ void run_for(Rig& rig, uint64_t ms) {
 TEST_CASE("client faults: a FIN while waiting for the answer cancels the upstream exchange") {
   Rig rig;
   auto c = rig.client();
-  c->send(get("kim"));
-  Upstream up = rig.ups.at(0);
-  up.peer->answer_connect(0);
+  Upstream up = send_connected(rig, *c, get("kim"));
   CHECK(starts_with(up.peer->take(), "GET /matches"));
   BackendStats& st = rig.stats(up.backend());
   CHECK(st.in_flight.load() == 1);
@@ -333,8 +343,7 @@ TEST_CASE("client faults: a FIN while waiting for the answer cancels the upstrea
 TEST_CASE("client faults: a FIN while the upstream connection is still connecting") {
   Rig rig;
   auto c = rig.client();
-  c->send(get("lee"));
-  Upstream up = rig.ups.at(0);
+  Upstream up = send_opening(rig, *c, get("lee"));
   REQUIRE(up.peer->connect_started);
   c->send_eof();
   CHECK(up.peer->closed);
@@ -346,10 +355,9 @@ TEST_CASE("client faults: a FIN while the upstream connection is still connectin
 TEST_CASE("client faults: a POST body in flight is abandoned, the upstream connection closed") {
   Rig rig;
   auto c = rig.client();
-  c->send(
+  Upstream up = send_connected(
+      rig, *c,
       "POST /matches HTTP/1.1\r\nHost: x\r\nX-Session-Key: max\r\nContent-Length: 10\r\n\r\nabc");
-  Upstream up = rig.ups.at(0);
-  up.peer->answer_connect(0);
   CHECK(up.peer->take().find("abc") != std::string::npos);
   c->send_eof();
   CHECK(up.peer->closed);
@@ -362,9 +370,7 @@ TEST_CASE("client faults: a POST body in flight is abandoned, the upstream conne
 TEST_CASE("client faults: a FIN after the answer started lets the answer finish") {
   Rig rig;
   auto c = rig.client();
-  c->send(get("ned"));
-  Upstream up = rig.ups.at(0);
-  up.peer->answer_connect(0);
+  Upstream up = send_connected(rig, *c, get("ned"));
   up.peer->send("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello");
   c->send_eof();
   CHECK_FALSE(up.peer->closed);
@@ -379,9 +385,7 @@ TEST_CASE("client faults: a FIN after the answer started lets the answer finish"
 TEST_CASE("client faults: bytes arriving while waiting are kept for the next request") {
   Rig rig;
   auto c = rig.client();
-  c->send(get("oli", "/a"));
-  Upstream up = rig.ups.at(0);
-  up.peer->answer_connect(0);
+  Upstream up = send_connected(rig, *c, get("oli", "/a"));
   CHECK(starts_with(up.peer->take(), "GET /a "));
   c->send(get("oli", "/b"));       // pipelined while the first answer is awaited
   CHECK(up.peer->take().empty());  // not parsed early, not sent
@@ -398,10 +402,9 @@ TEST_CASE("client faults: a body trickled past body_timeout gets 408, the upstre
   std::string yaml = std::string(kConfig) + "limits: {body_timeout: 300ms, idle_timeout: 60s}\n";
   Rig rig(yaml.c_str());
   auto c = rig.client();
-  c->send(
+  Upstream up = send_connected(
+      rig, *c,
       "POST /matches HTTP/1.1\r\nHost: x\r\nX-Session-Key: pam\r\nContent-Length: 100\r\n\r\na");
-  Upstream up = rig.ups.at(0);
-  up.peer->answer_connect(0);
   std::string answer;
   // One byte every 60 ms: idle_timeout (60 s) alone would never end this.
   for (int i = 0; i < 20 && answer.empty(); ++i) {
