@@ -88,6 +88,10 @@ void ClientConn::on_request_head() {
   // extraction, routing and the Kupo write guard then see the bytes the backend gets.
   std::string_view raw_target = parser.target();
   NormalizedTarget nt = normalize_target(const_cast<char*>(raw_target.data()), raw_target.size());
+  // The authority of an absolute-form target becomes the Host the backend sees, so it
+  // obeys the same rule as a Host field.
+  if (!nt.error && !nt.authority.empty() && !http::host_valid(nt.authority))
+    nt.error = "invalid authority in the request target";
   if (nt.error) {
     log_limited("client %s: bad request (400): %s", ip_text(), nt.error);
     reply_local(400, nt.error, true);

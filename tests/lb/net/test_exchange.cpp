@@ -417,3 +417,21 @@ TEST_CASE("client faults: a body trickled past body_timeout gets 408, the upstre
   CHECK(up.peer->closed);
   CHECK(rig.state.registry.listener("public")->body_timeouts.load() == 1);
 }
+
+TEST_CASE("an absolute-form authority that is no valid Host is refused, not forwarded") {
+  // RFC 9112 §3.2.2: the authority replaces Host, so it passes the same check a Host field
+  // does; "a:99999" and "x%zz" once went out as Host.
+  const char* bad[] = {
+      "GET http://a:99999/matches HTTP/1.1\r\nHost: ok\r\nX-Session-Key: r1\r\n\r\n",
+      "GET http://x%zz/matches HTTP/1.1\r\nHost: ok\r\nX-Session-Key: r2\r\n\r\n",
+      "GET http://a:b:c/matches HTTP/1.1\r\nHost: ok\r\nX-Session-Key: r3\r\n\r\n"};
+  for (const char* r : bad) {
+    std::string req = r;
+    CAPTURE(req);
+    Rig rig;
+    auto c = rig.client();
+    c->send(req);
+    CHECK(rig.ups.empty());  // never reaches a backend
+    CHECK(starts_with(c->take(), "HTTP/1.1 400"));
+  }
+}
