@@ -50,6 +50,7 @@ struct Sticky {
   uint64_t max_sessions = 1'000'000;
   double balance_factor = 1.25;
   lb::SelectorKind hash = lb::SelectorKind::rendezvous;
+  bool operator==(const Sticky&) const = default;  // every field: a reload diff misses none
 };
 
 enum class PoolKind : uint8_t { kupo, ogmios, blockfrost, http };
@@ -132,6 +133,7 @@ struct Limits {
   uint64_t buffer_bytes = 16 * 1024;
   // All connection buffers of the process together; at the cap, reading pauses.
   uint64_t max_buffer_memory = 256ull * 1024 * 1024;
+  bool operator==(const Limits&) const = default;  // every field: a reload diff misses none
 };
 
 struct Admin {

@@ -92,17 +92,8 @@ std::vector<std::string> describe_changes(const Config& before, const Config& af
                    a.routes, b.routes, "route", a.name + " ",
                    [](const Route& r) { return r.prefix; }, same_route, out);
              });
-  if (before.limits.max_connections != after.limits.max_connections ||
-      before.limits.max_header_bytes != after.limits.max_header_bytes ||
-      before.limits.max_body_bytes != after.limits.max_body_bytes ||
-      before.limits.header_timeout_ms != after.limits.header_timeout_ms ||
-      before.limits.idle_timeout_ms != after.limits.idle_timeout_ms)
-    out.push_back("limits changed");
-  if (before.sticky.ttl_ms != after.sticky.ttl_ms ||
-      before.sticky.max_sessions != after.sticky.max_sessions ||
-      before.sticky.balance_factor != after.sticky.balance_factor ||
-      before.sticky.hash != after.sticky.hash)
-    out.push_back("sticky changed");
+  if (before.limits != after.limits) out.push_back("limits changed");
+  if (before.sticky != after.sticky) out.push_back("sticky changed");
   if (before.admin.token != after.admin.token) out.push_back("admin token changed");
   return out;
 }

@@ -412,7 +412,7 @@ std::string AdminServer::metrics_text() const {
   line("corral_buffer_bytes", "", state_.buffers.bytes.load(std::memory_order_relaxed));
   help("corral_buffer_in_use_bytes", "gauge",
        "Bytes of connection buffers held by connections now (not on free lists).");
-  line("corral_buffer_in_use_bytes", "", state_.buffers.in_use.load(std::memory_order_relaxed));
+  line("corral_buffer_in_use_bytes", "", state_.buffers.in_use_bytes());
   help("corral_buffer_waits_total", "counter",
        "Reads paused because limits.max_buffer_memory was reached.");
   line("corral_buffer_waits_total", "", state_.buffers.refused.load(std::memory_order_relaxed));

@@ -16,6 +16,7 @@ struct ExtractorSpec {
   KeySource from = KeySource::client_ip;
   // path: the prefix (e.g. "/s/"); cookie and header: the name; unused otherwise.
   std::string arg;
+  bool operator==(const ExtractorSpec&) const = default;
 };
 
 struct RequestView {

@@ -5,10 +5,30 @@
 
 namespace lb::net {
 
+uint64_t BufferBudget::in_use_bytes() {
+  std::lock_guard lock(mu_);
+  uint64_t sum = 0;
+  for (const BufferPool* p : pools_) sum += p->in_use_bytes();
+  return sum;
+}
+
+void BufferBudget::enroll(const BufferPool* p) {
+  std::lock_guard lock(mu_);
+  pools_.push_back(p);
+}
+
+void BufferBudget::withdraw(const BufferPool* p) {
+  std::lock_guard lock(mu_);
+  std::erase(pools_, p);
+}
+
 BufferPool::BufferPool(BufferBudget& budget, size_t buffer_bytes, size_t keep_free)
-    : budget_(budget), buffer_bytes_(buffer_bytes), keep_free_(keep_free) {}
+    : budget_(budget), buffer_bytes_(buffer_bytes), keep_free_(keep_free) {
+  budget_.enroll(this);
+}
 
 BufferPool::~BufferPool() {
+  budget_.withdraw(this);
   while (free_) {
     Buffer* b = free_;
     free_ = b->next;
@@ -32,7 +52,8 @@ Buffer* BufferPool::take() {
   b->next = nullptr;
   b->clear();
   ++in_use_;
-  budget_.in_use.fetch_add(b->capacity, std::memory_order_relaxed);
+  in_use_bytes_.store(in_use_bytes_.load(std::memory_order_relaxed) + b->capacity,
+                      std::memory_order_relaxed);
   return b;
 }
 
@@ -54,7 +75,8 @@ Buffer* BufferPool::acquire() {
 void BufferPool::release(Buffer* b) {
   if (!b) return;
   --in_use_;
-  budget_.in_use.fetch_sub(b->capacity, std::memory_order_relaxed);
+  in_use_bytes_.store(in_use_bytes_.load(std::memory_order_relaxed) - b->capacity,
+                      std::memory_order_relaxed);
   if (free_count_ >= keep_free_ || b->capacity != buffer_bytes_) {
     budget_.bytes.fetch_sub(sizeof(Buffer) + b->capacity, std::memory_order_relaxed);
     std::free(b);

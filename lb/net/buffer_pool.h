@@ -10,6 +10,8 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
+#include <vector>
 
 namespace lb::net {
 
@@ -27,12 +29,23 @@ struct Buffer {
   void clear() { start = end = 0; }
 };
 
+class BufferPool;
+
 // Process-wide accounting shared by every worker's pool.
 struct BufferBudget {
   std::atomic<uint64_t> bytes{0};           // bytes of buffers in use or on free lists
-  std::atomic<uint64_t> in_use{0};          // of those, bytes held by connections now
   std::atomic<uint64_t> limit{UINT64_MAX};  // limits.max_buffer_memory
   std::atomic<uint64_t> refused{0};         // reads paused at the limit
+
+  // Of `bytes`, those held by connections now (not on free lists), summed over the pools
+  // at the time of asking, so taking a buffer never touches a line other workers share.
+  uint64_t in_use_bytes();
+  void enroll(const BufferPool* p);
+  void withdraw(const BufferPool* p);
+
+ private:
+  std::mutex mu_;
+  std::vector<const BufferPool*> pools_;
 };
 
 class BufferPool {
@@ -51,6 +64,7 @@ class BufferPool {
 
   size_t buffer_bytes() const { return buffer_bytes_; }
   size_t in_use() const { return in_use_; }
+  uint64_t in_use_bytes() const { return in_use_bytes_.load(std::memory_order_relaxed); }
   size_t free_count() const { return free_count_; }
   // A reload changed limits.buffer_bytes: new buffers get the new size; old ones are
   // freed as they come back.
@@ -64,6 +78,8 @@ class BufferPool {
   Buffer* free_ = nullptr;
   size_t free_count_ = 0;
   size_t in_use_ = 0;
+  // Written by the owning worker only (a plain store, no locked add); read by the admin.
+  alignas(64) std::atomic<uint64_t> in_use_bytes_{0};
 };
 
 }  // namespace lb::net

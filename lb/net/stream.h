@@ -95,9 +95,9 @@ class Stream {
     if (starved_) read_start();
   }
 
-  // Bytes the peer has taken so far: two readings tell a slow reader (send_timeout) from
-  // one that stopped.
-  uint64_t sent() const { return sent_; }
+  // Bytes the peer has taken so far, partial writes included: two readings tell a slow
+  // reader (send_timeout) from one that stopped.
+  virtual uint64_t sent() const { return sent_; }
 
   // The failure reported was a write's: the peer did not take all the bytes sent to it.
   bool write_failed() const { return write_failed_; }

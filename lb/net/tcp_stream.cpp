@@ -85,6 +85,13 @@ void TcpStream::on_read(uv_stream_t* st, ssize_t nread, const uv_buf_t*) {
   if (s->handler_) s->handler_->on_readable(*s);
 }
 
+uint64_t TcpStream::sent() const {
+  // libuv lowers the queue size as a write goes out piece by piece; a steady reader of a
+  // large write makes progress long before the write completes.
+  size_t queued = uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&tcp_));
+  return sent_ + (inflight_bytes_ > queued ? inflight_bytes_ - queued : 0);
+}
+
 bool TcpStream::write(const std::string_view* parts, size_t n) {
   if (failed_ || closing_) return false;
   size_t i = 0, skip = 0;
@@ -137,6 +144,7 @@ void TcpStream::flush() {
   for (; b && nb < kMaxIov; b = b->next) {
     bufs[nb++] = uv_buf_init(const_cast<char*>(b->begin()), static_cast<unsigned>(b->size()));
     inflight_last_ = b;
+    inflight_bytes_ += b->size();
   }
   out_head_->req.data = this;
   int rc = uv_write(&out_head_->req, reinterpret_cast<uv_stream_t*>(&tcp_), bufs, nb,
@@ -145,6 +153,7 @@ void TcpStream::flush() {
     // Refused outright (the handle is shutting down): nothing will be written. Not reported
     // from here (see write()); the read side or the owner's deadline ends the connection.
     inflight_last_ = nullptr;
+    inflight_bytes_ = 0;
     failed_ = write_failed_ = true;
     drop_output();
     return;
@@ -159,6 +168,7 @@ void TcpStream::on_write(uv_write_t* req, int status) {
   // libuv is done with it.
   Buffer* last = s->inflight_last_;
   s->inflight_last_ = nullptr;
+  s->inflight_bytes_ = 0;
   for (Buffer* b = s->out_head_; b;) {
     Buffer* next = b->next;
     s->pending_ -= b->size();

@@ -16,6 +16,7 @@ class TcpStream final : public Stream {
 
   uv_tcp_t* tcp() { return &tcp_; }
   int connect(const sockaddr* addr) override;
+  uint64_t sent() const override;
 
   void read_start() override;
   void read_stop() override;
@@ -43,6 +44,7 @@ class TcpStream final : public Stream {
   Buffer* out_head_ = nullptr;  // queued bytes, oldest first
   Buffer* out_tail_ = nullptr;
   Buffer* inflight_last_ = nullptr;  // last buffer of the uv_write in flight
+  size_t inflight_bytes_ = 0;        // bytes of that write
   size_t pending_ = 0;
   bool reading_ = false;
   bool writing_ = false;

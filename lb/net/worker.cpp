@@ -209,6 +209,7 @@ void Worker::on_acceptable(uv_poll_t* p, int status, int) {
 void Worker::on_resume(uv_timer_t* t) {
   auto* l = static_cast<Listener*>(t->data);
   l->paused = false;
+  if (!l->worker->reserve_.held()) l->worker->reserve_.restore();
   if (!l->worker->stopping_) uv_poll_start(&l->poll, UV_READABLE, &Worker::on_acceptable);
 }
 
@@ -223,6 +224,9 @@ void Worker::accept_exhausted(Listener& l, int err) {
       "limit (ulimit -n / LimitNOFILE) or lower limits.max_connections",
       l.name.c_str(), std::strerror(err));
   bool refused = false;
+  // A reserve lost earlier (another thread took the freed number before it came back)
+  // is retaken first, or every later shortage would only pause.
+  if (!reserve_.held()) reserve_.restore();
   if (reserve_.release()) {
     int fd = ::accept4(l.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
@@ -264,9 +268,11 @@ void Worker::accept_ready(Listener& l) {
     }
     auto tcp = std::make_unique<TcpStream>(&loop_, buffers_);
     if (int rc = uv_tcp_open(tcp->tcp(), fd); rc != 0) {
-      // Not expected for a fresh descriptor; the stream's close path frees both.
+      // Not expected for a fresh descriptor.
       log_limited("listener %s: cannot adopt a client socket: %s", l.name.c_str(), uv_strerror(rc));
       ::close(fd);
+      // Go on: the connection's first read fails and its close path releases the
+      // initialised handle, which a plain destructor could not.
     }
     uint8_t ip[16];
     size_t ip_len = peer_ip(tcp->tcp(), ip);

@@ -57,3 +57,24 @@ TEST_CASE("config diff: routes, pools and injected header names, never values") 
   c = config::describe_changes(cfg(k1), cfg(k1, "    timeouts: {response: 5s}\n"));
   CHECK(config::join_changes(c) == "pool kupo changed");
 }
+
+TEST_CASE("config diff: every limits and sticky field counts") {
+  const config::Config base = cfg(k1);
+  for (const char* limits :
+       {"limits: {body_timeout: 5s}\n", "limits: {send_timeout: 5s}\n",
+        "limits: {max_buffer_memory: 64MB}\n", "limits: {buffer_bytes: 32KB}\n"}) {
+    CAPTURE(limits);
+    config::LoadResult r = config::load_string(
+        std::string(limits) +
+            "listeners:\n  - name: public\n    listen: 127.0.0.1:0\n    routes:\n"
+            "      - {prefix: /kupo/, pool: kupo}\npools:\n  kupo:\n    kind: kupo\n    "
+            "backends:\n" +
+            k1,
+        "t.yaml");
+    REQUIRE_MESSAGE(r.config, loader_test::dump(r));
+    CHECK(config::join_changes(config::describe_changes(base, *r.config)) == "limits changed");
+  }
+  config::Config keyed = base;
+  keyed.sticky.keys.push_back({lb::KeySource::header, "x-wallet"});
+  CHECK(config::join_changes(config::describe_changes(base, keyed)) == "sticky changed");
+}
