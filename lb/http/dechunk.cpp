@@ -16,7 +16,8 @@ bool dechunk(std::string_view raw, std::string& out) {
     if (ec != std::errc() || p != line.data() + line.size() || line.empty()) return false;
     raw.remove_prefix(eol + 2);
     if (size == 0) return true;  // trailers, if any, are not needed
-    if (raw.size() < size + 2 || raw.substr(size, 2) != "\r\n") return false;
+    // Written so that a size near 2^64 cannot wrap (size + 2 would).
+    if (size > raw.size() || raw.size() - size < 2 || raw.substr(size, 2) != "\r\n") return false;
     out.append(raw.substr(0, size));
     raw.remove_prefix(size + 2);
   }

@@ -86,10 +86,10 @@ void write_request_head(std::string& out, const RequestHead& head) {
 
 void write_response_head(std::string& out, const ResponseHead& head) {
   out.clear();
-  char code[4];
-  std::to_chars(code, code + 3, head.status);
-  code[3] = 0;
-  out.append("HTTP/1.1 ").append(code, 3).push_back(' ');
+  // Callers pass 100-599 (response_framing refuses the rest); write only the digits made.
+  char code[12];
+  auto [end, ec] = std::to_chars(code, code + sizeof code, head.status);
+  out.append("HTTP/1.1 ").append(code, ec == std::errc() ? end - code : 0).push_back(' ');
   out.append(head.reason.empty() ? reason_phrase(head.status) : head.reason).append("\r\n");
   ConnectionTokens tokens = connection_tokens(head.headers);
   for (const HeaderView& h : head.headers)

@@ -8,6 +8,11 @@ ResponseFraming frame_response(const ResponseFacts& r) {
     f.error = "response with an unsupported HTTP version";
     return f;
   }
+  if (r.status < 100 || r.status > 599) {
+    // llhttp 8.1 takes "HTTP/1.1 20 OK" as status 20; RFC 9110 §15 says three digits.
+    f.error = "response status outside 100-599";
+    return f;
+  }
   int te = 0;
   for (const HeaderView& h : r.headers) {
     if (!iequals(h.name, "transfer-encoding")) continue;

@@ -74,3 +74,14 @@ TEST_CASE("Transfer-Encoding other than one chunked, 101 without upgrade, HTTP/2
   v2.version_major = 2;
   CHECK(frame_response(v2).error != nullptr);
 }
+
+TEST_CASE("a status outside 100-599 is refused (llhttp takes 'HTTP/1.1 20 OK' as 20)") {
+  for (int status : {0, 20, 99, 600, 999}) {
+    CAPTURE(status);
+    CHECK(frame_response(facts(status, {{"Content-Length", "0"}})).error != nullptr);
+  }
+  for (int status : {100, 200, 599}) {
+    CAPTURE(status);
+    CHECK(frame_response(facts(status, {{"Content-Length", "0"}})).error == nullptr);
+  }
+}
