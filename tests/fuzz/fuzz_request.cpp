@@ -97,6 +97,9 @@ void check_forwarded_head(const lb::http::MessageParser& p) {
   head.chunked = p.chunked();
   std::string out;
   lb::http::write_request_head(out, head);
+  // corral adds up to two fields; past the parser's own field cap the parse-back would
+  // fail on the cap, not on the head.
+  if (p.headers().size() + 2 > lb::http::MessageParser::kMaxHeaders) return;
 
   lb::http::MessageParser back(lb::http::MessageParser::Kind::request, out.size());
   lb::http::ParseResult r = back.feed(out.data(), out.size());

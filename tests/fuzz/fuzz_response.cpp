@@ -33,6 +33,9 @@ void check_client_head(const lb::http::MessageParser& p, lb::http::ClientConnect
   head.connection = conn;
   std::string out;
   lb::http::write_response_head(out, head);
+  // corral adds up to two fields; past the parser's own field cap the parse-back would
+  // fail on the cap, not on the head.
+  if (p.headers().size() + 2 > lb::http::MessageParser::kMaxHeaders) return;
 
   lb::http::MessageParser back(lb::http::MessageParser::Kind::response, out.size());
   lb::http::ParseResult r = back.feed(out.data(), out.size());
