@@ -6,7 +6,8 @@
 # own config files, pid files and logs, on ports the kernel hands out, beside any system ones.
 set -euo pipefail
 pkgs=(libuv1-dev node-llhttp libxxhash-dev libssl-dev libyaml-cpp-dev doctest-dev cmake g++
-      pkg-config make python3 curl wrk haproxy nginx-light python3-websockets clang-format systemd)
+      pkg-config make python3 curl wrk haproxy nginx-light python3-websockets clang-format systemd
+      clang-14 libclang-rt-14-dev)
 # Packages whose Debian install starts a daemon (nginx-light: port 80).
 daemons=(haproxy nginx-light)
 

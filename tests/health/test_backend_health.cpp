@@ -131,8 +131,11 @@ TEST_CASE("backend_health: alternating answers never flip the state (rise 2, fal
       {kUp, kDown}, {kUp, kDraining}, {kDown, kDown}, {kDraining, kDown}};
   for (auto [start, bad] : cases) {
     for (int phase = 0; phase < 2; ++phase) {  // bad answer first, or up answer first
-      CAPTURE(static_cast<int>(start));
-      CAPTURE(static_cast<int>(bad));
+      // Copies: clang 14 cannot capture a structured binding (CAPTURE makes a lambda).
+      const int start_ = static_cast<int>(start);
+      const int bad_ = static_cast<int>(bad);
+      CAPTURE(start_);
+      CAPTURE(bad_);
       CAPTURE(phase);
       BackendHealth h(params(2, 3));
       if (start != kUp)

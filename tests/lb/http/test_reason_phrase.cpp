@@ -71,7 +71,8 @@ const std::vector<std::pair<int, std::string_view>> kExpected = {
 
 TEST_CASE("reason_phrase: every listed code has its RFC name") {
   for (const auto& [code, name] : kExpected) {
-    CAPTURE(code);
+    const auto& code_ = code;  // clang 14 cannot capture a structured binding (CAPTURE)
+    CAPTURE(code_);
     CHECK(std::string_view(reason_phrase(code)) == name);
   }
 }
