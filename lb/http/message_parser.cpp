@@ -126,6 +126,8 @@ int MessageParser::on_headers_complete(llhttp_t* p) {
   }
   m->state_ = State::body;
   m->content_length_ = p->content_length;
+  m->head_fields_ = m->nheaders_;
+  m->head_flags_ = static_cast<uint8_t>(p->flags & (F_CHUNKED | F_CONTENT_LENGTH));
   return HPE_PAUSED;
 }
 
@@ -223,8 +225,11 @@ uint8_t MessageParser::version_minor() const { return parser_.http_minor; }
 bool MessageParser::keep_alive() const {
   return llhttp_should_keep_alive(const_cast<llhttp_t*>(&parser_)) != 0;
 }
-bool MessageParser::chunked() const { return (parser_.flags & F_CHUNKED) != 0; }
-bool MessageParser::has_content_length() const { return (parser_.flags & F_CONTENT_LENGTH) != 0; }
+bool MessageParser::chunked() const { return (flags() & F_CHUNKED) != 0; }
+unsigned MessageParser::flags() const {
+  return state_ == State::head ? parser_.flags : head_flags_;
+}
+bool MessageParser::has_content_length() const { return (flags() & F_CONTENT_LENGTH) != 0; }
 bool MessageParser::upgrade() const { return parser_.upgrade != 0; }
 
 }  // namespace lb::http

@@ -77,7 +77,11 @@ class MessageParser {
   std::string_view reason() const { return reason_; }
   uint8_t version_major() const;
   uint8_t version_minor() const;
-  std::span<const HeaderView> headers() const { return {headers_.data(), nheaders_}; }
+  // The head's fields; trailers of a chunked body are parsed (and checked) but never
+  // change what the head said.
+  std::span<const HeaderView> headers() const {
+    return {headers_.data(), state_ == State::head ? nheaders_ : head_fields_};
+  }
   bool keep_alive() const;
   bool chunked() const;
   bool has_content_length() const;
@@ -102,6 +106,7 @@ class MessageParser {
   static int on_headers_complete(llhttp_t* p);
   static int on_message_complete(llhttp_t* p);
   static int on_body(llhttp_t* p, const char* at, size_t len);
+  unsigned flags() const;  // llhttp's in the head, the head's after it
   ParseResult fail(int status, const char* reason, size_t consumed);
   // From a callback: remember why, and stop llhttp.
   int reject(int status, const char* reason);
@@ -116,6 +121,10 @@ class MessageParser {
   std::string_view reason_;
   std::array<HeaderView, kMaxHeaders> headers_{};
   size_t nheaders_ = 0;
+  size_t head_fields_ = 0;  // nheaders_ at the end of the head
+  // The framing the head declared: a trailer such as "Transfer-Encoding: x" changes
+  // llhttp's flags after the body.
+  uint8_t head_flags_ = 0;
   bool in_value_ = false;
   bool too_many_headers_ = false;
   bool paused_ = false;

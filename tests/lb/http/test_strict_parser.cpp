@@ -237,3 +237,24 @@ TEST_CASE("a 204 or 304 with body bytes: the message ends with the head when tol
     CHECK(r.consumed == 0);  // nothing of the "body" is part of this message
   }
 }
+
+TEST_CASE("trailers never change what the head said (chunked, fields)") {
+  // llhttp clears its chunked flag on a trailer "Transfer-Encoding: x" and the trailer
+  // fields followed the head's; the health probe read chunked() after the body.
+  using Kind = MessageParser::Kind;
+  for (Kind kind : {Kind::request, Kind::response}) {
+    Feeder f(kind);
+    std::string head =
+        kind == Kind::request ? "POST / HTTP/1.1\r\nHost: a\r\n" : "HTTP/1.1 200 OK\r\n";
+    REQUIRE(f.feed_all(head + "Transfer-Encoding: chunked\r\n\r\n").status == ParseStatus::head);
+    const size_t fields = f.p.headers().size();
+    f.p.resume_after_head();
+    // (llhttp refuses a Transfer-Encoding trailer on a request by itself.)
+    auto r =
+        f.feed_all(kind == Kind::request ? "1\r\na\r\n0\r\nX-T: 1\r\n\r\n"
+                                         : "1\r\na\r\n0\r\nTransfer-Encoding: x\r\nX-T: 1\r\n\r\n");
+    CHECK(r.status == ParseStatus::done);
+    CHECK(f.p.chunked());
+    CHECK(f.p.headers().size() == fields);
+  }
+}
