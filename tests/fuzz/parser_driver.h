@@ -185,7 +185,9 @@ inline ParseRun drive(MessageParser::Kind kind, std::string_view in, size_t max_
         run.events.push_back({ParseStatus::upgrade, off, 0, {}});
         return run;
       case ParseStatus::error:
-        FUZZ_CHECK(p.error_status() == 400 || p.error_status() == 431, "errors are 400 or 431");
+        FUZZ_CHECK(p.error_status() == 400 || p.error_status() == 413 || p.error_status() == 431 ||
+                       p.error_status() == 505,
+                   "errors are 400, 413, 431 or 505");
         run.events.push_back({ParseStatus::error, off, p.error_status(), {}});
         return run;
     }
