@@ -24,13 +24,11 @@ echo "test.sh: fuzzing in $(($(date +%s) - start)) s"
 # Sanitizer reports go to files as well as failing their process, so that a report from a
 # server an integration test started (whose stderr nobody reads) still fails CI.
 logs=$PWD/build-asan/sanitizer-logs
-supp=$PWD/tests/lsan.supp
 rm -rf "$logs" && mkdir -p "$logs"
 start=$(date +%s)
 rc=0
 (cd build-asan &&
   ASAN_OPTIONS=detect_leaks=1:log_path=$logs/asan \
-    LSAN_OPTIONS=suppressions=$supp:print_suppressions=0 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$logs/ubsan \
     ctest --output-on-failure -j2 "$@") || rc=$?
 echo "test.sh: sanitizer ctest in $(($(date +%s) - start)) s"

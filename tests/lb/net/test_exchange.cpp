@@ -67,8 +67,12 @@ struct Rig {
   }
   ~Rig() {
     MemoryStream::settle();
-    worker->upstreams().close_all();
+    // Stop the worker as corral does (connections closed at a zero deadline), and run
+    // its loop until every handle has closed, so the loop closes and nothing leaks.
+    worker->stop(0);
+    while (uv_run(worker->loop(), UV_RUN_NOWAIT) != 0) MemoryStream::settle();
     MemoryStream::settle();
+    CHECK(uv_loop_alive(worker->loop()) == 0);
   }
 
   std::shared_ptr<MemoryPeer> client() {
