@@ -28,7 +28,7 @@ rm -rf "$logs" && mkdir -p "$logs"
 start=$(date +%s)
 rc=0
 (cd build-asan &&
-  ASAN_OPTIONS=detect_leaks=1:log_path=$logs/asan \
+  CORRAL_SANITIZED=1 ASAN_OPTIONS=detect_leaks=1:log_path=$logs/asan \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$logs/ubsan \
     ctest --output-on-failure -j2 "$@") || rc=$?
 echo "test.sh: sanitizer ctest in $(($(date +%s) - start)) s"

@@ -65,12 +65,15 @@ TEST_CASE("Transfer-Encoding other than one chunked, 101 without upgrade, HTTP/2
             .error != nullptr);
   CHECK(frame_response(facts(200, {{"transfer-encoding", " Chunked "}})).error == nullptr);
   CHECK(frame_response(facts(101, {{"Upgrade", "websocket"}})).error != nullptr);
-  ResponseFacts up = facts(101, {{"Upgrade", "websocket"}});
+  // Named: ResponseFacts holds a span, so its fields must outlive it.
+  const std::vector<HeaderView> upgrade_fields{{"Upgrade", "websocket"}};
+  ResponseFacts up = facts(101, upgrade_fields);
   up.upgrade_requested = true;
   ResponseFraming u = frame_response(up);
   CHECK(u.error == nullptr);
   CHECK_FALSE(u.reusable);
-  ResponseFacts v2 = facts(200, {{"Content-Length", "0"}});
+  const std::vector<HeaderView> empty_body{{"Content-Length", "0"}};
+  ResponseFacts v2 = facts(200, empty_body);
   v2.version_major = 2;
   CHECK(frame_response(v2).error != nullptr);
 }
