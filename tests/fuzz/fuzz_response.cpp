@@ -28,14 +28,8 @@ void check_client_head(const lb::http::MessageParser& p, lb::http::ClientConnect
   head.connection = conn;
   std::string out;
   lb::http::write_response_head(out, head);
-  // corral adds up to two fields; past the parser's own field cap the parse-back would
-  // fail on the cap, not on the head.
-  if (p.headers().size() + 2 > lb::http::MessageParser::kMaxHeaders) return;
-
   lb::http::MessageParser back(lb::http::MessageParser::Kind::response, out.size());
-  lb::http::ParseResult r = back.feed(out.data(), out.size());
-  FUZZ_CHECK(r.status == lb::http::ParseStatus::head && r.consumed == out.size(),
-             "a written response head parses back whole");
+  if (!fuzz::parse_back(back, p, out, "a written response head parses back whole")) return;
   FUZZ_CHECK(back.status_code() == p.status_code(), "the status is forwarded");
   if (!p.reason().empty()) FUZZ_CHECK(back.reason() == p.reason(), "the reason is forwarded");
   FUZZ_CHECK(back.chunked() == p.chunked(), "the framing is forwarded");

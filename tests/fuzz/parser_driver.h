@@ -194,6 +194,17 @@ inline ParseRun drive(MessageParser::Kind kind, std::string_view in, size_t max_
   }
 }
 
+// Parses a head corral wrote back into `back` (sized to it); false when the written head
+// would carry more fields than the parser's cap (corral adds up to two), where the
+// parse-back would fail on the cap, not on the head. Checks that it parses back whole.
+inline bool parse_back(MessageParser& back, const MessageParser& original, const std::string& out,
+                       const char* what) {
+  if (original.headers().size() + 2 > MessageParser::kMaxHeaders) return false;
+  lb::http::ParseResult r = back.feed(out.data(), out.size());
+  FUZZ_CHECK(r.status == lb::http::ParseStatus::head && r.consumed == out.size(), what);
+  return true;
+}
+
 // The same bytes split differently must parse the same: same events at the same offsets,
 // same heads, same body bytes. Errors are the exception: llhttp reports some malformed
 // fields (an obs-fold after Connection or Transfer-Encoding) a few bytes earlier or later
