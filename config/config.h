@@ -31,7 +31,7 @@ struct Route {
   std::string pool;
   bool strip_prefix = false;
   std::vector<std::string> methods;  // empty = every method; upper-case
-  bool websocket = false;            // true is refused by the loader until tunnels land
+  bool websocket = false;            // accept WebSocket upgrades and tunnel them
   // Kupo write endpoints (PUT/DELETE /patterns..., DELETE /matches...) pass only when
   // the route sets this explicitly.
   bool allow_writes = false;
@@ -128,6 +128,9 @@ struct Limits {
   // No progress writing to a client for this long (a reader that stopped, or reads a
   // byte at a time) ends its exchange and its connection.
   uint64_t send_timeout_ms = 60'000;
+  // No byte either way through a WebSocket tunnel for this long closes it (1001): a
+  // chain-sync client at the tip can be quiet for minutes, so far above idle_timeout.
+  uint64_t tunnel_idle_timeout_ms = 3'600'000;
   // One connection buffer; a request head must fit in one (>= max_header_bytes). Left
   // out of the file, it is 16 KiB or max_header_bytes if that is larger.
   uint64_t buffer_bytes = 16 * 1024;

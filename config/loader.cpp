@@ -127,11 +127,9 @@ void Loader::parse_admin(const Map& root, Config& c) {
 void Loader::parse_limits(const Map& root, Config& c) {
   const Entry* e = get(root, "limits");
   if (!e) return;
-  Map m =
-      as_map(*e,
-             {"max_connections", "max_header_bytes", "max_body_bytes", "header_timeout",
-              "idle_timeout", "body_timeout", "send_timeout", "buffer_bytes", "max_buffer_memory"},
-             {"tunnel_idle_timeout"});
+  Map m = as_map(*e, {"max_connections", "max_header_bytes", "max_body_bytes", "header_timeout",
+                      "idle_timeout", "body_timeout", "send_timeout", "buffer_bytes",
+                      "max_buffer_memory", "tunnel_idle_timeout"});
   Limits& l = c.limits;
   if (const Entry* v = get(m, "max_connections")) read_uint(*v, l.max_connections, 1, kU64Max);
   const Entry* header = get(m, "max_header_bytes");
@@ -141,6 +139,7 @@ void Loader::parse_limits(const Map& root, Config& c) {
   if (const Entry* v = get(m, "idle_timeout")) read_duration(*v, l.idle_timeout_ms);
   if (const Entry* v = get(m, "body_timeout")) read_duration(*v, l.body_timeout_ms);
   if (const Entry* v = get(m, "send_timeout")) read_duration(*v, l.send_timeout_ms);
+  if (const Entry* v = get(m, "tunnel_idle_timeout")) read_duration(*v, l.tunnel_idle_timeout_ms);
 
   // A request head is parsed in place, so it must fit one buffer. Left out, the buffer
   // follows a raised header limit rather than turning a working file into an error.

@@ -63,9 +63,7 @@ void Loader::parse_route(const Entry& e, Listener& l,
   if (const Entry* p = get(m, "pool", true); p && read_string(*p, r.pool))
     ref = PoolRef{r.pool, p->pos, p->path, std::nullopt};
   if (const Entry* b = get(m, "strip_prefix")) read_bool(*b, r.strip_prefix);
-  // websocket: false says what corral does today; true would be a tunnel nobody opens.
-  if (const Entry* b = get(m, "websocket"); b && read_bool(*b, r.websocket) && r.websocket)
-    not_implemented(*b, "websocket: true");
+  if (const Entry* b = get(m, "websocket")) read_bool(*b, r.websocket);
   if (const Entry* b = get(m, "allow_writes"); b && read_bool(*b, r.allow_writes) && r.allow_writes)
     ref.allow_writes = *b;
   if (!ref.name.empty()) pool_refs_.push_back(std::move(ref));

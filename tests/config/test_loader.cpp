@@ -884,11 +884,15 @@ TEST_CASE("loader: limits.body_timeout and limits.send_timeout") {
     check_single(load_one_pool("limits:\n  send_timeout: soon\n"), 7, 17, "limits.send_timeout",
                  "expected a duration");
   }
-  SUBCASE("tunnel_idle_timeout stays refused until tunnels have it") {
-    LoadResult t = load_one_pool("limits: {tunnel_idle_timeout: 1h}\n");
-    CHECK_FALSE(t.config.has_value());
-    REQUIRE(t.errors.size() == 1);
-    CHECK(t.errors[0].message.find("is not implemented yet") != std::string::npos);
+  SUBCASE("tunnel_idle_timeout: read, defaults to 1h, checked like the others") {
+    LoadResult t = load_one_pool("limits: {tunnel_idle_timeout: 90m}\n");
+    REQUIRE(t.config.has_value());
+    CHECK(t.config->limits.tunnel_idle_timeout_ms == 90 * 60 * 1000);
+    LoadResult d = load_one_pool("");
+    REQUIRE(d.config.has_value());
+    CHECK(d.config->limits.tunnel_idle_timeout_ms == 3600 * 1000);
+    check_single(load_one_pool("limits: {tunnel_idle_timeout: 0s}\n"), 6, 31,
+                 "limits.tunnel_idle_timeout", "greater than zero");
   }
 }
 
