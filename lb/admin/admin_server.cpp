@@ -201,6 +201,13 @@ std::string AdminServer::status_json() const {
       j.key("weight").value(b.weight);
       j.key("pinned_sessions").value(state_.sessions.pinned(b.ref));
       j.key("in_flight").value(static_cast<int64_t>(s.in_flight.load()));
+      j.key("tunnels").value(static_cast<int64_t>(s.tunnels.load()));
+      j.key("tunnel_bytes").begin_object();
+      j.key("to_backend").value(load(s.tunnel_bytes_to_backend));
+      j.key("to_client").value(load(s.tunnel_bytes_to_client)).end_object();
+      j.key("tunnel_closes").begin_object();
+      j.key("1001").value(load(s.tunnel_closes_1001));
+      j.key("1012").value(load(s.tunnel_closes_1012)).end_object();
       j.key("requests").value(total(s.responses));
       j.key("responses");
       codes_json(j, s.responses);
@@ -369,6 +376,31 @@ std::string AdminServer::metrics_text() const {
     for (const auto& b : p.backends)
       line("corral_backend_in_flight", bl(p, b),
            static_cast<uint64_t>(std::max<int64_t>(0, b.stats->in_flight.load())));
+  help("corral_tunnels", "gauge", "Open WebSocket tunnels to the backend.");
+  for (const auto& p : rt->pools)
+    for (const auto& b : p.backends)
+      line("corral_tunnels", bl(p, b),
+           static_cast<uint64_t>(std::max<int64_t>(0, b.stats->tunnels.load())));
+  help("corral_tunnel_bytes_total", "counter", "Bytes through WebSocket tunnels, by direction.");
+  for (const auto& p : rt->pools)
+    for (const auto& b : p.backends) {
+      line("corral_tunnel_bytes_total", bl(p, b) + ",direction=\"to_backend\"",
+           load(b.stats->tunnel_bytes_to_backend));
+      line("corral_tunnel_bytes_total", bl(p, b) + ",direction=\"to_client\"",
+           load(b.stats->tunnel_bytes_to_client));
+    }
+  help("corral_tunnel_closes_total", "counter",
+       "Close frames corral sent to WebSocket clients: 1012 (backend gone), 1001 (shutdown, "
+       "idle).");
+  for (const auto& p : rt->pools) {
+    uint64_t c1001 = 0, c1012 = 0;
+    for (const auto& b : p.backends) {
+      c1001 += load(b.stats->tunnel_closes_1001);
+      c1012 += load(b.stats->tunnel_closes_1012);
+    }
+    line("corral_tunnel_closes_total", "pool=\"" + label(p.name) + "\",code=\"1001\"", c1001);
+    line("corral_tunnel_closes_total", "pool=\"" + label(p.name) + "\",code=\"1012\"", c1012);
+  }
   struct Counter {
     const char* name;
     const char* text;

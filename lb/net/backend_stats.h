@@ -38,6 +38,12 @@ struct BackendStats {
   std::atomic<uint64_t> client_aborts{0};  // client went away mid-exchange
   std::atomic<int64_t> in_flight{0};
   std::atomic<uint64_t> new_pins{0};
+  // WebSocket tunnels (lb/net/tunnel): open now, bytes each way, close frames corral sent.
+  std::atomic<int64_t> tunnels{0};
+  std::atomic<uint64_t> tunnel_bytes_to_backend{0};
+  std::atomic<uint64_t> tunnel_bytes_to_client{0};
+  std::atomic<uint64_t> tunnel_closes_1001{0};  // going away: shutdown, idle timeout
+  std::atomic<uint64_t> tunnel_closes_1012{0};  // service restart: the backend went away
   // Highest chain slot seen from the backend (probe or X-Most-Recent-Checkpoint); 0 unknown.
   std::atomic<uint64_t> tip_slot{0};
   std::atomic<uint32_t> streak_503{0};   // consecutive 503s on live traffic

@@ -37,6 +37,10 @@ struct RequestState {
   std::string resp_head;  // rewritten head for the client, or a local reply
   std::string scratch;
   Exchange exchange;
+  // A WebSocket handshake's Sec-WebSocket-Key (validated: 24 base64 characters), copied
+  // out of the head for the backend's 101 to be checked against; empty otherwise.
+  char ws_key[24];
+  uint8_t ws_key_len = 0;
 };
 
 class ClientConn final : public StreamHandler, public ExchangeClient {
@@ -106,6 +110,9 @@ class ClientConn final : public StreamHandler, public ExchangeClient {
     const char* reason = nullptr;
   };
   HeadCheck check_head(std::string_view method) const;
+  // A request that asks to switch protocols: refused (false, answered) unless it is a
+  // valid WebSocket handshake on a websocket: true route.
+  bool accept_upgrade(const RouteSpec& route, std::span<const HeaderView> headers, bool has_body);
   void forward_body(std::string_view data);
   static void on_chunk_data(void* self, const char* data, size_t len);
   void finish_exchange();
@@ -126,6 +133,8 @@ class ClientConn final : public StreamHandler, public ExchangeClient {
   void exchange_done() override;
   void exchange_failed(int status, const char* reason, std::string_view extra_headers) override;
   void exchange_drained() override;
+  std::string_view websocket_key() const override { return {rs_->ws_key, rs_->ws_key_len}; }
+  void exchange_switched(std::unique_ptr<Stream> upstream) override;
 
   Worker& worker_;
   std::shared_ptr<const Runtime> rt_;  // the snapshot this exchange runs on

@@ -1,6 +1,7 @@
 // ClientConn, second half: routing and head rewriting, the request body on its way to
 // the exchange (lb/net/exchange), and the answer on its way back to the client.
 #include <array>
+#include <cstring>
 #include <optional>
 
 #include "lb/core/key_extractor.h"
@@ -9,9 +10,11 @@
 #include "lb/http/head_writer.h"
 #include "lb/http/request_checks.h"
 #include "lb/http/response_framing.h"
+#include "lb/http/ws_handshake.h"
 #include "lb/net/client_conn.h"
 #include "lb/net/log.h"
 #include "lb/net/socket_address.h"
+#include "lb/net/tunnel.h"
 #include "lb/net/worker.h"
 
 namespace lb::net {
@@ -72,10 +75,10 @@ void ClientConn::on_request_head() {
     reply_local(413, "request body larger than max_body_bytes", true);
     return;
   }
+  rs.ws_key_len = 0;
   if (HeadCheck bad = check_head(method); bad.status != 0) {
-    // 501: WebSocket tunnelling is its own issue; refuse clearly rather than half-work.
-    // The parser treats what follows an upgrade as another protocol, so (like a 400)
-    // the connection ends here.
+    // The parser treats what follows CONNECT as another protocol, so (like a 400) the
+    // connection ends here.
     if (bad.status == 400) log_limited("client %s: bad request (400): %s", ip_text(), bad.reason);
     reply_local(bad.status, bad.reason, true);
     return;
@@ -131,6 +134,9 @@ void ClientConn::on_request_head() {
       break;
   }
 
+  const bool upgrade = parser.upgrade() || http::wants_upgrade(headers);
+  if (upgrade && !accept_upgrade(*m.route, headers, has_body)) return;
+
   const RuntimePool& pool = rt_->pools[m.route->pool];
   Exchange& exchange = rs.exchange;
   exchange.begin(worker_, *this, *rt_, pool, ex.found ? &ex.key : nullptr);
@@ -151,9 +157,12 @@ void ClientConn::on_request_head() {
   head.client_ip = ip;
   head.inject = pool.inject;
   head.chunked = reframe_;
+  head.upgrade = upgrade;
   http::write_request_head(rs.req_head, head);
   rs.parser.resume_after_head();  // the body (if any) is parsed as it goes out
-  disarm_timer();                 // the exchange's deadlines run now
+  // A handshake has no body: it is whole, and what follows it belongs to the tunnel.
+  if (upgrade) req_done_ = true;
+  disarm_timer();  // the exchange's deadlines run now
   phase_ = Phase::connecting;
   exchange.start(d.index);
 }
@@ -164,10 +173,30 @@ ClientConn::HeadCheck ClientConn::check_head(std::string_view method) const {
   const http::MessageParser& parser = rs_->parser;
   http::RequestCheck fields = http::check_request_fields(parser.headers(), http10_);
   if (fields.status != 0) return {fields.status, fields.reason};
-  bool upgrade =
-      parser.upgrade() || method == "CONNECT" || find_header(parser.headers(), "upgrade").found;
-  if (upgrade) return {501, "protocol upgrade is not supported on this route"};
+  if (method == "CONNECT") return {501, "CONNECT is not supported"};
   return {};
+}
+
+bool ClientConn::accept_upgrade(const RouteSpec& route, std::span<const HeaderView> headers,
+                                bool has_body) {
+  const http::MessageParser& parser = rs_->parser;
+  http::WsRequestCheck ws;
+  if (!route.websocket)
+    ws = {400, "protocol upgrade on a route without websocket: true"};
+  else
+    ws = http::check_ws_request(parser.method(), parser.version_major(), parser.version_minor(),
+                                headers, has_body);
+  if (ws.status != 0) {
+    log_limited("client %s: bad WebSocket handshake (%d): %s", ip_text(), ws.status, ws.reason);
+    reply_local(ws.status, ws.reason, true,
+                ws.version_mismatch ? "Sec-WebSocket-Version: 13\r\n" : "");
+    return false;
+  }
+  std::string_view key = trim_ows(find_header(headers, "sec-websocket-key").value);
+  std::memcpy(rs_->ws_key, key.data(), key.size());  // 24 bytes: check_ws_request said so
+  rs_->ws_key_len = static_cast<uint8_t>(key.size());
+  keep_alive_ = false;  // an answer other than 101 ends the connection
+  return true;
 }
 
 void ClientConn::forward_body(std::string_view data) {
@@ -209,10 +238,21 @@ void ClientConn::exchange_head(const http::MessageParser& r) {
   facts.status = status;
   facts.version_major = r.version_major();
   facts.head_request = head_request_;
-  facts.upgrade_requested = rs_->parser.upgrade();
+  facts.upgrade_requested = rs_->ws_key_len != 0;
   facts.has_content_length = r.has_content_length();
   facts.content_length = r.content_length();
   facts.headers = r.headers();
+  if (status == 101) {
+    // The tunnel starts in exchange_switched, right after; the 101 goes out then.
+    http::ResponseHead head;
+    head.status = status;
+    head.reason = r.reason();
+    head.headers = r.headers();
+    head.upgrade = true;
+    http::write_response_head(rs_->resp_head, head);
+    resp_started_ = true;
+    return;
+  }
   http::ResponseFraming framing = http::frame_response(facts);
   bool interim = framing.interim;
   bool framed = framing.body != http::BodyFraming::until_close;
@@ -259,6 +299,25 @@ void ClientConn::exchange_read_end() {
     stream_->write(rs_->resp_head);
     note_output();
   }
+}
+
+void ClientConn::exchange_switched(std::unique_ptr<Stream> upstream) {
+  const RuntimeBackend& b = *rs_->exchange.backend();
+  TunnelSetup setup;
+  setup.backend = b.ref;
+  setup.stats = b.stats;
+  setup.listener = listener_stats_;
+  setup.pin_key = rs_->exchange.pin_key();
+  setup.pinned = rs_->exchange.pinned();
+  setup.idle_ms = rt_->config.limits.tunnel_idle_timeout_ms;
+  stream_->write(rs_->resp_head);
+  // The tunnel takes both streams and this connection's place in the counts; this object
+  // goes (the exchange calling us touches nothing after this call).
+  Tunnel::open(worker_, std::move(stream_), std::move(upstream), std::move(setup));
+  closing_ = true;
+  worker_.deadlines().clear(deadline_);
+  give_request_state();
+  delete this;
 }
 
 void ClientConn::exchange_done() {

@@ -139,7 +139,7 @@ void Exchange::upstream_connected() { send_head(); }
 void Exchange::send_head() {
   connecting_ = false;
   sent_at_us_ = now_us();
-  up_->expect_response(head_request_, pool_->timeouts.response_ms, client_->request().upgrade());
+  up_->expect_response(head_request_, pool_->timeouts.response_ms, client_->websocket_key());
   if (client_->request_done()) {
     // A whole request (or a resend): it goes out now and the answer is awaited.
     up_->send(client_->request_head());
@@ -250,6 +250,15 @@ void Exchange::upstream_head(const http::MessageParser& r) {
     }
   }
   client_->exchange_head(r);
+}
+
+void Exchange::upstream_switched(std::unique_ptr<Stream> stream) {
+  up_ = nullptr;  // it is gone; its stream is the tunnel's now
+  BackendStats& st = *backend_->stats;
+  st.latency.observe(now_us() - sent_at_us_);
+  st.responses.count(101);
+  end_in_flight();
+  client_->exchange_switched(std::move(stream));  // last: it may free this exchange
 }
 
 void Exchange::upstream_body(const char* data, size_t len) {

@@ -8,6 +8,7 @@
 // two meet at ExchangeClient. An Exchange lives in the pooled RequestState, so an idle
 // connection holds none.
 #include <cstdint>
+#include <memory>
 #include <string_view>
 
 #include "lb/core/balancer.h"
@@ -45,6 +46,13 @@ class ExchangeClient {
   virtual void exchange_failed(int status, const char* reason, std::string_view extra_headers) = 0;
   // The request bytes queued to the backend are written.
   virtual void exchange_drained() = 0;
+  // The Sec-WebSocket-Key of a WebSocket handshake (empty for any other request); the
+  // backend's 101 must answer it. Stays valid for the whole exchange.
+  virtual std::string_view websocket_key() const = 0;
+  // The backend answered the handshake with 101 (its head went to exchange_head): the
+  // client side takes the upstream stream and makes the tunnel. The exchange is over and
+  // touches nothing after this call, so the client side may free it.
+  virtual void exchange_switched(std::unique_ptr<Stream> upstream) = 0;
 
  protected:
   ~ExchangeClient() = default;
@@ -80,6 +88,9 @@ class Exchange final : public UpstreamOwner {
   bool active() const { return up_ != nullptr; }
   bool connecting() const { return connecting_; }
   const RuntimeBackend* backend() const { return backend_; }
+  // The user's key in the session table (valid when pinned()).
+  const SessionKey& pin_key() const { return pin_key_; }
+  bool pinned() const { return pinned_; }
 
  private:
   Decision place_excluding(BackendRef exclude, bool count_move);
@@ -97,6 +108,7 @@ class Exchange final : public UpstreamOwner {
   void upstream_failed(UpstreamError error) override;
   void upstream_read_end() override;
   void upstream_drained() override;
+  void upstream_switched(std::unique_ptr<Stream> stream) override;
 
   Worker* worker_ = nullptr;
   ExchangeClient* client_ = nullptr;

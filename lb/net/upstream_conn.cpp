@@ -3,6 +3,7 @@
 #include <cstddef>
 
 #include "lb/http/response_framing.h"
+#include "lb/http/ws_handshake.h"
 #include "lb/net/worker.h"
 
 namespace lb::net {
@@ -78,9 +79,10 @@ void UpstreamConn::bind(UpstreamOwner* owner) {
   arm(0);
 }
 
-void UpstreamConn::expect_response(bool head_request, uint64_t response_ms, bool upgrade_request) {
+void UpstreamConn::expect_response(bool head_request, uint64_t response_ms,
+                                   std::string_view ws_key) {
   head_request_ = head_request;
-  upgrade_request_ = upgrade_request;
+  ws_key_ = ws_key;
   reusable_ = true;
   bad_reason_ = "";
   response_ms_ = response_ms;
@@ -224,14 +226,20 @@ bool UpstreamConn::on_head(size_t consumed) {
   facts.status = parser_->status_code();
   facts.version_major = parser_->version_major();
   facts.head_request = head_request_;
-  facts.upgrade_requested = upgrade_request_;
+  facts.upgrade_requested = !ws_key_.empty();
   facts.has_content_length = parser_->has_content_length();
   facts.content_length = parser_->content_length();
   facts.headers = parser_->headers();
   http::ResponseFraming framing = http::frame_response(facts);
+  if (!framing.error && facts.status == 101)
+    framing.error = http::check_ws_response(facts.headers, ws_key_);
   if (framing.error) {
     bad_reason_ = framing.error;
     fail(UpstreamError::bad_response);
+    return false;
+  }
+  if (facts.status == 101) {
+    switch_protocols(consumed);
     return false;
   }
   in_body_ = true;
@@ -243,6 +251,25 @@ bool UpstreamConn::on_head(size_t consumed) {
   // No body whatever the head says (HEAD, 1xx, 204, 304): what follows is not forwarded.
   parser_->resume_after_head(framing.body == http::BodyFraming::none);
   return true;
+}
+
+// The owner copies the 101's head, then takes the stream (the bytes after the head stay
+// in it); this connection is done. Nothing of it is touched after the delete: the call
+// chain above (parse, on_readable, the stream's read callback) returns at once.
+void UpstreamConn::switch_protocols(size_t head_bytes) {
+  UpstreamOwner* o = owner_;
+  o->upstream_head(*parser_);
+  stream_->hold_input(false);
+  stream_->consume(head_bytes);
+  owner_ = nullptr;
+  arm(0);
+  give_parser();
+  std::unique_ptr<Stream> s = std::move(stream_);
+  s->set_handler(nullptr);
+  s->read_stop();
+  state_ = State::closing;
+  delete this;
+  o->upstream_switched(std::move(s));
 }
 
 void UpstreamConn::parse() {

@@ -41,6 +41,10 @@ class UpstreamOwner {
   virtual void upstream_failed(UpstreamError error) = 0;
   // Everything read so far has been handed over (flush a coalesced head).
   virtual void upstream_read_end() = 0;
+  // The backend switched protocols (a WebSocket's 101, already passed to upstream_head):
+  // the connection's stream, with any bytes read after the 101, is the owner's now; the
+  // UpstreamConn is gone.
+  virtual void upstream_switched(std::unique_ptr<Stream> stream) = 0;
   // The request bytes queued to the backend are all written.
   virtual void upstream_drained() = 0;
 
@@ -62,8 +66,9 @@ class UpstreamConn final : public StreamHandler {
   bool send(const std::string_view* parts, size_t n) { return stream_->write(parts, n); }
   size_t pending() const { return stream_->pending(); }
   // A request head is going out: parse the response to it. head_request: no body;
-  // upgrade_request: the request asked for a protocol switch (else a 101 is refused).
-  void expect_response(bool head_request, uint64_t response_ms, bool upgrade_request = false);
+  // ws_key: the Sec-WebSocket-Key of a WebSocket handshake (else a 101 is refused), which
+  // the 101's Sec-WebSocket-Accept must answer; it must outlive the exchange.
+  void expect_response(bool head_request, uint64_t response_ms, std::string_view ws_key = {});
   // The whole request is out: from now the backend has response_ms to answer (a slow
   // upload is the client's time, not the backend's).
   void start_response_timer();
@@ -98,6 +103,7 @@ class UpstreamConn final : public StreamHandler {
   void parse();
   // A response head arrived: refuse it (false, failed) or pass it on and resume parsing.
   bool on_head(size_t consumed);
+  void switch_protocols(size_t head_bytes);
   void close();
   void arm(uint64_t ms);
   void give_parser();
@@ -112,7 +118,7 @@ class UpstreamConn final : public StreamHandler {
   uint64_t response_ms_ = 0;
   const char* bad_reason_ = "";
   bool head_request_ = false;
-  bool upgrade_request_ = false;
+  std::string_view ws_key_;
   bool reusable_ = true;  // the response's framing lets the connection carry another
   bool got_bytes_ = false;
   bool reused_ = false;

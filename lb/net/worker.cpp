@@ -8,10 +8,12 @@
 #include <cerrno>
 #include <cstring>
 
+#include "lb/http/ws_frame.h"
 #include "lb/net/client_conn.h"
 #include "lb/net/log.h"
 #include "lb/net/socket_address.h"
 #include "lb/net/tcp_stream.h"
+#include "lb/net/tunnel.h"
 
 namespace lb::net {
 
@@ -94,8 +96,10 @@ Worker::Worker(ProxyState& state, unsigned index)
       deadlines_((uv_loop_init(&loop_), &loop_)) {
   uv_async_init(&loop_, &async_, &Worker::on_async);
   uv_timer_init(&loop_, &deadline_);
+  uv_timer_init(&loop_, &tunnel_check_);
   async_.data = this;
   deadline_.data = this;
+  tunnel_check_.data = this;
   runtime_ = state_.runtime.load();
   state_.buffers.limit = runtime_->config.limits.max_buffer_memory;
 }
@@ -194,6 +198,7 @@ void Worker::on_async(uv_async_t* a) {
     else
       w->open_listener(std::move(b));
   }
+  w->check_tunnels();  // a reload may have removed a tunnel's backend
   if (w->stop_requested_ && !w->stopping_) w->begin_stop();
 }
 
@@ -301,6 +306,34 @@ void Worker::untrack(ClientConn* c) {
   if (stopping_) maybe_finish_stop();
 }
 
+void Worker::track_tunnel(Tunnel* t) {
+  t->track_index = tunnels_.size();
+  tunnels_.push_back(t);
+  if (tunnels_.size() == 1)
+    uv_timer_start(&tunnel_check_, &Worker::on_tunnel_check, kTunnelCheckMs, kTunnelCheckMs);
+}
+
+void Worker::untrack_tunnel(Tunnel* t) {
+  size_t i = t->track_index;
+  if (i < tunnels_.size() && tunnels_[i] == t) {
+    tunnels_[i] = tunnels_.back();
+    tunnels_[i]->track_index = i;
+    tunnels_.pop_back();
+  }
+  if (tunnels_.empty()) uv_timer_stop(&tunnel_check_);
+  if (stopping_) maybe_finish_stop();
+}
+
+void Worker::on_tunnel_check(uv_timer_t* t) { static_cast<Worker*>(t->data)->check_tunnels(); }
+
+// Health publishes backend states as atomics; a tunnel on a backend that went down (or
+// that a reload removed) gets its 1012 within one check.
+void Worker::check_tunnels() {
+  std::vector<Tunnel*> all = tunnels_;  // a close may untrack one
+  for (Tunnel* t : all)
+    if (const char* why = t->backend_gone(*runtime_)) t->close_with(http::kWsServiceRestart, why);
+}
+
 void Worker::begin_stop() {
   stopping_ = true;
   while (!listeners_.empty()) close_listener(listeners_.front()->name);
@@ -312,11 +345,12 @@ void Worker::begin_stop() {
 }
 
 void Worker::maybe_finish_stop() {
-  if (!conns_.empty() || async_closed_) return;
+  if (!conns_.empty() || !tunnels_.empty() || async_closed_) return;
   async_closed_ = true;
   upstreams_.close_all();
   uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&deadline_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&tunnel_check_), nullptr);
   deadlines_.close();
 }
 
@@ -327,6 +361,9 @@ void Worker::on_deadline(uv_timer_t* t) {
          w->conns_.size());
   std::vector<ClientConn*> conns = w->conns_;
   for (ClientConn* c : conns) c->close();
+  // Tunnels live until the deadline, then hear 1001 (going away) and reconnect elsewhere.
+  std::vector<Tunnel*> tunnels = w->tunnels_;
+  for (Tunnel* t : tunnels) t->close_with(http::kWsGoingAway, "corral is shutting down");
 }
 
 }  // namespace lb::net

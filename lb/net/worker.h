@@ -25,6 +25,7 @@
 namespace lb::net {
 
 class ClientConn;
+class Tunnel;
 struct RequestState;
 
 // A bound listening socket (fd) for one listener, created before the workers start so
@@ -76,6 +77,12 @@ class Worker {
   bool stopping() const { return stopping_; }
   void track(ClientConn* c);
   void untrack(ClientConn* c);
+  // WebSocket tunnels: checked every kTunnelCheckMs (and on every reload) for a backend
+  // that went down or was removed; given 1001 when the stop deadline passes.
+  void track_tunnel(Tunnel* t);
+  void untrack_tunnel(Tunnel* t);
+  size_t tunnel_count() const { return tunnels_.size(); }
+  static constexpr uint64_t kTunnelCheckMs = 250;
   unsigned index() const { return index_; }
 
   struct Listener;  // public for its close callback; defined in worker.cpp
@@ -87,6 +94,8 @@ class Worker {
   void accept_ready(Listener& l);
   void accept_exhausted(Listener& l, int err);
   static void on_deadline(uv_timer_t* t);
+  static void on_tunnel_check(uv_timer_t* t);
+  void check_tunnels();
   void begin_stop();
   void maybe_finish_stop();
   void open_listener(BoundSocket s);
@@ -108,7 +117,9 @@ class Worker {
   StreamFactory stream_factory_;
   FdReserve reserve_;  // freed for one accept when out of descriptors
   std::vector<ClientConn*> conns_;
-  std::mutex pending_mu_;  // guards the two lists below, filled by reload()
+  std::vector<Tunnel*> tunnels_;
+  uv_timer_t tunnel_check_{};  // runs only while there are tunnels
+  std::mutex pending_mu_;      // guards the two lists below, filled by reload()
   std::vector<BoundSocket> pending_add_;
   std::vector<std::string> pending_remove_;
   std::atomic<bool> stop_requested_{false};
