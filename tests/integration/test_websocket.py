@@ -59,6 +59,9 @@ class WsBackends:
                         await ws.close(int(msg[6:]), "asked to")
                     elif msg == "tip":
                         await ws.send(name)
+                    elif isinstance(msg, str) and msg.startswith("flood:"):
+                        for i in range(int(msg[6:])):
+                            await ws.send(b"%08d" % i + b"f" * 65528)
                     else:
                         await ws.send(msg)
             except websockets.exceptions.ConnectionClosed:
@@ -114,7 +117,7 @@ def config(backends, names=None, limits="", extra=""):
         "pools:\n"
         "  ogmios:\n"
         "    kind: http\n"
-        "    health: {path: /health, interval: 200ms, timeout: 100ms, rise: 1, fall: 1}\n"
+        "    health: {path: /health, interval: 1s, timeout: 900ms, rise: 1, fall: 3}\n"
         "    backends:\n%s"
         "%s%s") % (backends.yaml(names), ("limits: " + limits + "\n") if limits else "", extra)
 
@@ -207,6 +210,50 @@ class WebSocketTunnel(unittest.TestCase):
             self.assertEqual(len(names), 1, (user, names))
         self.assertEqual(len(set().union(*seen.values())), 2)  # both backends got users
         self.assertEqual(len(cookies), 1)
+
+    def test_500_concurrent_sockets(self):
+        async def one(u):
+            async with self.connect("many%d" % u) as ws:
+                await ws.send("tip")
+                name = await ws.recv()
+                await ws.send("m%d" % u)
+                self.assertEqual(await ws.recv(), "m%d" % u)
+                return name
+        async def go():
+            return await asyncio.gather(*(one(u) for u in range(500)))
+        names = self.c.run(go(), timeout=60)
+        self.assertEqual(len(names), 500)
+        self.assertEqual(set(names), {"og-1", "og-2"})
+
+    def test_client_ip_key_keeps_each_address_on_one_backend(self):
+        # No path token or cookie: the key is the client address (distinct 127.x.y.z).
+        async def where(ip):
+            async with websockets.client.connect(self.base + "/ws", local_addr=(ip, 0)) as ws:
+                await ws.send("tip")
+                return await ws.recv()
+        async def go():
+            return {ip: {await where(ip) for _ in range(3)}
+                    for ip in ("127.0.%d.%d" % (i, i + 7) for i in range(1, 13))}
+        seen = self.c.run(go())
+        for ip, names in seen.items():
+            self.assertEqual(len(names), 1, (ip, names))
+        self.assertEqual(len(set().union(*seen.values())), 2)
+
+    def test_slow_reader_backpressure_holds_memory(self):
+        # The backend floods 32 MiB at a client that does not read: corral stops reading
+        # the backend instead of buffering it; then every message arrives, in order.
+        async def go():
+            async with self.connect("slow", max_queue=1, read_limit=1 << 16) as ws:
+                await ws.send("flood:512")
+                await asyncio.sleep(1.5)
+                m = self.corral.metrics()
+                held = int(re.search(r"^corral_buffer_in_use_bytes (\d+)", m, re.M).group(1))
+                for i in range(512):
+                    msg = await ws.recv()
+                    self.assertEqual(msg[:8], b"%08d" % i)
+                return held
+        held = self.c.run(go(), timeout=60)
+        self.assertLess(held, 1 << 20)
 
     def test_idle_tunnel_gets_1001(self):
         async def go():
