@@ -533,6 +533,7 @@ void WsWorker::sweep() {
   for (auto& cp : conns_) {
     WsConn& c = *cp;
     switch (c.state) {
+      case WsConn::State::connecting:  // a dropped SYN retries for long: the timeout bounds it
       case WsConn::State::handshake:
         if (now - c.state_since > spec_.timeout_ns) fail(c, err_timeout);
         break;
