@@ -12,6 +12,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -46,6 +47,13 @@ struct LoadSpec {
   uint64_t measure_start_ns = 0;  // after warmup
   uint64_t end_ns = 0;
   bool live = false;  // publish a histogram snapshot each second for the progress line
+  // --ws (load_ws.h): `connections` sockets, socket i held by user thread_index +
+  // thread_count * i, sending JSON-RPC text frames.
+  bool ws = false;
+  std::string ws_method = "queryNetwork/tip";
+  std::string ws_params;            // JSON; empty: no "params" member
+  uint64_t ws_reconnect_every = 0;  // messages per socket before closing it with 1000; 0: never
+  uint64_t ws_backoff_ms = 50;      // before reconnecting after a server close or failed handshake
 };
 
 // What a worker measured, over the measurement window only.
@@ -60,6 +68,15 @@ struct LoadResult {
   std::vector<std::string> backends;    // backend header values seen, by id
   std::vector<uint64_t> user_backends;  // per user: bit i = saw backends[i]
   uint64_t bytes_read = 0;
+  // --ws only (statuses then counts handshake answers: 101 and the failures). Connection
+  // events count over the whole run, warmup included; messages over the window.
+  uint64_t ws_sent = 0;           // messages sent in the window
+  uint64_t ws_lost = 0;           // sent in the window, unanswered when their socket closed
+  uint64_t ws_unmatched = 0;      // text/binary messages with no id we are waiting for
+  uint64_t ws_handshakes = 0;     // 101 with the right Sec-WebSocket-Accept
+  uint64_t ws_bad_accept = 0;     // 101 without Upgrade: websocket or with a wrong accept key
+  uint64_t ws_client_closes = 0;  // sockets we closed (1000) for --ws-reconnect-every
+  std::map<uint16_t, uint64_t> ws_close_codes;  // closes the server started; 1006: no frame
 };
 
 // Counters the main thread reads while the run goes on.

@@ -1,6 +1,7 @@
 // corral-bench load: flags, the worker threads, the progress line and the report.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -20,6 +21,8 @@
 #include "bench/commands.h"
 #include "bench/load_client.h"
 #include "bench/load_report.h"
+#include "bench/load_ws.h"
+#include "bench/load_ws_frames.h"
 
 namespace bench {
 
@@ -32,7 +35,8 @@ void help_load(FILE* out) {
       "counts from the scheduled time, so stalls are not hidden by coordinated omission).\n"
       "Without: closed loop as wrk (next request as soon as the answer ends).\n\n"
       "options:\n"
-      "  --url URL              http://HOST[:PORT]/path (HOST: 127.x.x.x, localhost, [::1])\n"
+      "  --url URL              http://HOST[:PORT]/path (HOST: 127.x.x.x, localhost, [::1]),\n"
+      "                         or ws://HOST[:PORT]/path (implies --ws)\n"
       "  --duration S           measured seconds (default 10; fractions allowed)\n"
       "  --warmup S             seconds of load before measuring (default 0)\n"
       "  --connections C        keep-alive connections (default 10)\n"
@@ -52,7 +56,20 @@ void help_load(FILE* out) {
       "  --svg FILE             write latency-spectrum and throughput charts\n"
       "  --progress             a progress line on stderr each second (default: if a TTY)\n"
       "  --no-progress          never\n\n"
-      "exit status: 0 after a run in which some request got an answer (whatever its status),\n"
+      "WebSocket (JSON-RPC 2.0, e.g. Ogmios): --ws, or a ws:// URL\n"
+      "  --ws                   each user holds one WebSocket (--users N sockets; without\n"
+      "                         --users, --connections); --key applies to the handshake;\n"
+      "                         --rate is messages/s over all sockets, several in flight per\n"
+      "                         socket, matched by id; without --rate one at a time\n"
+      "  --ws-method M          JSON-RPC method (default queryNetwork/tip)\n"
+      "  --ws-params JSON       its \"params\" (default none)\n"
+      "  --ws-reconnect-every N close each socket with 1000 after N messages and reconnect\n"
+      "                         (stickiness across reconnects; default 0: never)\n"
+      "  --ws-backoff MS        wait before reconnecting after a server close, a failed\n"
+      "                         handshake or a timeout (default 50)\n"
+      "  (--backend-header is read from each 101 answer; default X-Backend with --ws)\n\n"
+      "exit status: 0 after a run in which some request (message) got an answer (whatever its\n"
+      "status),\n"
       "1 when none did (target down, port closed) or the SVG cannot be written, 2 on bad usage.\n");
 }
 
@@ -62,6 +79,7 @@ struct Url {
   sockaddr_storage addr{};
   std::string host_header;
   std::string path;
+  bool ws = false;  // ws://
 };
 
 std::optional<double> parse_seconds(const char* s) {
@@ -82,12 +100,16 @@ std::optional<uint64_t> parse_uint(const char* s) {
 // Only loopback is ever a target: this tool makes load, and must not be pointed at
 // anybody else's machine by a typo.
 bool parse_url(std::string_view u, Url& out, std::string& err) {
-  constexpr std::string_view kScheme = "http://";
-  if (u.substr(0, kScheme.size()) != kScheme) {
-    err = "--url must start with http:// (got '" + std::string(u) + "')";
+  constexpr std::string_view kScheme = "http://", kWs = "ws://";
+  if (u.substr(0, kWs.size()) == kWs) {
+    out.ws = true;
+    u.remove_prefix(kWs.size());
+  } else if (u.substr(0, kScheme.size()) == kScheme) {
+    u.remove_prefix(kScheme.size());
+  } else {
+    err = "--url must start with http:// or ws:// (got '" + std::string(u) + "')";
     return false;
   }
-  u.remove_prefix(kScheme.size());
   const size_t slash = u.find('/');
   std::string_view authority = u.substr(0, slash);
   out.path = slash == std::string_view::npos ? "/" : std::string(u.substr(slash));
@@ -166,7 +188,9 @@ int run_load(int argc, char** argv) {
   uint64_t connections = 10, threads = 1, users = 0;
   std::string method = "GET", key_s, backend_header, svg;
   std::vector<std::string> headers;
-  bool json = false;
+  bool json = false, ws = false;
+  std::string ws_method = "queryNetwork/tip", ws_params;
+  uint64_t ws_reconnect_every = 0, ws_backoff_ms = 50;
   int progress = -1;  // -1: if stderr is a TTY
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];
@@ -174,8 +198,8 @@ int run_load(int argc, char** argv) {
       help_load(stdout);
       return 0;
     }
-    if (a == "--json") {
-      json = true;
+    if (a == "--json" || a == "--ws") {
+      (a == "--ws" ? ws : json) = true;
       continue;
     }
     if (a == "--progress" || a == "--no-progress") {
@@ -221,6 +245,14 @@ int run_load(int argc, char** argv) {
       method = v;
     else if (a == "--svg")
       svg = v;
+    else if (a == "--ws-method")
+      ws_method = v;
+    else if (a == "--ws-params")
+      ws_params = v;
+    else if (a == "--ws-reconnect-every")
+      ok = count(ws_reconnect_every, 0, uint64_t{1} << 40);
+    else if (a == "--ws-backoff")
+      ok = count(ws_backoff_ms, 0, 60'000);
     else if (a == "--header") {
       std::string h = v;
       if (h.find(':') == std::string::npos || h.find_first_of("\r\n") != std::string::npos)
@@ -236,6 +268,24 @@ int run_load(int argc, char** argv) {
   if (!parse_url(url_s, url, err)) return usage_error(err);
   if (method.empty() || method.find_first_of(" \r\n") != std::string::npos)
     return usage_error("bad --method");
+  ws = ws || url.ws;
+  if (ws) {
+    // One socket per user: the users are the connections.
+    if (users == 0) users = connections;
+    connections = users;
+    if (users > 1'000'000) return usage_error("--ws: at most 1000000 users (sockets)");
+    if (ws_method.empty() || !json_plain(ws_method)) return usage_error("bad --ws-method");
+    if (ws_params.find_first_of("\r\n") != std::string::npos || ws_params.size() > 65536)
+      return usage_error("bad --ws-params");
+    if (backend_header.empty()) backend_header = "X-Backend";
+    method = "GET";
+    // A socket per user can be many descriptors: take the hard limit.
+    rlimit rl{};
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+      rl.rlim_cur = rl.rlim_max;
+      setrlimit(RLIMIT_NOFILE, &rl);
+    }
+  }
   if (threads > connections) return usage_error("--threads must not exceed --connections");
 
   LoadSpec base;
@@ -247,6 +297,11 @@ int run_load(int argc, char** argv) {
   base.users = uint32_t(users);
   base.backend_header = backend_header;
   base.timeout_ns = uint64_t(timeout * 1e9);
+  base.ws = ws;
+  base.ws_method = ws_method;
+  base.ws_params = ws_params;
+  base.ws_reconnect_every = ws_reconnect_every;
+  base.ws_backoff_ms = ws_backoff_ms;
   if (!key_s.empty()) {
     auto named = [&](std::string_view prefix, KeyKind k) {
       if (key_s.rfind(prefix, 0) != 0 || key_s.size() == prefix.size()) return false;
@@ -287,7 +342,12 @@ int run_load(int argc, char** argv) {
   }
   std::vector<std::thread> workers;
   for (uint32_t t = 0; t < T; ++t)
-    workers.emplace_back([&, t] { run_load_worker(specs[t], results[t], *lives[t]); });
+    workers.emplace_back([&, t] {
+      if (ws)
+        run_ws_worker(specs[t], results[t], *lives[t]);
+      else
+        run_load_worker(specs[t], results[t], *lives[t]);
+    });
 
   if (progress == 1) {
     // Once a second: elapsed, achieved rate over the last second, p99 so far, errors.
@@ -327,6 +387,9 @@ int run_load(int argc, char** argv) {
   report.target_rate = rate;
   report.duration_s = duration;
   report.warmup_s = warmup;
+  report.ws = ws;
+  report.ws_method = ws_method;
+  report.ws_reconnect_every = ws_reconnect_every;
   for (const LoadResult& r : results) merge_result(report.merged, r);
   finish_report(report);
   if (json)
@@ -346,8 +409,8 @@ int run_load(int argc, char** argv) {
     for (size_t k = 0; k < kErrorKinds; ++k)
       why += std::string(k ? ", " : "") + kErrorNames[k] + " " +
              std::to_string(report.merged.errors[k]);
-    std::fprintf(stderr, "corral-bench load: no request got an answer from %s (errors: %s)\n",
-                 url_s.c_str(), why.c_str());
+    std::fprintf(stderr, "corral-bench load: no %s got an answer from %s (errors: %s)\n",
+                 ws ? "message" : "request", url_s.c_str(), why.c_str());
     return 1;
   }
   return 0;

@@ -13,7 +13,21 @@ uint64_t LoadReport::errors_total() const {
   return n;
 }
 
+uint64_t LoadReport::ws_handshake_failures() const {
+  uint64_t n = merged.ws_bad_accept;
+  for (size_t s = 0; s < merged.statuses.size(); ++s)
+    if (s != 101) n += merged.statuses[s];
+  return n;
+}
+
 void merge_result(LoadResult& into, const LoadResult& w) {
+  into.ws_sent += w.ws_sent;
+  into.ws_lost += w.ws_lost;
+  into.ws_unmatched += w.ws_unmatched;
+  into.ws_handshakes += w.ws_handshakes;
+  into.ws_bad_accept += w.ws_bad_accept;
+  into.ws_client_closes += w.ws_client_closes;
+  for (const auto& [code, n] : w.ws_close_codes) into.ws_close_codes[code] += n;
   into.latency.merge(w.latency);
   into.uncorrected.merge(w.uncorrected);
   into.requests += w.requests;
@@ -112,11 +126,16 @@ void json_latency(FILE* out, const HdrHistogram& h) {
 
 void print_text(const LoadReport& r, FILE* out) {
   const LoadResult& m = r.merged;
-  std::fprintf(out, "Running %.1fs test @ %s\n", r.duration_s, r.url.c_str());
-  std::fprintf(out, "  %u threads and %u connections, %s loop", r.threads, r.connections,
-               r.open_loop() ? "open" : "closed");
-  if (r.open_loop()) std::fprintf(out, " at %.0f req/s", r.target_rate);
-  if (r.users) std::fprintf(out, ", %u users (key %s)", r.users, r.key.c_str());
+  std::fprintf(out, "Running %.1fs %stest @ %s\n", r.duration_s, r.ws ? "WebSocket " : "",
+               r.url.c_str());
+  std::fprintf(out, "  %u threads and %u %s, %s loop", r.threads, r.connections,
+               r.ws ? "sockets" : "connections", r.open_loop() ? "open" : "closed");
+  if (r.open_loop()) std::fprintf(out, " at %.0f %s/s", r.target_rate, r.ws ? "msg" : "req");
+  if (r.ws) std::fprintf(out, ", JSON-RPC %s", r.ws_method.c_str());
+  if (r.ws && r.ws_reconnect_every)
+    std::fprintf(out, ", reconnect every %lu messages", (unsigned long)r.ws_reconnect_every);
+  if (r.users) std::fprintf(out, ", %u users", r.users);
+  if (r.users && !r.key.empty()) std::fprintf(out, " (key %s)", r.key.c_str());
   if (r.warmup_s > 0) std::fprintf(out, ", %.1fs warmup", r.warmup_s);
   std::fprintf(out, "\n");
   const HdrHistogram& h = m.latency;
@@ -131,13 +150,30 @@ void print_text(const LoadReport& r, FILE* out) {
                  fmt_latency(m.uncorrected.percentile(50)).c_str(),
                  fmt_latency(m.uncorrected.percentile(99)).c_str(),
                  fmt_latency(m.uncorrected.max()).c_str());
-  std::fprintf(out, "  %lu requests in %.2fs, %.2f MB read\n", (unsigned long)m.requests,
-               r.duration_s, double(m.bytes_read) / 1e6);
-  if (m.unfinished)
+  if (r.ws)
     std::fprintf(out,
-                 "  %lu requests due but unanswered at the end (in the latency as time waited)\n",
-                 (unsigned long)m.unfinished);
-  std::fprintf(out, "  Status codes:");
+                 "  %lu messages answered in %.2fs (%lu sent, %lu lost with their socket, "
+                 "%lu unmatched), %.2f MB read\n",
+                 (unsigned long)m.requests, r.duration_s, (unsigned long)m.ws_sent,
+                 (unsigned long)m.ws_lost, (unsigned long)m.ws_unmatched,
+                 double(m.bytes_read) / 1e6);
+  else
+    std::fprintf(out, "  %lu requests in %.2fs, %.2f MB read\n", (unsigned long)m.requests,
+                 r.duration_s, double(m.bytes_read) / 1e6);
+  if (m.unfinished)
+    std::fprintf(out, "  %lu %s due but unanswered at the end (in the latency as time waited)\n",
+                 (unsigned long)m.unfinished, r.ws ? "messages" : "requests");
+  if (r.ws) {
+    std::fprintf(out, "  Handshakes: %lu ok, %lu failed (bad accept %lu)\n",
+                 (unsigned long)m.ws_handshakes, (unsigned long)r.ws_handshake_failures(),
+                 (unsigned long)m.ws_bad_accept);
+    std::fprintf(out, "  Close codes from the server:");
+    if (m.ws_close_codes.empty()) std::fprintf(out, " none");
+    for (const auto& [code, n] : m.ws_close_codes)
+      std::fprintf(out, " %u=%lu", unsigned(code), (unsigned long)n);
+    std::fprintf(out, "; client closes (1000) %lu\n", (unsigned long)m.ws_client_closes);
+  }
+  std::fprintf(out, r.ws ? "  Handshake statuses:" : "  Status codes:");
   for (size_t s = 0; s < m.statuses.size(); ++s)
     if (m.statuses[s]) std::fprintf(out, " %zu=%lu", s, (unsigned long)m.statuses[s]);
   std::fprintf(out, "\n");
@@ -155,7 +191,7 @@ void print_text(const LoadReport& r, FILE* out) {
     for (const std::string& b : m.backends) std::fprintf(out, " %s", b.c_str());
     std::fprintf(out, "\n");
   }
-  std::fprintf(out, "Requests/sec: %10.2f\n", r.rate());
+  std::fprintf(out, r.ws ? "Messages/sec: %10.2f\n" : "Requests/sec: %10.2f\n", r.rate());
   if (r.open_loop()) std::fprintf(out, "Target/sec:   %10.2f\n", r.target_rate);
 }
 
@@ -194,7 +230,27 @@ void print_json(const LoadReport& r, FILE* out) {
   const size_t secs = std::min(m.per_second.size(), size_t(std::ceil(r.duration_s)));
   for (size_t i = 0; i < secs; ++i)
     std::fprintf(out, "%s%lu", i ? ", " : "", (unsigned long)m.per_second[i]);
-  std::fprintf(out, "]}\n");
+  std::fprintf(out, "]");
+  if (r.ws) {
+    // "requests" above are the answered messages, "statuses" the handshakes' answers.
+    std::fprintf(out,
+                 ", \"ws\": {\"method\": %s, \"reconnect_every\": %lu, \"sent\": %lu, "
+                 "\"answered\": %lu, \"lost\": %lu, \"unmatched\": %lu, \"handshakes\": %lu, "
+                 "\"handshake_failures\": %lu, \"bad_accept\": %lu, \"client_closes\": %lu, "
+                 "\"close_codes\": {",
+                 json_string(r.ws_method).c_str(), (unsigned long)r.ws_reconnect_every,
+                 (unsigned long)m.ws_sent, (unsigned long)m.requests, (unsigned long)m.ws_lost,
+                 (unsigned long)m.ws_unmatched, (unsigned long)m.ws_handshakes,
+                 (unsigned long)r.ws_handshake_failures(), (unsigned long)m.ws_bad_accept,
+                 (unsigned long)m.ws_client_closes);
+    bool first_code = true;
+    for (const auto& [code, n] : m.ws_close_codes) {
+      std::fprintf(out, "%s\"%u\": %lu", first_code ? "" : ", ", unsigned(code), (unsigned long)n);
+      first_code = false;
+    }
+    std::fprintf(out, "}}");
+  }
+  std::fprintf(out, "}\n");
 }
 
 // Two charts, 720x300 each: HdrHistogram's percentile spectrum (x = 1/(1-p) on a log
@@ -266,8 +322,8 @@ bool write_svg(const LoadReport& r, const std::string& path) {
   double tymax = double(std::max<uint64_t>(tmax, uint64_t(r.target_rate))) * 1.15;
   std::fprintf(f,
                "<text x=\"%d\" y=\"%d\" font-size=\"14\" font-weight=\"bold\">Answers per second "
-               "(%.0f req/s overall%s)</text>\n",
-               L, H + 22, r.rate(), r.open_loop() ? ", target dashed" : "");
+               "(%.0f %s/s overall%s)</text>\n",
+               L, H + 22, r.rate(), r.ws ? "msg" : "req", r.open_loop() ? ", target dashed" : "");
   std::fprintf(
       f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#999\"/>\n", L,
       T2, pw, ph);

@@ -20,6 +20,9 @@ struct LoadReport {
   double target_rate = 0;  // 0: closed loop
   double duration_s = 0;
   double warmup_s = 0;
+  bool ws = false;  // --ws: requests are JSON-RPC messages, statuses the handshakes'
+  std::string ws_method;
+  uint64_t ws_reconnect_every = 0;
   // What was measured, every worker merged.
   LoadResult merged;
   uint64_t sticky_violations = 0;
@@ -28,6 +31,8 @@ struct LoadReport {
   bool open_loop() const { return target_rate > 0; }
   double rate() const { return duration_s > 0 ? double(merged.requests) / duration_s : 0; }
   uint64_t errors_total() const;
+  // --ws: handshakes answered with anything but a valid 101.
+  uint64_t ws_handshake_failures() const;
 };
 
 // Merges `w` into `into`, mapping backend ids by name.
