@@ -288,12 +288,18 @@ Outcome dispatch(const Request& r, Session& s, const ChainView& c, bool websocke
     o.reply = result_reply(r, "{\"released\":\"ledgerState\"}");
   } else if (m == "submitTransaction") {
     std::optional<std::string> cbor = transaction_cbor(r);
-    if (!cbor) return {Action::reply, bad_params(r, "params.transaction.cbor must be hex")};
+    if (!cbor) {
+      o.reply = bad_params(r, "params.transaction.cbor must be hex");
+      return o;
+    }
     o.reply = result_reply(
         r, "{\"transaction\":{\"id\":\"" + SimChain::header_hash(fnv1a(*cbor)) + "\"}}");
   } else if (m == "evaluateTransaction") {
     std::optional<std::string> cbor = transaction_cbor(r);
-    if (!cbor) return {Action::reply, bad_params(r, "params.transaction.cbor must be hex")};
+    if (!cbor) {
+      o.reply = bad_params(r, "params.transaction.cbor must be hex");
+      return o;
+    }
     const uint64_t h = fnv1a(*cbor);
     o.reply = result_reply(r,
                            "[{\"validator\":{\"index\":0,\"purpose\":\"spend\"},"
@@ -304,8 +310,9 @@ Outcome dispatch(const Request& r, Session& s, const ChainView& c, bool websocke
     o.reply = result_reply(r, r.params.empty() ? std::string_view("null") : r.params);
   } else if (m == "_sim/fragmented") {
     auto p = params_object(r);
-    auto size = p ? json::count_value(json::member(*p, "size")) : std::nullopt;
-    auto pieces = p ? json::count_value(json::member(*p, "pieces")) : std::nullopt;
+    std::optional<uint64_t> size, pieces;
+    if (p) size = json::count_value(json::member(*p, "size"));
+    if (p) pieces = json::count_value(json::member(*p, "pieces"));
     if (!size || !pieces || *size > (64u << 20) || *pieces == 0 || *pieces > 65536) {
       o.reply = bad_params(r, "params: {\"size\": 0..67108864, \"pieces\": 1..65536}");
       return o;
@@ -339,7 +346,7 @@ std::string iso_time(uint64_t unix_ms) {
   const std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
   std::tm tm{};
   gmtime_r(&t, &tm);
-  char buf[40];
+  char buf[64];
   std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                 static_cast<unsigned>(unix_ms % 1000));

@@ -144,7 +144,7 @@ std::string ws_server_fragments(uint8_t opcode, std::string_view message, size_t
   for (size_t i = 0; i < pieces; ++i) {
     // Shares differ by at most one byte; the first pieces take the remainder.
     const size_t len = message.size() / pieces + (i < message.size() % pieces ? 1 : 0);
-    out += ws_server_frame(i == 0 ? opcode : ws_continuation, message.substr(pos, len),
+    out += ws_server_frame(i == 0 ? opcode : uint8_t{ws_continuation}, message.substr(pos, len),
                            i + 1 == pieces);
     pos += len;
   }
