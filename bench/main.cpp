@@ -13,6 +13,7 @@
 
 #include "bench/commands.h"
 #include "bench/sim/sim_backend.h"
+#include "lb/net/fd_limit.h"
 
 namespace {
 
@@ -30,7 +31,7 @@ void help_backend(FILE* out);
 constexpr Command kCommands[] = {
     {"load", "HTTP load: open loop (--rate) or closed loop, simulated users, stickiness check",
      bench::run_load, bench::help_load},
-    {"backend", "run simulated Kupo instances (latency, capacity, tip and health control)",
+    {"backend", "run simulated Kupo or Ogmios instances (latency, capacity, tip and health)",
      run_backend, help_backend},
     {"ring", "selector lab: balance, disruption and ns per lookup for rendezvous and Maglev",
      bench::run_ring, bench::help_ring},
@@ -92,15 +93,18 @@ void help_backend(FILE* out) {
   std::fprintf(
       out,
       "usage: corral-bench backend [options]\n"
-      "Runs simulated Kupo instances until SIGINT or SIGTERM. Prints one line per instance:\n"
+      "Runs simulated Kupo or Ogmios instances until SIGINT or SIGTERM. Prints one line per\n"
+      "instance:\n"
       "  listening <name> <host:port>\n\n"
       "options:\n"
-      "  --listen HOST:PORT     address; port 0 = ephemeral (default 127.0.0.1:1442)\n"
-      "  --name NAME            instance name, sent as X-Backend (default kupo)\n"
+      "  --listen HOST:PORT     address; port 0 = ephemeral (default 127.0.0.1:1442, or\n"
+      "                         127.0.0.1:1337 for ogmios)\n"
+      "  --name NAME            instance name, sent as X-Backend (default: the kind)\n"
       "  --count K              K instances named NAME-1..NAME-K (even for K = 1) on\n"
       "                         consecutive ports\n"
       "                         (or ephemeral ones with port 0)\n"
-      "  --kind KIND            kupo (default)\n"
+      "  --kind KIND            kupo (default) | ogmios: JSON-RPC over WebSocket and POST /,\n"
+      "                         Ogmios' /health (see bench/sim/ogmios_sim.h for its hooks)\n"
       "  --latency-ms N         added before each data request is answered\n"
       "  --capacity N           data requests in flight before 503; 0 = no limit (default 50)\n"
       "  --reject-delay-ms N    hold a 503 back this long, as Kupo's retries do (default 0)\n"
@@ -109,7 +113,8 @@ void help_backend(FILE* out) {
       "  --lag SLOTS            index checkpoint behind the node tip\n"
       "  --health STATE         synced | behind | disconnected\n"
       "  --block-interval N     slots between blocks (default 20)\n"
-      "Runtime control: POST /_sim/control, GET /_sim/stats (see bench/sim/sim_backend.h).\n");
+      "Runtime control: POST /_sim/control, GET /_sim/stats (see bench/sim/sim_backend.h).\n"
+      "--capacity and --reject-delay-ms apply to kupo only.\n");
 }
 
 struct BackendRun {
@@ -132,6 +137,8 @@ struct BackendRun {
 int run_backend(int argc, char** argv) {
   bench::SimOptions base;
   HostPort listen{"127.0.0.1", 1442};
+  bool listen_given = false;
+  bool name_given = false;
   uint64_t count = 1;
   bool numbered = false;  // --count given: names become NAME-1..NAME-K
   for (int i = 1; i < argc; ++i) {
@@ -166,11 +173,14 @@ int run_backend(int argc, char** argv) {
         return 2;
       }
       listen = *hp;
+      listen_given = true;
     } else if (a == "--name") {
       base.name = std::string(v);
+      name_given = true;
     } else if (a == "--kind") {
-      if (v != "kupo") {
-        std::fprintf(stderr, "corral-bench backend: only --kind kupo is simulated so far\n");
+      if (v != "kupo" && v != "ogmios") {
+        std::fprintf(stderr, "corral-bench backend: --kind wants kupo or ogmios, got '%s'\n",
+                     argv[i]);
         return 2;
       }
       base.kind = std::string(v);
@@ -209,12 +219,18 @@ int run_backend(int argc, char** argv) {
       return 2;
     }
   }
+  if (base.kind == "ogmios") {
+    if (!listen_given) listen.port = 1337;  // Ogmios' default port
+    if (!name_given) base.name = "ogmios";
+  }
   if (listen.port != 0 && listen.port + count - 1 > 65535) {
     std::fprintf(stderr, "corral-bench backend: ports run past 65535\n");
     return 2;
   }
 
   std::signal(SIGPIPE, SIG_IGN);  // a client going away must not kill the process
+  // Benchmarks hold a thousand and more WebSockets open on one instance.
+  lb::net::raise_fd_limit();
   BackendRun run;
   uv_loop_init(&run.loop);
   uv_signal_init(&run.loop, &run.sigint);

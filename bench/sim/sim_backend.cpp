@@ -10,6 +10,7 @@
 #include <unordered_set>
 
 #include "bench/sim/kupo_api.h"
+#include "bench/sim/ogmios_sim.h"
 #include "lb/core/flat_json.h"
 
 namespace bench {
@@ -139,6 +140,22 @@ struct SimBackend::Impl {
     chain.set_health(opt.health, now());
     if (opt.tip_lag_slots) chain.set_lag(opt.tip_lag_slots);
     chain.set_frozen(opt.freeze_tip, now());
+    if (opt.kind == "ogmios") {
+      ogmios = std::make_unique<OgmiosSim>(l, opt.name, chain, opt.latency_ms);
+      // Only an Ogmios speaks WebSocket; a simulated Kupo answers an upgrade request as a
+      // plain one, as Kupo does.
+      server.set_upgrade_handler(
+          [this](const ServerRequest& req, Responder r) { handle_upgrade(req, std::move(r)); });
+    }
+  }
+
+  void handle_upgrade(const ServerRequest& req, Responder r) {
+    ++stats.requests;
+    if (dead) {
+      r.abort();
+      return;
+    }
+    ogmios->handle_upgrade(req, r);
   }
 
   uint64_t now() const { return uv_now(loop); }
@@ -171,6 +188,7 @@ struct SimBackend::Impl {
   SimOptions opt;
   SimChain chain;
   lb::net::HttpServer server;
+  std::unique_ptr<OgmiosSim> ogmios;  // kind ogmios only
   std::set<std::string> patterns{"*"};
   bool dead = false;
   bool flap = false;
@@ -193,8 +211,8 @@ void SimBackend::Impl::handle(const ServerRequest& req, Responder r) {
     r.abort();
     return;
   }
-  if (opt.kind != "kupo") {
-    r.respond(501, "application/json", "{\"error\":\"kind not simulated yet\"}", base_headers());
+  if (ogmios) {
+    ogmios->handle_http(req, r);
     return;
   }
   KupoRequest k;
@@ -541,7 +559,10 @@ std::string SimBackend::Impl::apply_control(const FlatJson& j) {
   if (c.flap) flap = *c.flap;
   if (c.overload) overload = *c.overload;
   if (c.dead) {
-    if (*c.dead && !dead) drop_delayed(true);
+    if (*c.dead && !dead) {
+      drop_delayed(true);
+      if (ogmios) ogmios->drop_all();
+    }
     dead = *c.dead;
   }
   return "";
@@ -569,7 +590,8 @@ std::string SimBackend::Impl::stats_json() const {
   return "{\"name\":\"" + json_escape(opt.name) +
          "\",\"requests\":" + std::to_string(stats.requests) +
          ",\"in_flight\":" + std::to_string(stats.in_flight) +
-         ",\"rejected_503\":" + std::to_string(stats.rejected_503) + "}";
+         ",\"rejected_503\":" + std::to_string(stats.rejected_503) +
+         (ogmios ? ogmios->stats_json_fields() : std::string()) + "}";
 }
 
 // ---- SimBackend ----
@@ -590,6 +612,7 @@ uint16_t SimBackend::port() const { return impl_->server.port(); }
 void SimBackend::close(std::function<void()> done) {
   impl_->closed = true;
   impl_->drop_delayed(false);
+  if (impl_->ogmios) impl_->ogmios->close();
   impl_->server.close(std::move(done));
 }
 
@@ -597,11 +620,13 @@ const std::string& SimBackend::name() const { return impl_->opt.name; }
 
 SimStats SimBackend::stats() const { return impl_->stats; }
 
-std::vector<std::unique_ptr<SimBackend>> start_sim_fleet(uv_loop_t* loop, int n, std::string host) {
+std::vector<std::unique_ptr<SimBackend>> start_sim_fleet(uv_loop_t* loop, int n, std::string host,
+                                                         std::string kind) {
   std::vector<std::unique_ptr<SimBackend>> fleet;
   for (int i = 1; i <= n; ++i) {
     SimOptions o;
-    o.name = "kupo-" + std::to_string(i);
+    o.kind = kind;
+    o.name = kind + "-" + std::to_string(i);
     auto b = std::make_unique<SimBackend>(loop, o);
     if (int r = b->listen(host, 0); r != 0) {
       std::fprintf(stderr, "sim backend %s: cannot listen on %s: %s\n", o.name.c_str(),

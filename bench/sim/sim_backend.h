@@ -1,5 +1,6 @@
 #pragma once
-// A simulated Kupo instance for corral-bench and corral --demo: Kupo's HTTP API with
+// A simulated Kupo or Ogmios instance for corral-bench and corral --demo (the Ogmios side,
+// JSON-RPC over WebSocket and HTTP, is described in ogmios_sim.h). Kupo: its HTTP API with
 // deterministic fake data, a moving chain tip, Kupo's health semantics, latency added by a
 // timer (never by sleeping) and a capacity above which it answers 503 as an overloaded Kupo
 // does. Tests and the lab steer it at runtime over HTTP:
@@ -9,10 +10,13 @@
 //                       (flap: every other /health answer is 503; overload: every data
 //                        request gets Kupo's 503)
 //   GET  /_sim/stats    {"name":..,"requests":N,"in_flight":N,"rejected_503":N}
+//                       (kind ogmios adds the ws_ counters of ogmios_sim.h)
 //   ANY  /_sim/echo[?status=N]  the request as received (method, target, headers, body)
 //   GET  /_sim/stream?chunks=N&size=S[&reset_after=K]  a chunked stream, optionally reset
 // dead aborts every connection without answering (the /_sim/ endpoints keep working so that
-// it can be revived). Every response carries X-Backend: <name>.
+// it can be revived); for Ogmios it also drops every open WebSocket without a close frame.
+// latency_ms, health, tip_lag_slots and freeze_tip apply to both kinds; capacity,
+// reject_delay_ms, flap and overload to Kupo only. Every response carries X-Backend: <name>.
 #include <uv.h>
 
 #include <cstdint>
@@ -28,7 +32,7 @@ namespace bench {
 
 struct SimOptions {
   std::string name = "kupo";
-  std::string kind = "kupo";  // "kupo"; room for "ogmios"
+  std::string kind = "kupo";  // "kupo" or "ogmios"
   uint64_t latency_ms = 0;    // added before answering each data request
   uint64_t capacity = 50;     // data requests in flight before 503 (Kupo's default); 0 = no limit
   uint64_t reject_delay_ms = 0;  // Kupo retries ~25+50+100 ms before its 503; 0 answers at once
@@ -70,8 +74,9 @@ class SimBackend {
   std::unique_ptr<Impl> impl_;
 };
 
-// Starts `n` simulated Kupo instances named kupo-1..kupo-n on ephemeral ports of `host`.
-// Instances that fail to listen are reported on stderr and left out.
-std::vector<std::unique_ptr<SimBackend>> start_sim_fleet(uv_loop_t* loop, int n, std::string host);
+// Starts `n` simulated instances of `kind` named <kind>-1..<kind>-n on ephemeral ports of
+// `host`. Instances that fail to listen are reported on stderr and left out.
+std::vector<std::unique_ptr<SimBackend>> start_sim_fleet(uv_loop_t* loop, int n, std::string host,
+                                                         std::string kind = "kupo");
 
 }  // namespace bench

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+
 #include "lb/core/splitmix.h"
 
 namespace bench {

@@ -51,9 +51,10 @@ class SimChain {
   // A deterministic stand-in for the header hash of the block at `slot` (64 hex digits).
   static std::string header_hash(uint64_t slot);
 
- private:
+  // The network's slot by the wall clock (what a synced node's tip would be).
   uint64_t wall_slot(uint64_t now_ms) const;
 
+ private:
   uint64_t start_slot_;
   uint64_t start_ms_;
   uint64_t interval_;

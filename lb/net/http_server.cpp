@@ -96,6 +96,8 @@ uint16_t HttpServer::port() const {
   return port_of(ss);
 }
 
+void HttpServer::set_upgrade_handler(Handler h) { impl_->core->upgrade_handler = std::move(h); }
+
 void HttpServer::close(std::function<void()> done) { impl_->core->close(std::move(done)); }
 
 }  // namespace lb::net

@@ -53,6 +53,9 @@ void ServerConnection::close_now(bool reset) {
 void ServerConnection::on_closed(uv_handle_t* h) {
   auto* self = static_cast<ServerConnection*>(h->data);
   if (--self->handles_open_ > 0) return;
+  // Taken out first: the callback may drop the last reference its owner holds to us.
+  RawHandlers raw = std::move(self->raw_handlers_);
+  if (raw.on_close) raw.on_close();
   // Last handle closed: drop the core's reference to us, which frees this object at the end
   // of the scope, after the core has been told.
   std::shared_ptr<HttpServerCore> core = std::move(self->core_);
@@ -68,7 +71,7 @@ void ServerConnection::on_closed(uv_handle_t* h) {
 // One timer serves both limits: the idle timeout (restarted by every byte) and the head
 // deadline (fixed when the head began, so trickling bytes cannot extend it: slowloris).
 void ServerConnection::restart_idle() {
-  if (closing_) return;
+  if (closing_ || raw_) return;
   const ServerOptions& o = core_->options;
   uint64_t wait = o.idle_timeout_ms;
   if (head_since_ms_ != 0 && o.header_timeout_ms != 0) {
@@ -84,6 +87,7 @@ void ServerConnection::restart_idle() {
 
 void ServerConnection::on_idle(uv_timer_t* t) {
   auto* self = static_cast<ServerConnection*>(t->data);
+  if (self->raw_) return;  // an upgraded connection's idleness is its new owner's business
   // A handler still working on a response is not the client's idleness.
   if (self->pending_) {
     self->restart_idle();
@@ -138,14 +142,25 @@ void ServerConnection::prepare_read_space() {
 
 void ServerConnection::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
   auto* self = static_cast<ServerConnection*>(h->data);
+  if (self->raw_) {
+    std::vector<char>& shared = self->core_->raw_read_buf;
+    if (shared.empty()) shared.resize(64 * 1024);
+    buf->base = shared.data();
+    buf->len = shared.size();
+    return;
+  }
   self->prepare_read_space();
   buf->base = self->buf_.data() + self->end_;
   buf->len = self->buf_.size() - self->end_;
 }
 
-void ServerConnection::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
+void ServerConnection::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   auto* self = static_cast<ServerConnection*>(s->data);
   if (self->closing_) return;
+  if (self->raw_) {
+    self->on_raw_read(nread, buf);
+    return;
+  }
   if (nread > 0) {
     self->end_ += static_cast<size_t>(nread);
     // The first byte of a later request's head starts its deadline.
@@ -176,7 +191,7 @@ void ServerConnection::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
 void ServerConnection::process() {
   if (in_process_) return;
   in_process_ = true;
-  while (!closing_ && !close_after_write_ && !pending_) {
+  while (!closing_ && !close_after_write_ && !pending_ && !raw_) {
     if (parsed_ == begin_) compact();  // nothing of the next message fed yet: free to move
     // In the body state the parser may finish the message without another byte.
     if (parsed_ == end_ && !parser_.in_body()) break;
@@ -200,6 +215,10 @@ void ServerConnection::process() {
   }
   in_process_ = false;
   if (closing_) return;
+  if (raw_) {
+    deliver_leftover();
+    return;
+  }
   // The client half-closed and every complete request has been answered.
   if (peer_eof_ && !pending_ && !close_after_write_) finish_and_close();
   update_reading();
@@ -247,6 +266,8 @@ void ServerConnection::dispatch() {
   req.headers = headers_;
   req.body = std::string_view(buf_.data() + body_begin_, parsed_ - body_begin_);
   req.peer = peer_;
+  req.version_major = parser_.version_major();
+  req.version_minor = parser_.version_minor();
   // After an upgrade request the parser would treat the rest as another protocol.
   if (parser_.upgrade() || core_->closing) keep_alive_ = false;
   parser_.resume_after_message();
@@ -254,7 +275,60 @@ void ServerConnection::dispatch() {
   ++seq_;
   pending_ = true;
   out_ = Out::idle;
-  core_->handler(req, Responder(weak_from_this(), seq_));
+  const bool upgrade = parser_.upgrade() && core_->upgrade_handler;
+  (upgrade ? core_->upgrade_handler : core_->handler)(req, Responder(weak_from_this(), seq_));
+}
+
+// ---- upgraded connections ----
+
+bool ServerConnection::switch_protocols(uint64_t seq, std::string head, RawHandlers handlers) {
+  if (!accepts(seq) || out_ != Out::idle || !parser_.upgrade() || !core_->upgrade_handler)
+    return false;
+  write(std::move(head));
+  raw_ = true;
+  raw_handlers_ = std::move(handlers);
+  pending_ = false;
+  head_since_ms_ = 0;
+  uv_timer_stop(&idle_);
+  // Called from the handler, inside process(): it hands the leftover on once the handler
+  // has returned. Called later (from a timer): now.
+  if (!in_process_) deliver_leftover();
+  return true;
+}
+
+void ServerConnection::deliver_leftover() {
+  // What the client sent after its request head belongs to the new protocol. The HTTP
+  // buffers are freed: an idle upgraded connection keeps none.
+  std::string rest(buf_.data() + begin_, end_ - begin_);
+  std::vector<char>().swap(buf_);
+  std::vector<std::pair<Span, Span>>().swap(header_spans_);
+  std::vector<HeaderView>().swap(headers_);
+  begin_ = parsed_ = end_ = 0;
+  auto keep = shared_from_this();
+  if (!rest.empty() && raw_handlers_.on_data) raw_handlers_.on_data(rest);
+  if (closing_) return;
+  if (peer_eof_) {
+    close_now(false);
+    return;
+  }
+  update_reading();
+}
+
+void ServerConnection::on_raw_read(ssize_t nread, const uv_buf_t* buf) {
+  if (nread > 0) {
+    // Closing politely: what the peer still sends is read and dropped.
+    if (close_after_write_ || !raw_handlers_.on_data) return;
+    auto keep = shared_from_this();
+    raw_handlers_.on_data(std::string_view(buf->base, static_cast<size_t>(nread)));
+    return;
+  }
+  if (nread == UV_EOF && close_after_write_) {
+    // Our last bytes (a close reply) are still going out; the shutdown closes after them.
+    peer_eof_ = true;
+    update_reading();
+    return;
+  }
+  if (nread < 0) close_now(false);  // EOF or an error: the peer is gone
 }
 
 }  // namespace lb::net

@@ -26,7 +26,11 @@ class ServerConnection;
 struct HttpServerCore : std::enable_shared_from_this<HttpServerCore> {
   uv_loop_t* loop = nullptr;
   Handler handler;
+  Handler upgrade_handler;  // empty: upgrade requests are plain requests
   ServerOptions options;
+  // Reads of upgraded connections land here and are handed on at once: one loop thread,
+  // so one buffer serves them all, and an idle upgraded connection holds none.
+  std::vector<char> raw_read_buf;
   uv_tcp_t listener{};
   bool listener_open = false;  // initialised and its close callback has not run yet
   bool listener_closing = false;
@@ -66,6 +70,13 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   void end(uint64_t seq);
   void abort(uint64_t seq);
 
+  // Upgraded connections (see Responder::switch_protocols, RawConnection).
+  bool switch_protocols(uint64_t seq, std::string head, RawHandlers handlers);
+  bool raw_alive() const { return raw_ && !closing_ && !close_after_write_; }
+  void raw_write(std::string data);
+  void raw_close();
+  size_t write_queue_bytes() const;
+
  private:
   // Bytes a read may fill at least; also the slack kept above the head cap so that a head that
   // is still arriving never needs the buffer to move (its header views point into it).
@@ -88,6 +99,10 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   static void on_idle(uv_timer_t* t);
   static void on_closed(uv_handle_t* h);
 
+  // Hands the bytes after an upgrade request's head to the raw handler; frees the HTTP
+  // buffers.
+  void deliver_leftover();
+  void on_raw_read(ssize_t nread, const uv_buf_t* buf);
   // Parses buffered bytes and dispatches complete requests until one is pending.
   void process();
   // Snapshots the head as offsets (so the buffer may grow for the body) and checks limits.
@@ -155,6 +170,11 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   bool shutting_ = false;
   bool closing_ = false;
   size_t writes_pending_ = 0;
+  size_t write_bytes_pending_ = 0;
+
+  // Taken over after an upgrade: bytes go to raw_ handlers, nothing is parsed.
+  bool raw_ = false;
+  RawHandlers raw_handlers_;
 };
 
 }  // namespace lb::net

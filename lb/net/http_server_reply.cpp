@@ -37,9 +37,11 @@ void ServerConnection::write(std::string data) {
   if (closing_ || data.empty()) return;
   auto* w = new WriteReq{{}, std::move(data)};
   w->req.data = this;
+  write_bytes_pending_ += w->data.size();
   uv_buf_t b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
   if (uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp_), &b, 1,
                &ServerConnection::on_write) != 0) {
+    write_bytes_pending_ -= w->data.size();
     delete w;
     close_now(false);
     return;
@@ -50,6 +52,7 @@ void ServerConnection::write(std::string data) {
 void ServerConnection::on_write(uv_write_t* req, int status) {
   auto* w = reinterpret_cast<WriteReq*>(req);
   auto* self = static_cast<ServerConnection*>(req->data);
+  self->write_bytes_pending_ -= w->data.size();
   delete w;
   --self->writes_pending_;
   if (status < 0) {
@@ -180,6 +183,42 @@ void ServerConnection::abort(uint64_t seq) {
   close_now(true);
 }
 
+// ---- upgraded connections ----
+
+void ServerConnection::raw_write(std::string data) {
+  if (raw_alive()) write(std::move(data));
+}
+
+void ServerConnection::raw_close() {
+  if (raw_alive()) finish_and_close();
+}
+
+size_t ServerConnection::write_queue_bytes() const { return write_bytes_pending_; }
+
+RawConnection::RawConnection(std::weak_ptr<ServerConnection> conn) : conn_(std::move(conn)) {}
+
+void RawConnection::write(std::string data) {
+  if (auto c = conn_.lock()) c->raw_write(std::move(data));
+}
+
+void RawConnection::close() {
+  if (auto c = conn_.lock()) c->raw_close();
+}
+
+void RawConnection::close_now(bool reset) {
+  if (auto c = conn_.lock()) c->close_now(reset);
+}
+
+bool RawConnection::alive() const {
+  auto c = conn_.lock();
+  return c && c->raw_alive();
+}
+
+size_t RawConnection::write_queue_bytes() const {
+  auto c = conn_.lock();
+  return c ? c->write_queue_bytes() : 0;
+}
+
 // ---- Responder ----
 
 Responder::Responder(std::weak_ptr<ServerConnection> conn, uint64_t seq)
@@ -204,6 +243,12 @@ void Responder::end() {
 
 void Responder::abort() {
   if (auto c = conn_.lock()) c->abort(seq_);
+}
+
+RawConnection Responder::switch_protocols(std::string head, RawHandlers handlers) {
+  auto c = conn_.lock();
+  if (!c || !c->switch_protocols(seq_, std::move(head), std::move(handlers))) return {};
+  return RawConnection(c);
 }
 
 bool Responder::alive() const {
