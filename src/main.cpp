@@ -1,7 +1,7 @@
 // corral: a sticky-session load balancer for Cardano query backends.
 //   corral [--config FILE]   run (no FILE: the embedded default)
 //   corral --check FILE      validate FILE and exit
-//   corral --demo            run against a simulated Kupo fleet on loopback
+//   corral --demo            run against a simulated Kupo and Ogmios fleet on loopback
 #include <uv.h>
 
 #include <csignal>
@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/sim/demo_config.h"
 #include "bench/sim/sim_backend.h"
 #include "config/loader.h"
 #include "lb/net/control_loop.h"
@@ -63,7 +64,8 @@ void usage(FILE* f) {
           "  --config FILE  run with FILE (default: the embedded config, 127.0.0.1:8080 ->\n"
           "                 Kupo at 127.0.0.1:1442, admin 127.0.0.1:9901)\n"
           "  --check FILE   validate FILE, print every error with file:line:column\n"
-          "  --demo         start three simulated Kupo instances on loopback and serve them\n"
+          "  --demo         start three simulated Kupo and two simulated Ogmios instances on\n"
+          "                 loopback and serve them (Ogmios at /ogmios, WebSocket too)\n"
           "signals: SIGHUP reloads the config file; SIGTERM/SIGINT stop gracefully\n");
 }
 
@@ -112,16 +114,19 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (args.demo) {
-    // The embedded default, its Kupo pool pointed at three simulated instances.
+    // Three simulated Kupo instances behind /, two simulated Ogmios behind /ogmios.
     fleet = bench::start_sim_fleet(loop, 3, "127.0.0.1");
-    config::Pool& kupo = loaded.config->pools.front();
-    kupo.backends.clear();
-    for (size_t i = 0; i < fleet.size(); ++i) {
-      std::string addr = "127.0.0.1:" + std::to_string(fleet[i]->port());
-      kupo.backends.push_back(
-          {"kupo-" + std::to_string(i + 1), {"127.0.0.1", fleet[i]->port(), addr}});
+    std::vector<std::unique_ptr<bench::SimBackend>> ogmios =
+        bench::start_sim_fleet(loop, 2, "127.0.0.1", "ogmios");
+    std::vector<uint16_t> kupo_ports, ogmios_ports;
+    for (auto& b : fleet) kupo_ports.push_back(b->port());
+    for (auto& b : ogmios) ogmios_ports.push_back(b->port());
+    for (auto& b : ogmios) fleet.push_back(std::move(b));
+    loaded = config::load_string(bench::demo_config_yaml(kupo_ports, ogmios_ports), "<demo>");
+    if (!loaded.config) {
+      print_errors(loaded);
+      return 1;
     }
-    loaded.config->source = "<demo>";
   }
 
   net::ControlLoop control(loop, *loaded.config, {args.config_path, kVersion, [&fleet] {

@@ -35,9 +35,13 @@ class WsReader {
   void feed(std::string_view data, std::vector<WsEvent>& out);
   bool failed() const { return failed_; }
   // Heap bytes held (partial frame plus partial message).
-  size_t held_bytes() const { return pending_.capacity() + message_.capacity(); }
+  size_t held_bytes() const { return heap_of(pending_) + heap_of(message_); }
 
  private:
+  // A string's heap allocation: none while it fits its inline (small string) buffer.
+  static size_t heap_of(const std::string& s) {
+    return s.capacity() > std::string().capacity() ? s.capacity() : 0;
+  }
   // Handles one whole frame; false after an error event.
   bool on_frame(uint8_t opcode, bool fin, std::string payload, std::vector<WsEvent>& out);
   void fail(uint16_t code, std::string why, std::vector<WsEvent>& out);
