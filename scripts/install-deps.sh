@@ -11,6 +11,9 @@ pkgs=(libuv1-dev node-llhttp libxxhash-dev libssl-dev libyaml-cpp-dev doctest-de
 # Packages whose Debian install starts a daemon (nginx-light: port 80).
 daemons=(haproxy nginx-light)
 
+# The npm packages of tests/node (its own script: npm, not apt; quick when up to date).
+"$(dirname "$0")/install-node-deps.sh"
+
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -eq 0 ]; then
