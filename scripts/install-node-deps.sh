@@ -2,10 +2,14 @@
 # Installs the npm packages the integration tests drive through corral (tests/node:
 # @cardano-ogmios/client and ws, exact versions in package-lock.json) with `npm ci`.
 # Idempotent and quick: skipped while node_modules was installed from this very lock file.
-# Node 20 and npm come from the machine (NodeSource or nvm), never from Debian's npm
-# package. Without node/npm it says so and stops; the tests then skip, or fail under CI.
+# Node and npm come with the machine image; Debian's nodejs and npm are installed only
+# when no node is there at all. Without them it says so; the tests skip, or fail under CI.
 set -euo pipefail
 dir="$(cd "$(dirname "$0")/../tests/node" && pwd)"
+if ! command -v node >/dev/null && [ "$(id -u)" = 0 ]; then
+  # Only when absent: the machine image's own node/npm must not be replaced by Debian's.
+  apt-get install -y --no-install-recommends nodejs npm >/dev/null
+fi
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   echo "install-node-deps: node or npm is not installed; test_ogmios_client will skip (fail under CI)" >&2
   [ -z "${CI:-}" ] || exit 1
