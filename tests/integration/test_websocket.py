@@ -25,7 +25,9 @@ import websockets.client
 import websockets.exceptions
 import websockets.server
 
-from harness import Corral, listener_config, main, raw, status_of
+import json
+
+from harness import Corral, Fleet, get, listener_config, main, raw, status_of
 
 
 class WsBackends:
@@ -396,6 +398,71 @@ class BackendGoesAway(unittest.TestCase):
         self.assertEqual(self.corral.proc.p.wait(10), 0)
         self.corral.dir.cleanup()
         self.corral = None
+
+
+class ThroughCorralToSimulatedOgmios(unittest.TestCase):
+    """corral in front of two simulated Ogmios (corral-bench backend --kind ogmios)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.fleet = Fleet(2, name="ogmios", extra=("--kind", "ogmios"))
+        routes = "      - {prefix: /ogmios, pool: ogmios, strip_prefix: true, websocket: true}\n"
+        backends = "".join("      - {name: %s, address: 127.0.0.1:%d}\n" % (n, p)
+                           for n, p in sorted(cls.fleet.backends.items()))
+        cls.corral = Corral(listener_config(routes) + (
+            "sticky:\n  keys:\n    - {from: path, prefix: /s/}\n    - {from: client_ip}\n"
+            "pools:\n  ogmios:\n    kind: ogmios\n    backends:\n%s") % backends)
+        cls.loop = asyncio.new_event_loop()
+        cls.c = Client(cls.loop)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.corral.stop()
+        cls.fleet.stop()
+        cls.loop.close()
+
+    def ws(self, user):
+        return websockets.client.connect("ws://127.0.0.1:%d/s/%s/ogmios" % (self.corral.port, user),
+                                         max_size=4 << 20)
+
+    def test_json_rpc_over_websocket_and_http_pinned_by_one_key(self):
+        async def go(user):
+            async with self.ws(user) as ws:
+                await ws.send(json.dumps({"jsonrpc": "2.0", "method": "queryNetwork/tip",
+                                          "id": "t-" + user}))
+                answer = json.loads(await ws.recv())
+                return ws.response_headers["X-Backend"], answer
+        for user in ("ann", "bob", "cy", "dee", "eve", "fay"):
+            name, answer = self.c.run(go(user))
+            self.assertEqual(answer["id"], "t-" + user)
+            self.assertIn("slot", answer["result"])
+            # Ogmios' HTTP JSON-RPC (POST /) for the same user: the same backend.
+            body = json.dumps({"jsonrpc": "2.0", "method": "queryNetwork/tip", "id": 7})
+            status, headers, text = get(self.corral.port, "/s/%s/ogmios" % user, method="POST",
+                                        body=body, headers={"Content-Type": "application/json"})
+            self.assertEqual(status, 200, text)
+            self.assertEqual(headers["x-backend"], name)
+            self.assertEqual(json.loads(text)["id"], 7)
+
+    def test_backend_fragments_and_close_code_pass_through(self):
+        async def go():
+            async with self.ws("frag") as ws:
+                await ws.send(json.dumps({"jsonrpc": "2.0", "method": "_sim/fragmented",
+                                          "params": {"size": 200000, "pieces": 37}, "id": 1}))
+                msg = await ws.recv()
+                big = os.urandom(1 << 20)
+                await ws.send(big)
+                echoed = await ws.recv()
+                await ws.send(json.dumps({"jsonrpc": "2.0", "method": "_sim/close",
+                                          "params": {"code": 4321, "reason": "sim"}}))
+                with self.assertRaises(websockets.exceptions.ConnectionClosed):
+                    await ws.recv()
+                return msg, big == echoed, ws.close_code
+        msg, same, code = self.c.run(go())
+        self.assertEqual(len(msg), 200000)
+        json.loads(msg)
+        self.assertTrue(same)
+        self.assertEqual(code, 4321)
 
 
 if __name__ == "__main__":
