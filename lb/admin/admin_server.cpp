@@ -393,11 +393,11 @@ std::string AdminServer::metrics_text() const {
        "Close frames corral sent to WebSocket clients: 1012 (backend gone), 1001 (shutdown, "
        "idle).");
   for (const auto& p : rt->pools) {
-    uint64_t c1001 = 0, c1012 = 0;
-    for (const auto& b : p.backends) {
-      c1001 += load(b.stats->tunnel_closes_1001);
-      c1012 += load(b.stats->tunnel_closes_1012);
-    }
+    uint64_t c1001 = 0, c1012 = 0;  // removed backends' closes included
+    state_.registry.for_each_in_pool(p.name, [&](const net::BackendStats& st) {
+      c1001 += load(st.tunnel_closes_1001);
+      c1012 += load(st.tunnel_closes_1012);
+    });
     line("corral_tunnel_closes_total", "pool=\"" + label(p.name) + "\",code=\"1001\"", c1001);
     line("corral_tunnel_closes_total", "pool=\"" + label(p.name) + "\",code=\"1012\"", c1012);
   }

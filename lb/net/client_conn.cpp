@@ -62,6 +62,9 @@ const char* ClientConn::ip_text() {
 RequestState& ClientConn::req() {
   if (!rs_) {
     rs_ = worker_.request_states().take();
+    // A pooled state still names the last exchange's backend, which a reload may have
+    // freed since: a request that never reaches an exchange must not see it.
+    rs_->exchange = Exchange();
     rs_->parser.reset(rt_->config.limits.max_header_bytes);
     rs_->parser.set_body_sink(&ClientConn::on_chunk_data, this);
   }

@@ -310,6 +310,7 @@ void ClientConn::exchange_switched(std::unique_ptr<Stream> upstream) {
   setup.pin_key = rs_->exchange.pin_key();
   setup.pinned = rs_->exchange.pinned();
   setup.idle_ms = rt_->config.limits.tunnel_idle_timeout_ms;
+  setup.send_ms = rt_->config.limits.send_timeout_ms;
   stream_->write(rs_->resp_head);
   // The tunnel takes both streams and this connection's place in the counts; this object
   // goes (the exchange calling us touches nothing after this call).

@@ -6,6 +6,7 @@
 // they survive reloads.
 #include <sys/socket.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -75,6 +76,10 @@ class Registry {
   std::optional<BackendRef> find(const std::string& pool, const std::string& name) const;
   // "pool/backend" for a ref handed out by backend(), or "" if unknown.
   std::string name_of(BackendRef ref) const;
+  // Every backend ever interned for `pool`, configured now or not: pool-level counters
+  // summed over them never go down when a reload removes a backend.
+  void for_each_in_pool(const std::string& pool,
+                        const std::function<void(const BackendStats&)>& fn) const;
 
  private:
   mutable std::mutex mu_;

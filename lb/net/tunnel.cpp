@@ -1,5 +1,7 @@
 #include "lb/net/tunnel.h"
 
+#include <algorithm>
+
 #include "lb/net/log.h"
 #include "lb/net/runtime.h"
 #include "lb/net/worker.h"
@@ -10,8 +12,14 @@ namespace {
 // A close waits this long for the backend to finish the frame it is sending; then the
 // connection is cut (the client sees 1006 and reconnects all the same).
 constexpr uint64_t kFinishFrameMs = 5'000;
-// After our close frame, the client has this long to answer it before the socket closes.
+// After our close frame is written, the client has this long to answer it.
 constexpr uint64_t kCloseLingerMs = 2'000;
+// One side hung up (or the backend sent its close frame): the other has this long to
+// finish before both are closed (HAProxy's client-fin/server-fin).
+constexpr uint64_t kHalfCloseMs = 10'000;
+// At the stop deadline both waits above are cut to this, so corral exits soon after
+// stop_timeout.
+constexpr uint64_t kStopWaitMs = 1'000;
 
 }  // namespace
 
@@ -20,8 +28,8 @@ Tunnel* Tunnel::open(Worker& worker, std::unique_ptr<Stream> client,
   auto* t = new Tunnel(worker, std::move(client), std::move(backend), std::move(setup));
   // Bytes that came with the 101, or that the client sent before it, go through first.
   t->pump(t->backend_);
-  t->pump(t->client_);
-  t->arm(t->setup_.idle_ms);
+  if (!t->closing_) t->pump(t->client_);
+  t->schedule();
   return t;
 }
 
@@ -51,8 +59,6 @@ Tunnel::~Tunnel() {
   worker_.untrack_tunnel(this);
 }
 
-void Tunnel::arm(uint64_t ms) { worker_.deadlines().set(deadline_, ms); }
-
 const char* Tunnel::backend_gone(const Runtime& rt) const {
   if (setup_.stats->state.load(std::memory_order_relaxed) == BackendState::down)
     return "backend down";
@@ -65,11 +71,25 @@ const char* Tunnel::backend_gone(const Runtime& rt) const {
 void Tunnel::readable(Side& from) {
   if (closing_) return;
   if (from.s->starved()) {  // at the buffer budget: try again on the next tick
-    arm(Deadlines::kTickMs);
+    worker_.deadlines().set(deadline_, Deadlines::kTickMs);
     return;
   }
   last_active_ms_ = worker_.deadlines().now();
   pump(from);
+}
+
+// Queues bytes on `to`; a stream that refuses them is dead: the tunnel ends.
+bool Tunnel::forward(Side& to, std::string_view bytes) {
+  if (!to.s->write(bytes)) {
+    close_all();
+    return false;
+  }
+  if (to.send_due_ms == 0 && to.s->pending() > 0) {
+    to.send_mark = to.s->sent();
+    to.send_due_ms = worker_.deadlines().now() + setup_.send_ms;
+    schedule();
+  }
+  return true;
 }
 
 // Copies what `from` has read to the other side (the stream copies only what the kernel
@@ -81,7 +101,7 @@ void Tunnel::pump(Side& from) {
     if (&from == &backend_) {
       size_t n = to_client_.feed(in, close_code_ != 0);
       if (n > 0) {
-        client_.s->write(in.substr(0, n));
+        if (!forward(client_, in.substr(0, n))) return;
         setup_.stats->tunnel_bytes_to_client.fetch_add(n, std::memory_order_relaxed);
       }
       from.s->consume(n);
@@ -89,10 +109,11 @@ void Tunnel::pump(Side& from) {
         send_close();
         return;
       }
+      if (to_client_.saw_close()) half_closed();
     } else {
       // After our close frame, what the client sends (its close reply) has nowhere to go.
       if (!close_sent_) {
-        backend_.s->write(in);
+        if (!forward(backend_, in)) return;
         setup_.stats->tunnel_bytes_to_backend.fetch_add(in.size(), std::memory_order_relaxed);
       }
       from.s->consume(in.size());
@@ -129,7 +150,9 @@ void Tunnel::eof(Side& from) {
         to_client_.at_boundary()) {
       // The backend dropped the connection without closing the WebSocket (killed or
       // restarted): the client hears 1012 and reconnects, rather than a bare FIN.
-      close_with(http::kWsServiceRestart, "backend closed the connection");
+      close_code_ = http::kWsServiceRestart;
+      close_reason_ = "backend closed the connection";
+      send_close();
       return;
     }
     if (close_code_ != 0 && !close_sent_) {  // the frame a close waited for never ends
@@ -139,6 +162,7 @@ void Tunnel::eof(Side& from) {
     client_.s->shutdown();
   }
   finish_if_done();
+  if (!closing_) half_closed();
 }
 
 void Tunnel::failed(Side& from) {
@@ -146,7 +170,9 @@ void Tunnel::failed(Side& from) {
   if (&from == &backend_ && !client_.eof && !close_sent_ && close_code_ == 0 &&
       !to_client_.saw_close() && to_client_.at_boundary()) {
     from.eof = true;
-    close_with(http::kWsServiceRestart, "backend connection reset");
+    close_code_ = http::kWsServiceRestart;
+    close_reason_ = "backend connection reset";
+    send_close();
     return;
   }
   close_all();
@@ -154,6 +180,7 @@ void Tunnel::failed(Side& from) {
 
 void Tunnel::drained(Side& to) {
   if (closing_) return;
+  to.send_due_ms = 0;
   Side& from = other(to);
   if (!from.closed && from.s->has_input())
     pump(from);
@@ -167,29 +194,43 @@ void Tunnel::finish_if_done() {
   if (client_.eof && backend_.eof && client_.s->idle() && backend_.s->idle()) close_all();
 }
 
-void Tunnel::close_with(uint16_t code, const char* reason) {
+// The WebSocket is ending by itself (a close frame from the backend, or a side hung up):
+// the other side gets kHalfCloseMs to finish.
+void Tunnel::half_closed() {
+  if (close_due_ms_ != 0 || close_sent_) return;
+  close_due_ms_ = worker_.deadlines().now() + kHalfCloseMs;
+  schedule();
+}
+
+void Tunnel::close_with(uint16_t code, const char* reason, bool fast) {
   if (closing_ || close_code_ != 0) return;
+  if (to_client_.saw_close() || backend_.eof || client_.eof) {
+    // A close is under way already (or a side is gone): no second close frame.
+    close_all();
+    return;
+  }
   close_code_ = code;
   close_reason_ = reason;
+  frame_wait_ms_ = fast ? kStopWaitMs : kFinishFrameMs;
+  linger_ms_ = fast ? kStopWaitMs : kCloseLingerMs;
   if (to_client_.at_boundary()) {
     send_close();
     return;
   }
-  if (to_client_.failed() || backend_.eof) {  // no boundary will come
+  if (to_client_.failed()) {  // no boundary will come
     close_all();
     return;
   }
-  close_due_ms_ = worker_.deadlines().now() + kFinishFrameMs;
-  arm(kFinishFrameMs);
+  close_due_ms_ = worker_.deadlines().now() + frame_wait_ms_;
+  schedule();
   pump(backend_);  // bytes of the frame may be waiting already
 }
 
 void Tunnel::send_close() {
   close_sent_ = true;
+  if (linger_ms_ == 0) linger_ms_ = kCloseLingerMs;
   uint8_t frame[2 + 125];
   size_t n = http::write_ws_close(frame, close_code_, close_reason_);
-  client_.s->write({reinterpret_cast<const char*>(frame), n});
-  client_.s->shutdown();  // the server closes the TCP connection first (RFC 6455 §7.1.1)
   BackendStats& st = *setup_.stats;
   (close_code_ == http::kWsServiceRestart ? st.tunnel_closes_1012 : st.tunnel_closes_1001)
       .fetch_add(1, std::memory_order_relaxed);
@@ -198,11 +239,19 @@ void Tunnel::send_close() {
   if (close_code_ == http::kWsServiceRestart && setup_.pinned)
     worker_.state().sessions.record_slot(setup_.pin_key,
                                          st.tip_slot.load(std::memory_order_relaxed));
-  logf(LogLevel::info, "tunnel to %s closed with %u: %s",
+  logf(LogLevel::debug, "tunnel to %s closed with %u: %s",
        worker_.state().registry.name_of(setup_.backend).c_str(), close_code_, close_reason_);
   backend_.s->close();
-  close_due_ms_ = worker_.deadlines().now() + kCloseLingerMs;
-  arm(kCloseLingerMs);
+  if (!client_.s->write({reinterpret_cast<const char*>(frame), n})) {
+    close_all();
+    return;
+  }
+  client_.s->shutdown();  // the server closes the TCP connection first (RFC 6455 §7.1.1)
+  // The linger runs while the frame is still queued too, but is extended as long as the
+  // client keeps taking bytes (on_deadline).
+  close_mark_ = client_.s->sent();
+  close_due_ms_ = worker_.deadlines().now() + linger_ms_;
+  schedule();
   update_reading(client_);
 }
 
@@ -219,6 +268,33 @@ void Tunnel::side_closed(Side& s) {
   if (client_.closed && backend_.closed) delete this;
 }
 
+// The one deadline entry: the earliest of the idle timeout, a close or half-close under
+// way, and each side's send_timeout.
+void Tunnel::schedule() {
+  if (closing_) return;
+  uint64_t due = close_code_ != 0 || close_sent_ ? close_due_ms_ : last_active_ms_ + setup_.idle_ms;
+  if (close_due_ms_ != 0) due = std::min(due, close_due_ms_);
+  for (const Side* s : {&client_, &backend_})
+    if (s->send_due_ms != 0) due = std::min(due, s->send_due_ms);
+  uint64_t now = worker_.deadlines().now();
+  worker_.deadlines().set(deadline_, due > now ? due - now : 1);
+}
+
+// send_timeout for one side: its queued bytes have not moved for that long.
+bool Tunnel::stalled(Side& s, uint64_t now) {
+  if (s.closed || s.send_due_ms == 0) return false;
+  if (s.s->pending() == 0) {
+    s.send_due_ms = 0;
+    return false;
+  }
+  if (s.s->sent() != s.send_mark) {
+    s.send_mark = s.s->sent();
+    s.send_due_ms = now + setup_.send_ms;
+    return false;
+  }
+  return now >= s.send_due_ms;
+}
+
 void Tunnel::on_deadline(void* self) {
   auto* t = static_cast<Tunnel*>(self);
   if (t->closing_) return;
@@ -228,20 +304,29 @@ void Tunnel::on_deadline(void* self) {
       s->s->retry_read();
       t->update_reading(*s);
     }
-  if (t->close_code_ != 0) {
-    if (now >= t->close_due_ms_) {
+  for (Side* s : {&t->client_, &t->backend_})
+    if (t->stalled(*s, now)) {
+      log_limited("tunnel to %s: the %s took no byte for send_timeout; closed",
+                  t->worker_.state().registry.name_of(t->setup_.backend).c_str(),
+                  s == &t->client_ ? "client" : "backend");
       t->close_all();
       return;
     }
-    t->arm(t->close_due_ms_ - now);
-    return;
+  if (t->close_due_ms_ != 0 && now >= t->close_due_ms_) {
+    // A close frame still going out to a client that takes it: a little longer.
+    if (t->close_sent_ && t->client_.s->pending() > 0 && t->client_.s->sent() != t->close_mark_) {
+      t->close_mark_ = t->client_.s->sent();
+      t->close_due_ms_ = now + t->linger_ms_;
+    } else {
+      t->close_all();
+      return;
+    }
   }
-  uint64_t idle_due = t->last_active_ms_ + t->setup_.idle_ms;
-  if (now >= idle_due) {
+  if (t->close_code_ == 0 && !t->close_sent_ && now >= t->last_active_ms_ + t->setup_.idle_ms) {
     t->close_with(http::kWsGoingAway, "tunnel idle timeout");
-    return;
+    if (t->closing_) return;
   }
-  t->arm(idle_due - now);
+  t->schedule();
 }
 
 }  // namespace lb::net

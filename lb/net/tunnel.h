@@ -8,6 +8,9 @@
 // connection without closing the WebSocket; 1001 on shutdown or after
 // limits.tunnel_idle_timeout without a byte either way. Never 1000: clients such as
 // cardano-js-sdk end for good on 1000, and reconnect on anything else.
+// Three more deadlines keep a stuck tunnel from holding sockets and buffers: a side that
+// takes none of its queued bytes for limits.send_timeout, a half-closed tunnel whose other
+// side does not finish within kHalfCloseMs, and the close handshake (kCloseLingerMs).
 #include <cstdint>
 #include <memory>
 
@@ -30,6 +33,7 @@ struct TunnelSetup {
   SessionKey pin_key;
   bool pinned = false;  // the user has a key: a 1012 records the slot it last saw
   uint64_t idle_ms = 0;
+  uint64_t send_ms = 0;  // limits.send_timeout
 };
 
 class Tunnel {
@@ -40,8 +44,11 @@ class Tunnel {
                       std::unique_ptr<Stream> backend, TunnelSetup setup);
 
   // Ends the tunnel with a close frame to the client at the next frame boundary (at once
-  // if between frames); the backend side is closed. Once per tunnel.
-  void close_with(uint16_t code, const char* reason);
+  // if between frames); the backend side is closed. Once per tunnel; a tunnel already
+  // closing (the backend sent its close frame, or a side hung up) just ends, since a
+  // second close frame is not allowed. fast: the stop deadline passed, so the frame wait
+  // and the linger are short.
+  void close_with(uint16_t code, const char* reason, bool fast = false);
   // Why the tunnel's backend is gone (down, or not in `rt` any more after a reload), or
   // nullptr while it is there.
   const char* backend_gone(const Runtime& rt) const;
@@ -56,6 +63,10 @@ class Tunnel {
     std::unique_ptr<Stream> s;
     bool eof = false;
     bool closed = false;
+    // send_timeout: the stream's sent() count when its queued bytes were last seen
+    // moving, and when they must have moved again (0: nothing queued).
+    uint64_t send_mark = 0;
+    uint64_t send_due_ms = 0;
     void on_readable(Stream&) override { t->readable(*this); }
     void on_eof(Stream&) override { t->eof(*this); }
     void on_stream_error(Stream&, int) override { t->failed(*this); }
@@ -74,10 +85,13 @@ class Tunnel {
   void drained(Side& to);
   void side_closed(Side& s);
   void update_reading(Side& s);
+  bool forward(Side& to, std::string_view bytes);
   void send_close();
   void finish_if_done();
+  void half_closed();
   void close_all();
-  void arm(uint64_t ms);
+  void schedule();
+  bool stalled(Side& s, uint64_t now);
   static void on_deadline(void* self);
 
   Worker& worker_;
@@ -86,8 +100,11 @@ class Tunnel {
   http::WsFrameTracker to_client_;  // frames the backend sends
   Deadlines::Entry deadline_;
   uint64_t last_active_ms_ = 0;
-  uint64_t close_due_ms_ = 0;  // a close under way: when it gives up and cuts
-  uint16_t close_code_ = 0;    // a close frame wanted (0: none)
+  uint64_t close_due_ms_ = 0;  // a close or a half-close under way: when it gives up
+  uint64_t close_mark_ = 0;    // client's sent() when close_due_ms_ was set
+  uint64_t frame_wait_ms_ = 0;
+  uint64_t linger_ms_ = 0;
+  uint16_t close_code_ = 0;  // a close frame wanted (0: none)
   const char* close_reason_ = "";
   bool close_sent_ = false;
   bool closing_ = false;

@@ -363,7 +363,7 @@ void Worker::on_deadline(uv_timer_t* t) {
   for (ClientConn* c : conns) c->close();
   // Tunnels live until the deadline, then hear 1001 (going away) and reconnect elsewhere.
   std::vector<Tunnel*> tunnels = w->tunnels_;
-  for (Tunnel* t : tunnels) t->close_with(http::kWsGoingAway, "corral is shutting down");
+  for (Tunnel* t : tunnels) t->close_with(http::kWsGoingAway, "corral is shutting down", true);
 }
 
 }  // namespace lb::net

@@ -16,6 +16,7 @@ import asyncio
 import http
 import re
 import signal
+import socket
 import threading
 import time
 import unittest
@@ -23,6 +24,7 @@ import unittest
 import websockets
 import websockets.client
 import websockets.exceptions
+import websockets.frames
 import websockets.server
 
 import json
@@ -61,6 +63,10 @@ class WsBackends:
                         await ws.close(int(msg[6:]), "asked to")
                     elif msg == "tip":
                         await ws.send(name)
+                    elif msg == "halfclose":
+                        # A close frame, and then nothing: the socket stays open.
+                        await ws.write_close_frame(websockets.frames.Close(1000, "bye"))
+                        await asyncio.sleep(60)
                     elif isinstance(msg, str) and msg.startswith("flood:"):
                         for i in range(int(msg[6:])):
                             await ws.send(b"%08d" % i + b"f" * 65528)
@@ -105,6 +111,34 @@ class WsBackends:
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(5)
+
+
+def raw_ws(port, path):
+    """A WebSocket opened by hand (a client that can stop reading or never answer)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=20)
+    s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+              b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+              b"Sec-WebSocket-Version: 13\r\n\r\n")
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += s.recv(1)
+    assert status_of(head) == 101, head
+    return s
+
+
+def text_frame(payload):
+    """A masked text frame (a zero mask leaves the payload as it is)."""
+    assert len(payload) < 126
+    return bytes([0x81, 0x80 | len(payload)]) + b"\0\0\0\0" + payload
+
+
+def read_all(s):
+    out = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            return out
+        out += chunk
 
 
 def config(backends, names=None, limits="", extra=""):
@@ -289,6 +323,17 @@ class WebSocketTunnel(unittest.TestCase):
         out = raw(port, b"GET /ws/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         self.assertEqual(status_of(out), 200, out)
 
+    def test_backend_close_then_idle_sends_no_second_close_frame(self):
+        # The backend sent its close frame and holds the socket; the idle timeout then
+        # ends the tunnel without a close frame of corral's (one close per WebSocket).
+        s = raw_ws(self.corral.port, "/s/halfclose/ws")
+        s.sendall(text_frame(b"halfclose"))
+        t0 = time.time()
+        out = read_all(s)
+        s.close()
+        self.assertEqual(out, b"\x88\x05\x03\xe8bye")
+        self.assertLess(time.time() - t0, 5)
+
     def test_metrics_count_tunnels_and_bytes(self):
         async def go():
             async with self.connect("metrics") as ws:
@@ -382,6 +427,35 @@ class BackendGoesAway(unittest.TestCase):
         self.corral.proc.send(signal.SIGHUP)
         self.corral.proc.wait_line(r"reload")
         self.expect_close(socks, "og-1", 1012)
+        # The pool's count keeps the closes of the backend the reload removed.
+        self.assertIsNotNone(re.search(r'corral_tunnel_closes_total\{pool="ogmios",code="1012"\} '
+                                       r'[1-9]', self.corral.metrics()))
+
+    def test_client_that_stops_reading_is_cut_after_send_timeout(self):
+        self.start(limits="{send_timeout: 1s}")
+        s = raw_ws(self.corral.port, "/s/stuck/ws")
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall(text_frame(b"flood:512"))  # 32 MiB the client never reads
+        deadline = time.time() + 8
+        while time.time() < deadline:
+            m = self.corral.metrics()
+            if re.search(r'corral_tunnels\{pool="ogmios",backend="og-\d"\} [1-9]', m) is None:
+                break
+            time.sleep(0.2)
+        self.assertLess(time.time(), deadline, "the tunnel outlived send_timeout")
+        held = int(re.search(r"^corral_buffer_in_use_bytes (\d+)", m, re.M).group(1))
+        self.assertLess(held, 64 << 10)
+        s.close()
+
+    def test_half_closed_tunnel_ends_without_waiting_for_idle(self):
+        self.start()  # tunnel_idle_timeout: 1h
+        s = raw_ws(self.corral.port, "/s/half/ws")
+        s.sendall(text_frame(b"halfclose"))
+        t0 = time.time()
+        out = read_all(s)  # the backend's close frame, then corral ends the tunnel
+        s.close()
+        self.assertEqual(out, b"\x88\x05\x03\xe8bye")
+        self.assertLess(time.time() - t0, 15)
 
     def test_shutdown_gives_1001_after_stop_timeout(self):
         self.start(extra="stop_timeout: 1s\n")
