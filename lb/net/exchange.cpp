@@ -222,7 +222,7 @@ RetryFacts Exchange::retry_facts() const {
 
 void Exchange::upstream_head(const http::MessageParser& r) {
   int status = r.status_code();
-  if (status >= 200) {
+  if (status >= 200 || status == 101) {  // a final answer (a 101 is the handshake's)
     BackendStats& st = *backend_->stats;
     st.latency.observe(now_us() - sent_at_us_);
     st.responses.count(status);
@@ -253,10 +253,7 @@ void Exchange::upstream_head(const http::MessageParser& r) {
 }
 
 void Exchange::upstream_switched(std::unique_ptr<Stream> stream) {
-  up_ = nullptr;  // it is gone; its stream is the tunnel's now
-  BackendStats& st = *backend_->stats;
-  st.latency.observe(now_us() - sent_at_us_);
-  st.responses.count(101);
+  up_ = nullptr;  // it is gone; its stream is the tunnel's now (counted in upstream_head)
   end_in_flight();
   client_->exchange_switched(std::move(stream));  // last: it may free this exchange
 }
