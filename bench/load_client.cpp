@@ -325,20 +325,7 @@ void Worker::finish_run() {
 }
 
 void Worker::run() {
-  init_run();
-  conns_.reserve(spec_.connections);
-  for (uint32_t i = 0; i < spec_.connections; ++i) {
-    auto c = std::make_unique<Conn>();
-    c->w = this;
-    uv_timer_init(&loop_, &c->timer);
-    c->timer.data = c.get();
-    c->sched_base = stagger(i);
-    build_request(*c);
-    conns_.push_back(std::move(c));
-  }
-  for (auto& c : conns_) connect(*c);
-  run_loop();
-  conns_.clear();  // every handle's close callback has run
+  run_conns(conns_, [this](Conn& c, uint32_t) { build_request(c); });
 }
 
 }  // namespace

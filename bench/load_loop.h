@@ -5,11 +5,12 @@
 // unanswered at the end, the user key's place in a pre-formatted request, and the
 // connect / read / close / reconnect plumbing of one TCP connection. A worker derives
 // from LoadLoop; its connection type `Conn` has the members the templates below name
-// (w, tcp, timer, connect_req, reconnect_delay_ms, free_space()) and its worker has
+// (w, tcp, timer, connect_req, sched_base, reconnect_delay_ms, free_space()) and its worker has
 // connect(Conn&), on_connected(Conn&, int), on_read(Conn&, ssize_t), next(Conn&) and
 // on_closed(Conn&).
 #include <uv.h>
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -54,11 +55,12 @@ class LoadLoop {
   // At spec.end_ns: records what is unanswered, closes every handle (close_timers()).
   virtual void finish_run() = 0;
 
-  // Initialises the loop, the result's per-second and per-user vectors and the schedule
-  // interval; the worker then creates and connects its connections and calls run_loop().
-  void init_run();
-  // Starts the end, sweep and live timers and runs the loop until every handle is closed.
-  void run_loop();
+  // The whole run: initialises the loop, the result's per-second and per-user vectors and
+  // the schedule interval; creates spec.connections connections (timer ready, schedule
+  // staggered across one interval so the total rate is smooth) and lets `prepare(conn, i)`
+  // fill in the rest; connects them all and runs the loop until every handle has closed.
+  template <class Conn, class Prepare>
+  void run_conns(std::vector<std::unique_ptr<Conn>>& conns, Prepare&& prepare);
   // Closes the end, sweep and live timers (from finish_run).
   void close_timers();
 
@@ -66,10 +68,6 @@ class LoadLoop {
   bool in_window(uint64_t t) const { return t >= spec_.measure_start_ns && t < spec_.end_ns; }
   // Open-loop schedule: message i of a connection is due at sched_base + i * interval.
   uint64_t due_of(uint64_t sched_base, uint64_t i) const { return sched_base + i * interval_ns_; }
-  // Connection i's sched_base: staggered across one interval so the total rate is smooth.
-  uint64_t stagger(uint32_t i) const {
-    return spec_.start_ns + interval_ns_ * i / spec_.connections;
-  }
   void count_error(ErrorKind k);
   // The id of backend header value `v` in out.backends (added on first sight), or -1 when
   // kMaxBackends are tracked already.
@@ -111,12 +109,32 @@ class LoadLoop {
   bool stopping_ = false;
 
  private:
+  void init_run();
+  void run_loop();
   void publish();
 
   uv_timer_t end_timer_{};
   uv_timer_t sweep_timer_{};
   uv_timer_t live_timer_{};
 };
+
+template <class Conn, class Prepare>
+void LoadLoop::run_conns(std::vector<std::unique_ptr<Conn>>& conns, Prepare&& prepare) {
+  init_run();
+  conns.reserve(spec_.connections);
+  for (uint32_t i = 0; i < spec_.connections; ++i) {
+    auto c = std::make_unique<Conn>();
+    c->w = static_cast<decltype(c->w)>(this);
+    uv_timer_init(&loop_, &c->timer);
+    c->timer.data = c.get();
+    c->sched_base = spec_.start_ns + interval_ns_ * i / spec_.connections;
+    prepare(*c, i);
+    conns.push_back(std::move(c));
+  }
+  for (auto& c : conns) c->w->connect(*c);
+  run_loop();
+  conns.clear();  // every handle's close callback has run
+}
 
 template <class Conn>
 bool LoadLoop::wait_until_due(Conn& c, uint64_t due, uint64_t now) {

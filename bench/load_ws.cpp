@@ -483,26 +483,15 @@ void WsWorker::finish_run() {
 }
 
 void WsWorker::run() {
-  init_run();
   rng_ ^= uv_hrtime() * 0x2545F4914F6CDD1DULL + spec_.thread_index;
   scratch_.resize(spec_.ws_method.size() + spec_.ws_params.size() + 96);
-  conns_.reserve(spec_.connections);
-  for (uint32_t i = 0; i < spec_.connections; ++i) {
-    auto c = std::make_unique<WsConn>();
-    c->w = this;
-    c->user = spec_.thread_index + spec_.thread_count * i;
-    uv_timer_init(&loop_, &c->timer);
-    c->timer.data = c.get();
-    c->sched_base = stagger(i);
+  run_conns(conns_, [this](WsConn& c, uint32_t i) {
+    c.user = spec_.thread_index + spec_.thread_count * i;
     // Room for a few messages; a bigger backlog grows the buffers once, and they stay.
-    c->out.reserve(4 * (scratch_.size() + lb::http::kWsMaxHeader) + 256);
-    c->flight.reserve(c->out.capacity());
-    build_handshake(*c);
-    conns_.push_back(std::move(c));
-  }
-  for (auto& c : conns_) connect(*c);
-  run_loop();
-  conns_.clear();  // every handle's close callback has run
+    c.out.reserve(4 * (scratch_.size() + lb::http::kWsMaxHeader) + 256);
+    c.flight.reserve(c.out.capacity());
+    build_handshake(c);
+  });
 }
 
 }  // namespace
