@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 
+#include "bench/load_loop.h"
 #include "bench/load_ws_frames.h"
 #include "lb/core/header_view.h"
 #include "lb/http/message_parser.h"
@@ -65,18 +66,13 @@ struct WsConn {
   uint64_t sent_on_socket = 0;
   uint64_t connects = 0;
   uint64_t reconnect_delay_ms = 0;
+
+  uv_buf_t free_space() { return uv_buf_init(in.data() + in_len, unsigned(in.size() - in_len)); }
 };
 
-template <typename H>
-uv_handle_t* as_handle(H* h) {
-  return reinterpret_cast<uv_handle_t*>(h);
-}
-uv_stream_t* as_stream(uv_tcp_t* t) { return reinterpret_cast<uv_stream_t*>(t); }
-
-class WsWorker {
+class WsWorker : public LoadLoop {
  public:
-  WsWorker(const LoadSpec& spec, LoadResult& out, LoadLive& live)
-      : spec_(spec), out_(out), live_(live) {}
+  using LoadLoop::LoadLoop;
   void run();
 
   void connect(WsConn& c);
@@ -87,11 +83,9 @@ class WsWorker {
   void on_closed(WsConn& c);
 
  private:
-  bool open_loop() const { return spec_.rate > 0; }
-  bool in_window(uint64_t t) const { return t >= spec_.measure_start_ns && t < spec_.end_ns; }
-  uint64_t due_of(const WsConn& c, uint64_t i) const { return c.sched_base + i * interval_ns_; }
+  void sweep() override;
+  void finish_run() override;
   void build_handshake(WsConn& c);
-  void count_error(ErrorKind k);
   void set_state(WsConn& c, WsConn::State s);
   bool read_handshake(WsConn& c, size_t old_len, size_t n);
   bool read_frames(WsConn& c);
@@ -107,10 +101,6 @@ class WsWorker {
     count_error(k);
     reopen(c, spec_.ws_backoff_ms);
   }
-  void sweep();
-  void publish();
-  void finish_run();
-  int intern_backend(std::string_view v);
   uint32_t random32() {
     rng_ ^= rng_ << 13;
     rng_ ^= rng_ >> 7;
@@ -118,59 +108,22 @@ class WsWorker {
     return uint32_t(rng_);
   }
 
-  const LoadSpec& spec_;
-  LoadResult& out_;
-  LoadLive& live_;
-  uv_loop_t loop_{};
-  uv_timer_t end_timer_{};
-  uv_timer_t sweep_timer_{};
-  uv_timer_t live_timer_{};
   std::vector<std::unique_ptr<WsConn>> conns_;
   std::vector<char> scratch_;  // one JSON-RPC request's text
-  uint64_t interval_ns_ = 0;
   uint64_t rng_ = 0x9e3779b97f4a7c15ULL;
-  bool stopping_ = false;
 };
 
+// The socket's user key is patched in at every connect (connect()).
 void WsWorker::build_handshake(WsConn& c) {
-  std::string path = spec_.path;
-  const std::string marker(spec_.key == KeyKind::address ? kAddressWidth : kUserKeyWidth, '\x01');
-  std::vector<std::string> extra = spec_.headers;
-  if (spec_.key == KeyKind::path) {
-    path = "/s/" + marker + path;
-  } else if (spec_.key == KeyKind::address) {
-    const size_t q = path.find('?');
-    const std::string query = q == std::string::npos ? "" : path.substr(q);
-    const std::string p = path.substr(0, q);
-    path = p.substr(0, p.rfind('/') + 1) + marker + query;
-  } else if (spec_.key == KeyKind::header) {
-    extra.push_back(spec_.key_name + ": " + marker);
-  } else if (spec_.key == KeyKind::cookie) {
-    extra.push_back("Cookie: " + spec_.key_name + "=" + marker);
-  }
+  const KeyedTarget t = keyed_target(spec_);
   uint8_t raw[16];
   for (int i = 0; i < 16; i += 4) {
     const uint32_t r = random32();
     std::memcpy(raw + i, &r, 4);
   }
   c.key = ws_key_from_bytes(raw);
-  c.handshake = ws_handshake_request(path, spec_.host_header, c.key, extra);
-  c.key_off = spec_.key == KeyKind::none ? std::string::npos : c.handshake.find(marker);
-  if (c.key_off != std::string::npos && spec_.key != KeyKind::address)
-    format_user_key(c.user, c.handshake.data() + c.key_off);
-}
-
-int WsWorker::intern_backend(std::string_view v) {
-  for (size_t i = 0; i < out_.backends.size(); ++i)
-    if (out_.backends[i] == v) return int(i);
-  if (out_.backends.size() >= 64) return -1;
-  out_.backends.emplace_back(v);  // once per distinct backend
-  return int(out_.backends.size() - 1);
-}
-
-void WsWorker::count_error(ErrorKind k) {
-  ++out_.errors[k];
-  live_.errors.fetch_add(1, std::memory_order_relaxed);
+  c.handshake = ws_handshake_request(t.path, spec_.host_header, c.key, t.headers);
+  c.key_off = spec_.key == KeyKind::none ? std::string::npos : c.handshake.find(t.marker);
 }
 
 void WsWorker::set_state(WsConn& c, WsConn::State s) {
@@ -179,26 +132,16 @@ void WsWorker::set_state(WsConn& c, WsConn::State s) {
 }
 
 void WsWorker::connect(WsConn& c) {
-  uv_tcp_init(&loop_, &c.tcp);
-  c.tcp.data = &c;
-  uv_tcp_nodelay(&c.tcp, 1);
   c.parser.emplace(lb::http::MessageParser::Kind::response, kMaxHead);
   c.in_len = 0;
   c.out.clear();
   c.frag.clear();
   // An address key: a new payment part on every connect, the same stake credential, so
   // a reconnect is the same wallet behind a different address.
-  if (spec_.key == KeyKind::address && c.key_off != std::string::npos)
-    format_base_address(c.user, c.connects, c.handshake.data() + c.key_off);
+  if (c.key_off != std::string::npos)
+    patch_key(spec_, c.handshake.data() + c.key_off, c.user, c.connects);
   set_state(c, WsConn::State::connecting);
-  c.connect_req.data = &c;
-  const int rc =
-      uv_tcp_connect(&c.connect_req, &c.tcp, reinterpret_cast<const sockaddr*>(&spec_.addr),
-                     [](uv_connect_t* req, int status) {
-                       auto& c = *static_cast<WsConn*>(req->data);
-                       c.w->on_connected(c, status);
-                     });
-  if (rc != 0) {
+  if (start_connect(c) != 0) {
     count_error(err_connect);
     reopen(c, kConnectRetryMs);
   }
@@ -211,16 +154,7 @@ void WsWorker::on_connected(WsConn& c, int status) {
     return reopen(c, kConnectRetryMs);
   }
   set_state(c, WsConn::State::handshake);
-  uv_read_start(
-      as_stream(&c.tcp),
-      [](uv_handle_t* h, size_t, uv_buf_t* b) {
-        auto& c = *static_cast<WsConn*>(h->data);
-        *b = uv_buf_init(c.in.data() + c.in_len, unsigned(c.in.size() - c.in_len));
-      },
-      [](uv_stream_t* s, ssize_t n, const uv_buf_t*) {
-        auto& c = *static_cast<WsConn*>(s->data);
-        c.w->on_read(c, n);
-      });
+  start_reading(c);
   c.out.append(c.handshake);
   flush(c);
 }
@@ -357,17 +291,7 @@ void WsWorker::on_message(WsConn& c, std::string_view payload) {
   s.busy = false;
   --c.inflight;
   while (c.low_id < c.next_id && !c.ring[c.low_id % kRing].busy) ++c.low_id;
-  const uint64_t now = uv_hrtime();
-  // As the HTTP load: open-loop latency runs from when the message was due.
-  const uint64_t start = std::min(s.due, s.sent);
-  if (in_window(start) && now < spec_.end_ns) {
-    out_.latency.record((now - start) / 1000);
-    out_.uncorrected.record((now - s.sent) / 1000);
-    ++out_.requests;
-    live_.requests.fetch_add(1, std::memory_order_relaxed);
-    const size_t sec = size_t((now - spec_.measure_start_ns) / 1'000'000'000ULL);
-    if (sec < out_.per_second.size()) ++out_.per_second[sec];
-  }
+  record_answer(s.due, s.sent, uv_hrtime());
   next(c);
 }
 
@@ -406,20 +330,9 @@ void WsWorker::next(WsConn& c) {
     return;
   }
   for (;;) {
-    const uint64_t due = due_of(c, c.next_index);
+    const uint64_t due = due_of(c.sched_base, c.next_index);
     if (due >= spec_.end_ns) return;
-    if (due > now + 1'000'000) {
-      // As the HTTP load: aim up to 1 ms early, since timers tick in whole milliseconds.
-      uv_update_time(&loop_);
-      uv_timer_start(
-          &c.timer,
-          [](uv_timer_t* t) {
-            auto& c = *static_cast<WsConn*>(t->data);
-            c.w->next(c);
-          },
-          (due - now + 999'999) / 1'000'000 - 1, 0);
-      return;
-    }
+    if (wait_until_due(c, due, now)) return;
     if (c.ring[c.next_id % kRing].busy) return;  // kRing in flight: the answer calls next
     send(c, due);
     if (spec_.ws_reconnect_every && c.sent_on_socket >= spec_.ws_reconnect_every) return;
@@ -509,23 +422,12 @@ void WsWorker::reopen(WsConn& c, uint64_t delay_ms) {
   c.low_id = c.next_id;
   c.inflight = 0;
   c.reconnect_delay_ms = delay_ms;
-  uv_close(as_handle(&c.tcp), [](uv_handle_t* h) {
-    auto& c = *static_cast<WsConn*>(h->data);
-    c.w->on_closed(c);
-  });
+  close_tcp(c);
 }
 
 void WsWorker::on_closed(WsConn& c) {
   set_state(c, WsConn::State::closed);
-  if (stopping_) return;
-  if (c.reconnect_delay_ms == 0) return connect(c);
-  uv_timer_start(
-      &c.timer,
-      [](uv_timer_t* t) {
-        auto& c = *static_cast<WsConn*>(t->data);
-        if (!c.w->stopping_) c.w->connect(c);
-      },
-      c.reconnect_delay_ms, 0);
+  reconnect(c);
 }
 
 void WsWorker::sweep() {
@@ -550,32 +452,14 @@ void WsWorker::sweep() {
   }
 }
 
-void WsWorker::publish() {
-  std::lock_guard<std::mutex> lock(live_.mu);
-  live_.snapshot = out_.latency;
-}
-
 void WsWorker::finish_run() {
   if (stopping_) return;
-  // As the HTTP load: messages due in the window and unanswered at the end count with the
-  // time they waited so far, so a stall at the end stays in the tail.
   if (open_loop()) {
     for (auto& cp : conns_) {
       WsConn& c = *cp;
-      for (uint64_t id = c.low_id; id < c.next_id; ++id) {
-        const Slot& s = c.ring[id % kRing];
-        if (s.busy && in_window(s.due)) {
-          out_.latency.record((spec_.end_ns - s.due) / 1000);
-          ++out_.unfinished;
-        }
-      }
-      for (uint64_t i = c.next_index;; ++i) {
-        const uint64_t due = due_of(c, i);
-        if (due >= spec_.end_ns) break;
-        if (!in_window(due)) continue;
-        out_.latency.record((spec_.end_ns - due) / 1000);
-        ++out_.unfinished;
-      }
+      for (uint64_t id = c.low_id; id < c.next_id; ++id)
+        if (c.ring[id % kRing].busy) record_unfinished(c.ring[id % kRing].due);
+      record_unsent(c.sched_base, c.next_index);
     }
   }
   stopping_ = true;
@@ -593,71 +477,21 @@ void WsWorker::finish_run() {
       uv_try_write(as_stream(&c.tcp), &b, 1);
     }
     set_state(c, WsConn::State::closing);
-    uv_close(as_handle(&c.tcp), [](uv_handle_t* h) {
-      auto& c = *static_cast<WsConn*>(h->data);
-      c.w->on_closed(c);
-    });
+    close_tcp(c);
   }
-  uv_close(as_handle(&end_timer_), nullptr);
-  uv_close(as_handle(&sweep_timer_), nullptr);
-  uv_close(as_handle(&live_timer_), nullptr);
+  close_timers();
 }
 
 void WsWorker::run() {
-  uv_loop_init(&loop_);
   rng_ ^= uv_hrtime() * 0x2545F4914F6CDD1DULL + spec_.thread_index;
-  const double window = double(spec_.end_ns - spec_.measure_start_ns) / 1e9;
-  out_.per_second.assign(size_t(window) + 2, 0);
-  out_.user_backends.assign(spec_.users, 0);
   scratch_.resize(spec_.ws_method.size() + spec_.ws_params.size() + 96);
-  if (open_loop()) interval_ns_ = uint64_t(double(spec_.connections) / spec_.rate * 1e9);
-  conns_.reserve(spec_.connections);
-  for (uint32_t i = 0; i < spec_.connections; ++i) {
-    auto c = std::make_unique<WsConn>();
-    c->w = this;
-    c->user = spec_.thread_index + spec_.thread_count * i;
-    uv_timer_init(&loop_, &c->timer);
-    c->timer.data = c.get();
-    // Stagger the sockets across one interval so the total rate is smooth.
-    c->sched_base = spec_.start_ns + interval_ns_ * i / spec_.connections;
+  run_conns(conns_, [this](WsConn& c, uint32_t i) {
+    c.user = spec_.thread_index + spec_.thread_count * i;
     // Room for a few messages; a bigger backlog grows the buffers once, and they stay.
-    c->out.reserve(4 * (scratch_.size() + lb::http::kWsMaxHeader) + 256);
-    c->flight.reserve(c->out.capacity());
-    build_handshake(*c);
-    conns_.push_back(std::move(c));
-  }
-  for (auto& c : conns_) connect(*c);
-
-  uv_timer_init(&loop_, &end_timer_);
-  end_timer_.data = this;
-  const uint64_t now = uv_hrtime();
-  uv_timer_start(
-      &end_timer_,
-      [](uv_timer_t* t) {
-        auto* w = static_cast<WsWorker*>(t->data);
-        if (uv_hrtime() < w->spec_.end_ns) {  // ms timers may fire a little early
-          uv_timer_start(t, t->timer_cb, 1, 0);
-          return;
-        }
-        w->finish_run();
-      },
-      spec_.end_ns > now ? (spec_.end_ns - now) / 1'000'000 : 0, 0);
-  uv_timer_init(&loop_, &sweep_timer_);
-  sweep_timer_.data = this;
-  const uint64_t period = std::clamp<uint64_t>(spec_.timeout_ns / 10'000'000, 1, 100);
-  uv_timer_start(
-      &sweep_timer_, [](uv_timer_t* t) { static_cast<WsWorker*>(t->data)->sweep(); }, period,
-      period);
-  uv_timer_init(&loop_, &live_timer_);
-  live_timer_.data = this;
-  if (spec_.live)
-    uv_timer_start(
-        &live_timer_, [](uv_timer_t* t) { static_cast<WsWorker*>(t->data)->publish(); }, 1000,
-        1000);
-
-  uv_run(&loop_, UV_RUN_DEFAULT);
-  uv_loop_close(&loop_);
-  conns_.clear();  // every handle's close callback has run
+    c.out.reserve(4 * (scratch_.size() + lb::http::kWsMaxHeader) + 256);
+    c.flight.reserve(c.out.capacity());
+    build_handshake(c);
+  });
 }
 
 }  // namespace

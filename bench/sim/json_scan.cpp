@@ -2,6 +2,8 @@
 
 #include <cstdint>
 
+#include "lb/core/flat_json.h"
+
 namespace bench::json {
 
 namespace {
@@ -156,51 +158,7 @@ std::optional<std::vector<std::string_view>> array_items(std::string_view text) 
 
 std::optional<std::string> string_value(std::string_view raw) {
   if (skip_string(raw, 0) != raw.size()) return std::nullopt;
-  std::string out;
-  for (size_t i = 1; i + 1 < raw.size(); ++i) {
-    if (raw[i] != '\\') {
-      out += raw[i];
-      continue;
-    }
-    const char e = raw[++i];
-    switch (e) {
-      case 'b':
-        out += '\b';
-        break;
-      case 'f':
-        out += '\f';
-        break;
-      case 'n':
-        out += '\n';
-        break;
-      case 'r':
-        out += '\r';
-        break;
-      case 't':
-        out += '\t';
-        break;
-      case 'u': {
-        // Surrogate pairs are not joined: names and methods here are ASCII.
-        const uint32_t cp =
-            static_cast<uint32_t>(std::stoul(std::string(raw.substr(i + 1, 4)), nullptr, 16));
-        i += 4;
-        if (cp < 0x80) {
-          out += static_cast<char>(cp);
-        } else if (cp < 0x800) {
-          out += static_cast<char>(0xC0 | (cp >> 6));
-          out += static_cast<char>(0x80 | (cp & 0x3F));
-        } else {
-          out += static_cast<char>(0xE0 | (cp >> 12));
-          out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-          out += static_cast<char>(0x80 | (cp & 0x3F));
-        }
-        break;
-      }
-      default:
-        out += e;  // " \ /
-    }
-  }
-  return out;
+  return lb::json_unescape(raw.substr(1, raw.size() - 2));  // escapes checked just above
 }
 
 std::optional<uint64_t> count_value(std::string_view raw) {

@@ -32,66 +32,16 @@ class Reader {
     return i_ < s_.size() ? s_[i_] : '\0';
   }
 
-  // A string literal, unescaped (\uXXXX becomes UTF-8; surrogate pairs are not joined).
+  // A string literal, unescaped (json_unescape).
   std::optional<std::string> string() {
     if (!eat('"')) return std::nullopt;
-    std::string out;
-    while (i_ < s_.size()) {
-      char c = s_[i_++];
-      if (c == '"') return out;
-      if (c != '\\') {
-        out += c;
-        continue;
-      }
-      if (i_ >= s_.size()) return std::nullopt;
-      char e = s_[i_++];
-      switch (e) {
-        case 'n':
-          out += '\n';
-          break;
-        case 't':
-          out += '\t';
-          break;
-        case 'r':
-          out += '\r';
-          break;
-        case 'b':
-          out += '\b';
-          break;
-        case 'f':
-          out += '\f';
-          break;
-        case 'u': {
-          if (i_ + 4 > s_.size()) return std::nullopt;
-          unsigned cp = 0;
-          for (size_t k = 0; k < 4; ++k) {
-            const char h = s_[i_ + k];
-            const int d = h >= '0' && h <= '9'   ? h - '0'
-                          : h >= 'a' && h <= 'f' ? h - 'a' + 10
-                          : h >= 'A' && h <= 'F' ? h - 'A' + 10
-                                                 : -1;
-            if (d < 0) return std::nullopt;
-            cp = cp * 16 + static_cast<unsigned>(d);
-          }
-          i_ += 4;
-          if (cp < 0x80) {
-            out += static_cast<char>(cp);
-          } else if (cp < 0x800) {
-            out += static_cast<char>(0xC0 | (cp >> 6));
-            out += static_cast<char>(0x80 | (cp & 0x3F));
-          } else {
-            out += static_cast<char>(0xE0 | (cp >> 12));
-            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-            out += static_cast<char>(0x80 | (cp & 0x3F));
-          }
-          break;
-        }
-        default:
-          out += e;
-          break;  // \" \\ \/ and anything else, tolerantly
-      }
-    }
-    return std::nullopt;
+    const size_t body = i_;
+    // Hex digits are never a quote or a backslash, so stepping over each escape's first
+    // character finds the closing quote; json_unescape then checks the escapes.
+    while (i_ < s_.size() && s_[i_] != '"') i_ += s_[i_] == '\\' ? 2 : 1;
+    if (i_ >= s_.size()) return std::nullopt;
+    ++i_;
+    return json_unescape(s_.substr(body, i_ - 1 - body));
   }
 
   // Skips a nested object or array, strings included, and returns its raw text. Iterative,
@@ -222,6 +172,66 @@ std::optional<JsonValue> FlatJson::lookup(std::string_view path) const {
     at = &*holder;
     path.remove_prefix(dot + 1);
   }
+}
+
+std::optional<std::string> json_unescape(std::string_view body) {
+  std::string out;
+  out.reserve(body.size());
+  for (size_t i = 0; i < body.size(); ++i) {
+    const char c = body[i];
+    if (c != '\\') {
+      out += c;
+      continue;
+    }
+    if (++i >= body.size()) return std::nullopt;
+    const char e = body[i];
+    switch (e) {
+      case 'n':
+        out += '\n';
+        break;
+      case 't':
+        out += '\t';
+        break;
+      case 'r':
+        out += '\r';
+        break;
+      case 'b':
+        out += '\b';
+        break;
+      case 'f':
+        out += '\f';
+        break;
+      case 'u': {
+        if (i + 4 >= body.size()) return std::nullopt;  // four hex digits follow the u
+        unsigned cp = 0;
+        for (size_t k = 1; k <= 4; ++k) {
+          const char h = body[i + k];
+          const int d = h >= '0' && h <= '9'   ? h - '0'
+                        : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                        : h >= 'A' && h <= 'F' ? h - 'A' + 10
+                                               : -1;
+          if (d < 0) return std::nullopt;
+          cp = cp * 16 + static_cast<unsigned>(d);
+        }
+        i += 4;
+        if (cp < 0x80) {
+          out += static_cast<char>(cp);
+        } else if (cp < 0x800) {
+          out += static_cast<char>(0xC0 | (cp >> 6));
+          out += static_cast<char>(0x80 | (cp & 0x3F));
+        } else {
+          out += static_cast<char>(0xE0 | (cp >> 12));
+          out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+          out += static_cast<char>(0x80 | (cp & 0x3F));
+        }
+        break;
+      }
+      default:
+        out += e;  // \" \\ \/ and anything else, tolerantly
+        break;
+    }
+  }
+  return out;
 }
 
 std::string json_escape(std::string_view s) {

@@ -51,6 +51,12 @@ class FlatJson {
   std::vector<std::pair<std::string, JsonValue>> fields_;
 };
 
+// The value of a JSON string literal's body (the text between its quotes), unescaped:
+// \uXXXX becomes UTF-8 (surrogate pairs are not joined), any other escaped character
+// stands for itself, tolerantly. nullopt for a \u without four hex digits or a backslash
+// at the end. It does not check for unescaped quotes or control characters.
+std::optional<std::string> json_unescape(std::string_view body);
+
 // Escapes `s` for use inside a JSON string literal (quotes not included).
 std::string json_escape(std::string_view s);
 

@@ -150,3 +150,17 @@ TEST_CASE("flat_json: size and depth are bounded") {
   CHECK(FlatJson::parse(fits).has_value());
   CHECK(!FlatJson::parse(fits + " ").has_value());
 }
+
+TEST_CASE("flat_json: json_unescape decodes a string literal's body") {
+  CHECK(lb::json_unescape("plain") == "plain");
+  CHECK(lb::json_unescape(R"(a\"b\\c\/d\b\f\n\r\t)") == "a\"b\\c/d\b\f\n\r\t");
+  CHECK(lb::json_unescape(R"(\u0041\u00e9\u20AC)") == "A\xC3\xA9\xE2\x82\xAC");
+  CHECK(lb::json_unescape(R"(\q)") == "q");  // tolerant: an unknown escape is its character
+  CHECK(lb::json_unescape("") == "");
+  CHECK(!lb::json_unescape(R"(\)").has_value());
+  CHECK(!lb::json_unescape(R"(\u004)").has_value());
+  CHECK(!lb::json_unescape(R"(\u00g1)").has_value());
+  // It round-trips json_escape.
+  const std::string s = "q\"b\\s\n\t\x01 \xC3\xA9";
+  CHECK(lb::json_unescape(lb::json_escape(s)) == s);
+}
