@@ -67,7 +67,7 @@ size_t write_ws_close(uint8_t* out, uint16_t code, std::string_view reason) {
   size_t pos = write_ws_header(out, true, ws_close, 2 + reason.size());
   out[pos++] = static_cast<uint8_t>(code >> 8);
   out[pos++] = static_cast<uint8_t>(code);
-  std::memcpy(out + pos, reason.data(), reason.size());
+  if (!reason.empty()) std::memcpy(out + pos, reason.data(), reason.size());  // data() may be null
   return pos + reason.size();
 }
 
