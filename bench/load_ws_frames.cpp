@@ -45,7 +45,7 @@ size_t write_client_frame(char* out, uint8_t opcode, std::string_view payload,
                           const uint8_t mask[4]) {
   const size_t h = lb::http::write_ws_header(reinterpret_cast<uint8_t*>(out), true, opcode,
                                              payload.size(), mask);
-  std::memcpy(out + h, payload.data(), payload.size());
+  if (!payload.empty()) std::memcpy(out + h, payload.data(), payload.size());
   lb::http::ws_apply_mask(out + h, payload.size(), mask);
   return h + payload.size();
 }
