@@ -10,6 +10,7 @@
 #include "lb/core/flat_json.h"
 #include "lb/http/ws_frame.h"
 #include "lb/http/ws_handshake.h"
+#include "lb/net/wall_clock.h"
 
 namespace bench {
 
@@ -23,12 +24,6 @@ constexpr uint64_t kTickMs = 200;
 // A close we sent that the client has not answered after this long: the TCP goes.
 constexpr uint64_t kCloseWaitMs = 5000;
 constexpr size_t kCloseLogMax = 256;
-
-uint64_t unix_ms_now() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
 
 }  // namespace
 
@@ -55,7 +50,7 @@ OgmiosSim::OgmiosSim(uv_loop_t* loop, std::string name, SimChain& chain, const u
       name_(std::move(name)),
       chain_(chain),
       latency_ms_(latency_ms),
-      start_unix_ms_(unix_ms_now()),
+      start_unix_ms_(lb::net::wall_ms()),
       timers_(new Timers) {
   uv_timer_init(loop_, &timers_->tick);
   uv_timer_init(loop_, &timers_->delay);
@@ -103,7 +98,7 @@ void OgmiosSim::handle_http(const ServerRequest& req, Responder& r) {
     in.tip_slot = chain_.checkpoint(t);
     in.block_interval = chain_.block_interval();
     in.network_slot = chain_.wall_slot(t);
-    in.unix_ms = unix_ms_now();
+    in.unix_ms = lb::net::wall_ms();
     in.start_unix_ms = start_unix_ms_;
     in.network_synchronization = chain_.network_synchronization(t);
     in.active_connections = stats_.open;

@@ -16,6 +16,7 @@
 #include "lb/net/log.h"
 #include "lb/net/runtime.h"
 #include "lb/net/state_file.h"
+#include "lb/net/wall_clock.h"
 #include "lb/net/worker.h"
 
 namespace lb::net {
@@ -26,13 +27,6 @@ constexpr uint64_t kSweepMs = 1000;
 // (about 2 s for a writer to finish).
 constexpr int kReloadReads = 20;
 constexpr uint64_t kReloadGapMs = 100;
-
-// Wall-clock Unix ms: the state file dates pins with it, so a stop counts toward ttl.
-uint64_t wall_ms() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
 
 sigset_t control_signals() {
   sigset_t set;

@@ -6,18 +6,13 @@
 #include "lb/core/balancer.h"
 #include "lb/net/http_probe.h"
 #include "lb/net/log.h"
+#include "lb/net/wall_clock.h"
 
 namespace lb::net {
 namespace {
 
 constexpr size_t kMaxTransitions = 64;
 constexpr uint64_t kTickMs = 100;
-
-uint64_t wall_ms() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
 
 void close_timer(std::unique_ptr<uv_timer_t> t) {
   uv_close(reinterpret_cast<uv_handle_t*>(t.release()),

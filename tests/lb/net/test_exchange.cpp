@@ -15,6 +15,7 @@
 #include "lb/net/proxy_state.h"
 #include "lb/net/socket_address.h"
 #include "lb/net/worker.h"
+#include "tests/lb/net/worker_rig.h"
 
 namespace {
 
@@ -48,31 +49,16 @@ struct Upstream {
   std::string backend() const { return "k" + std::to_string(port_of(peer->connected_to) - 1000); }
 };
 
-struct Rig {
-  ProxyState state{1000, 3'600'000};
-  std::unique_ptr<Worker> worker;
+struct Rig : WorkerRig {
   std::vector<Upstream> ups;  // every upstream stream made, in order
 
-  explicit Rig(const char* yaml = kConfig, uint64_t buffer_limit = UINT64_MAX) {
-    config::LoadResult r = config::load_string(yaml, "test.yaml");
-    REQUIRE(r.errors.empty());
-    state.runtime.store(build_runtime(*r.config, state.registry));
-    worker = std::make_unique<Worker>(state, 0);
-    state.buffers.limit = buffer_limit;
+  explicit Rig(const char* yaml = kConfig, uint64_t buffer_limit = UINT64_MAX)
+      : WorkerRig(yaml, buffer_limit) {
     worker->set_stream_factory([this] {
       auto peer = std::make_shared<MemoryPeer>();
       ups.push_back({peer});
       return std::make_unique<MemoryStream>(worker->buffers(), peer);
     });
-  }
-  ~Rig() {
-    MemoryStream::settle();
-    // Stop the worker as corral does (connections closed at a zero deadline), and run
-    // its loop until every handle has closed, so the loop closes and nothing leaks.
-    worker->stop(0);
-    while (uv_run(worker->loop(), UV_RUN_NOWAIT) != 0) MemoryStream::settle();
-    MemoryStream::settle();
-    CHECK(uv_loop_alive(worker->loop()) == 0);
   }
 
   std::shared_ptr<MemoryPeer> client() {

@@ -15,6 +15,7 @@
 #include "lb/net/memory_stream.h"
 #include "lb/net/proxy_state.h"
 #include "lb/net/worker.h"
+#include "tests/lb/net/worker_rig.h"
 
 namespace {
 
@@ -55,27 +56,14 @@ std::string close_frame(uint16_t code, const char* reason) {
   return std::string(reinterpret_cast<char*>(f), n);
 }
 
-struct Rig {
-  ProxyState state{1000, 3'600'000};
-  std::unique_ptr<Worker> worker;
+struct Rig : WorkerRig {
   std::shared_ptr<MemoryPeer> backend;
 
-  Rig() {
-    config::LoadResult r = config::load_string(kConfig, "test.yaml");
-    REQUIRE(r.errors.empty());
-    state.runtime.store(build_runtime(*r.config, state.registry));
-    worker = std::make_unique<Worker>(state, 0);
+  Rig() : WorkerRig(kConfig) {
     worker->set_stream_factory([this] {
       backend = std::make_shared<MemoryPeer>();
       return std::make_unique<MemoryStream>(worker->buffers(), backend);
     });
-  }
-  ~Rig() {
-    MemoryStream::settle();
-    worker->stop(0);
-    while (uv_run(worker->loop(), UV_RUN_NOWAIT) != 0) MemoryStream::settle();
-    MemoryStream::settle();
-    CHECK(uv_loop_alive(worker->loop()) == 0);
   }
   BackendStats& stats() { return *state.registry.backend("og", "o1").stats; }
 

@@ -1,0 +1,41 @@
+#pragma once
+// A worker for lb/net tests over the in-memory stream (lb/net/memory_stream.h): the test
+// plays clients and backends (MemoryPeer) and turns the loop itself; the destructor
+// stops the worker as corral does and runs its loop until every handle has closed, so
+// the loop closes and nothing leaks.
+#include <doctest.h>
+#include <uv.h>
+
+#include <cstdint>
+#include <memory>
+
+#include "config/loader.h"
+#include "lb/net/memory_stream.h"
+#include "lb/net/proxy_state.h"
+#include "lb/net/worker.h"
+
+namespace lb::net {
+
+struct WorkerRig {
+  ProxyState state{1000, 3'600'000};
+  std::unique_ptr<Worker> worker;
+
+  explicit WorkerRig(const char* yaml, uint64_t buffer_limit = UINT64_MAX) {
+    config::LoadResult r = config::load_string(yaml, "test.yaml");
+    REQUIRE(r.errors.empty());
+    state.runtime.store(build_runtime(*r.config, state.registry));
+    worker = std::make_unique<Worker>(state, 0);
+    state.buffers.limit = buffer_limit;
+  }
+  ~WorkerRig() {
+    MemoryStream::settle();
+    worker->stop(0);  // connections closed at a zero deadline
+    while (uv_run(worker->loop(), UV_RUN_NOWAIT) != 0) MemoryStream::settle();
+    MemoryStream::settle();
+    CHECK(uv_loop_alive(worker->loop()) == 0);
+  }
+  WorkerRig(const WorkerRig&) = delete;
+  WorkerRig& operator=(const WorkerRig&) = delete;
+};
+
+}  // namespace lb::net
