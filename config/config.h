@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "lb/core/client_limiter.h"
 #include "lb/core/key_extractor.h"
 #include "lb/core/selector.h"
 
@@ -35,6 +36,8 @@ struct Route {
   // Kupo write endpoints (PUT/DELETE /patterns..., DELETE /matches...) pass only when
   // the route sets this explicitly.
   bool allow_writes = false;
+  // client_rate_limit: per-client token buckets (lb/core/client_limiter); rps 0 = none.
+  lb::ClientLimit client_rate_limit;
 };
 
 struct Listener {
@@ -102,6 +105,14 @@ struct RateLimit {
   uint64_t daily = 0;
 };
 
+// remove_headers: fields dropped from requests before forwarding and from responses
+// before answering the client (names as written; compared case-insensitively).
+struct RemoveHeaders {
+  std::vector<std::string> request;
+  std::vector<std::string> response;
+  bool operator==(const RemoveHeaders&) const = default;
+};
+
 struct Pool {
   std::string name;
   PoolKind kind = PoolKind::http;
@@ -110,6 +121,7 @@ struct Pool {
   Eject eject;
   Timeouts timeouts;
   std::vector<std::pair<std::string, Secret>> set_headers;
+  RemoveHeaders remove_headers;
   std::optional<RateLimit> rate_limit;
   // A backend that comes back up, out of ejection, or is added by a reload takes new
   // users at a share ramping linearly from 10% to 100% over this long; 0 = at once.

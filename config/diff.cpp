@@ -40,7 +40,8 @@ bool same_backend(const Backend& a, const Backend& b) {
 
 bool same_route(const Route& a, const Route& b) {
   return a.pool == b.pool && a.strip_prefix == b.strip_prefix && a.methods == b.methods &&
-         a.websocket == b.websocket && a.allow_writes == b.allow_writes;
+         a.websocket == b.websocket && a.allow_writes == b.allow_writes &&
+         a.client_rate_limit == b.client_rate_limit;
 }
 
 bool same_secret(const Secret& a, const Secret& b) {
@@ -57,7 +58,8 @@ bool same_pool_settings(const Pool& a, const Pool& b) {
          a.eject.base_time_ms == b.eject.base_time_ms &&
          a.eject.max_time_ms == b.eject.max_time_ms && a.eject.max_percent == b.eject.max_percent &&
          a.timeouts.connect_ms == b.timeouts.connect_ms &&
-         a.timeouts.response_ms == b.timeouts.response_ms && a.slow_start_ms == b.slow_start_ms;
+         a.timeouts.response_ms == b.timeouts.response_ms && a.slow_start_ms == b.slow_start_ms &&
+         a.remove_headers == b.remove_headers;
 }
 
 }  // namespace

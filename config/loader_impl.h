@@ -47,6 +47,7 @@ class Loader : public Reader {
   void parse_listeners(const Map& root, Config& c);
   void parse_listener(const Entry& e, Config& c);
   void parse_route(const Entry& e, Listener& l, std::map<std::string, std::string>& prefixes);
+  void parse_client_rate_limit(const Entry& e, Route& r);
 
   // read_sticky.cpp
   void parse_sticky(const Map& root, Config& c);
@@ -61,6 +62,7 @@ class Loader : public Reader {
 
   // read_secrets.cpp
   void parse_set_headers(const Entry& e, Pool& p);
+  void parse_remove_headers(const Entry& e, Pool& p);
 
   // Whole-file checks (loader.cpp).
   void check_pool_refs(const Config& c);

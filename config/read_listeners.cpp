@@ -1,5 +1,6 @@
 // listeners: and their routes.
 #include <algorithm>
+#include <cmath>
 
 #include "config/loader_impl.h"
 #include "config/text.h"
@@ -43,8 +44,10 @@ void Loader::parse_listener(const Entry& e, Config& c) {
 
 void Loader::parse_route(const Entry& e, Listener& l,
                          std::map<std::string, std::string>& prefixes) {
-  Map m = as_map(e, {"prefix", "pool", "strip_prefix", "methods", "websocket", "allow_writes"},
-                 {"client_rate_limit", "expose_backend"});
+  Map m = as_map(e,
+                 {"prefix", "pool", "strip_prefix", "methods", "websocket", "allow_writes",
+                  "client_rate_limit"},
+                 {"expose_backend"});
   if (!m.ok) return;
   Route r;
   if (const Entry* p = get(m, "prefix", true); p && read_string(*p, r.prefix)) {
@@ -84,7 +87,31 @@ void Loader::parse_route(const Entry& e, Listener& l,
       }
     }
   }
+  if (const Entry* c = get(m, "client_rate_limit")) parse_client_rate_limit(*c, r);
   l.routes.push_back(std::move(r));
+}
+
+// client_rate_limit: {rps, burst, per_ip_rps}. rps is required; burst defaults to one
+// second's worth (at least 1); per_ip_rps below rps would make every key's own rate
+// unreachable, so it is refused rather than silently binding.
+void Loader::parse_client_rate_limit(const Entry& e, Route& r) {
+  Map m = as_map(e, {"rps", "burst", "per_ip_rps"});
+  if (!m.ok) return;
+  lb::ClientLimit lim;
+  const Entry* rps = get(m, "rps", true);
+  if (!rps || !read_number(*rps, lim.rps)) return;
+  if (!(lim.rps > 0) || lim.rps > 1e6) return error(*rps, "rps must be above 0 (at most 1e6)");
+  lim.burst = std::max(1.0, std::ceil(lim.rps));
+  if (const Entry* b = get(m, "burst"); b && read_number(*b, lim.burst)) {
+    if (!(lim.burst >= 1) || lim.burst > 1e9) return error(*b, "burst must be at least 1");
+  }
+  if (const Entry* ip = get(m, "per_ip_rps"); ip && read_number(*ip, lim.per_ip_rps)) {
+    if (!(lim.per_ip_rps > 0) || lim.per_ip_rps > 1e6)
+      return error(*ip, "per_ip_rps must be above 0 (at most 1e6); omit it for no per-IP cap");
+    if (lim.per_ip_rps < lim.rps)
+      return error(*ip, "per_ip_rps is below rps: every client would be held to per_ip_rps");
+  }
+  r.client_rate_limit = lim;
 }
 
 }  // namespace config::detail

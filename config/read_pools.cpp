@@ -25,9 +25,10 @@ void Loader::parse_pools(const Map& root, Config& c) {
 void Loader::parse_pool(const Entry& e, Config& c) {
   Pool p;
   p.name = e.key;
-  Map m =
-      as_map(e, {"kind", "backends", "health", "eject", "timeouts", "set_headers", "slow_start"},
-             {"rate_limit", "cache", "resolve_interval", "remove_headers"});
+  Map m = as_map(e,
+                 {"kind", "backends", "health", "eject", "timeouts", "set_headers", "slow_start",
+                  "remove_headers"},
+                 {"rate_limit", "cache", "resolve_interval"});
   if (!m.ok) {
     c.pools.push_back(std::move(p));
     return;
@@ -55,6 +56,7 @@ void Loader::parse_pool(const Entry& e, Config& c) {
     if (const Entry* v = get(tm, "response")) read_duration(*v, p.timeouts.response_ms);
   }
   if (const Entry* s = get(m, "set_headers")) parse_set_headers(*s, p);
+  if (const Entry* s = get(m, "remove_headers")) parse_remove_headers(*s, p);
   if (const Entry* s = get(m, "slow_start")) read_duration(*s, p.slow_start_ms, true);
   c.pools.push_back(std::move(p));
 }

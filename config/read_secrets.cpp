@@ -88,3 +88,52 @@ void Loader::parse_set_headers(const Entry& e, Pool& p) {
 }
 
 }  // namespace config::detail
+
+namespace config::detail {
+
+// remove_headers: {request: [...], response: [...]}. Names are validated like set_headers;
+// framing fields (and Host, which HTTP/1.1 requires) cannot be removed, and a request name
+// that set_headers injects would remove corral's own value, so both are refused.
+void Loader::parse_remove_headers(const Entry& e, Pool& p) {
+  Map m = as_map(e, {"request", "response"});
+  if (!m.ok) return;
+  auto read_side = [&](const char* side, std::vector<std::string>& out) {
+    const Entry* s = get(m, side);
+    if (!s) return;
+    auto items = as_list(*s);
+    if (!items) return;
+    for (const Entry& it : *items) {
+      std::string name;
+      if (!read_string(it, name)) continue;
+      if (!text::is_token(name)) {
+        error(it, "not a valid header name");
+        continue;
+      }
+      const bool request = std::string_view(side) == "request";
+      bool refused = request && text::iequals(name, "host");
+      for (std::string_view framing :
+           {"content-length", "transfer-encoding", "connection", "upgrade", "te", "trailer"})
+        refused = refused || text::iequals(name, framing);
+      if (refused) {
+        error(it, "'" + name + "' is needed to frame or route the message and cannot be removed");
+        continue;
+      }
+      if (std::any_of(out.begin(), out.end(),
+                      [&](const auto& n) { return text::iequals(n, name); })) {
+        error(it, "header '" + name + "' is listed twice");
+        continue;
+      }
+      if (request && std::any_of(p.set_headers.begin(), p.set_headers.end(),
+                                 [&](const auto& h) { return text::iequals(h.first, name); })) {
+        error(it, "header '" + name +
+                      "' is injected by set_headers (the client's copy is removed already)");
+        continue;
+      }
+      out.push_back(std::move(name));
+    }
+  };
+  read_side("request", p.remove_headers.request);
+  read_side("response", p.remove_headers.response);
+}
+
+}  // namespace config::detail
