@@ -179,6 +179,11 @@ std::string AdminServer::status_json() const {
   else
     j.value(state_.last_reload_error);
   j.end_object();
+  j.key("client_limiter").begin_object();
+  j.key("buckets").value(static_cast<uint64_t>(state_.client_limiter.size()));
+  j.key("max").value(static_cast<uint64_t>(state_.client_limiter.max_entries()));
+  j.key("evicted").value(state_.client_limiter.evicted());
+  j.end_object();
   j.key("remaps").begin_object();
   j.key("down").value(load(state_.remaps_down));
   j.key("removed").value(load(state_.remaps_removed));
@@ -190,6 +195,10 @@ std::string AdminServer::status_json() const {
     j.begin_object();
     j.key("name").value(p.name);
     j.key("kind").value(kind_name(p.kind));
+    // Which headers are injected, never their values.
+    j.key("set_headers").begin_object();
+    for (const http::InjectedHeader& h : p.inject) j.key(h.name).value("set");
+    j.end_object();
     j.key("backends").begin_array();
     for (const net::RuntimeBackend& b : p.backends) {
       const net::BackendStats& s = *b.stats;
@@ -464,6 +473,17 @@ std::string AdminServer::metrics_text() const {
     line("corral_client_timeouts_total", "listener=\"" + label(l.name) + "\",timeout=\"send\"",
          load(l.stats->send_timeouts));
   }
+  help("corral_client_limited_total", "counter",
+       "Requests answered 429 by a route's client_rate_limit (the backend never saw them).");
+  for (const auto& l : rt->listeners)
+    for (size_t i = 0; i < l.routes.size() && i < l.limited.size(); ++i)
+      if (l.routes[i].client_limit.enabled())
+        line("corral_client_limited_total",
+             "listener=\"" + label(l.name) + "\",route=\"" + label(l.routes[i].prefix) + "\"",
+             load(*l.limited[i]));
+  help("corral_client_limiter_buckets", "gauge",
+       "Per-client token buckets held (bounded; the least recently seen is dropped).");
+  line("corral_client_limiter_buckets", "", state_.client_limiter.size());
   help("corral_fd_exhausted_total", "counter",
        "Times corral ran out of file descriptors (EMFILE/ENFILE): accepting a client, or "
        "opening a connection to a backend (never counted as the backend's failure).");

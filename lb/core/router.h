@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "lb/core/client_limiter.h"
+
 namespace lb {
 
 struct RouteSpec {
@@ -19,7 +21,9 @@ struct RouteSpec {
   std::vector<std::string> methods;  // empty = all
   bool websocket = false;
   bool allow_writes = false;
-  bool kupo = false;  // the pool is a Kupo pool: guard its write endpoints
+  bool kupo = false;         // the pool is a Kupo pool: guard its write endpoints
+  ClientLimit client_limit;  // per-client buckets (off unless rps > 0)
+  uint64_t limit_id = 0;     // the buckets' route identity: hash of listener and prefix
 };
 
 enum class Admission : uint8_t { ok, no_route, method_not_allowed, write_blocked };

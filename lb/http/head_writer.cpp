@@ -48,6 +48,12 @@ bool hop_by_hop(std::string_view name, const ConnectionTokens& tokens, bool upgr
   return !upgrade && tokens.contains(name);
 }
 
+bool listed(std::span<const std::string> names, std::string_view name) {
+  for (const std::string& n : names)
+    if (iequals(n, name)) return true;
+  return false;
+}
+
 void put_header(std::string& out, std::string_view name, std::string_view value) {
   out.append(name).append(": ").append(value).append("\r\n");
 }
@@ -71,6 +77,7 @@ void write_request_head(std::string& out, const RequestHead& head) {
     bool injected = false;
     for (const InjectedHeader& i : head.inject) injected = injected || iequals(i.name, h.name);
     if (injected) continue;  // the client's own copy of a secret header never passes
+    if (listed(head.remove, h.name)) continue;
     put_header(out, h.name, h.value);
   }
   for (const InjectedHeader& i : head.inject) put_header(out, i.name, i.value);
@@ -93,7 +100,8 @@ void write_response_head(std::string& out, const ResponseHead& head) {
   out.append(head.reason.empty() ? reason_phrase(head.status) : head.reason).append("\r\n");
   ConnectionTokens tokens = connection_tokens(head.headers);
   for (const HeaderView& h : head.headers)
-    if (!hop_by_hop(h.name, tokens, head.upgrade)) put_header(out, h.name, h.value);
+    if (!hop_by_hop(h.name, tokens, head.upgrade) && !listed(head.remove, h.name))
+      put_header(out, h.name, h.value);
   if (head.upgrade)
     out.append("Connection: upgrade\r\n");
   else if (head.connection == ClientConnection::close)

@@ -2,8 +2,9 @@
 // Rewrites message heads as they cross the proxy (RFC 9110 §7.6.1): hop-by-hop fields
 // (Connection, Keep-Alive, Proxy-Connection, TE, Upgrade and every field the Connection
 // header names) stay on their hop; X-Forwarded-For gains the client; injected headers
-// replace the client's copy. Output goes into a caller-owned buffer reused across
-// requests, so the hot path does not allocate once the buffer has grown.
+// replace the client's copy; a pool's remove_headers are dropped each way. Output goes into a
+// caller-owned buffer reused across requests, so the hot path does not allocate once the buffer has
+// grown.
 #include <span>
 #include <string>
 #include <string_view>
@@ -26,6 +27,9 @@ struct RequestHead {
   std::span<const HeaderView> headers;
   std::string_view client_ip;  // appended to X-Forwarded-For
   std::span<const InjectedHeader> inject;
+  // Fields dropped (case-insensitively) from the client's head: the pool's
+  // remove_headers.request.
+  std::span<const std::string> remove;
   bool upgrade = false;  // keep Upgrade and "Connection: upgrade" (WebSocket)
   // The body is re-framed by us: the client's Transfer-Encoding is replaced by exactly
   // "Transfer-Encoding: chunked".
@@ -46,6 +50,9 @@ struct ResponseHead {
   std::span<const HeaderView> headers;
   ClientConnection connection = ClientConnection::implicit;
   bool upgrade = false;  // 101: keep Upgrade and Connection
+  // Fields dropped (case-insensitively) from the backend's head: the pool's
+  // remove_headers.response.
+  std::span<const std::string> remove;
 };
 
 void write_response_head(std::string& out, const ResponseHead& head);

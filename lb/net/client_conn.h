@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "lb/http/message_parser.h"
@@ -41,6 +42,8 @@ struct RequestState {
   // out of the head for the backend's 101 to be checked against; empty otherwise.
   char ws_key[24];
   uint8_t ws_key_len = 0;
+  // The pool's remove_headers.response, for the answer's head (the snapshot is held).
+  std::span<const std::string> remove_response;
 };
 
 class ClientConn final : public StreamHandler, public ExchangeClient {
@@ -113,6 +116,9 @@ class ClientConn final : public StreamHandler, public ExchangeClient {
   // A request that asks to switch protocols: refused (false, answered) unless it is a
   // valid WebSocket handshake on a websocket: true route.
   bool accept_upgrade(const RouteSpec& route, std::span<const HeaderView> headers, bool has_body);
+  // client_rate_limit: true to go on; false when answered 429.
+  bool admit_client(const RouteSpec& route, size_t route_index, const SessionKey* key,
+                    bool has_body);
   void forward_body(std::string_view data);
   static void on_chunk_data(void* self, const char* data, size_t len);
   void finish_exchange();

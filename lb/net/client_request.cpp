@@ -133,6 +133,9 @@ void ClientConn::on_request_head() {
     case Admission::ok:
       break;
   }
+  if (m.route->client_limit.enabled() && !admit_client(*m.route, m.route - listener.routes.data(),
+                                                       ex.found ? &ex.key : nullptr, has_body))
+    return;
 
   const bool upgrade = parser.upgrade() || http::wants_upgrade(headers);
   if (upgrade && !accept_upgrade(*m.route, headers, has_body)) return;
@@ -156,6 +159,8 @@ void ClientConn::on_request_head() {
   format_ip(ip_, ip_len_, ip, sizeof ip);
   head.client_ip = ip;
   head.inject = pool.inject;
+  head.remove = pool.remove_request;
+  rs.remove_response = pool.remove_response;
   head.chunked = reframe_;
   head.upgrade = upgrade;
   http::write_request_head(rs.req_head, head);
@@ -165,6 +170,29 @@ void ClientConn::on_request_head() {
   disarm_timer();  // the exchange's deadlines run now
   phase_ = Phase::connecting;
   exchange.start(d.index);
+}
+
+// client_rate_limit (lb/core/client_limiter): the user's bucket, keyed by the session key
+// or else the client IP, and with per_ip_rps the IP's own. Over either: 429 with
+// Retry-After, before any backend is chosen, so no upstream quota is spent.
+bool ClientConn::admit_client(const RouteSpec& route, size_t route_index, const SessionKey* key,
+                              bool has_body) {
+  std::string_view ip{reinterpret_cast<const char*>(ip_), ip_len_};
+  SessionKey ip_key = make_session_key(KeySource::client_ip, ip);
+  LimitVerdict v = worker_.state().client_limiter.admit(route.limit_id, key ? *key : ip_key, ip_key,
+                                                        route.client_limit, uv_now(worker_.loop()));
+  if (v.allowed) return true;
+  const RuntimeListener& listener = rt_->listeners[listener_];
+  if (route_index < listener.limited.size())
+    listener.limited[route_index]->fetch_add(1, std::memory_order_relaxed);
+  const char* why = v.by_ip ? "rate limited: too many requests from this address"
+                            : "rate limited: too many requests from this client";
+  log_limited("client %s: %s (429) on %s %s, retry after %us", ip_text(), why,
+              listener.name.c_str(), route.prefix.c_str(), v.retry_after_s);
+  char retry[40];
+  snprintf(retry, sizeof retry, "Retry-After: %u\r\n", v.retry_after_s);
+  reply_local(429, why, has_body, retry);
+  return false;
 }
 
 ClientConn::HeadCheck ClientConn::check_head(std::string_view method) const {
@@ -249,6 +277,7 @@ void ClientConn::exchange_head(const http::MessageParser& r) {
     head.reason = r.reason();
     head.headers = r.headers();
     head.upgrade = true;
+    head.remove = rs_->remove_response;
     http::write_response_head(rs_->resp_head, head);
     resp_started_ = true;
     return;
@@ -262,6 +291,7 @@ void ClientConn::exchange_head(const http::MessageParser& r) {
   head.status = status;
   head.reason = r.reason();
   head.headers = r.headers();
+  head.remove = rs_->remove_response;
   if (interim)
     head.connection = http::ClientConnection::implicit;
   else if (close_after_)

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "lb/core/client_limiter.h"
 #include "lb/core/session_table.h"
 #include "lb/net/buffer_pool.h"
 #include "lb/net/passive_events.h"
@@ -16,6 +17,9 @@ struct ProxyState {
   ProxyState(size_t max_sessions, uint64_t ttl_ms) : sessions(max_sessions, ttl_ms) {}
 
   SessionTable sessions;
+  // client_rate_limit buckets of every route, shared by the workers; outlives reloads so
+  // a SIGHUP gives nobody a fresh burst.
+  ClientLimiter client_limiter;
   Registry registry;
   std::atomic<std::shared_ptr<const Runtime>> runtime;
   std::atomic<int64_t> connections{0};      // open client connections, all listeners

@@ -56,6 +56,14 @@ std::shared_ptr<ListenerStats> Registry::listener(const std::string& name) {
   return s;
 }
 
+std::shared_ptr<std::atomic<uint64_t>> Registry::route_limited(const std::string& listener,
+                                                               const std::string& prefix) {
+  std::lock_guard lock(mu_);
+  auto& c = route_limited_[listener + " " + prefix];
+  if (!c) c = std::make_shared<std::atomic<uint64_t>>(0);
+  return c;
+}
+
 namespace {
 bool resolve(const config::Address& a, sockaddr_storage& out) {
   if (ip_sockaddr(a.host, a.port, out)) return true;
@@ -81,6 +89,8 @@ std::shared_ptr<const Runtime> build_runtime(const config::Config& cfg, Registry
     pool.kind = p.kind;
     pool.timeouts = p.timeouts;
     for (const auto& [name, secret] : p.set_headers) pool.inject.push_back({name, secret.value});
+    pool.remove_request = p.remove_headers.request;
+    pool.remove_response = p.remove_headers.response;
     std::vector<SelectorBackend> sel;
     for (const config::Backend& b : p.backends) {
       RuntimeBackend& rb = pool.backends.emplace_back();
@@ -112,6 +122,9 @@ std::shared_ptr<const Runtime> build_runtime(const config::Config& cfg, Registry
       spec.methods = r.methods;
       spec.websocket = r.websocket;
       spec.allow_writes = r.allow_writes;
+      spec.client_limit = r.client_rate_limit;
+      spec.limit_id = name_hash(l.name + "\n" + r.prefix);
+      rl.limited.push_back(registry.route_limited(l.name, r.prefix));
       for (size_t i = 0; i < cfg.pools.size(); ++i)
         if (cfg.pools[i].name == r.pool) {
           spec.pool = static_cast<uint32_t>(i);

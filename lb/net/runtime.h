@@ -6,6 +6,7 @@
 // they survive reloads.
 #include <sys/socket.h>
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -44,6 +45,8 @@ struct RuntimePool {
   config::Timeouts timeouts;
   uint64_t slow_start_ms = 0;
   std::vector<http::InjectedHeader> inject;
+  std::vector<std::string> remove_request;   // remove_headers.request
+  std::vector<std::string> remove_response;  // remove_headers.response
 };
 
 struct RuntimeListener {
@@ -51,6 +54,8 @@ struct RuntimeListener {
   config::Address listen;
   std::vector<RouteSpec> routes;
   std::shared_ptr<ListenerStats> stats;
+  // Per route (same order): requests refused by client_rate_limit; kept across reloads.
+  std::vector<std::shared_ptr<std::atomic<uint64_t>>> limited;
 };
 
 struct Runtime {
@@ -70,6 +75,9 @@ class Registry {
   // nullopt-like: ref == SessionTable::kMaxBackends when the registry is full.
   Entry backend(const std::string& pool, const std::string& name);
   std::shared_ptr<ListenerStats> listener(const std::string& name);
+  // The client_rate_limit refusal counter of one route (listener name and prefix).
+  std::shared_ptr<std::atomic<uint64_t>> route_limited(const std::string& listener,
+                                                       const std::string& prefix);
 
   // The ref of an already interned backend, without interning it: the state file must
   // not give refs to backends that are no longer configured.
@@ -85,6 +93,7 @@ class Registry {
   mutable std::mutex mu_;
   std::map<std::string, Entry> backends_;
   std::map<std::string, std::shared_ptr<ListenerStats>> listeners_;
+  std::map<std::string, std::shared_ptr<std::atomic<uint64_t>>> route_limited_;
 };
 
 // Builds a snapshot. Host names are resolved here (blocking, off the data path); a

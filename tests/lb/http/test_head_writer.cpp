@@ -74,3 +74,35 @@ TEST_CASE("error responses carry a JSON reason and exact length") {
   CHECK(b == "{\"error\":\"no \\\"backend\\\"\",\"status\":503}\n");
   CHECK(out.find("Content-Length: " + std::to_string(b.size()) + "\r\n") != std::string::npos);
 }
+
+TEST_CASE("request head: every client copy of an injected header goes, in any case") {
+  std::vector<HeaderView> h = {{"PROJECT_ID", "upper"},
+                               {"Project_Id", "mixed"},
+                               {"project_id", "lower"},
+                               {"X-Debug", "1"},
+                               {"x-keep", "yes"}};
+  std::vector<InjectedHeader> inj = {{"project_id", "SECRET"}};
+  std::vector<std::string> remove = {"x-DEBUG"};
+  RequestHead r;
+  r.method = "GET";
+  r.path = "/";
+  r.headers = h;
+  r.inject = inj;
+  r.remove = remove;
+  std::string out;
+  write_request_head(out, r);
+  CHECK(out == "GET / HTTP/1.1\r\nx-keep: yes\r\nproject_id: SECRET\r\n\r\n");
+}
+
+TEST_CASE("response head: remove_headers.response dropped case-insensitively") {
+  std::vector<HeaderView> h = {
+      {"Content-Length", "2"}, {"server", "kupo"}, {"X-Powered-By", "x"}, {"ETag", "\"e\""}};
+  std::vector<std::string> remove = {"Server", "x-powered-by"};
+  ResponseHead r;
+  r.status = 200;
+  r.headers = h;
+  r.remove = remove;
+  std::string out;
+  write_response_head(out, r);
+  CHECK(out == "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nETag: \"e\"\r\n\r\n");
+}
