@@ -12,6 +12,7 @@
 #include "config/stable_read.h"
 #include "lb/admin/admin_server.h"
 #include "lb/net/fd_limit.h"
+#include "lb/net/file_exposure.h"
 #include "lb/net/health_monitor.h"
 #include "lb/net/log.h"
 #include "lb/net/runtime.h"
@@ -109,6 +110,7 @@ int ControlLoop::run() {
     return 1;
   }
   logf(LogLevel::info, "admin listening %s:%u", cfg.admin.listen.host.c_str(), admin_->port());
+  warn_exposed(cfg);  // secret files others can read, an open admin listener
 
   // Worker threads inherit the held mask, so signals reach only this thread's handlers.
   for (unsigned i = 0; i < nworkers; ++i) {
@@ -262,6 +264,7 @@ void ControlLoop::reload() {
   logf(LogLevel::info, "config reloaded from %s: %s", options_.config_path.c_str(),
        changes.c_str());
   check_fd_limit(state_.runtime.load()->config, n);
+  warn_exposed(state_.runtime.load()->config);
 }
 
 void ControlLoop::stop(const char* why) {
