@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <span>
 
 #include "lb/admin/json_writer.h"
 #include "lb/admin/token_compare.h"
@@ -64,6 +66,19 @@ uint64_t total(const net::StatusCounters& s) {
   return n;
 }
 
+// "Authorization: Bearer <token>" (RFC 6750 §2.1; the scheme is case-insensitive, RFC 9110
+// §11.1), the token compared in constant time whatever the guess.
+bool bearer_ok(std::span<const HeaderView> headers, const std::string& token) {
+  HeaderLookup auth = find_header(headers, "authorization");
+  if (!auth.found) return false;
+  std::string_view v = auth.value;
+  if (v.size() < 7 || !iequals(v.substr(0, 6), "bearer") || v[6] != ' ') return false;
+  v.remove_prefix(7);
+  while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  return token_equals(v, token);
+}
+
 net::ServerOptions admin_options() {
   net::ServerOptions o;
   o.header_timeout_ms = kHeaderTimeoutMs;
@@ -93,14 +108,14 @@ int AdminServer::listen(const std::string& host, uint16_t port) {
 void AdminServer::handle(const net::ServerRequest& req, net::Responder res) {
   auto rt = state_.runtime.load();
   const std::string& token = rt->config.admin.token;
-  if (!token.empty()) {
-    HeaderLookup auth = find_header(req.headers, "authorization");
-    if (!auth.found || !auth.value.starts_with("Bearer ") ||
-        !token_equals(auth.value.substr(7), token)) {
-      res.respond(401, "application/json", "{\"error\":\"bearer token required\"}\n",
-                  {{"WWW-Authenticate", "Bearer"}});
-      return;
-    }
+  if (!token.empty() && !bearer_ok(req.headers, token)) {
+    // Neither the token sent nor the one expected is logged.
+    net::log_limited("admin: %.*s %.*s refused (401): missing or wrong bearer token",
+                     static_cast<int>(req.method.size()), req.method.data(),
+                     static_cast<int>(std::min<size_t>(req.target.size(), 200)), req.target.data());
+    res.respond(401, "application/json", "{\"error\":\"bearer token required\"}\n",
+                {{"WWW-Authenticate", "Bearer"}});
+    return;
   }
   std::string_view path = req.target.substr(0, req.target.find('?'));
   if (req.method == "POST" && path.starts_with("/backends/")) {

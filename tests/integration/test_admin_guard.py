@@ -1,0 +1,109 @@
+"""Admin guard (issue 11): with admin.token_file every admin endpoint needs
+"Authorization: Bearer <token>" (401 with WWW-Authenticate: Bearer otherwise); config,
+token and secret files that group or others may read are named in a warning at start and
+after a reload (0644 warns, 0600 does not)."""
+import os
+import re
+import signal
+import tempfile
+
+import harness
+from harness import RecordingBackend
+
+TOKEN = "adm-T0KEN-91c4"
+
+
+def write(path, text, mode):
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+
+
+def config(backend_port, token_file, secret_file):
+    routes = "      - {prefix: /, pool: web}\n"
+    return harness.listener_config(routes).replace(
+        "admin: {listen: 127.0.0.1:0}",
+        "admin: {listen: 127.0.0.1:0, token_file: %s}" % token_file) + (
+        "pools:\n"
+        "  web:\n"
+        "    kind: http\n"
+        "    backends: [{name: web-1, address: 127.0.0.1:%d}]\n"
+        "    set_headers: {project_id: {file: %s}}\n" % (backend_port, secret_file))
+
+
+class Guard(harness.unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.token = os.path.join(self.dir.name, "admin.token")
+        self.secret = os.path.join(self.dir.name, "project_id")
+        self.backend = RecordingBackend()
+        self.corral = None
+
+    def tearDown(self):
+        rc = self.corral.stop() if self.corral else 0
+        self.backend.close()
+        self.dir.cleanup()
+        self.assertEqual(rc, 0)
+
+    def start(self, token_mode, secret_mode, config_mode):
+        write(self.token, TOKEN + "\n", token_mode)
+        write(self.secret, "s3cret\n", secret_mode)
+        old = os.umask(0o777 & ~config_mode)  # the harness writes the config file
+        try:
+            self.corral = harness.Corral(config(self.backend.port, self.token, self.secret))
+        finally:
+            os.umask(old)
+        self.assertEqual(os.stat(self.corral.path).st_mode & 0o777, config_mode)
+
+    def admin(self, path, auth=None, method="GET"):
+        headers = {"Authorization": auth} if auth is not None else {}
+        return harness.get(self.corral.admin_port, path, headers, method)
+
+    def test_every_endpoint_needs_the_token(self):
+        self.start(0o600, 0o600, 0o600)
+        for method, path in (("GET", "/status"), ("GET", "/metrics"), ("HEAD", "/status"),
+                             ("GET", "/"), ("GET", "/no-such-page"),
+                             ("POST", "/backends/web-1/drain"), ("DELETE", "/status")):
+            for auth in (None, "Bearer wrong", "Bearer " + TOKEN + "x", "Basic " + TOKEN,
+                         TOKEN, "Bearer"):
+                status, h, body = self.admin(path, auth, method)
+                self.assertEqual(status, 401, (method, path, auth))
+                self.assertEqual(h["www-authenticate"], "Bearer")
+                self.assertNotIn(TOKEN, body)
+        # The right token, in any case of the scheme, opens them.
+        self.assertEqual(self.admin("/status", "Bearer " + TOKEN)[0], 200)
+        status, _, body = self.admin("/metrics", "bearer " + TOKEN)
+        self.assertEqual(status, 200)
+        self.assertIn("corral_sessions", body)
+        self.assertEqual(self.admin("/backends/web-1/drain", "Bearer " + TOKEN, "POST")[0], 200)
+        self.assertEqual(self.admin("/backends/web-1/auto", "Bearer " + TOKEN, "POST")[0], 200)
+        self.assertEqual(self.admin("/no-such-page", "Bearer " + TOKEN)[0], 404)
+        log = self.corral.proc.log()
+        self.assertRegex(log, r"admin: GET /status refused \(401\)")
+        self.assertNotIn(TOKEN, log)
+        # Everything private and on loopback: no exposure warning at all.
+        self.assertNotRegex(log, r"mode 0\d\d\d|not on loopback")
+
+    def test_exposed_files_are_named_at_start_and_reload(self):
+        self.start(0o644, 0o640, 0o600)
+        self.corral.proc.wait_line(r"warn admin token file %s is mode 0644: readable by group "
+                                   r"and others" % re.escape(self.token))
+        self.corral.proc.wait_line(r"warn secret file of pools\.web\.set_headers\.project_id %s "
+                                   r"is mode 0640: readable by group" % re.escape(self.secret))
+        self.assertNotIn("config file", self.corral.proc.log())
+        # Fixed files and an exposed config: the reload names only the config.
+        os.chmod(self.token, 0o600)
+        os.chmod(self.secret, 0o600)
+        os.chmod(self.corral.path, 0o644)
+        mark = len(self.corral.proc.lines)
+        self.corral.proc.send(signal.SIGHUP)
+        self.corral.proc.wait_line(r"config reloaded", start=mark)
+        self.corral.proc.wait_line(r"warn config file %s is mode 0644" %
+                                   re.escape(self.corral.path), start=mark)
+        after = "\n".join(self.corral.proc.lines[mark:])
+        self.assertNotIn(self.token, after)
+        self.assertNotIn(self.secret, after)
+
+
+if __name__ == "__main__":
+    harness.main()
