@@ -6,6 +6,11 @@
 #include <openssl/x509v3.h>
 
 #include <cstring>
+#include <fstream>
+#include <sstream>
+#include <utility>
+
+#include "config/tls_pem.h"
 
 namespace lb::net {
 namespace {
@@ -64,30 +69,32 @@ std::string take_openssl_errors() {
 
 TlsContext make_server_tls(const std::string& cert_file, const std::string& key_file,
                            std::string& err) {
+  std::string cert, key;
+  for (auto [file, out] : {std::pair{&cert_file, &cert}, {&key_file, &key}}) {
+    std::ifstream in(*file, std::ios::binary);
+    std::stringstream buf;
+    buf << in.rdbuf();
+    if (!in) {
+      err = *file + ": cannot read it";
+      return nullptr;
+    }
+    *out = buf.str();
+  }
+  TlsContext ctx = make_server_tls_pem(cert, key, err);
+  if (!ctx) err = (config::check_pem_pair(cert, key).in_key ? key_file : cert_file) + ": " + err;
+  return ctx;
+}
+
+TlsContext make_server_tls_pem(std::string_view cert_pem, std::string_view key_pem,
+                               std::string& err) {
   ERR_clear_error();
   TlsContext ctx(SSL_CTX_new(TLS_server_method()), SSL_CTX_free);
   if (!ctx || !common_setup(ctx.get())) {
     err = "cannot make a TLS context: " + take_openssl_errors();
     return nullptr;
   }
-  if (SSL_CTX_use_certificate_chain_file(ctx.get(), cert_file.c_str()) != 1) {
-    err = cert_file + ": not a readable PEM certificate (" + take_openssl_errors() + ")";
-    return nullptr;
-  }
-  EVP_PKEY* key = nullptr;
-  if (BIO* f = BIO_new_file(key_file.c_str(), "r")) {
-    key = PEM_read_bio_PrivateKey(f, nullptr, nullptr, nullptr);
-    BIO_free(f);
-  }
-  if (!key) {
-    err = key_file + ": not a readable PEM private key (" + take_openssl_errors() + ")";
-    return nullptr;
-  }
-  bool used = SSL_CTX_use_PrivateKey(ctx.get(), key) == 1;
-  EVP_PKEY_free(key);
-  if (!used || SSL_CTX_check_private_key(ctx.get()) != 1) {
-    err = key_file + ": the key does not match the certificate " + cert_file;
-    ERR_clear_error();
+  if (config::PemProblem p = config::use_pem_pair(ctx.get(), cert_pem, key_pem); !p.what.empty()) {
+    err = p.what;
     return nullptr;
   }
   SSL_CTX_set_alpn_select_cb(ctx.get(), &select_alpn, nullptr);

@@ -21,6 +21,9 @@ using TlsContext = std::shared_ptr<SSL_CTX>;
 // not PEM, key not matching the certificate).
 TlsContext make_server_tls(const std::string& cert_file, const std::string& key_file,
                            std::string& err);
+// The same from the files' contents (as the config loader read and checked them).
+TlsContext make_server_tls_pem(std::string_view cert_pem, std::string_view key_pem,
+                               std::string& err);
 
 // A client context verifying peers against ca_file, or the system CA store when ca_file
 // is empty. On failure returns null and sets err.

@@ -43,6 +43,7 @@ class TlsStream final : public Stream, private StreamHandler {
   SSL_SESSION* take_session() const { return SSL_get1_session(ssl_); }
   bool session_reused() const { return SSL_session_reused(ssl_) == 1; }
   bool handshake_done() const { return handshake_done_; }
+  bool handshaking() const override { return !handshake_done_; }
   // Why the last TLS failure happened (OpenSSL's reasons and the verification result).
   const std::string& tls_error() const { return tls_error_; }
   SSL* ssl() { return ssl_; }
