@@ -21,10 +21,15 @@ struct Address {
   std::string text;  // the original spelling, for logs and /status
 };
 
-// Listener TLS: the loader refuses `tls` on a listener until it is spoken.
+// Listener TLS: the certificate chain and key files (resolved against the config's
+// directory) and their contents as read and checked at load, so a reload re-reads them and
+// the context is built from exactly what was checked. key_pem is secret: never logged.
 struct Tls {
   std::string cert;
   std::string key;
+  std::string cert_pem;
+  std::string key_pem;
+  bool operator==(const Tls&) const = default;
 };
 
 struct Route {

@@ -85,7 +85,7 @@ std::vector<std::string> describe_changes(const Config& before, const Config& af
   diff_named(
       before.listeners, after.listeners, "listener", "", listener_name,
       [](const Listener& a, const Listener& b) {
-        return a.listen.text == b.listen.text && a.tls.has_value() == b.tls.has_value();
+        return a.listen.text == b.listen.text && a.tls == b.tls;
       },
       out);
   for_common(before.listeners, after.listeners, listener_name,

@@ -46,6 +46,7 @@ class Loader : public Reader {
   // read_listeners.cpp
   void parse_listeners(const Map& root, Config& c);
   void parse_listener(const Entry& e, Config& c);
+  void parse_listener_tls(const Entry& e, Listener& l);
   void parse_route(const Entry& e, Listener& l, std::map<std::string, std::string>& prefixes);
   void parse_client_rate_limit(const Entry& e, Route& r);
 

@@ -1,9 +1,11 @@
 // listeners: and their routes.
 #include <algorithm>
 #include <cmath>
+#include <tuple>
 
 #include "config/loader_impl.h"
 #include "config/text.h"
+#include "config/tls_pem.h"
 
 namespace config::detail {
 
@@ -19,10 +21,8 @@ void Loader::parse_listeners(const Map& root, Config& c) {
   for (const Entry& item : *items) parse_listener(item, c);
 }
 
-// `tls` is refused until the listener speaks TLS: accepting it would serve clear text
-// on a port the operator believes is encrypted.
 void Loader::parse_listener(const Entry& e, Config& c) {
-  Map m = as_map(e, {"name", "listen", "routes"}, {"tls", "proxy_protocol"});
+  Map m = as_map(e, {"name", "listen", "routes", "tls"}, {"proxy_protocol"});
   if (!m.ok) return;
   Listener l;
   if (const Entry* n = get(m, "name", true); n && read_name(*n, l.name)) {
@@ -31,6 +31,7 @@ void Loader::parse_listener(const Entry& e, Config& c) {
   }
   if (const Entry* a = get(m, "listen", true); a && read_address(*a, l.listen, true))
     binds_.push_back(Bind{l.listen, a->pos, a->path});
+  if (const Entry* t = get(m, "tls")) parse_listener_tls(*t, l);
   const Entry* r = get(m, "routes");
   if (!r) {
     add(m.pos, join(m.path, "routes"), "a listener needs at least one route");
@@ -40,6 +41,35 @@ void Loader::parse_listener(const Entry& e, Config& c) {
     for (const Entry& re : *routes) parse_route(re, l, prefixes);
   }
   c.listeners.push_back(std::move(l));
+}
+
+// tls: {cert, key}: both files are read and checked now (a bad pair fails the load or
+// the reload, and the running listener keeps its old pair).
+void Loader::parse_listener_tls(const Entry& e, Listener& l) {
+  Map m = as_map(e, {"cert", "key"});
+  const Entry* cert = get(m, "cert", true);
+  const Entry* key = get(m, "key", true);
+  Tls t;
+  bool ok = cert && key;
+  for (auto [entry, file, pem] :
+       {std::tuple{cert, &t.cert, &t.cert_pem}, {key, &t.key, &t.key_pem}}) {
+    if (!entry || !read_string(*entry, *file)) {
+      ok = false;
+      continue;
+    }
+    *file = resolve(*file);
+    if (std::string why = text::read_small_file(*file, *pem); !why.empty()) {
+      error(*entry, "cannot read '" + *file + "': " + why);
+      ok = false;
+    }
+  }
+  if (!ok) return;
+  if (PemProblem p = check_pem_pair(t.cert_pem, t.key_pem); !p.what.empty()) {
+    const Entry& blame = p.in_key ? *key : *cert;
+    error(blame, "'" + (p.in_key ? t.key : t.cert) + "': " + p.what);
+    return;
+  }
+  l.tls = std::move(t);
 }
 
 void Loader::parse_route(const Entry& e, Listener& l,

@@ -7,6 +7,7 @@
 #include "lb/net/log.h"
 #include "lb/net/socket_address.h"
 #include "lb/net/tcp_stream.h"
+#include "lb/net/tls_stream.h"
 #include "lb/net/worker.h"
 
 namespace lb::net {
@@ -160,7 +161,10 @@ void ClientConn::on_eof(Stream&) {
   }
 }
 
-void ClientConn::on_stream_error(Stream&, int) {
+void ClientConn::on_stream_error(Stream&, int error) {
+  if (error == TlsStream::kTlsError)
+    if (auto* tls = dynamic_cast<TlsStream*>(stream_.get()))
+      log_limited("TLS from %s: %s", ip_text(), tls->tls_error().c_str());
   // The client went away before its answer was all delivered (write errors come from the
   // loop, so the exchange may have ended already while the answer was still going out).
   const RuntimeBackend* b = rs_ ? rs_->exchange.backend() : nullptr;

@@ -26,7 +26,8 @@ void ClientConn::arm_timer() {
   uint64_t ms = 0;
   switch (phase_) {
     case Phase::head:
-      ms = head_partial_ ? lim.header_timeout_ms : lim.idle_timeout_ms;
+      // A TLS handshake counts as the start of the first head: header_timeout bounds it.
+      ms = head_partial_ || stream_->handshaking() ? lim.header_timeout_ms : lim.idle_timeout_ms;
       break;
     case Phase::body:
     case Phase::discard:

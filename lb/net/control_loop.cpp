@@ -254,7 +254,8 @@ void ControlLoop::reload() {
     logf(LogLevel::warn, "reload: workers and admin.listen apply at the next start");
   const std::string changes = config::join_changes(config::describe_changes(prev, next));
   state_.sessions.set_limits(next.sticky.max_sessions, next.sticky.ttl_ms);
-  state_.runtime.store(build_runtime(next, state_.registry));
+  // The running snapshot lends its TLS contexts to listeners whose pair did not change.
+  state_.runtime.store(build_runtime(next, state_.registry, state_.runtime.load().get()));
   health_->sync();
   for (unsigned i = 0; i < n; ++i) workers_[i]->reload(std::move(add[i]), remove);
   state_.reloads_ok.fetch_add(1);

@@ -76,9 +76,28 @@ bool resolve(const config::Address& a, sockaddr_storage& out) {
   freeaddrinfo(res);
   return true;
 }
+
+// The server context for a TLS listener: the running one when its pair is unchanged, else
+// a new one. The loader checked the pair, so a failure here is exceptional (memory): it is
+// logged and the listener refuses connections rather than serve clear text.
+TlsContext listener_tls(const config::Listener& l, const Runtime* prev) {
+  if (prev)
+    for (size_t i = 0; i < prev->listeners.size(); ++i) {
+      const config::Listener& p = prev->config.listeners[i];
+      if (p.name == l.name && p.tls == l.tls && prev->listeners[i].tls_context)
+        return prev->listeners[i].tls_context;
+    }
+  std::string err;
+  TlsContext ctx = make_server_tls_pem(l.tls->cert_pem, l.tls->key_pem, err);
+  if (!ctx)
+    logf(LogLevel::error, "listener %s: TLS context: %s: %s; connections are refused",
+         l.name.c_str(), l.tls->cert.c_str(), err.c_str());
+  return ctx;
+}
 }  // namespace
 
-std::shared_ptr<const Runtime> build_runtime(const config::Config& cfg, Registry& registry) {
+std::shared_ptr<const Runtime> build_runtime(const config::Config& cfg, Registry& registry,
+                                             const Runtime* prev) {
   auto rt = std::make_shared<Runtime>();
   rt->config = cfg;
   for (const config::Pool& p : cfg.pools) {
@@ -115,6 +134,10 @@ std::shared_ptr<const Runtime> build_runtime(const config::Config& cfg, Registry
     rl.name = l.name;
     rl.listen = l.listen;
     rl.stats = registry.listener(l.name);
+    if (l.tls) {
+      rl.tls = true;
+      rl.tls_context = listener_tls(l, prev);
+    }
     for (const config::Route& r : l.routes) {
       RouteSpec spec;
       spec.prefix = r.prefix;

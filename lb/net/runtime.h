@@ -21,6 +21,7 @@
 #include "lb/core/session_table.h"
 #include "lb/http/head_writer.h"
 #include "lb/net/backend_stats.h"
+#include "lb/net/tls_context.h"
 
 namespace lb::net {
 
@@ -52,6 +53,11 @@ struct RuntimePool {
 struct RuntimeListener {
   std::string name;
   config::Address listen;
+  // TLS listeners: the server context new connections use (null for plain ones). A
+  // reload that keeps the certificate and key keeps the context, and with it the session
+  // cache and ticket keys, so clients still resume.
+  bool tls = false;
+  TlsContext tls_context;
   std::vector<RouteSpec> routes;
   std::shared_ptr<ListenerStats> stats;
   // Per route (same order): requests refused by client_rate_limit; kept across reloads.
@@ -98,6 +104,8 @@ class Registry {
 
 // Builds a snapshot. Host names are resolved here (blocking, off the data path); a
 // backend that does not resolve stays in the pool marked down, with the reason logged.
-std::shared_ptr<const Runtime> build_runtime(const config::Config& cfg, Registry& registry);
+// prev: the running snapshot, whose TLS contexts are kept where the pair did not change.
+std::shared_ptr<const Runtime> build_runtime(const config::Config& cfg, Registry& registry,
+                                             const Runtime* prev = nullptr);
 
 }  // namespace lb::net

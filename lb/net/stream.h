@@ -1,7 +1,7 @@
 #pragma once
 // The stream seam: connection code reads and writes through this one interface, which
-// plain TCP (TcpStream), TLS (later) and an in-memory double for tests (MemoryStream)
-// implement; a tunnel joins two of them. Input arrives into a buffer taken on demand
+// plain TCP (TcpStream), TLS (TlsStream, over a plain one) and an in-memory double for tests
+// (MemoryStream) implement; a tunnel joins two of them. Input arrives into a buffer taken on demand
 // from the worker's BufferPool and given back as soon as it is consumed, so a quiet
 // stream holds no buffer (unread bytes wait in the kernel).
 #include <sys/socket.h>
@@ -101,6 +101,9 @@ class Stream {
 
   // The failure reported was a write's: the peer did not take all the bytes sent to it.
   bool write_failed() const { return write_failed_; }
+  // A handshake is under way (TLS): no request can have started, but the connection is not
+  // idle either, so it runs under the header deadline.
+  virtual bool handshaking() const { return false; }
 
   BufferPool& pool() const { return *pool_; }
   // Reads of this stream are never refused by the buffer budget (an upstream answering a

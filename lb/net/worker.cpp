@@ -13,6 +13,7 @@
 #include "lb/net/log.h"
 #include "lb/net/socket_address.h"
 #include "lb/net/tcp_stream.h"
+#include "lb/net/tls_stream.h"
 #include "lb/net/tunnel.h"
 
 namespace lb::net {
@@ -252,6 +253,24 @@ void Worker::accept_exhausted(Listener& l, int err) {
   }
 }
 
+namespace {
+// A stream closed as soon as accepted, kept until libuv is done with it.
+struct Discarded final : StreamHandler {
+  std::unique_ptr<Stream> stream;
+  static void close(std::unique_ptr<Stream> s) {
+    auto* d = new Discarded;
+    d->stream = std::move(s);
+    d->stream->set_handler(d);
+    d->stream->close();
+  }
+  void on_readable(Stream&) override {}
+  void on_eof(Stream&) override {}
+  void on_stream_error(Stream&, int) override {}
+  void on_drained(Stream&) override {}
+  void on_closed(Stream&) override { delete this; }
+};
+}  // namespace
+
 void Worker::accept_ready(Listener& l) {
   // The listener's index can move when a reload reorders listeners.
   const auto& ls = runtime_->listeners;
@@ -282,7 +301,18 @@ void Worker::accept_ready(Listener& l) {
     uint8_t ip[16];
     size_t ip_len = peer_ip(tcp->tcp(), ip);
     uv_tcp_nodelay(tcp->tcp(), 1);
-    ClientConn::open(*this, std::move(tcp), l.index, ip, ip_len);
+    std::unique_ptr<Stream> stream = std::move(tcp);
+    if (ls[l.index].tls) {
+      // TLS listener: the connection reads and writes through the TLS stream; the handshake
+      // runs on its first bytes, under the connection's header deadline.
+      const TlsContext& ctx = ls[l.index].tls_context;
+      if (!ctx) {  // logged when the snapshot was built; never clear text instead
+        Discarded::close(std::move(stream));
+        continue;
+      }
+      stream = std::make_unique<TlsStream>(std::move(stream), ctx.get(), TlsStream::Mode::server);
+    }
+    ClientConn::open(*this, std::move(stream), l.index, ip, ip_len);
   }
 }
 

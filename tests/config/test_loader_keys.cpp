@@ -134,11 +134,6 @@ TEST_CASE("loader keys: buffer errors name file:line:col, the key and the value"
 }
 
 TEST_CASE("loader keys: keys parsed but not implemented are refused, located") {
-  SUBCASE("tls on a listener, even with readable files") {
-    LoadResult r =
-        load_text(with("", "    tls: {cert: /etc/hostname, key: /etc/hostname}", "", ""));
-    check_single(r, 5, 5, "listeners[0].tls", "'tls' is not implemented yet");
-  }
   SUBCASE("tls: true on a backend; false stays accepted") {
     LoadResult r = load_text(
         "listeners: [{name: p, listen: 127.0.0.1:8080, routes: [{prefix: /, pool: bf}]}]\n"
