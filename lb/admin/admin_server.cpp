@@ -197,7 +197,8 @@ std::string AdminServer::status_json() const {
       j.key("name").value(b.name);
       j.key("address").value(b.address);
       j.key("state").value(lb::state_name(s.state.load()));
-      j.key("resolved").value(b.resolved);
+      j.key("resolved").value(b.resolved());
+      j.key("addresses").value(net::describe(*b.addrs->get()));
       j.key("weight").value(b.weight);
       j.key("pinned_sessions").value(state_.sessions.pinned(b.ref));
       j.key("in_flight").value(static_cast<int64_t>(s.in_flight.load()));

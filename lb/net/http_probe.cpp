@@ -68,7 +68,11 @@ struct Probe {
   static void on_connect(uv_connect_t* req, int status) {
     auto* p = static_cast<Probe*>(req->data);
     if (p->finished) return;
-    if (status != 0) return p->fail(std::string("connect: ") + uv_strerror(status));
+    if (status != 0) {
+      ProbeAnswer a{0, {}, std::string("connect: ") + uv_strerror(status)};
+      a.connect_failed = true;
+      return p->finish(std::move(a));
+    }
     uv_buf_t b = uv_buf_init(p->request.data(), static_cast<unsigned>(p->request.size()));
     int rc = uv_write(&p->write, reinterpret_cast<uv_stream_t*>(&p->tcp), &b, 1, &Probe::on_write);
     if (rc != 0) return p->fail(std::string("write: ") + uv_strerror(rc));
@@ -117,7 +121,11 @@ void http_probe(uv_loop_t* loop, const sockaddr_storage& addr, const std::string
     p->finish({0, {}, std::string("connect: ") + uv_strerror(rc), true});
     return;
   }
-  if (rc != 0) p->fail(std::string("connect: ") + uv_strerror(rc));
+  if (rc != 0) {
+    ProbeAnswer a{0, {}, std::string("connect: ") + uv_strerror(rc)};
+    a.connect_failed = true;
+    p->finish(std::move(a));
+  }
 }
 
 }  // namespace lb::net

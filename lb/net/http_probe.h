@@ -12,10 +12,11 @@
 namespace lb::net {
 
 struct ProbeAnswer {
-  int status = 0;      // 0: no HTTP answer
-  std::string body;    // de-chunked, at most kMaxBody bytes
-  std::string error;   // why there is no answer ("connect: connection refused", "timeout")
-  bool local = false;  // corral could not make a socket (EMFILE/ENFILE): no verdict
+  int status = 0;               // 0: no HTTP answer
+  std::string body;             // de-chunked, at most kMaxBody bytes
+  std::string error;            // why there is no answer ("connect: connection refused", "timeout")
+  bool local = false;           // corral could not make a socket (EMFILE/ENFILE): no verdict
+  bool connect_failed = false;  // refused or unreachable: another address may answer
 };
 
 // Starts the probe; `done` runs on the loop's thread exactly once.

@@ -67,6 +67,32 @@ TEST_CASE("retry: a connect failure fails over for any method, up to the cap") {
   }
 }
 
+TEST_CASE("retry: a connect failure tries the backend's other addresses before failing over") {
+  for (Failure f : {Failure::connect_failed, Failure::connect_timeout}) {
+    RetryFacts x = with_method("POST");
+    x.addresses_left = 1;
+    CHECK(decide_retry(f, x) == RetryAction::next_address);
+    // Even past the failover cap: another address of the same backend is no failover.
+    x.failovers = kMaxFailovers;
+    CHECK(decide_retry(f, x) == RetryAction::next_address);
+    // Bytes of the body already gone: nothing may be sent again, anywhere.
+    x.whole = false;
+    CHECK(decide_retry(f, x) == RetryAction::none);
+    x.addresses_left = 0;
+    x.whole = true;
+    x.failovers = 0;
+    CHECK(decide_retry(f, x) == RetryAction::failover);
+  }
+  // Other failures had a connection: the address worked, so no other address is tried.
+  for (Failure f : {Failure::closed_early, Failure::reset, Failure::response_timeout,
+                    Failure::bad_response, Failure::status_503}) {
+    RetryFacts x = get();
+    x.addresses_left = 3;
+    x.fresh_user = true;
+    CHECK(decide_retry(f, x) != RetryAction::next_address);
+  }
+}
+
 TEST_CASE("retry: a stale keep-alive connection is retried once on the same backend") {
   RetryFacts x = get();
   x.reused_connection = true;
