@@ -237,6 +237,7 @@ std::string AdminServer::status_json() const {
       }
       j.key("retried_503").value(load(s.retried_503));
       j.key("connect_failures").value(load(s.connect_failures));
+      j.key("tls_failures").value(load(s.tls_failures));
       j.key("timeouts").value(load(s.timeouts));
       j.key("resets").value(load(s.resets));
       j.key("client_aborts").value(load(s.client_aborts));
@@ -410,6 +411,9 @@ std::string AdminServer::metrics_text() const {
   for (const Counter& c :
        {Counter{"corral_backend_connect_failures_total", "Failed connections to the backend.",
                 &net::BackendStats::connect_failures},
+        Counter{"corral_backend_tls_failures_total",
+                "TLS to the backend failed (handshake, certificate not verified).",
+                &net::BackendStats::tls_failures},
         Counter{"corral_backend_timeouts_total", "Connect or response timeouts.",
                 &net::BackendStats::timeouts},
         Counter{"corral_backend_resets_total", "Backend closed or reset mid-exchange.",

@@ -33,6 +33,11 @@ RetryAction decide_retry(Failure failure, const RetryFacts& x) {
       if (!x.whole && x.request_sent) return RetryAction::none;
       if (x.addresses_left > 0) return RetryAction::next_address;
       return can_fail_over ? RetryAction::failover : RetryAction::none;
+    case Failure::tls_failed:
+      // Nothing was sent, so it may go elsewhere; another address of the same backend
+      // would show the same certificate.
+      return (x.whole || !x.request_sent) && can_fail_over ? RetryAction::failover
+                                                           : RetryAction::none;
     case Failure::closed_early:
       if (!idempotent || !x.whole) return RetryAction::none;  // e.g. a POST may have run
       // A pooled keep-alive connection the backend had closed meanwhile: the request most

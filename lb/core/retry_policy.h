@@ -19,6 +19,7 @@ enum class Failure : uint8_t {
   response_timeout,  // no (complete) answer in time
   bad_response,      // not HTTP
   status_503,        // answered 503 (overloaded)
+  tls_failed,        // TLS handshake or certificate check failed: the request never left
 };
 
 struct RetryFacts {

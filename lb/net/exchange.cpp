@@ -32,6 +32,8 @@ Failure failure_of(UpstreamError e) {
       return Failure::closed_early;
     case UpstreamError::reset:
       return Failure::reset;
+    case UpstreamError::tls:
+      return Failure::tls_failed;
     case UpstreamError::bad_response:
     case UpstreamError::fd_exhausted:  // handled before any retry decision
       break;
@@ -77,7 +79,7 @@ Decision Exchange::place_excluding(BackendRef exclude, bool count_move) {
     Candidate& c = cands[i];
     c.ref = b.ref;
     c.state = b.stats->state.load(std::memory_order_relaxed);
-    c.reachable = b.resolved();
+    c.reachable = b.reachable();
     c.admin = b.stats->admin.load(std::memory_order_relaxed);
   }
   PlacementRequest r;
@@ -151,7 +153,7 @@ void Exchange::connect_next() {
   }
   addr_index_ = static_cast<uint32_t>((addr_first_ + addr_tried_) % addrs_->size());
   ++addr_tried_;
-  up_ = new UpstreamConn(*worker_, backend_->ref);
+  up_ = new UpstreamConn(*worker_, *backend_);
   up_->connect(reinterpret_cast<const sockaddr*>(&(*addrs_)[addr_index_]), this,
                pool_->timeouts.connect_ms);
 }
@@ -344,7 +346,9 @@ void Exchange::upstream_failed(UpstreamError e) {
     facts.addresses_left = static_cast<uint32_t>(addrs_->size() - addr_tried_);
   // Whether the backend had the whole request: every byte read from the client and taken.
   bool delivered = facts.request_sent && !(up_ && up_->send_failed());
-  const char* why = e == UpstreamError::bad_response && up_ ? up_->bad_reason() : "";
+  std::string why = e == UpstreamError::bad_response && up_ ? up_->bad_reason()
+                    : e == UpstreamError::tls && up_        ? up_->tls_error()
+                                                            : std::string();
   up_ = nullptr;  // it closed itself
   connecting_ = false;
   BackendStats& st = *backend_->stats;
@@ -367,11 +371,12 @@ void Exchange::upstream_failed(UpstreamError e) {
   }
   bool timeout = e == UpstreamError::connect_timeout || e == UpstreamError::response_timeout;
   (e == UpstreamError::connect_failed ? st.connect_failures
+   : e == UpstreamError::tls          ? st.tls_failures
    : timeout                          ? st.timeouts
                                       : st.resets)
       .fetch_add(1);
   logf(LogLevel::warn, "backend %s (%s): %s%s%s", backend_->name.c_str(), backend_->address.c_str(),
-       upstream_error_name(e), *why ? ": " : "", why);
+       upstream_error_name(e), why.empty() ? "" : ": ", why.c_str());
   // Health hears of failures that are the backend's: it could not be reached, or it had
   // the whole request and failed it. A backend that cuts off an upload it refuses is
   // not unhealthy, and a client must not be able to mark backends down that way.
@@ -381,7 +386,7 @@ void Exchange::upstream_failed(UpstreamError e) {
   if (e == UpstreamError::response_timeout) {
     st.streak_503.fetch_add(1, std::memory_order_relaxed);
     worker_->state().passive.post({backend_->ref, 0, PassiveKind::response_timeout});
-  } else if (connect || delivered) {
+  } else if (connect || e == UpstreamError::tls || delivered) {
     worker_->state().passive.post({backend_->ref, 0, PassiveKind::failure});
   }
   end_in_flight();

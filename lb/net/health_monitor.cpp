@@ -87,8 +87,10 @@ void HealthMonitor::sync() {
       p.backend = &b;
       health::Change c;
       c.before = c.after = policy(p).at(bi).sm.state();
-      if (!b.resolved())
-        c = policy(p).on_probe(bi, health::probe_failed("address not resolved"), now);
+      if (!b.reachable())
+        c = policy(p).on_probe(
+            bi, health::probe_failed(b.resolved() ? "no TLS context" : "address not resolved"),
+            now);
       publish(p, c);
       if (fresh) arm(p, true);
     }
@@ -122,9 +124,10 @@ void HealthMonitor::on_probe_timer(uv_timer_t* t) {
 void HealthMonitor::start_probe(Probe& p) {
   if (stopped_ || p.in_flight) return;
   const RuntimeBackend* b = p.backend;
-  if (!b->resolved()) {
+  if (!b->reachable()) {
     // Nothing to connect to: a failed probe, so fall counts it toward down.
-    on_answer(p.ref, health::probe_failed("address not resolved"));
+    on_answer(p.ref,
+              health::probe_failed(b->resolved() ? "no TLS context" : "address not resolved"));
     return;
   }
   p.in_flight = true;
@@ -142,7 +145,10 @@ void HealthMonitor::probe_address(Probe& p, std::shared_ptr<const AddressBook::L
   config::PoolKind kind = pc.kind;
   int expect = pc.health.expect_status;
   uint32_t index = static_cast<uint32_t>((b->addrs->preferred() + tried) % addrs->size());
+  ProbeTls tls;
+  if (b->tls) tls = {b->tls_ctx, b->tls_name};
   http_probe(loop_, (*addrs)[index], b->address, health::probe_path(pc), pc.health.timeout_ms,
+             b->tls ? &tls : nullptr,
              [this, ref, kind, expect, addrs, tried, index](ProbeAnswer a) {
                if (stopped_) return;
                if (a.local) return probe_skipped(ref, a.error);

@@ -67,6 +67,17 @@ std::shared_ptr<AddressBook> previous_book(const Runtime* prev, const std::strin
   return nullptr;
 }
 
+// A backend's client TLS context, made anew on every build so that a reload re-reads a
+// rotated CA file (the workers' saved sessions stay usable with the new context).
+TlsContext client_tls(const config::Backend& b, const std::string& pool) {
+  std::string err;
+  TlsContext ctx = make_client_tls(b.tls_ca, err);
+  if (!ctx)
+    logf(LogLevel::error, "pool %s backend %s: TLS: %s; it is unreachable until fixed",
+         pool.c_str(), b.name.c_str(), err.c_str());
+  return ctx;
+}
+
 }  // namespace
 
 std::shared_ptr<const Runtime> build_runtime(const config::Config& cfg, Registry& registry,
@@ -89,6 +100,10 @@ std::shared_ptr<const Runtime> build_runtime(const config::Config& cfg, Registry
       rb.address = b.address.text;
       rb.weight = b.weight;
       rb.tls = b.tls;
+      if (b.tls) {
+        rb.tls_name = b.tls_server_name.empty() ? b.address.host : b.tls_server_name;
+        rb.tls_ctx = client_tls(b, p.name);
+      }
       Registry::Entry e = registry.backend(p.name, b.name);
       rb.ref = e.ref;
       rb.stats = e.stats;

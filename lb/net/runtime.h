@@ -21,6 +21,7 @@
 #include "lb/http/head_writer.h"
 #include "lb/net/backend_stats.h"
 #include "lb/net/resolver.h"
+#include "lb/net/tls_context.h"
 
 namespace lb::net {
 
@@ -31,11 +32,18 @@ struct RuntimeBackend {
   // Every address of the backend, re-resolved on the control thread (resolver.h); shared
   // with the next snapshot when a reload keeps the address.
   std::shared_ptr<AddressBook> addrs;
+  // TLS to the backend: the client context (its CA store; null if it could not be made,
+  // and then the backend is unreachable rather than spoken to in clear text), and the
+  // name sent as SNI and checked against the certificate.
   bool tls = false;
+  TlsContext tls_ctx;
+  std::string tls_name;
   uint32_t weight = 1;
   std::shared_ptr<BackendStats> stats;
 
   bool resolved() const { return addrs->resolved(); }
+  // Something to connect to, and the means to speak to it.
+  bool reachable() const { return resolved() && (!tls || tls_ctx); }
 };
 
 struct RuntimePool {
