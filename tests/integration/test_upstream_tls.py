@@ -226,12 +226,18 @@ class UpstreamTlsTest(unittest.TestCase):
                                                                           self.path("ca.pem")),
             "{name: selfsigned, address: 127.0.0.1:%d, tls: true}" % selfsigned.port,
         ], interval="2s")  # probes slow enough that the first request meets them up
-        # One request tries each backend in turn (failover); all three refuse: 502.
+        # A request tries backends in turn (failover); they all refuse: 502. Users are
+        # placed apart, so a few of them reach every backend.
         status, _, body = get(c.port, "/x", headers={"X-User": "first"})
         self.assertEqual(status, 502, body)
+        names = ("rogue", "wrongname", "selfsigned")
+        for n in range(30):
+            if all(metric(c, "corral_backend_tls_failures_total", x) for x in names):
+                break
+            self.assertIn(get(c.port, "/x", headers={"X-User": "u%d" % n})[0], (502, 503))
         # Nothing got through a connection corral refused.
         self.assertEqual(rogue.requests + named.requests + selfsigned.requests, [])
-        for name in ("rogue", "wrongname", "selfsigned"):
+        for name in names:
             self.assertGreater(metric(c, "corral_backend_tls_failures_total", name), 0, name)
             self.assertEqual(metric(c, "corral_backend_connect_failures_total", name), 0, name)
             # Health hears of it (passive failures, and probes that fail the same way).
