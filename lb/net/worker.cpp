@@ -312,6 +312,10 @@ void Worker::save_tls_session(BackendRef ref, const std::string& name, TlsStream
   }
   if (ref >= tls_sessions_.size()) tls_sessions_.resize(ref + 1);
   SavedSession& slot = tls_sessions_[ref];
+  if (slot.session == s && slot.name == name) {  // a pooled connection's, kept already
+    SSL_SESSION_free(s);
+    return;
+  }
   if (slot.session) SSL_SESSION_free(slot.session);
   slot.session = s;
   slot.name = name;
