@@ -15,6 +15,7 @@
 #include "lb/net/file_exposure.h"
 #include "lb/net/health_monitor.h"
 #include "lb/net/log.h"
+#include "lb/net/resolver.h"
 #include "lb/net/runtime.h"
 #include "lb/net/state_file.h"
 #include "lb/net/wall_clock.h"
@@ -117,6 +118,8 @@ int ControlLoop::run() {
     workers_.push_back(std::make_unique<Worker>(state_, i));
     workers_.back()->start(std::move(sockets[i]));
   }
+  resolver_ = std::make_unique<Resolver>(loop_, state_);
+  resolver_->start();
   uv_timer_init(loop_, &sweep_);
   sweep_.data = this;
   uv_timer_start(&sweep_, &ControlLoop::on_sweep, kSweepMs, kSweepMs);
@@ -279,6 +282,7 @@ void ControlLoop::stop(const char* why) {
   uv_close(reinterpret_cast<uv_handle_t*>(&sweep_), nullptr);
   admin_->close();
   health_->stop();
+  resolver_->stop();
   if (options_.on_stop) options_.on_stop();
 }
 
