@@ -12,8 +12,9 @@ It behaves like the hosted service where corral's job depends on it:
 Its data is deterministic: one address with --utxos UTXOs, one stake account with
 --account-addresses addresses, the transactions of those UTXOs, a fixed tip and epoch.
 The same functions (utxos(), account_addresses(), ...) give the tests their expectations.
-Paths are served with or without Blockfrost's /api/v0 prefix. /health is open and outside
-the bucket, so corral's probes, which carry no key, see it up and spend nothing.
+Paths are served with or without Blockfrost's /api/v0 prefix. /health and /health/clock
+need the key and spend the bucket like any endpoint (Blockfrost's OpenAPI gives them a 403
+too), unless --open-health: then they are open and free, for a prober without the key.
 
 Test hooks, open too: GET /_sim/stats (requests by outcome, pages served per list
 endpoint, project_id values seen), POST /_sim/control {"burst", "rps"} (refills the
@@ -125,8 +126,9 @@ def paginate(items, query):
 class Sim:
     """State shared by the handler threads: the data sizes, the bucket, the counters."""
 
-    def __init__(self, project_id, burst, rps, n_utxos, n_account_addresses):
+    def __init__(self, project_id, burst, rps, n_utxos, n_account_addresses, open_health):
         self.project_id, self.n_utxos, self.n_accounts = project_id, n_utxos, n_account_addresses
+        self.open_health = open_health
         self.lock = threading.Lock()
         self.set_limit(burst, rps)
         self.reset()
@@ -186,6 +188,11 @@ class Sim:
                 status, body = fn(*m.groups())
                 return status, body, endpoint
         return (*NOT_FOUND, None)
+
+    @staticmethod
+    def health(path):
+        return 200, ({"is_healthy": True} if path == "/health" else
+                     {"server_time": int(time.time() * 1000)})
 
     def address(self, a):
         if a != ADDRESS:
@@ -251,10 +258,9 @@ class Handler(BaseHTTPRequestHandler):
         if path.startswith("/api/v0"):
             path = path[len("/api/v0"):] or "/"
         path = path.rstrip("/") or "/"
-        if path in ("/health", "/health/clock"):
-            body = {"is_healthy": True} if path == "/health" else {
-                "server_time": int(time.time() * 1000)}
-            return self.reply(200, body)
+        health = path in ("/health", "/health/clock")
+        if health and sim.open_health:
+            return self.reply(*sim.health(path))
         key = self.headers.get("project_id")
         if key is not None:
             with sim.lock:
@@ -272,7 +278,8 @@ class Handler(BaseHTTPRequestHandler):
         if self.command != "GET":
             sim.count("not_found")
             return self.reply(*NOT_FOUND)
-        status, body, endpoint = sim.route(path, query or {})
+        status, body, endpoint = ((*sim.health(path), None) if health else
+                                  sim.route(path, query or {}))
         sim.count({200: "ok", 400: "bad_request"}.get(status, "not_found"))
         if endpoint and status == 200:
             page = int((query.get("page") or ["1"])[-1])
@@ -289,6 +296,8 @@ def main():
     ap.add_argument("--rps", type=float, default=10)
     ap.add_argument("--utxos", type=int, default=250)
     ap.add_argument("--account-addresses", type=int, default=130)
+    ap.add_argument("--open-health", action="store_true",
+                    help="/health and /health/clock without key and outside the bucket")
     ap.add_argument("--cert", help="PEM certificate (chain): serve HTTPS")
     ap.add_argument("--key", help="PEM private key of --cert")
     a = ap.parse_args()
@@ -297,7 +306,7 @@ def main():
         sys.exit("blockfrost_sim: loopback only")
     srv = ThreadingHTTPServer((host.strip("[]"), int(port)), Handler)
     srv.daemon_threads = True
-    srv.sim = Sim(a.project_id, a.burst, a.rps, a.utxos, a.account_addresses)
+    srv.sim = Sim(a.project_id, a.burst, a.rps, a.utxos, a.account_addresses, a.open_health)
     scheme = "http"
     if a.cert:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
