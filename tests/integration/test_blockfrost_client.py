@@ -309,6 +309,15 @@ class ClientThroughCorral:
                          (403, "Invalid project token."), out)
         self.assertEqual(self.sim.stats()["project_ids"].get(own), 1)
 
+    def test_paging_parameters_pass_through_corral(self):
+        path = "/blockfrost/api/v0/addresses/%s/utxos" % bf.ADDRESS
+        status, _, body = get(self.corral.port, path + "?page=3&count=100&order=desc")
+        self.assertEqual(status, 200, body)
+        self.assertEqual(json.loads(body), bf.utxos(N_UTXOS)[::-1][200:300])
+        status, _, body = get(self.corral.port, path + "?count=101")
+        self.assertEqual((status, json.loads(body)["error"]), (400, "Bad Request"), body)
+        self.assertEqual(self.sim.stats()["outcomes"]["bad_request"], 1)
+
     def test_simulator_answers_429_past_its_burst(self):
         try:
             self.sim.limit(burst=5, rps=0)
