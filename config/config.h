@@ -59,7 +59,10 @@ struct Backend {
   std::string name;
   Address address;
   uint32_t weight = 1;
-  bool tls = false;  // true is refused by the loader until upstream TLS lands
+  // TLS to the backend (`tls: true` or `tls: {ca, server_name}`), verification always on.
+  bool tls = false;
+  std::string tls_ca;           // PEM file of trusted CAs; empty = the system store
+  std::string tls_server_name;  // SNI and the name checked; empty = the address's host
 };
 
 struct Health {
@@ -114,6 +117,8 @@ struct Pool {
   // A backend that comes back up, out of ejection, or is added by a reload takes new
   // users at a share ramping linearly from 10% to 100% over this long; 0 = at once.
   uint64_t slow_start_ms = 30'000;
+  // Backend host names are looked up again this often (IP literals never are).
+  uint64_t resolve_interval_ms = 60'000;
 };
 
 struct Limits {

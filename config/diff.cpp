@@ -35,7 +35,8 @@ void for_common(const std::vector<T>& a, const std::vector<T>& b, Name name_of, 
 }
 
 bool same_backend(const Backend& a, const Backend& b) {
-  return a.address.text == b.address.text && a.weight == b.weight && a.tls == b.tls;
+  return a.address.text == b.address.text && a.weight == b.weight && a.tls == b.tls &&
+         a.tls_ca == b.tls_ca && a.tls_server_name == b.tls_server_name;
 }
 
 bool same_route(const Route& a, const Route& b) {

@@ -56,6 +56,7 @@ class Loader : public Reader {
   void parse_pools(const Map& root, Config& c);
   void parse_pool(const Entry& e, Config& c);
   void parse_backend(const Entry& e, Pool& p);
+  void parse_backend_tls(const Entry& e, Backend& b);
   void parse_health(const Entry& e, PoolKind kind, bool kind_known, Health& h);
   void parse_eject(const Entry& e, Eject& x);
 

@@ -1,10 +1,34 @@
 // pools: kind, backends, health, ejection, timeouts, slow start.
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 
 #include "config/loader_impl.h"
 #include "config/text.h"
 
 namespace config::detail {
+namespace {
+
+// "" when `path` is a readable file holding at least one PEM certificate, else why not.
+// Bundles can be large (a system store is ~200 KB): read in pieces, at most 16 MB.
+std::string pem_certificate_file(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return std::strerror(errno);
+  std::string text;
+  char chunk[16384];
+  size_t n = 0;
+  while ((n = std::fread(chunk, 1, sizeof chunk, f)) > 0 && text.size() < (16u << 20))
+    text.append(chunk, n);
+  bool failed = std::ferror(f) != 0;
+  std::fclose(f);
+  if (failed) return "read error";
+  if (text.find("-----BEGIN CERTIFICATE-----") == std::string::npos)
+    return "no PEM certificate in it";
+  return "";
+}
+
+}  // namespace
 
 void Loader::parse_pools(const Map& root, Config& c) {
   const Entry* e = get(root, "pools");
@@ -25,9 +49,10 @@ void Loader::parse_pools(const Map& root, Config& c) {
 void Loader::parse_pool(const Entry& e, Config& c) {
   Pool p;
   p.name = e.key;
-  Map m =
-      as_map(e, {"kind", "backends", "health", "eject", "timeouts", "set_headers", "slow_start"},
-             {"rate_limit", "cache", "resolve_interval", "remove_headers"});
+  Map m = as_map(e,
+                 {"kind", "backends", "health", "eject", "timeouts", "set_headers", "slow_start",
+                  "resolve_interval"},
+                 {"rate_limit", "cache", "remove_headers"});
   if (!m.ok) {
     c.pools.push_back(std::move(p));
     return;
@@ -56,11 +81,12 @@ void Loader::parse_pool(const Entry& e, Config& c) {
   }
   if (const Entry* s = get(m, "set_headers")) parse_set_headers(*s, p);
   if (const Entry* s = get(m, "slow_start")) read_duration(*s, p.slow_start_ms, true);
+  if (const Entry* r = get(m, "resolve_interval");
+      r && read_duration(*r, p.resolve_interval_ms) && p.resolve_interval_ms < 1000)
+    error(*r, "resolve_interval must be at least 1s");
   c.pools.push_back(std::move(p));
 }
 
-// tls: false says what corral does; tls: true is refused until upstream TLS is spoken, so
-// that a project_id meant for an encrypted upstream never goes out in clear text.
 void Loader::parse_backend(const Entry& e, Pool& p) {
   Map m = as_map(e, {"name", "address", "weight", "tls"});
   if (!m.ok) return;
@@ -72,9 +98,30 @@ void Loader::parse_backend(const Entry& e, Pool& p) {
   }
   if (const Entry* a = get(m, "address", true)) read_address(*a, b.address);
   if (const Entry* w = get(m, "weight")) read_uint(*w, b.weight, 1, 1000);
-  if (const Entry* t = get(m, "tls"); t && read_bool(*t, b.tls) && b.tls)
-    not_implemented(*t, "tls: true (TLS to backends)");
+  if (const Entry* t = get(m, "tls")) parse_backend_tls(*t, b);
   p.backends.push_back(std::move(b));
+}
+
+// `tls: true|false`, or `tls: {ca: FILE, server_name: NAME}` (TLS on, verified against
+// that CA file and name). The CA file is read now, so a missing or non-PEM file is a
+// config error rather than every connection failing later.
+void Loader::parse_backend_tls(const Entry& e, Backend& b) {
+  if (!e.v.IsMap()) {
+    read_bool(e, b.tls);
+    return;
+  }
+  Map m = as_map(e, {"ca", "server_name"});
+  if (!m.ok) return;
+  b.tls = true;
+  if (const Entry* ca = get(m, "ca"); ca && read_string(*ca, b.tls_ca)) {
+    b.tls_ca = resolve(b.tls_ca);
+    if (std::string why = pem_certificate_file(b.tls_ca); !why.empty())
+      error(*ca, "cannot use '" + b.tls_ca + "': " + why);
+  }
+  if (const Entry* n = get(m, "server_name"); n && read_string(*n, b.tls_server_name)) {
+    if (!text::is_name(b.tls_server_name) || b.tls_server_name.size() > 253)
+      error(*n, "expected a host name of letters, digits, '-', '_' or '.'");
+  }
 }
 
 // Probe keys that the pool's kind never reads are refused rather than ignored: only an

@@ -197,7 +197,8 @@ std::string AdminServer::status_json() const {
       j.key("name").value(b.name);
       j.key("address").value(b.address);
       j.key("state").value(lb::state_name(s.state.load()));
-      j.key("resolved").value(b.resolved);
+      j.key("resolved").value(b.resolved());
+      j.key("addresses").value(net::describe(*b.addrs->get()));
       j.key("weight").value(b.weight);
       j.key("pinned_sessions").value(state_.sessions.pinned(b.ref));
       j.key("in_flight").value(static_cast<int64_t>(s.in_flight.load()));
@@ -236,6 +237,7 @@ std::string AdminServer::status_json() const {
       }
       j.key("retried_503").value(load(s.retried_503));
       j.key("connect_failures").value(load(s.connect_failures));
+      j.key("tls_failures").value(load(s.tls_failures));
       j.key("timeouts").value(load(s.timeouts));
       j.key("resets").value(load(s.resets));
       j.key("client_aborts").value(load(s.client_aborts));
@@ -409,6 +411,9 @@ std::string AdminServer::metrics_text() const {
   for (const Counter& c :
        {Counter{"corral_backend_connect_failures_total", "Failed connections to the backend.",
                 &net::BackendStats::connect_failures},
+        Counter{"corral_backend_tls_failures_total",
+                "TLS to the backend failed (handshake, certificate not verified).",
+                &net::BackendStats::tls_failures},
         Counter{"corral_backend_timeouts_total", "Connect or response timeouts.",
                 &net::BackendStats::timeouts},
         Counter{"corral_backend_resets_total", "Backend closed or reset mid-exchange.",

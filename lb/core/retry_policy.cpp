@@ -27,7 +27,15 @@ RetryAction decide_retry(Failure failure, const RetryFacts& x) {
     case Failure::connect_failed:
     case Failure::connect_timeout:
       // The request never reached the backend, so any method may go elsewhere, provided
-      // its bytes are still ours to send.
+      // its bytes are still ours to send: first to the backend's other addresses (a
+      // hosted service that moved, or a name with IPv4 and IPv6 records of which one
+      // family does not answer), then to another backend.
+      if (!x.whole && x.request_sent) return RetryAction::none;
+      if (x.addresses_left > 0) return RetryAction::next_address;
+      return can_fail_over ? RetryAction::failover : RetryAction::none;
+    case Failure::tls_failed:
+      // Nothing was sent, so it may go elsewhere; another address of the same backend
+      // would show the same certificate.
       return (x.whole || !x.request_sent) && can_fail_over ? RetryAction::failover
                                                            : RetryAction::none;
     case Failure::closed_early:

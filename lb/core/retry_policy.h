@@ -19,6 +19,7 @@ enum class Failure : uint8_t {
   response_timeout,  // no (complete) answer in time
   bad_response,      // not HTTP
   status_503,        // answered 503 (overloaded)
+  tls_failed,        // TLS handshake or certificate check failed: the request never left
 };
 
 struct RetryFacts {
@@ -31,12 +32,14 @@ struct RetryFacts {
   uint8_t stale_retries = 0;       // resends on the same backend so far
   uint8_t failovers = 0;           // moves to another backend so far
   uint8_t retries_503 = 0;         // 503s replaced by another backend so far
+  uint32_t addresses_left = 0;     // the backend's addresses not yet tried by this request
 };
 
 enum class RetryAction : uint8_t {
-  none,      // answer the client with what happened (502/504, or the 503 itself)
-  same,      // send again to the same backend on a fresh connection
-  failover,  // send to the next candidate (re-pinning the user there)
+  none,          // answer the client with what happened (502/504, or the 503 itself)
+  same,          // send again to the same backend on a fresh connection
+  next_address,  // connect to the same backend's next address (its name has several)
+  failover,      // send to the next candidate (re-pinning the user there)
 };
 
 inline constexpr uint8_t kMaxFailovers = 2;

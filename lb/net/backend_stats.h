@@ -33,6 +33,8 @@ struct BackendStats {
   StatusCounters responses;  // as answered by the backend, or 502/504 made for it
   LatencyHistogram latency;  // request sent -> response head received
   std::atomic<uint64_t> connect_failures{0};
+  // TLS to the backend failed (handshake, or a certificate that does not verify).
+  std::atomic<uint64_t> tls_failures{0};
   std::atomic<uint64_t> timeouts{0};
   std::atomic<uint64_t> resets{0};         // backend closed or reset mid-exchange
   std::atomic<uint64_t> client_aborts{0};  // client went away mid-exchange

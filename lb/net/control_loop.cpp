@@ -14,6 +14,7 @@
 #include "lb/net/fd_limit.h"
 #include "lb/net/health_monitor.h"
 #include "lb/net/log.h"
+#include "lb/net/resolver.h"
 #include "lb/net/runtime.h"
 #include "lb/net/state_file.h"
 #include "lb/net/wall_clock.h"
@@ -115,6 +116,8 @@ int ControlLoop::run() {
     workers_.push_back(std::make_unique<Worker>(state_, i));
     workers_.back()->start(std::move(sockets[i]));
   }
+  resolver_ = std::make_unique<Resolver>(loop_, state_);
+  resolver_->start();
   uv_timer_init(loop_, &sweep_);
   sweep_.data = this;
   uv_timer_start(&sweep_, &ControlLoop::on_sweep, kSweepMs, kSweepMs);
@@ -252,7 +255,7 @@ void ControlLoop::reload() {
     logf(LogLevel::warn, "reload: workers and admin.listen apply at the next start");
   const std::string changes = config::join_changes(config::describe_changes(prev, next));
   state_.sessions.set_limits(next.sticky.max_sessions, next.sticky.ttl_ms);
-  state_.runtime.store(build_runtime(next, state_.registry));
+  state_.runtime.store(build_runtime(next, state_.registry, state_.runtime.load().get()));
   health_->sync();
   for (unsigned i = 0; i < n; ++i) workers_[i]->reload(std::move(add[i]), remove);
   state_.reloads_ok.fetch_add(1);
@@ -275,6 +278,7 @@ void ControlLoop::stop(const char* why) {
   uv_close(reinterpret_cast<uv_handle_t*>(&sweep_), nullptr);
   admin_->close();
   health_->stop();
+  resolver_->stop();
   if (options_.on_stop) options_.on_stop();
 }
 

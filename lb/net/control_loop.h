@@ -2,8 +2,8 @@
 // The control thread (DESIGN.md "Programs", "Reload"): owns the shared proxy state, the
 // workers, the health monitor and the admin listener, and runs the control loop:
 // SIGHUP reloads the config file, SIGTERM/SIGINT stop gracefully, a timer sweeps idle
-// pins, and the state file is read at start and written at stop. main() parses the
-// arguments, loads the config and hands both over.
+// pins, backend host names are re-resolved (resolver.h), and the state file is read at start and
+// written at stop. main() parses the arguments, loads the config and hands both over.
 #include <uv.h>
 
 #include <functional>
@@ -21,6 +21,7 @@ class AdminServer;
 namespace lb::net {
 
 class HealthMonitor;
+class Resolver;
 class Worker;
 struct BoundSocket;
 
@@ -65,6 +66,7 @@ class ControlLoop {
   ProxyState state_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<HealthMonitor> health_;
+  std::unique_ptr<Resolver> resolver_;  // re-resolves backend host names
   std::unique_ptr<admin::AdminServer> admin_;
   uv_signal_t sigint_{}, sigterm_{}, sighup_{};
   uv_timer_t sweep_{};

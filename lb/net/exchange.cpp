@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "lb/net/log.h"
+#include "lb/net/socket_address.h"
 #include "lb/net/worker.h"
 
 namespace lb::net {
@@ -31,6 +32,8 @@ Failure failure_of(UpstreamError e) {
       return Failure::closed_early;
     case UpstreamError::reset:
       return Failure::reset;
+    case UpstreamError::tls:
+      return Failure::tls_failed;
     case UpstreamError::bad_response:
     case UpstreamError::fd_exhausted:  // handled before any retry decision
       break;
@@ -48,6 +51,7 @@ void Exchange::begin(Worker& worker, ExchangeClient& client, const Runtime& rt,
   pool_ = &pool;
   backend_ = nullptr;
   up_ = nullptr;
+  addrs_.reset();
   stale_retries_ = failovers_ = retries_503_ = 0;
   fresh_user_ = swallow_ = head_pending_ = connecting_ = false;
   head_request_ = client.request().method() == "HEAD";
@@ -75,7 +79,7 @@ Decision Exchange::place_excluding(BackendRef exclude, bool count_move) {
     Candidate& c = cands[i];
     c.ref = b.ref;
     c.state = b.stats->state.load(std::memory_order_relaxed);
-    c.reachable = b.resolved;
+    c.reachable = b.reachable();
     c.admin = b.stats->admin.load(std::memory_order_relaxed);
   }
   PlacementRequest r;
@@ -128,13 +132,37 @@ void Exchange::start(size_t backend) {
     send_head();
     return;
   }
+  connect_first();
+}
+
+void Exchange::connect_first() {
+  addrs_ = backend_->addrs->get();
+  addr_first_ = backend_->addrs->preferred();
+  addr_tried_ = 0;
+  connect_next();
+}
+
+// A new connection to the backend's next untried address, in the book's order from the
+// one that last connected.
+void Exchange::connect_next() {
   connecting_ = true;
-  up_ = new UpstreamConn(*worker_, backend_->ref);
-  up_->connect(reinterpret_cast<const sockaddr*>(&backend_->addr), this,
+  if (addrs_->empty()) {
+    // Placed on a snapshot where the name had resolved, started on one where it has not.
+    upstream_failed(UpstreamError::connect_failed);
+    return;
+  }
+  addr_index_ = static_cast<uint32_t>((addr_first_ + addr_tried_) % addrs_->size());
+  ++addr_tried_;
+  up_ = new UpstreamConn(*worker_, *backend_);
+  up_->connect(reinterpret_cast<const sockaddr*>(&(*addrs_)[addr_index_]), this,
                pool_->timeouts.connect_ms);
 }
 
-void Exchange::upstream_connected() { send_head(); }
+void Exchange::upstream_connected() {
+  // This address answers: the next connection (from any worker) starts here.
+  backend_->addrs->set_preferred(addr_index_);
+  send_head();
+}
 
 void Exchange::send_head() {
   connecting_ = false;
@@ -313,9 +341,14 @@ void Exchange::upstream_failed(UpstreamError e) {
   RetryFacts facts = retry_facts();
   // up_ is still valid here: it is freed in its close callback.
   facts.reused_connection = up_ && up_->reused();
+  bool connect = e == UpstreamError::connect_failed || e == UpstreamError::connect_timeout;
+  if (connect && addrs_ && addr_tried_ < addrs_->size())
+    facts.addresses_left = static_cast<uint32_t>(addrs_->size() - addr_tried_);
   // Whether the backend had the whole request: every byte read from the client and taken.
   bool delivered = facts.request_sent && !(up_ && up_->send_failed());
-  const char* why = e == UpstreamError::bad_response && up_ ? up_->bad_reason() : "";
+  std::string why = e == UpstreamError::bad_response && up_ ? up_->bad_reason()
+                    : e == UpstreamError::tls && up_        ? up_->tls_error()
+                                                            : std::string();
   up_ = nullptr;  // it closed itself
   connecting_ = false;
   BackendStats& st = *backend_->stats;
@@ -324,20 +357,26 @@ void Exchange::upstream_failed(UpstreamError e) {
     // A parked keep-alive connection the backend had already closed: the request never
     // reached it, so send it again on a fresh connection.
     ++stale_retries_;
-    connecting_ = true;
-    up_ = new UpstreamConn(*worker_, backend_->ref);
-    up_->connect(reinterpret_cast<const sockaddr*>(&backend_->addr), this,
-                 pool_->timeouts.connect_ms);
+    connect_first();
     return;
   }
-  bool connect = e == UpstreamError::connect_failed || e == UpstreamError::connect_timeout;
+  if (act == RetryAction::next_address) {
+    // One address of several did not answer: the backend is not failing while another
+    // may, so no counter and no health event yet; those come if every address fails.
+    log_limited("backend %s (%s): %s at %s; trying its next address", backend_->name.c_str(),
+                backend_->address.c_str(), upstream_error_name(e),
+                format_endpoint((*addrs_)[addr_index_]).c_str());
+    connect_next();
+    return;
+  }
   bool timeout = e == UpstreamError::connect_timeout || e == UpstreamError::response_timeout;
   (e == UpstreamError::connect_failed ? st.connect_failures
+   : e == UpstreamError::tls          ? st.tls_failures
    : timeout                          ? st.timeouts
                                       : st.resets)
       .fetch_add(1);
   logf(LogLevel::warn, "backend %s (%s): %s%s%s", backend_->name.c_str(), backend_->address.c_str(),
-       upstream_error_name(e), *why ? ": " : "", why);
+       upstream_error_name(e), why.empty() ? "" : ": ", why.c_str());
   // Health hears of failures that are the backend's: it could not be reached, or it had
   // the whole request and failed it. A backend that cuts off an upload it refuses is
   // not unhealthy, and a client must not be able to mark backends down that way.
@@ -347,7 +386,7 @@ void Exchange::upstream_failed(UpstreamError e) {
   if (e == UpstreamError::response_timeout) {
     st.streak_503.fetch_add(1, std::memory_order_relaxed);
     worker_->state().passive.post({backend_->ref, 0, PassiveKind::response_timeout});
-  } else if (connect || delivered) {
+  } else if (connect || e == UpstreamError::tls || delivered) {
     worker_->state().passive.post({backend_->ref, 0, PassiveKind::failure});
   }
   end_in_flight();

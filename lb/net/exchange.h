@@ -99,6 +99,9 @@ class Exchange final : public UpstreamOwner {
   bool move_request(BackendRef failed, bool count_move);
   void send_head();
   void end_in_flight();
+  // A new connection to the backend: from its preferred address, then the next one.
+  void connect_first();
+  void connect_next();
 
   // UpstreamOwner
   void upstream_connected() override;
@@ -116,6 +119,12 @@ class Exchange final : public UpstreamOwner {
   const RuntimePool* pool_ = nullptr;
   const RuntimeBackend* backend_ = nullptr;
   UpstreamConn* up_ = nullptr;
+  // The backend's addresses as they were when this connection attempt began, which one
+  // is being tried, where the attempts started, and how many have been made.
+  std::shared_ptr<const AddressBook::List> addrs_;
+  uint32_t addr_index_ = 0;
+  uint32_t addr_first_ = 0;
+  uint32_t addr_tried_ = 0;
   SessionKey pin_key_;
   uint64_t hash_ = 0;  // the user's selector key
   uint64_t sent_at_us_ = 0;

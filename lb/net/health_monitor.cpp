@@ -87,8 +87,10 @@ void HealthMonitor::sync() {
       p.backend = &b;
       health::Change c;
       c.before = c.after = policy(p).at(bi).sm.state();
-      if (!b.resolved)
-        c = policy(p).on_probe(bi, health::probe_failed("address not resolved"), now);
+      if (!b.reachable())
+        c = policy(p).on_probe(
+            bi, health::probe_failed(b.resolved() ? "no TLS context" : "address not resolved"),
+            now);
       publish(p, c);
       if (fresh) arm(p, true);
     }
@@ -122,20 +124,39 @@ void HealthMonitor::on_probe_timer(uv_timer_t* t) {
 void HealthMonitor::start_probe(Probe& p) {
   if (stopped_ || p.in_flight) return;
   const RuntimeBackend* b = p.backend;
-  if (!b->resolved) {
+  if (!b->reachable()) {
     // Nothing to connect to: a failed probe, so fall counts it toward down.
-    on_answer(p.ref, health::probe_failed("address not resolved"));
+    on_answer(p.ref,
+              health::probe_failed(b->resolved() ? "no TLS context" : "address not resolved"));
     return;
   }
-  const config::Pool& pc = rt_->config.pools[p.pool_index];
   p.in_flight = true;
+  probe_address(p, b->addrs->get(), 0);
+}
+
+// Probes the backend's addresses in turn from the one that last connected: a refused
+// connection moves on to the next address (a timeout does not, so a probe stays within
+// its interval). An address that answers becomes the preferred one for live traffic too.
+void HealthMonitor::probe_address(Probe& p, std::shared_ptr<const AddressBook::List> addrs,
+                                  size_t tried) {
+  const RuntimeBackend* b = p.backend;
+  const config::Pool& pc = rt_->config.pools[p.pool_index];
   BackendRef ref = p.ref;
   config::PoolKind kind = pc.kind;
   int expect = pc.health.expect_status;
-  http_probe(loop_, b->addr, b->address, health::probe_path(pc), pc.health.timeout_ms,
-             [this, ref, kind, expect](ProbeAnswer a) {
+  uint32_t index = static_cast<uint32_t>((b->addrs->preferred() + tried) % addrs->size());
+  ProbeTls tls;
+  if (b->tls) tls = {b->tls_ctx, b->tls_name};
+  http_probe(loop_, (*addrs)[index], b->address, health::probe_path(pc), pc.health.timeout_ms,
+             b->tls ? &tls : nullptr,
+             [this, ref, kind, expect, addrs, tried, index](ProbeAnswer a) {
                if (stopped_) return;
                if (a.local) return probe_skipped(ref, a.error);
+               auto it = probes_.find(ref);
+               if (it != probes_.end() && a.connect_failed && tried + 1 < addrs->size())
+                 return probe_address(*it->second, addrs, tried + 1);
+               if (it != probes_.end() && a.status != 0)
+                 it->second->backend->addrs->set_preferred(index);
                on_answer(ref, health::interpret_probe(kind, expect, a.status, a.body, a.error));
              });
 }

@@ -58,6 +58,7 @@ class HealthMonitor final : public HealthView {
   static void on_async(uv_async_t* a);
   static void on_tick(uv_timer_t* t);
   void start_probe(Probe& p);
+  void probe_address(Probe& p, std::shared_ptr<const AddressBook::List> addrs, size_t tried);
   void probe_skipped(BackendRef ref, const std::string& why);
   void on_answer(BackendRef ref, health::ProbeResult r);
   void apply_events();

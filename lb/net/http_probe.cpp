@@ -1,7 +1,11 @@
 #include "lb/net/http_probe.h"
 
+#include <memory>
+
 #include "lb/http/dechunk.h"
 #include "lb/http/message_parser.h"
+#include "lb/net/tcp_stream.h"
+#include "lb/net/tls_stream.h"
 
 namespace lb::net {
 namespace {
@@ -9,15 +13,22 @@ namespace {
 constexpr size_t kMaxHead = 16384;
 constexpr size_t kMaxBody = 65536;
 
-struct Probe {
-  uv_tcp_t tcp{};
+// Probes run on the control thread, a few at a time: their read buffers come from a pool
+// of that thread's own, outside the workers' budget.
+BufferPool& probe_buffers() {
+  thread_local BufferBudget budget;
+  thread_local BufferPool pool(budget, 16384, 8);
+  return pool;
+}
+
+struct Probe final : StreamHandler {
+  std::unique_ptr<Stream> stream;
+  TlsStream* tls = nullptr;  // the stream, when it is TLS
   uv_timer_t timer{};
-  uv_connect_t connect{};
-  uv_write_t write{};
   std::string request;
   std::string buf;
   std::function<void(ProbeAnswer)> done;
-  int open = 2;
+  int open = 2;  // the stream and the timer
   bool finished = false;
 
   void finish(ProbeAnswer a) {
@@ -25,11 +36,15 @@ struct Probe {
     finished = true;
     uv_timer_stop(&timer);
     auto cb = std::move(done);
-    uv_close(reinterpret_cast<uv_handle_t*>(&tcp), &Probe::on_close);
-    uv_close(reinterpret_cast<uv_handle_t*>(&timer), &Probe::on_close);
+    stream->close();
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer), &Probe::on_timer_close);
     cb(std::move(a));
   }
   void fail(const std::string& why) { finish({0, {}, why}); }
+  std::string error_text(const char* what, int error) {
+    if (tls && error == TlsStream::kTlsError) return "tls: " + tls->tls_error();
+    return std::string(what) + ": " + uv_strerror(error);
+  }
 
   // Parses everything that has arrived, from the start (answers are small, and the
   // buffer moves as it grows); finishes on a complete answer or an error.
@@ -60,64 +75,78 @@ struct Probe {
     finish(std::move(a));
   }
 
-  static void on_close(uv_handle_t* h) {
-    auto* p = static_cast<Probe*>(h->data);
-    if (--p->open == 0) delete p;
+  // StreamHandler
+  void on_connected(Stream&, int status) override {
+    if (finished) return;
+    if (status != 0) {
+      ProbeAnswer a{0, {}, error_text("connect", status)};
+      // A TLS failure reached the backend: another address would say the same.
+      a.connect_failed = !(tls && status == TlsStream::kTlsError);
+      return finish(std::move(a));
+    }
+    stream->write(request);
+    stream->read_start();
   }
+  void on_readable(Stream& s) override {
+    if (finished) return;
+    std::string_view in = s.input();
+    buf.append(in);
+    s.consume(in.size());
+    if (buf.size() > kMaxHead + kMaxBody) return fail("answer too large");
+    parse(false);
+  }
+  void on_eof(Stream&) override {
+    if (!finished) parse(true);
+  }
+  void on_stream_error(Stream&, int error) override {
+    if (!finished) fail(error_text("read", error));
+  }
+  void on_drained(Stream&) override {}
+  void on_closed(Stream&) override { closed_one(); }
+
+  void closed_one() {
+    if (--open == 0) delete this;
+  }
+  static void on_timer_close(uv_handle_t* h) { static_cast<Probe*>(h->data)->closed_one(); }
   static void on_timer(uv_timer_t* t) { static_cast<Probe*>(t->data)->fail("timeout"); }
-  static void on_connect(uv_connect_t* req, int status) {
-    auto* p = static_cast<Probe*>(req->data);
-    if (p->finished) return;
-    if (status != 0) return p->fail(std::string("connect: ") + uv_strerror(status));
-    uv_buf_t b = uv_buf_init(p->request.data(), static_cast<unsigned>(p->request.size()));
-    int rc = uv_write(&p->write, reinterpret_cast<uv_stream_t*>(&p->tcp), &b, 1, &Probe::on_write);
-    if (rc != 0) return p->fail(std::string("write: ") + uv_strerror(rc));
-    uv_read_start(reinterpret_cast<uv_stream_t*>(&p->tcp), &Probe::on_alloc, &Probe::on_read);
-  }
-  static void on_write(uv_write_t* req, int status) {
-    auto* p = static_cast<Probe*>(req->data);
-    if (status != 0 && !p->finished) p->fail(std::string("write: ") + uv_strerror(status));
-  }
-  static void on_alloc(uv_handle_t* h, size_t, uv_buf_t* b) {
-    auto* p = static_cast<Probe*>(h->data);
-    size_t old = p->buf.size();
-    p->buf.resize(old + 16384);
-    *b = uv_buf_init(p->buf.data() + old, 16384);
-  }
-  static void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
-    auto* p = static_cast<Probe*>(s->data);
-    size_t used = static_cast<size_t>(b->base - p->buf.data()) + (n > 0 ? n : 0);
-    p->buf.resize(used);
-    if (p->finished) return;
-    if (n == UV_EOF) return p->parse(true);
-    if (n < 0) return p->fail(std::string("read: ") + uv_strerror(static_cast<int>(n)));
-    if (p->buf.size() > kMaxHead + kMaxBody) return p->fail("answer too large");
-    p->parse(false);
-  }
 };
 
 }  // namespace
 
 void http_probe(uv_loop_t* loop, const sockaddr_storage& addr, const std::string& host,
-                const std::string& path, uint64_t timeout_ms,
+                const std::string& path, uint64_t timeout_ms, const ProbeTls* tls,
                 std::function<void(ProbeAnswer)> done) {
   auto* p = new Probe;
   p->done = std::move(done);
   p->request = "GET " + path + " HTTP/1.1\r\nHost: " + host +
                "\r\nAccept: application/json\r\nUser-Agent: corral-health\r\n"
                "Connection: close\r\n\r\n";
-  uv_tcp_init(loop, &p->tcp);
+  std::unique_ptr<Stream> tcp = std::make_unique<TcpStream>(loop, probe_buffers());
+  tcp->set_exempt(true);
+  if (tls) {
+    auto t = std::make_unique<TlsStream>(std::move(tcp), tls->ctx.get(), TlsStream::Mode::client);
+    t->set_exempt(true);
+    t->set_peer_name(tls->server_name);
+    p->tls = t.get();
+    p->stream = std::move(t);
+  } else {
+    p->stream = std::move(tcp);
+  }
+  p->stream->set_handler(p);
   uv_timer_init(loop, &p->timer);
-  p->tcp.data = p->timer.data = p->connect.data = p->write.data = p;
+  p->timer.data = p;
   uv_timer_start(&p->timer, &Probe::on_timer, timeout_ms, 0);
-  int rc = uv_tcp_connect(&p->connect, &p->tcp, reinterpret_cast<const sockaddr*>(&addr),
-                          &Probe::on_connect);
+  int rc = p->stream->connect(reinterpret_cast<const sockaddr*>(&addr));
   if (rc == UV_EMFILE || rc == UV_ENFILE) {
     // corral is out of descriptors: says nothing about the backend.
     p->finish({0, {}, std::string("connect: ") + uv_strerror(rc), true});
     return;
   }
-  if (rc != 0) p->fail(std::string("connect: ") + uv_strerror(rc));
+  if (rc != 0) {
+    ProbeAnswer a{0, {}, std::string("connect: ") + uv_strerror(rc)};
+    a.connect_failed = true;
+    p->finish(std::move(a));
+  }
 }
 
 }  // namespace lb::net

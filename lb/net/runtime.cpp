@@ -1,8 +1,5 @@
 #include "lb/net/runtime.h"
 
-#include <arpa/inet.h>
-#include <netdb.h>
-
 #include <cstring>
 
 #include "lb/core/session_key.h"
@@ -57,20 +54,34 @@ std::shared_ptr<ListenerStats> Registry::listener(const std::string& name) {
 }
 
 namespace {
-bool resolve(const config::Address& a, sockaddr_storage& out) {
-  if (ip_sockaddr(a.host, a.port, out)) return true;
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  if (getaddrinfo(a.host.c_str(), nullptr, &hints, &res) != 0 || res == nullptr) return false;
-  std::memcpy(&out, res->ai_addr, res->ai_addrlen);
-  set_port(out, a.port);
-  freeaddrinfo(res);
-  return true;
+
+// The book of `pool/name` at `address` in the previous snapshot, if any.
+std::shared_ptr<AddressBook> previous_book(const Runtime* prev, const std::string& pool,
+                                           const std::string& name, const std::string& address) {
+  if (!prev) return nullptr;
+  for (const RuntimePool& p : prev->pools) {
+    if (p.name != pool) continue;
+    for (const RuntimeBackend& b : p.backends)
+      if (b.name == name && b.address == address) return b.addrs;
+  }
+  return nullptr;
 }
+
+// A backend's client TLS context, made anew on every build so that a reload re-reads a
+// rotated CA file (the workers' saved sessions stay usable with the new context).
+TlsContext client_tls(const config::Backend& b, const std::string& pool) {
+  std::string err;
+  TlsContext ctx = make_client_tls(b.tls_ca, err);
+  if (!ctx)
+    logf(LogLevel::error, "pool %s backend %s: TLS: %s; it is unreachable until fixed",
+         pool.c_str(), b.name.c_str(), err.c_str());
+  return ctx;
+}
+
 }  // namespace
 
-std::shared_ptr<const Runtime> build_runtime(const config::Config& cfg, Registry& registry) {
+std::shared_ptr<const Runtime> build_runtime(const config::Config& cfg, Registry& registry,
+                                             const Runtime* prev) {
   auto rt = std::make_shared<Runtime>();
   rt->config = cfg;
   for (const config::Pool& p : cfg.pools) {
@@ -80,6 +91,7 @@ std::shared_ptr<const Runtime> build_runtime(const config::Config& cfg, Registry
     pool.salt = name_hash(p.name);
     pool.kind = p.kind;
     pool.timeouts = p.timeouts;
+    pool.resolve_interval_ms = p.resolve_interval_ms;
     for (const auto& [name, secret] : p.set_headers) pool.inject.push_back({name, secret.value});
     std::vector<SelectorBackend> sel;
     for (const config::Backend& b : p.backends) {
@@ -88,13 +100,26 @@ std::shared_ptr<const Runtime> build_runtime(const config::Config& cfg, Registry
       rb.address = b.address.text;
       rb.weight = b.weight;
       rb.tls = b.tls;
+      if (b.tls) {
+        rb.tls_name = b.tls_server_name.empty() ? b.address.host : b.tls_server_name;
+        rb.tls_ctx = client_tls(b, p.name);
+      }
       Registry::Entry e = registry.backend(p.name, b.name);
       rb.ref = e.ref;
       rb.stats = e.stats;
-      rb.resolved = resolve(b.address, rb.addr);
-      if (!rb.resolved)
-        logf(LogLevel::warn, "pool %s backend %s: cannot resolve %s; it is down until it does",
-             p.name.c_str(), b.name.c_str(), b.address.text.c_str());
+      rb.addrs = previous_book(prev, p.name, b.name, b.address.text);
+      if (!rb.addrs) {
+        rb.addrs = std::make_shared<AddressBook>(b.address.host, b.address.port);
+        std::string why;
+        if (!resolve_now(*rb.addrs, why))
+          logf(LogLevel::warn,
+               "pool %s backend %s: cannot resolve %s (%s); it is down until it does",
+               p.name.c_str(), b.name.c_str(), b.address.text.c_str(), why.c_str());
+        else if (!rb.addrs->literal())
+          logf(LogLevel::info, "pool %s backend %s: %s resolves to %s", p.name.c_str(),
+               b.name.c_str(), b.address.text.c_str(), describe(*rb.addrs->get()).c_str());
+        rb.addrs->next_due_ms = 0;  // the Resolver's first tick sets its interval going
+      }
       pool.weights.push_back(b.weight);
       sel.push_back({name_hash(p.name + "/" + b.name), b.weight});
     }

@@ -20,6 +20,8 @@
 #include "lb/core/session_table.h"
 #include "lb/http/head_writer.h"
 #include "lb/net/backend_stats.h"
+#include "lb/net/resolver.h"
+#include "lb/net/tls_context.h"
 
 namespace lb::net {
 
@@ -27,11 +29,21 @@ struct RuntimeBackend {
   std::string name;
   std::string address;  // as configured
   BackendRef ref = 0;   // stable identity in the session table
-  sockaddr_storage addr{};
-  bool resolved = false;
+  // Every address of the backend, re-resolved on the control thread (resolver.h); shared
+  // with the next snapshot when a reload keeps the address.
+  std::shared_ptr<AddressBook> addrs;
+  // TLS to the backend: the client context (its CA store; null if it could not be made,
+  // and then the backend is unreachable rather than spoken to in clear text), and the
+  // name sent as SNI and checked against the certificate.
   bool tls = false;
+  TlsContext tls_ctx;
+  std::string tls_name;
   uint32_t weight = 1;
   std::shared_ptr<BackendStats> stats;
+
+  bool resolved() const { return addrs->resolved(); }
+  // Something to connect to, and the means to speak to it.
+  bool reachable() const { return resolved() && (!tls || tls_ctx); }
 };
 
 struct RuntimePool {
@@ -43,6 +55,7 @@ struct RuntimePool {
   std::unique_ptr<const Selector> selector;
   config::Timeouts timeouts;
   uint64_t slow_start_ms = 0;
+  uint64_t resolve_interval_ms = 60'000;
   std::vector<http::InjectedHeader> inject;
 };
 
@@ -87,8 +100,11 @@ class Registry {
   std::map<std::string, std::shared_ptr<ListenerStats>> listeners_;
 };
 
-// Builds a snapshot. Host names are resolved here (blocking, off the data path); a
-// backend that does not resolve stays in the pool marked down, with the reason logged.
-std::shared_ptr<const Runtime> build_runtime(const config::Config& cfg, Registry& registry);
+// Builds a snapshot. A backend whose pool and address are the same in `prev` (a reload)
+// keeps its AddressBook; any other host name is resolved here, every record (blocking,
+// off the data path; the Resolver re-resolves it later without blocking). A backend that
+// does not resolve stays in the pool, unreachable, with the reason logged.
+std::shared_ptr<const Runtime> build_runtime(const config::Config& cfg, Registry& registry,
+                                             const Runtime* prev = nullptr);
 
 }  // namespace lb::net

@@ -4,6 +4,7 @@
 
 #include "lb/http/response_framing.h"
 #include "lb/http/ws_handshake.h"
+#include "lb/net/tls_stream.h"
 #include "lb/net/worker.h"
 
 namespace lb::net {
@@ -22,6 +23,8 @@ const char* upstream_error_name(UpstreamError e) {
       return "reset";
     case UpstreamError::bad_response:
       return "bad_response";
+    case UpstreamError::tls:
+      return "tls";
     case UpstreamError::fd_exhausted:
       return "fd_exhausted";
   }
@@ -32,8 +35,12 @@ const char* upstream_error_name(UpstreamError e) {
 // stale-connection retry covers the race).
 static constexpr uint64_t kIdleMs = 30'000;
 
-UpstreamConn::UpstreamConn(Worker& worker, BackendRef ref)
-    : worker_(worker), ref_(ref), stream_(worker.make_stream()) {
+UpstreamConn::UpstreamConn(Worker& worker, const RuntimeBackend& backend)
+    : worker_(worker), ref_(backend.ref), stream_(worker.make_stream(&backend)) {
+  if (backend.tls) {
+    tls_ = static_cast<TlsStream*>(stream_.get());
+    tls_name_ = backend.tls_name;
+  }
   stream_->set_handler(this);
   stream_->set_exempt(true);
   deadline_.fire = &UpstreamConn::on_deadline;
@@ -64,9 +71,11 @@ void UpstreamConn::on_connected(Stream&, int status) {
   if (state_ == State::closing) return;
   arm(0);
   if (status != 0) {
-    fail(UpstreamError::connect_failed);
+    fail(tls_ && status == TlsStream::kTlsError ? UpstreamError::tls
+                                                : UpstreamError::connect_failed);
     return;
   }
+  if (tls_) worker_.save_tls_session(ref_, tls_name_, *tls_);
   state_ = State::active;
   stream_->read_start();
   if (owner_) owner_->upstream_connected();
@@ -128,6 +137,8 @@ void UpstreamConn::release(bool reusable) {
   }
   give_parser();
   stream_->hold_input(false);
+  // TLS 1.3 sends its session tickets after the handshake: by now they have arrived.
+  if (tls_) worker_.save_tls_session(ref_, tls_name_, *tls_);
   state_ = State::idle;
   if (!worker_.upstreams().put(this)) {
     close();
@@ -136,6 +147,8 @@ void UpstreamConn::release(bool reusable) {
   in_pool_ = true;
   arm(kIdleMs);
 }
+
+std::string UpstreamConn::tls_error() const { return tls_ ? tls_->tls_error() : std::string(); }
 
 void UpstreamConn::abort() {
   owner_ = nullptr;

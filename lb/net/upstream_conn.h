@@ -17,6 +17,8 @@
 namespace lb::net {
 
 class Worker;
+class TlsStream;
+struct RuntimeBackend;
 
 enum class UpstreamError : uint8_t {
   connect_failed,  // refused, unreachable: the backend is not there
@@ -25,6 +27,9 @@ enum class UpstreamError : uint8_t {
   closed_early,  // closed before any response byte: a stale keep-alive, retryable
   reset,         // closed or reset mid-response
   bad_response,  // not HTTP
+  // TLS to the backend failed: handshake, certificate verification (wrong CA, wrong
+  // name) or a bad record before any answer. The backend was reached, but not trusted.
+  tls,
   // corral itself is out of file descriptors (EMFILE/ENFILE making the socket): the
   // backend was never asked, so this is never the backend's failure.
   fd_exhausted,
@@ -54,7 +59,8 @@ class UpstreamOwner {
 
 class UpstreamConn final : public StreamHandler {
  public:
-  UpstreamConn(Worker& worker, BackendRef ref);
+  // A connection to `backend` (TLS when the backend says so).
+  UpstreamConn(Worker& worker, const RuntimeBackend& backend);
 
   // Starts a connection; the owner hears upstream_connected or upstream_failed.
   void connect(const sockaddr* addr, UpstreamOwner* owner, uint64_t connect_ms);
@@ -84,6 +90,8 @@ class UpstreamConn final : public StreamHandler {
   bool got_response_bytes() const { return got_bytes_; }
   // For bad_response: what was wrong with it (a static string).
   const char* bad_reason() const { return bad_reason_; }
+  // For tls: OpenSSL's reasons and the verification result.
+  std::string tls_error() const;
   // The backend stopped taking the request's bytes (it refused the request, e.g. an upload
   // it will not read): the request never reached it whole.
   bool send_failed() const { return stream_->write_failed(); }
@@ -110,7 +118,9 @@ class UpstreamConn final : public StreamHandler {
 
   Worker& worker_;
   BackendRef ref_;
-  std::unique_ptr<Stream> stream_;  // TcpStream, or a test double
+  std::unique_ptr<Stream> stream_;  // TcpStream, TlsStream over one, or a test double
+  TlsStream* tls_ = nullptr;        // stream_, when the backend speaks TLS
+  std::string tls_name_;            // the name its certificate was verified for
   Deadlines::Entry deadline_;
   http::MessageParser* parser_ = nullptr;  // from the worker's free list, per exchange
   UpstreamOwner* owner_ = nullptr;

@@ -13,6 +13,7 @@
 #include "lb/net/log.h"
 #include "lb/net/socket_address.h"
 #include "lb/net/tcp_stream.h"
+#include "lb/net/tls_stream.h"
 #include "lb/net/tunnel.h"
 
 namespace lb::net {
@@ -106,6 +107,7 @@ Worker::Worker(ProxyState& state, unsigned index)
 
 Worker::~Worker() {
   join();
+  for (SavedSession& s : tls_sessions_) SSL_SESSION_free(s.session);
   uv_loop_close(&loop_);
 }
 
@@ -286,9 +288,43 @@ void Worker::accept_ready(Listener& l) {
   }
 }
 
-std::unique_ptr<Stream> Worker::make_stream() {
-  if (stream_factory_) return stream_factory_();
-  return std::make_unique<TcpStream>(&loop_, buffers_);
+std::unique_ptr<Stream> Worker::make_stream(const RuntimeBackend* backend) {
+  std::unique_ptr<Stream> plain =
+      stream_factory_ ? stream_factory_() : std::make_unique<TcpStream>(&loop_, buffers_);
+  if (!backend || !backend->tls) return plain;
+  plain->set_exempt(true);
+  auto tls = std::make_unique<TlsStream>(std::move(plain), backend->tls_ctx.get(),
+                                         TlsStream::Mode::client);
+  tls->set_peer_name(backend->tls_name);
+  if (backend->ref < tls_sessions_.size()) {
+    const SavedSession& s = tls_sessions_[backend->ref];
+    if (s.session && s.name == backend->tls_name) tls->set_session(s.session);
+  }
+  return tls;
+}
+
+void Worker::save_tls_session(BackendRef ref, const std::string& name, TlsStream& tls) {
+  SSL_SESSION* s = tls.take_session();
+  if (!s) return;
+  if (!SSL_SESSION_is_resumable(s)) {
+    SSL_SESSION_free(s);
+    return;
+  }
+  if (ref >= tls_sessions_.size()) tls_sessions_.resize(ref + 1);
+  SavedSession& slot = tls_sessions_[ref];
+  if (slot.session == s && slot.name == name) {  // a pooled connection's, kept already
+    SSL_SESSION_free(s);
+    return;
+  }
+  if (slot.session) SSL_SESSION_free(slot.session);
+  slot.session = s;
+  slot.name = name;
+}
+
+size_t Worker::tls_session_count() const {
+  size_t n = 0;
+  for (const SavedSession& s : tls_sessions_) n += s.session != nullptr;
+  return n;
 }
 
 void Worker::track(ClientConn* c) {

@@ -20,12 +20,14 @@
 #include "lb/net/free_list.h"
 #include "lb/net/proxy_state.h"
 #include "lb/net/stream.h"
+#include "lb/net/tls_context.h"
 #include "lb/net/upstream_pool.h"
 
 namespace lb::net {
 
 class ClientConn;
 class Tunnel;
+class TlsStream;
 struct RequestState;
 
 // A bound listening socket (fd) for one listener, created before the workers start so
@@ -67,9 +69,16 @@ class Worker {
   Deadlines& deadlines() { return deadlines_; }
   FreeList<RequestState>& request_states() { return request_states_; }
   FreeList<http::MessageParser>& response_parsers() { return response_parsers_; }
-  // A new stream for an upstream connection: TCP, or what a test installed.
-  std::unique_ptr<Stream> make_stream();
+  // A new stream for an upstream connection to `backend`: TCP, or what a test installed,
+  // wrapped in a client TlsStream (SNI, name check, the saved session offered) when the
+  // backend speaks TLS.
+  std::unique_ptr<Stream> make_stream(const RuntimeBackend* backend = nullptr);
   using StreamFactory = std::function<std::unique_ptr<Stream>()>;
+  // Keeps the session of a TLS connection to backend `ref`, verified for `name`, (when
+  // resumable) for the next connection there: this worker's, so no lock.
+  void save_tls_session(BackendRef ref, const std::string& name, TlsStream& tls);
+  // Saved TLS sessions (tests).
+  size_t tls_session_count() const;
   void set_stream_factory(StreamFactory f) { stream_factory_ = std::move(f); }
   // Stop reading one side while the other side's queue holds more than this.
   size_t max_pending() const { return 4 * buffers_.buffer_bytes(); }
@@ -115,6 +124,13 @@ class Worker {
   FreeList<http::MessageParser> response_parsers_;
   UpstreamPool upstreams_;
   StreamFactory stream_factory_;
+  // The last resumable TLS session per backend (by BackendRef) and the name it was
+  // verified for: a session is offered only to the same name.
+  struct SavedSession {
+    SSL_SESSION* session = nullptr;
+    std::string name;
+  };
+  std::vector<SavedSession> tls_sessions_;
   FdReserve reserve_;  // freed for one accept when out of descriptors
   std::vector<ClientConn*> conns_;
   std::vector<Tunnel*> tunnels_;

@@ -139,15 +139,6 @@ TEST_CASE("loader keys: keys parsed but not implemented are refused, located") {
         load_text(with("", "    tls: {cert: /etc/hostname, key: /etc/hostname}", "", ""));
     check_single(r, 5, 5, "listeners[0].tls", "'tls' is not implemented yet");
   }
-  SUBCASE("tls: true on a backend; false stays accepted") {
-    LoadResult r = load_text(
-        "listeners: [{name: p, listen: 127.0.0.1:8080, routes: [{prefix: /, pool: bf}]}]\n"
-        "pools:\n  bf:\n    kind: blockfrost\n"
-        "    backends: [{name: a, address: example.org:443, tls: false},\n"
-        "               {name: b, address: example.org:443, tls: true}]\n");
-    check_single(r, 6, 52, "pools.bf.backends[1].tls",
-                 "tls: true (TLS to backends) is not implemented yet");
-  }
   SUBCASE("rate_limit on a pool, whatever its value") {
     check_single(load_text(with("", "", "", "    rate_limit: {rps: 10, burst: 500, daily: 50000}")),
                  11, 5, "pools.kupo.rate_limit", "'rate_limit' is not implemented yet");
@@ -179,7 +170,6 @@ TEST_CASE("loader keys: every key of DESIGN.md's sample that is not parsed yet s
       {"", "", ", expose_backend: X-Corral-Backend", "", "",
        "listeners[0].routes[0].expose_backend"},
       {"", "", "", "    cache: {max_bytes: 256MB}", "", "pools.kupo.cache"},
-      {"", "", "", "    resolve_interval: 60s", "", "pools.kupo.resolve_interval"},
       {"", "", "", "    remove_headers: {request: []}", "", "pools.kupo.remove_headers"},
       {"", "", "", "", ", move_lag_slots: 1800", "pools.kupo.health.move_lag_slots"},
       {"", "", "", "", ", fork_depth_slots: 60", "pools.kupo.health.fork_depth_slots"},
@@ -307,8 +297,6 @@ TEST_CASE("loader keys: DESIGN.md's sample fails only on keys not implemented ye
       "pools.kupo.health.move_lag_slots",
       "pools.kupo.health.fork_depth_slots",
       "pools.kupo.cache",
-      "pools.blockfrost.backends[0].tls",
-      "pools.blockfrost.resolve_interval",
       "pools.blockfrost.remove_headers",
       "pools.blockfrost.rate_limit",
       "log",
@@ -323,8 +311,6 @@ TEST_CASE("loader keys: DESIGN.md's sample fails only on keys not implemented ye
        " stale_after: 2m}"},
       {"    cache: {max_bytes: 256MB, immutable_after_slots: 129600}   # + request collapsing\n",
        ""},
-      {", tls: true}", "}"},
-      {"    resolve_interval: 60s        # host names re-resolved, every address tried\n", ""},
       {"    remove_headers: {request: [], response: []}\n", ""},
       {"    rate_limit: {rps: 10, burst: 500, daily: 50000}\n", ""},
       {"log: {format: logfmt, access: false, access_file: /var/log/corral/access.log}\n", ""},

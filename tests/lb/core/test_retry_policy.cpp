@@ -23,9 +23,10 @@ RetryFacts with_method(std::string_view m) {
   return x;
 }
 
-constexpr Failure kAll[] = {
-    Failure::connect_failed,   Failure::connect_timeout, Failure::closed_early, Failure::reset,
-    Failure::response_timeout, Failure::bad_response,    Failure::status_503};
+constexpr Failure kAll[] = {Failure::connect_failed,   Failure::connect_timeout,
+                            Failure::closed_early,     Failure::reset,
+                            Failure::response_timeout, Failure::bad_response,
+                            Failure::status_503,       Failure::tls_failed};
 
 }  // namespace
 
@@ -65,6 +66,45 @@ TEST_CASE("retry: a connect failure fails over for any method, up to the cap") {
     x.failovers = kMaxFailovers;
     CHECK(decide_retry(f, x) == RetryAction::none);
   }
+}
+
+TEST_CASE("retry: a connect failure tries the backend's other addresses before failing over") {
+  for (Failure f : {Failure::connect_failed, Failure::connect_timeout}) {
+    RetryFacts x = with_method("POST");
+    x.addresses_left = 1;
+    CHECK(decide_retry(f, x) == RetryAction::next_address);
+    // Even past the failover cap: another address of the same backend is no failover.
+    x.failovers = kMaxFailovers;
+    CHECK(decide_retry(f, x) == RetryAction::next_address);
+    // Bytes of the body already gone: nothing may be sent again, anywhere.
+    x.whole = false;
+    CHECK(decide_retry(f, x) == RetryAction::none);
+    x.addresses_left = 0;
+    x.whole = true;
+    x.failovers = 0;
+    CHECK(decide_retry(f, x) == RetryAction::failover);
+  }
+  // Other failures had a connection: the address worked, so no other address is tried.
+  for (Failure f : {Failure::closed_early, Failure::reset, Failure::response_timeout,
+                    Failure::bad_response, Failure::status_503}) {
+    RetryFacts x = get();
+    x.addresses_left = 3;
+    x.fresh_user = true;
+    CHECK(decide_retry(f, x) != RetryAction::next_address);
+  }
+}
+
+TEST_CASE("retry: a TLS failure fails over like a connect failure, never to another address") {
+  RetryFacts x = with_method("POST");
+  x.addresses_left = 2;  // the same certificate would be shown at every address
+  CHECK(decide_retry(Failure::tls_failed, x) == RetryAction::failover);
+  x.failovers = kMaxFailovers;
+  CHECK(decide_retry(Failure::tls_failed, x) == RetryAction::none);
+  x.failovers = 0;
+  x.whole = false;  // part of a body already consumed: not ours to resend
+  CHECK(decide_retry(Failure::tls_failed, x) == RetryAction::none);
+  x.request_sent = false;  // a body still to stream: nothing left yet
+  CHECK(decide_retry(Failure::tls_failed, x) == RetryAction::failover);
 }
 
 TEST_CASE("retry: a stale keep-alive connection is retried once on the same backend") {
