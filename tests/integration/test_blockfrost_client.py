@@ -10,10 +10,10 @@ A projectId the client sends itself is dropped for corral's. Its pagination help
 every item, and the simulator counts each page it served.
 
 The simulator serves HTTPS (a test CA and a certificate for 127.0.0.1 and blockfrost.test,
-made by the openssl CLI at test time) or plain HTTP. Behind corral it runs in both modes;
-the HTTPS one needs corral's upstream TLS (`tls: {ca, server_name}` on a backend) and is
-skipped, saying so, while this corral refuses that key. The real library also talks to the
-HTTPS simulator directly, verifying it by the test CA.
+made by the openssl CLI at test time), as hosted Blockfrost does: corral reaches it with
+upstream TLS (`tls: {ca, server_name}` on the backends), verified by that CA. The same tests
+run once more with the simulator on plain HTTP. The real library also talks to the HTTPS
+simulator directly, verifying it by the test CA.
 
 tests/node/blockfrost_client.mjs is the client; scripts/install-deps.sh runs `npm ci` in
 tests/node. Without node or those modules the tests are skipped, unless CI is set: there
@@ -32,7 +32,7 @@ import unittest
 
 import blockfrost_sim as bf
 import harness
-from harness import CORRAL, Corral, Proc, get, listener_config, main
+from harness import Corral, Proc, get, listener_config, main
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NODE_DIR = os.path.join(HERE, "..", "node")
@@ -184,18 +184,6 @@ def upstream_tls_ca_yaml(ca):
     return ", tls: {ca: %s, server_name: %s}" % (ca, SERVER_NAME)
 
 
-def corral_accepts_upstream_tls(certs):
-    """Whether this corral's --check takes a backend `tls: {ca, server_name}`."""
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
-        f.write(config(type("S", (), {"port": 1})(), upstream_tls_ca_yaml(certs["ca"])))
-    try:
-        r = subprocess.run([CORRAL, "--check", f.name], capture_output=True, text=True,
-                           env=dict(os.environ, **{KEY_ENV: "x"}), timeout=10)
-        return r.returncode == 0, (r.stdout + r.stderr).strip()
-    finally:
-        os.unlink(f.name)
-
-
 def wait_for(cond, what, timeout=10):
     deadline = time.time() + timeout
     while not cond():
@@ -212,11 +200,6 @@ class ClientThroughCorral:
     def setUpClass(cls):
         cls.dir = tempfile.TemporaryDirectory()
         cls.certs = make_certs(cls.dir.name)
-        if cls.TLS:
-            ok, why = corral_accepts_upstream_tls(cls.certs)
-            if not ok:
-                cls.dir.cleanup()
-                raise unittest.SkipTest("corral does not take backend tls yet: " + why)
         cls.key = "preprod" + secrets.token_hex(16)
         cls.sim = Sim(cls.key, cls.certs if cls.TLS else None)
         try:
@@ -339,12 +322,12 @@ class ClientThroughCorral:
                      "corral passing requests again", timeout=70)
 
 
-class PlainSimBehindCorral(ClientThroughCorral, unittest.TestCase):
-    TLS = False
-
-
-class HttpsSimBehindCorral(ClientThroughCorral, unittest.TestCase):
+class HttpsBlockfrostBehindCorral(ClientThroughCorral, unittest.TestCase):
     TLS = True
+
+
+class PlainHttpBlockfrostBehindCorral(ClientThroughCorral, unittest.TestCase):
+    TLS = False
 
 
 class HealthProbesCarryTheKey(unittest.TestCase):
