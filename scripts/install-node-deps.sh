@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the npm packages the integration tests drive through corral (tests/node:
-# @cardano-ogmios/client and ws, exact versions in package-lock.json) with `npm ci`.
+# @cardano-ogmios/client, ws and @blockfrost/blockfrost-js, exact versions in package-lock.json)
+# with `npm ci`.
 # Idempotent and quick: skipped while node_modules was installed from this very lock file.
 # Node and npm come with the machine image; Debian's nodejs and npm are installed only
 # when no node is there at all. Without them it says so; the tests skip, or fail under CI.
@@ -11,7 +12,7 @@ if ! command -v node >/dev/null && [ "$(id -u)" = 0 ]; then
   apt-get install -y --no-install-recommends nodejs npm >/dev/null
 fi
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-  echo "install-node-deps: node or npm is not installed; test_ogmios_client will skip (fail under CI)" >&2
+  echo "install-node-deps: node or npm is not installed; test_ogmios_client and test_blockfrost_client will skip (fail under CI)" >&2
   [ -z "${CI:-}" ] || exit 1
   exit 0
 fi
