@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "lb/core/quota_guard.h"
 #include "lb/core/router.h"
 #include "lb/core/selector.h"
 #include "lb/core/session_table.h"
@@ -44,6 +45,9 @@ struct RuntimePool {
   config::Timeouts timeouts;
   uint64_t slow_start_ms = 0;
   std::vector<http::InjectedHeader> inject;
+  // rate_limit: the pool's quota guard, shared by every worker and kept across reloads by
+  // the Registry; null when the pool has none.
+  std::shared_ptr<QuotaGuard> quota;
 };
 
 struct RuntimeListener {
@@ -81,10 +85,19 @@ class Registry {
   void for_each_in_pool(const std::string& pool,
                         const std::function<void(const BackendStats&)>& fn) const;
 
+  // The quota guard of `pool`, made on first use and given `limits` (a reload changes the
+  // limits of the same guard: its daily count and cool-downs go on).
+  std::shared_ptr<QuotaGuard> quota(const std::string& pool, const QuotaLimits& limits);
+  // The guard of `pool` if one was ever made (the state file restores counts into it).
+  std::shared_ptr<QuotaGuard> find_quota(const std::string& pool) const;
+  // Every guard ever made, by pool name.
+  void for_each_quota(const std::function<void(const std::string&, QuotaGuard&)>& fn) const;
+
  private:
   mutable std::mutex mu_;
   std::map<std::string, Entry> backends_;
   std::map<std::string, std::shared_ptr<ListenerStats>> listeners_;
+  std::map<std::string, std::shared_ptr<QuotaGuard>> quotas_;
 };
 
 // Builds a snapshot. Host names are resolved here (blocking, off the data path); a
