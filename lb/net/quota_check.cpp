@@ -10,6 +10,13 @@ namespace lb::net {
 QuotaAdmission admit_quota(const RuntimePool& pool, uv_loop_t* loop) {
   if (!pool.quota) return {};
   QuotaAdmission a = pool.quota->admit(uv_now(loop), wall_ms());
+  if (!a.ok())
+    log_limited("pool %s: request answered %d by corral (%s), Retry-After %llu s",
+                pool.name.c_str(), a.status,
+                a.refusal == QuotaRefusal::rate    ? "rate_limit rps/burst"
+                : a.refusal == QuotaRefusal::daily ? "rate_limit daily"
+                                                   : "upstream cool-down",
+                static_cast<unsigned long long>(a.retry_after_s));
   if (a.warn_80) {
     QuotaLimits l = pool.quota->limits();
     logf(LogLevel::warn,
