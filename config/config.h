@@ -98,9 +98,10 @@ struct Secret {
 // The Blockfrost quota guard of a pool (lb/core/quota_guard.h): a token bucket shared by
 // every worker plus a count per UTC day, which needs state_file to survive restarts.
 struct RateLimit {
-  double rps = 0;      // 0 = no bucket
-  double burst = 0;    // >= 1 with rps; defaults to max(1, rps)
-  uint64_t daily = 0;  // 0 = no daily quota
+  double rps = 0;                                     // 0 = no bucket
+  double burst = 0;                                   // >= 1 with rps; defaults to max(1, rps)
+  uint64_t daily = 0;                                 // 0 = no daily quota
+  bool operator==(const RateLimit&) const = default;  // a reload diff sees every field
 };
 
 struct Pool {
