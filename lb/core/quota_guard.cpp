@@ -114,6 +114,11 @@ QuotaTrip QuotaGuard::upstream_status(int status, uint64_t now_ms, uint64_t unix
   return t;
 }
 
+bool QuotaGuard::cooling(uint64_t now_ms, uint64_t unix_ms) const {
+  std::lock_guard lock(mu_);
+  return day_402_ == utc_day(unix_ms) || now_ms < until_429_ms_;
+}
+
 bool QuotaGuard::restore_daily(uint64_t day, uint64_t used, uint64_t unix_ms) {
   std::lock_guard lock(mu_);
   roll_day(unix_ms);

@@ -84,6 +84,9 @@ class QuotaGuard {
   // the 429 back-off once no cool-down runs.
   QuotaTrip upstream_status(int status, uint64_t now_ms, uint64_t unix_ms);
 
+  // Whether a cool-down runs now (health probes wait it out too: they are requests).
+  bool cooling(uint64_t now_ms, uint64_t unix_ms) const;
+
   // Restores the daily count saved by a previous run, if it was saved on the same UTC day;
   // returns whether it was taken.
   bool restore_daily(uint64_t day, uint64_t used, uint64_t unix_ms);

@@ -39,12 +39,16 @@ class Upstream(harness.RecordingBackend):
         body = b'{"status_code":%d}' % status
         return b"HTTP/1.1 %d X\r\nContent-Length: %d\r\n\r\n%s" % (status, len(body), body)
 
+    def probes(self):
+        with self.lock:
+            return sum(1 for r in self.requests if request_path(r) == "/health")
+
     def data_requests(self):
         with self.lock:
             return sum(1 for r in self.requests if request_path(r) != "/health")
 
 
-def config(backend_port, rate_limit, state_file=None, workers=2):
+def config(backend_port, rate_limit, state_file=None, workers=2, health_interval="1h"):
     routes = "      - {prefix: /bf/, pool: bf, strip_prefix: true}\n"
     return (("state_file: %s\n" % state_file if state_file else "") +
             harness.listener_config(routes, workers) +
@@ -53,8 +57,8 @@ def config(backend_port, rate_limit, state_file=None, workers=2):
             "    kind: http\n"
             "    backends: [{name: bf-1, address: 127.0.0.1:%d}]\n"
             # Probes rarely: they are not data requests, but keep the log quiet.
-            "    health: {interval: 1h, timeout: 1s}\n"
-            "    rate_limit: %s\n") % (backend_port, rate_limit)
+            "    health: {interval: %s, timeout: 100ms}\n"
+            "    rate_limit: %s\n") % (backend_port, health_interval, rate_limit)
 
 
 def metric(text, name, **labels):
@@ -76,9 +80,9 @@ class QuotaGuard(harness.unittest.TestCase):
         self.backend.close()
         self.state_dir.cleanup()
 
-    def start(self, rate_limit, state=False):
+    def start(self, rate_limit, state=False, **kw):
         self.corral = harness.Corral(
-            config(self.backend.port, rate_limit, self.state if state else None))
+            config(self.backend.port, rate_limit, self.state if state else None, **kw))
         return self.corral
 
     def refused_ok(self, status, headers, body, code=429):
@@ -197,6 +201,21 @@ class QuotaGuard(harness.unittest.TestCase):
         self.assertEqual(q["upstream_limited"]["402"], 1)
         self.assertEqual(metric(c.metrics(), "corral_upstream_limited_total", pool="bf",
                                 code="402"), 1)
+
+    def test_health_probes_wait_out_a_cool_down(self):
+        c = self.start("{rps: 100, burst: 100}", health_interval="200ms")
+        deadline = time.time() + 5
+        while self.backend.probes() < 2 and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertGreaterEqual(self.backend.probes(), 2)
+        self.backend.script = [402]
+        self.assertEqual(harness.get(c.port, "/bf/a")[0], 402)
+        time.sleep(0.3)  # a probe already under way may still land
+        before = self.backend.probes()
+        time.sleep(1.0)  # five probe periods
+        self.assertEqual(self.backend.probes(), before)
+        self.assertEqual(harness.get(c.port, "/bf/b")[0], 402)
+        self.assertEqual(self.backend.data_requests(), 1)
 
     def test_an_upstream_418_is_counted_and_pauses_a_minute(self):
         c = self.start("{rps: 100, burst: 100}")

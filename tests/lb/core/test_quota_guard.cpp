@@ -124,6 +124,8 @@ TEST_CASE("quota: a 429 cools the pool down 1 s, doubling to 60 s, reset by a su
   QuotaTrip trip = g.upstream_status(429, t, kNoon);
   CHECK(trip.tripped);
   CHECK(trip.cooldown_ms == 1000);
+  CHECK(g.cooling(t + 999, kNoon));
+  CHECK_FALSE(g.cooling(t + 1000, kNoon));
   QuotaAdmission a = g.admit(t + 500, kNoon);
   CHECK(a.refusal == QuotaRefusal::cooldown_429);
   CHECK(a.status == 429);
@@ -169,6 +171,8 @@ TEST_CASE("quota: a 402 closes the pool until UTC midnight, answered 402") {
   CHECK(s.cooldown_status == 402);
   CHECK(s.cooldown_until_unix_ms == kDayStart + kDayMs);
   CHECK(s.upstream_402 == 2);
+  CHECK(g.cooling(1'000'000, kLastMs));
+  CHECK_FALSE(g.cooling(1'000'000, kLastMs + 1));
   CHECK(g.admit(1'000'000, kLastMs + 1).ok());
   CHECK(g.snapshot(1'000'000, kLastMs + 1).cooldown_status == 0);
 }
