@@ -106,11 +106,13 @@ struct Secret {
   std::string value;  // resolved at load time; never logged
 };
 
-// Not read yet: the loader refuses `rate_limit` until it is enforced.
+// The Blockfrost quota guard of a pool (lb/core/quota_guard.h): a token bucket shared by
+// every worker plus a count per UTC day, which needs state_file to survive restarts.
 struct RateLimit {
-  double rps = 0;  // 0 = unlimited
-  double burst = 0;
-  uint64_t daily = 0;
+  double rps = 0;                                     // 0 = no bucket
+  double burst = 0;                                   // >= 1 with rps; defaults to max(1, rps)
+  uint64_t daily = 0;                                 // 0 = no daily quota
+  bool operator==(const RateLimit&) const = default;  // a reload diff sees every field
 };
 
 // remove_headers: fields dropped from requests before forwarding and from responses

@@ -84,6 +84,7 @@ void Loader::parse(std::string_view yaml, LoadResult& r) {
   parse_state_file(m, c);
   if (const Entry* e = get(m, "stop_timeout")) read_duration(*e, c.stop_timeout_ms);
   check_pool_refs(c);
+  check_daily_state_file(c);
   check_binds();
   if (errors_.empty()) r.config = std::move(c);
 }

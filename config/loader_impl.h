@@ -61,6 +61,8 @@ class Loader : public Reader {
   void parse_backend_tls(const Entry& e, Backend& b);
   void parse_health(const Entry& e, PoolKind kind, bool kind_known, Health& h);
   void parse_eject(const Entry& e, Eject& x);
+  void parse_rate_limit(const Entry& e, Pool& p);
+  void check_daily_state_file(const Config& c);
 
   // read_secrets.cpp
   void parse_set_headers(const Entry& e, Pool& p);
@@ -76,6 +78,7 @@ class Loader : public Reader {
   bool pools_ok_ = true;
   std::vector<PoolRef> pool_refs_;
   std::vector<Bind> binds_;
+  std::vector<Entry> daily_keys_;  // rate_limit.daily entries: they need a state_file
 };
 
 }  // namespace config::detail

@@ -51,8 +51,8 @@ void Loader::parse_pool(const Entry& e, Config& c) {
   p.name = e.key;
   Map m = as_map(e,
                  {"kind", "backends", "health", "eject", "timeouts", "set_headers", "slow_start",
-                  "remove_headers", "resolve_interval"},
-                 {"rate_limit", "cache"});
+                  "remove_headers", "resolve_interval", "rate_limit"},
+                 {"cache"});
   if (!m.ok) {
     c.pools.push_back(std::move(p));
     return;
@@ -85,7 +85,59 @@ void Loader::parse_pool(const Entry& e, Config& c) {
   if (const Entry* r = get(m, "resolve_interval");
       r && read_duration(*r, p.resolve_interval_ms) && p.resolve_interval_ms < 1000)
     error(*r, "resolve_interval must be at least 1s");
+  if (const Entry* r = get(m, "rate_limit")) parse_rate_limit(*r, p);
   c.pools.push_back(std::move(p));
+}
+
+// rate_limit: {rps, burst, daily} (the Blockfrost quota guard, lb/core/quota_guard.h).
+// burst without rps, or a limit that limits nothing, is refused rather than ignored;
+// burst defaults to one second's worth (at least 1). A daily quota needs the state file
+// to survive a restart, checked once the whole file is read (check_daily_state_file).
+void Loader::parse_rate_limit(const Entry& e, Pool& p) {
+  Map m = as_map(e, {"rps", "burst", "daily"});
+  if (!m.ok) return;
+  RateLimit rl;
+  bool ok = true;
+  const Entry* rps = get(m, "rps");
+  const Entry* burst = get(m, "burst");
+  const Entry* daily = get(m, "daily");
+  if (rps) {
+    if (!read_number(*rps, rl.rps))
+      ok = false;
+    else if (!(rl.rps > 0 && rl.rps <= 1e6)) {
+      error(*rps, "rate_limit.rps must be above 0 and at most 1000000");
+      ok = false;
+    }
+  }
+  if (burst) {
+    if (!read_number(*burst, rl.burst))
+      ok = false;
+    else if (!(rl.burst >= 1 && rl.burst <= 1e9)) {
+      error(*burst, "rate_limit.burst must be between 1 and 1000000000");
+      ok = false;
+    }
+  }
+  if (daily && !read_uint(*daily, rl.daily, 1, kU64Max)) ok = false;
+  if (burst && !rps) {
+    error(*burst, "rate_limit.burst needs rate_limit.rps");
+    ok = false;
+  }
+  if (!rps && !daily && !burst) {
+    add(m.pos, m.path, "rate_limit needs rps or daily");
+    ok = false;
+  }
+  if (!ok) return;
+  if (rps && !burst) rl.burst = std::max(1.0, rl.rps);
+  if (daily) daily_keys_.push_back(*daily);
+  p.rate_limit = rl;
+}
+
+void Loader::check_daily_state_file(const Config& c) {
+  if (!c.state_file.empty()) return;
+  for (const Entry& d : daily_keys_)
+    error(d,
+          "rate_limit.daily needs state_file: the day's count must survive a restart, or "
+          "every restart would hand out a fresh quota");
 }
 
 void Loader::parse_backend(const Entry& e, Pool& p) {

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <span>
 
@@ -10,6 +11,7 @@
 #include "lb/admin/token_compare.h"
 #include "lb/core/header_view.h"
 #include "lb/net/log.h"
+#include "lb/net/wall_clock.h"
 
 namespace lb::admin {
 namespace {
@@ -57,6 +59,36 @@ void codes_json(JsonWriter& j, const net::StatusCounters& s) {
   j.begin_object();
   for (size_t code = 0; code < s.by_code.size(); ++code)
     if (uint64_t n = load(s.by_code[code])) j.key(std::to_string(code)).value(n);
+  j.end_object();
+}
+
+// The quota guard of a rate-limited pool, for /status (lb/core/quota_guard.h).
+void quota_json(JsonWriter& j, const lb::QuotaSnapshot& q, uint64_t unix_ms) {
+  j.begin_object();
+  j.key("rps").value(q.limits.rps);
+  j.key("burst").value(q.limits.burst);
+  j.key("daily").value(q.limits.daily);
+  j.key("tokens").value(q.tokens);
+  j.key("used_today").value(q.used_today);
+  j.key("remaining_today");
+  if (q.limits.daily != 0)
+    j.value(q.remaining_today);
+  else
+    j.null();
+  j.key("cooldown");
+  if (q.cooldown_status != 0) {
+    j.begin_object().key("status").value(static_cast<int64_t>(q.cooldown_status));
+    j.key("until_unix_ms").value(q.cooldown_until_unix_ms);
+    j.key("ms_left").value(q.cooldown_until_unix_ms - unix_ms).end_object();
+  } else {
+    j.null();
+  }
+  j.key("refused").begin_object();
+  j.key("rate").value(q.refused_rate).key("daily").value(q.refused_daily);
+  j.key("cooldown").value(q.refused_cooldown).end_object();
+  j.key("upstream_limited").begin_object();
+  j.key("402").value(q.upstream_402).key("429").value(q.upstream_429);
+  j.key("418").value(q.upstream_418).end_object();
   j.end_object();
 }
 
@@ -268,6 +300,11 @@ std::string AdminServer::status_json() const {
       j.end_object();
     }
     j.end_array();
+    if (p.quota) {
+      const uint64_t unix_now = net::wall_ms();
+      j.key("quota");
+      quota_json(j, p.quota->snapshot(now, unix_now), unix_now);
+    }
     j.end_object();
   }
   j.end_array();
@@ -295,6 +332,62 @@ std::string AdminServer::status_json() const {
   std::string out = j.str();
   out.push_back('\n');
   return out;
+}
+
+// The Blockfrost quota guard of each rate-limited pool (DESIGN.md's metric table):
+// window "second" is the token bucket (used = tokens taken and not yet refilled), window
+// "day" the UTC day's count.
+void AdminServer::quota_metrics(std::string& o, const net::Runtime& rt) const {
+  const uint64_t now = uv_now(loop_);
+  const uint64_t unix_now = net::wall_ms();
+  std::vector<std::pair<std::string, lb::QuotaSnapshot>> snaps;
+  for (const auto& p : rt.pools)
+    if (p.quota)
+      snaps.emplace_back("pool=\"" + label(p.name) + "\"", p.quota->snapshot(now, unix_now));
+  if (snaps.empty()) return;
+  auto line = [&o](std::string_view name, const std::string& labels, auto v) {
+    o.append(name).append("{").append(labels).append("} ").append(std::to_string(v)).append("\n");
+  };
+  auto help = [&o](std::string_view name, std::string_view type, std::string_view text) {
+    o.append("# HELP ").append(name).append(" ").append(text).append("\n");
+    o.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+  };
+  help("corral_quota_used", "gauge",
+       "Upstream quota used: window=second is the token bucket, window=day the UTC day.");
+  for (const auto& [l, q] : snaps) {
+    if (q.limits.rps > 0)
+      line("corral_quota_used", l + ",window=\"second\"",
+           static_cast<uint64_t>(q.limits.burst - std::floor(q.tokens)));
+    if (q.limits.daily != 0) line("corral_quota_used", l + ",window=\"day\"", q.used_today);
+  }
+  help("corral_quota_remaining", "gauge", "Upstream quota left now: tokens, or today's requests.");
+  for (const auto& [l, q] : snaps) {
+    if (q.limits.rps > 0)
+      line("corral_quota_remaining", l + ",window=\"second\"",
+           static_cast<uint64_t>(std::floor(q.tokens)));
+    if (q.limits.daily != 0)
+      line("corral_quota_remaining", l + ",window=\"day\"", q.remaining_today);
+  }
+  help("corral_upstream_limited_total", "counter",
+       "Upstream answers 402 (daily limit), 429 (rate limited) and 418 (banned).");
+  for (const auto& [l, q] : snaps) {
+    line("corral_upstream_limited_total", l + ",code=\"402\"", q.upstream_402);
+    line("corral_upstream_limited_total", l + ",code=\"429\"", q.upstream_429);
+    line("corral_upstream_limited_total", l + ",code=\"418\"", q.upstream_418);
+  }
+  help("corral_quota_refused_total", "counter",
+       "Requests corral answered itself (429, or 402 after an upstream 402) instead of "
+       "spending upstream quota, by reason.");
+  for (const auto& [l, q] : snaps) {
+    line("corral_quota_refused_total", l + ",reason=\"rate\"", q.refused_rate);
+    line("corral_quota_refused_total", l + ",reason=\"daily\"", q.refused_daily);
+    line("corral_quota_refused_total", l + ",reason=\"cooldown\"", q.refused_cooldown);
+  }
+  help("corral_quota_cooldown_seconds", "gauge",
+       "Seconds left in an upstream cool-down (after a 402, 429 or 418); 0 when none.");
+  for (const auto& [l, q] : snaps)
+    line("corral_quota_cooldown_seconds", l,
+         q.cooldown_status ? (q.cooldown_until_unix_ms - unix_now + 999) / 1000 : uint64_t{0});
 }
 
 std::string AdminServer::metrics_text() const {
@@ -448,6 +541,8 @@ std::string AdminServer::metrics_text() const {
     for (const auto& p : rt->pools)
       for (const auto& b : p.backends) line(c.name, bl(p, b), load((*b.stats).*(c.field)));
   }
+
+  quota_metrics(o, *rt);
 
   help("corral_sessions", "gauge", "Pinned sessions in the table.");
   line("corral_sessions", "", ss.size);

@@ -40,6 +40,7 @@ class AdminServer {
   // The documents, also used by tests.
   std::string status_json() const;
   std::string metrics_text() const;
+  void quota_metrics(std::string& out, const net::Runtime& rt) const;
 
  private:
   void handle(const net::ServerRequest& req, net::Responder res);

@@ -82,7 +82,8 @@ std::string truncated(std::string_view bytes, std::string_view what) {
 
 }  // namespace
 
-std::string encode_pins(const std::vector<PinRecord>& pins) {
+std::string encode_pins(const std::vector<PinRecord>& pins,
+                        const std::vector<QuotaRecord>& quotas) {
   std::unordered_map<std::string_view, uint32_t> index;
   std::vector<std::string_view> names;
   std::vector<uint32_t> record_name(pins.size());
@@ -112,6 +113,13 @@ std::string encode_pins(const std::vector<PinRecord>& pins) {
     put_u64(out, p.last_slot);
     put_u64(out, p.last_seen_unix_ms);
   }
+  put_u32(out, static_cast<uint32_t>(quotas.size()));
+  for (const QuotaRecord& q : quotas) {
+    put_u32(out, static_cast<uint32_t>(q.pool.size()));
+    out.append(q.pool);
+    put_u64(out, q.day);
+    put_u64(out, q.used);
+  }
   put_u64(out, XXH3_64bits(out.data(), out.size()));
   return out;
 }
@@ -129,8 +137,9 @@ DecodeResult decode_pins(std::string_view bytes, uint64_t v1_saved_unix_ms) {
   if (r.failed()) return fail(truncated(bytes, "magic"));
   uint32_t version = r.u32();
   if (r.failed()) return fail(truncated(bytes, "version"));
-  // Version 1 has the same layout with idle-at-save in place of last-seen.
-  if (version != kPinSnapshotVersion && version != 1)
+  // Version 1 has the same layout with idle-at-save in place of last-seen; versions 1 and
+  // 2 end at the records (no daily counts).
+  if (version != kPinSnapshotVersion && version != 1 && version != 2)
     return fail("unsupported version " + std::to_string(version));
 
   // Pass 1: structure only. Each count is checked against the bytes left before anything
@@ -150,6 +159,20 @@ DecodeResult decode_pins(std::string_view bytes, uint64_t v1_saved_unix_ms) {
   size_t records_at = r.pos();
   if (record_count > r.left() / kRecordBytes) return fail(truncated(bytes, "records"));
   r.skip(static_cast<size_t>(record_count) * kRecordBytes);
+  size_t quotas_at = r.pos();
+  uint32_t quota_count = 0;
+  if (version >= 3) {
+    quota_count = r.u32();
+    if (r.failed()) return fail(truncated(bytes, "quota count"));
+    // Each count takes at least 4 + 8 + 8 bytes.
+    if (quota_count > r.left() / 20) return fail(truncated(bytes, "quota counts"));
+    for (uint32_t i = 0; i < quota_count; ++i) {
+      uint32_t len = r.u32();
+      r.skip(len);
+      r.skip(16);
+      if (r.failed()) return fail(truncated(bytes, "quota counts"));
+    }
+  }
   size_t checksum_at = r.pos();
   uint64_t checksum = r.u64();
   if (r.failed()) return fail(truncated(bytes, "checksum"));
@@ -187,6 +210,19 @@ DecodeResult decode_pins(std::string_view bytes, uint64_t v1_saved_unix_ms) {
                   " of " + std::to_string(names.size()));
     p.backend = std::string(names[name]);
     out.pins.push_back(std::move(p));
+  }
+  if (version >= 3) {
+    r.seek(quotas_at);
+    r.skip(4);
+    out.quotas.reserve(quota_count);
+    for (uint32_t i = 0; i < quota_count; ++i) {
+      QuotaRecord q;
+      uint32_t len = r.u32();
+      q.pool = std::string(r.bytes(len));
+      q.day = r.u64();
+      q.used = r.u64();
+      out.quotas.push_back(std::move(q));
+    }
   }
   return out;
 }

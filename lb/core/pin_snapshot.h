@@ -9,11 +9,15 @@
 //   u32 name_count, then name_count x  {u32 length, bytes}   distinct "pool/backend" names
 //   u64 record_count, then record_count x
 //     {u64 key.lo, u64 key.hi, u32 name index, u64 last_slot, u64 last_seen}   36 bytes each
+//   u32 quota_count, then quota_count x {u32 length, pool name bytes, u64 day, u64 used}
+//                                      (version 3 only: Blockfrost daily counts, by UTC day)
 //   u64 XXH3-64 of every byte before it
 // Backends are stored by name, not BackendRef, because refs are assigned per process and
 // mean nothing after a restart. last_seen is wall-clock time (Unix ms, version 2), so the
 // time corral was stopped counts toward a pin's ttl; version 1 stored the idle time at
-// save instead, which only the file's own modification time can date.
+// save instead, which only the file's own modification time can date. Version 3 adds the
+// daily counts of rate-limited pools (lb/core/quota_guard.h); versions 1 and 2 are still
+// read, with no counts.
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -23,7 +27,7 @@
 
 namespace lb {
 
-inline constexpr uint32_t kPinSnapshotVersion = 2;
+inline constexpr uint32_t kPinSnapshotVersion = 3;
 
 struct PinRecord {
   SessionKey key;
@@ -33,12 +37,22 @@ struct PinRecord {
   friend bool operator==(const PinRecord&, const PinRecord&) = default;
 };
 
-// Serialises pins in the layout above, each backend name written once.
-std::string encode_pins(const std::vector<PinRecord>& pins);
+// One pool's daily request count on the UTC day it was counted.
+struct QuotaRecord {
+  std::string pool;
+  uint64_t day = 0;  // days since 1970-01-01, UTC
+  uint64_t used = 0;
+  friend bool operator==(const QuotaRecord&, const QuotaRecord&) = default;
+};
+
+// Serialises pins and daily counts in the layout above, each backend name written once.
+std::string encode_pins(const std::vector<PinRecord>& pins,
+                        const std::vector<QuotaRecord>& quotas = {});
 
 struct DecodeResult {
   std::vector<PinRecord> pins;
-  std::string error;  // empty on success; otherwise pins is empty
+  std::vector<QuotaRecord> quotas;
+  std::string error;  // empty on success; otherwise pins and quotas are empty
 };
 
 // Parses bytes written by encode_pins. Never reads past the end and never allocates more

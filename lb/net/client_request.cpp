@@ -13,6 +13,7 @@
 #include "lb/http/ws_handshake.h"
 #include "lb/net/client_conn.h"
 #include "lb/net/log.h"
+#include "lb/net/quota_check.h"
 #include "lb/net/socket_address.h"
 #include "lb/net/tunnel.h"
 #include "lb/net/worker.h"
@@ -146,6 +147,14 @@ void ClientConn::on_request_head() {
   Decision d = exchange.place();
   if (d.kind == Placement::none) {
     reply_local(503, "no backend available", has_body, "Retry-After: 5\r\n");
+    return;
+  }
+  // A pool with rate_limit: refused here, the request never reaches the backend and costs
+  // no quota (lb/core/quota_guard.h); admitted, it is counted.
+  if (QuotaAdmission q = admit_quota(pool, worker_.loop()); !q.ok()) {
+    QuotaReply reply;
+    quota_reply(q, reply);
+    reply_local(q.status, reply.reason, has_body, reply.headers);
     return;
   }
 

@@ -25,6 +25,9 @@ namespace lb::net {
 namespace {
 
 constexpr uint64_t kSweepMs = 1000;
+// Daily quota counts reach the state file this often (in sweeps) while they change, so a
+// crash loses at most this much of the day's count.
+constexpr unsigned kQuotaFlushSweeps = 10;
 // Reload reads the config until two reads this far apart agree, this many reads at most
 // (about 2 s for a writer to finish).
 constexpr int kReloadReads = 20;
@@ -177,6 +180,15 @@ void ControlLoop::load_state() {
   };
   LoadReport r = load_pins(cfg.state_file, state_.sessions, resolve, uv_now(loop_), wall_ms(),
                            cfg.sticky.ttl_ms);
+  // Daily counts from the same UTC day carry on, so a restart hands out no fresh quota.
+  const uint64_t unix_now = wall_ms();
+  for (const QuotaRecord& q : r.quotas) {
+    std::shared_ptr<QuotaGuard> g = state_.registry.find_quota(q.pool);
+    if (g && g->restore_daily(q.day, q.used, unix_now))
+      logf(LogLevel::info, "state file %s: pool %s has used %llu requests today (UTC)",
+           cfg.state_file.c_str(), q.pool.c_str(), static_cast<unsigned long long>(q.used));
+  }
+  saved_quotas_ = quota_records();
   if (!r.error.empty())
     logf(LogLevel::warn, "state file %s: %s; ignored", cfg.state_file.c_str(), r.error.c_str());
   else if (r.missing)
@@ -187,12 +199,38 @@ void ControlLoop::load_state() {
          cfg.state_file.c_str(), r.loaded, r.dropped_unknown, r.dropped_expired);
 }
 
-void ControlLoop::save_state() {
+// The daily count of every rate-limited pool with one (pools without a daily quota have
+// nothing to carry over).
+std::vector<QuotaRecord> ControlLoop::quota_records() const {
+  std::vector<QuotaRecord> out;
+  state_.registry.for_each_quota([&](const std::string& pool, QuotaGuard& g) {
+    if (g.limits().daily == 0) return;
+    auto [day, used] = g.daily_count();
+    out.push_back(QuotaRecord{pool, day, used});
+  });
+  return out;
+}
+
+// Every kQuotaFlushSweeps: the state file is rewritten when a daily count moved since it
+// was last written. Pins go with it (one file, one atomic rename), so they survive a crash
+// too, as of the last flush.
+void ControlLoop::flush_quotas() {
   const std::string& path = state_.runtime.load()->config.state_file;
   if (path.empty()) return;
+  std::vector<QuotaRecord> now = quota_records();
+  if (now == saved_quotas_) return;
+  save_state(false);
+}
+
+void ControlLoop::save_state(bool verbose) {
+  const std::string& path = state_.runtime.load()->config.state_file;
+  if (path.empty()) return;
+  std::vector<QuotaRecord> quotas = quota_records();
   std::string err = save_pins(
       path, state_.sessions, [&](BackendRef ref) { return state_.registry.name_of(ref); },
-      uv_now(loop_), wall_ms());
+      uv_now(loop_), wall_ms(), quotas);
+  if (err.empty()) saved_quotas_ = std::move(quotas);
+  if (err.empty() && !verbose) return;
   if (err.empty())
     logf(LogLevel::info, "state file %s: saved %llu pins", path.c_str(),
          static_cast<unsigned long long>(state_.sessions.stats().size));
@@ -297,6 +335,7 @@ void ControlLoop::on_signal(uv_signal_t* s, int signum) {
 void ControlLoop::on_sweep(uv_timer_t* t) {
   auto* c = static_cast<ControlLoop*>(t->data);
   c->state_.sessions.sweep(uv_now(c->loop_), 4096);
+  if (++c->sweeps_ % kQuotaFlushSweeps == 0) c->flush_quotas();
 }
 
 }  // namespace lb::net

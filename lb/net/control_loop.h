@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "lb/core/pin_snapshot.h"
 #include "lb/net/proxy_state.h"
 
 namespace lb::admin {
@@ -56,7 +57,10 @@ class ControlLoop {
   void start_signals();
   void check_fd_limit(const config::Config& cfg, unsigned nworkers);
   void load_state();
-  void save_state();
+  // verbose: log the pins saved (at stop; the periodic quota flush is quiet unless it fails).
+  void save_state(bool verbose = true);
+  std::vector<QuotaRecord> quota_records() const;
+  void flush_quotas();
   void reload();
   void reload_failed(const std::string& what);
   void stop(const char* why);
@@ -74,6 +78,8 @@ class ControlLoop {
   bool stopping_ = false;
   bool fd_limit_checked_ = false;
   uint64_t fd_soft_limit_ = 0;  // RLIMIT_NOFILE in force after start
+  unsigned sweeps_ = 0;
+  std::vector<QuotaRecord> saved_quotas_;  // the daily counts the state file holds
 };
 
 }  // namespace lb::net

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "lb/net/log.h"
+#include "lb/net/quota_check.h"
 #include "lb/net/socket_address.h"
 #include "lb/net/worker.h"
 
@@ -254,6 +255,8 @@ void Exchange::upstream_head(const http::MessageParser& r) {
     BackendStats& st = *backend_->stats;
     st.latency.observe(now_us() - sent_at_us_);
     st.responses.count(status);
+    // 402/429/418 from a rate-limited upstream trip its cool-down (quota_check.h).
+    note_upstream_status(*pool_, status, worker_->loop());
     // Remember the chain point this user has seen, so a move never goes backwards.
     HeaderLookup cp = find_header(r.headers(), "x-most-recent-checkpoint");
     uint64_t slot = 0;
@@ -316,6 +319,14 @@ void Exchange::upstream_done(bool reusable) {
 bool Exchange::move_request(BackendRef failed, bool count_move) {
   Decision d = place_excluding(failed, count_move);
   if (d.kind == Placement::none) return false;
+  // A resend is one more request to the upstream: it needs the quota like the first.
+  if (QuotaAdmission q = admit_quota(*pool_, worker_->loop()); !q.ok()) {
+    QuotaReply reply;
+    quota_reply(q, reply);
+    backend_ = nullptr;
+    client_->exchange_failed(q.status, reply.reason, reply.headers);
+    return true;
+  }
   start(d.index);
   return true;
 }

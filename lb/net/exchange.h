@@ -96,6 +96,8 @@ class Exchange final : public UpstreamOwner {
   Decision place_excluding(BackendRef exclude, bool count_move);
   RetryFacts retry_facts() const;
   void local_fd_exhausted();
+  // Resends to another backend: false when none can take it; true when sent, or when the
+  // pool's quota refused the resend and the client got corral's own answer.
   bool move_request(BackendRef failed, bool count_move);
   void send_head();
   void end_in_flight();

@@ -130,6 +130,12 @@ void HealthMonitor::start_probe(Probe& p) {
               health::probe_failed(b->resolved() ? "no TLS context" : "address not resolved"));
     return;
   }
+  // A rate-limited upstream cooling down after a 402/429/418 gets no probe either: a probe
+  // is a request, and Blockfrost bans an IP that keeps sending. The state stays as it is.
+  if (const auto& q = rt_->pools[p.pool_index].quota; q && q->cooling(uv_now(loop_), wall_ms())) {
+    arm(p, false);
+    return;
+  }
   p.in_flight = true;
   probe_address(p, b->addrs->get(), 0);
 }

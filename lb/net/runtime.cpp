@@ -61,6 +61,28 @@ std::shared_ptr<std::atomic<uint64_t>> Registry::route_limited(const std::string
   return c;
 }
 
+std::shared_ptr<QuotaGuard> Registry::quota(const std::string& pool, const QuotaLimits& limits) {
+  std::lock_guard lock(mu_);
+  auto& g = quotas_[pool];
+  if (!g)
+    g = std::make_shared<QuotaGuard>(limits, 0);  // a full bucket whatever the clock
+  else if (!(g->limits() == limits))
+    g->set_limits(limits);
+  return g;
+}
+
+std::shared_ptr<QuotaGuard> Registry::find_quota(const std::string& pool) const {
+  std::lock_guard lock(mu_);
+  auto it = quotas_.find(pool);
+  return it == quotas_.end() ? nullptr : it->second;
+}
+
+void Registry::for_each_quota(
+    const std::function<void(const std::string&, QuotaGuard&)>& fn) const {
+  std::lock_guard lock(mu_);
+  for (const auto& [name, g] : quotas_) fn(name, *g);
+}
+
 namespace {
 
 // The book of `pool/name` at `address` in the previous snapshot, if any.
@@ -121,6 +143,9 @@ std::shared_ptr<const Runtime> build_runtime(const config::Config& cfg, Registry
     for (const auto& [name, secret] : p.set_headers) pool.inject.push_back({name, secret.value});
     pool.remove_request = p.remove_headers.request;
     pool.remove_response = p.remove_headers.response;
+    if (p.rate_limit)
+      pool.quota =
+          registry.quota(p.name, {p.rate_limit->rps, p.rate_limit->burst, p.rate_limit->daily});
     std::vector<SelectorBackend> sel;
     for (const config::Backend& b : p.backends) {
       RuntimeBackend& rb = pool.backends.emplace_back();

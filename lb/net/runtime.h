@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "lb/core/quota_guard.h"
 #include "lb/core/router.h"
 #include "lb/core/selector.h"
 #include "lb/core/session_table.h"
@@ -60,6 +61,9 @@ struct RuntimePool {
   std::vector<http::InjectedHeader> inject;
   std::vector<std::string> remove_request;   // remove_headers.request
   std::vector<std::string> remove_response;  // remove_headers.response
+  // rate_limit: the pool's quota guard, shared by every worker and kept across reloads by
+  // the Registry; null when the pool has none.
+  std::shared_ptr<QuotaGuard> quota;
 };
 
 struct RuntimeListener {
@@ -107,11 +111,20 @@ class Registry {
   void for_each_in_pool(const std::string& pool,
                         const std::function<void(const BackendStats&)>& fn) const;
 
+  // The quota guard of `pool`, made on first use and given `limits` (a reload changes the
+  // limits of the same guard: its daily count and cool-downs go on).
+  std::shared_ptr<QuotaGuard> quota(const std::string& pool, const QuotaLimits& limits);
+  // The guard of `pool` if one was ever made (the state file restores counts into it).
+  std::shared_ptr<QuotaGuard> find_quota(const std::string& pool) const;
+  // Every guard ever made, by pool name.
+  void for_each_quota(const std::function<void(const std::string&, QuotaGuard&)>& fn) const;
+
  private:
   mutable std::mutex mu_;
   std::map<std::string, Entry> backends_;
   std::map<std::string, std::shared_ptr<ListenerStats>> listeners_;
   std::map<std::string, std::shared_ptr<std::atomic<uint64_t>>> route_limited_;
+  std::map<std::string, std::shared_ptr<QuotaGuard>> quotas_;
 };
 
 // Builds a snapshot. A backend whose pool and address are the same in `prev` (a reload)

@@ -90,7 +90,7 @@ std::string fsync_dir(const std::string& path) {
 
 std::string save_pins(const std::string& path, const SessionTable& table,
                       const std::function<std::string(BackendRef)>& name_of, uint64_t now_ms,
-                      uint64_t now_unix_ms) {
+                      uint64_t now_unix_ms, const std::vector<QuotaRecord>& quotas) {
   // Copy raw entries first: for_each holds a shard lock while it calls back, and name_of
   // may take the registry's lock; names are then looked up once per backend, not per pin.
   struct Raw {
@@ -113,7 +113,7 @@ std::string save_pins(const std::string& path, const SessionTable& table,
     uint64_t seen = now_unix_ms > idle ? now_unix_ms - idle : 0;
     records.push_back(PinRecord{r.key, it->second, r.pin.last_slot, seen});
   }
-  std::string bytes = encode_pins(records);
+  std::string bytes = encode_pins(records, quotas);
 
   std::string tmp = path + ".tmp";
   std::string err;
@@ -152,6 +152,7 @@ LoadReport load_pins(const std::string& path, SessionTable& table,
     return report;
   }
   bytes = std::string();  // the decoded copy is all we need; free the raw bytes early
+  report.quotas = std::move(decoded.quotas);
 
   // The table puts every pin at the hot end of its shard, so inserting coldest first
   // leaves each shard in the LRU order it had before the restart; eviction and expiry

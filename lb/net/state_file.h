@@ -10,7 +10,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "lb/core/pin_snapshot.h"
 #include "lb/core/session_table.h"
 
 namespace lb::net {
@@ -20,17 +22,19 @@ namespace lb::net {
 // whose backend name_of maps to "" are skipped (nothing could resolve them on load).
 // Returns "" or the error text; on error the .tmp file is removed and PATH is unchanged.
 // now_ms is the table's (monotonic) clock, now_unix_ms the wall clock at the same moment:
-// each pin is stored with its wall-clock last-seen time.
+// each pin is stored with its wall-clock last-seen time. `quotas`, the daily counts of
+// rate-limited pools, are stored with them (format version 3).
 std::string save_pins(const std::string& path, const SessionTable& table,
                       const std::function<std::string(BackendRef)>& name_of, uint64_t now_ms,
-                      uint64_t now_unix_ms);
+                      uint64_t now_unix_ms, const std::vector<QuotaRecord>& quotas = {});
 
 struct LoadReport {
   size_t loaded = 0;
-  size_t dropped_unknown = 0;  // backend no longer configured
-  size_t dropped_expired = 0;  // idle for ttl or longer
-  std::string error;           // non-empty: the file was ignored
-  bool missing = false;        // no file yet (first start): not an error
+  size_t dropped_unknown = 0;       // backend no longer configured
+  size_t dropped_expired = 0;       // idle for ttl or longer
+  std::string error;                // non-empty: the file was ignored
+  bool missing = false;             // no file yet (first start): not an error
+  std::vector<QuotaRecord> quotas;  // daily counts as saved (none from a version 1/2 file)
 };
 
 // Loads pins whose backend still exists (resolve returns nullopt for names no longer

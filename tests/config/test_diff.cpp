@@ -56,6 +56,11 @@ TEST_CASE("config diff: routes, pools and injected header names, never values") 
   CHECK(config::join_changes(c) == "route public /k2/ added");
   c = config::describe_changes(cfg(k1), cfg(k1, "    timeouts: {response: 5s}\n"));
   CHECK(config::join_changes(c) == "pool kupo changed");
+  c = config::describe_changes(cfg(k1, "    rate_limit: {rps: 10}\n"),
+                               cfg(k1, "    rate_limit: {rps: 10, burst: 20}\n"));
+  CHECK(config::join_changes(c) == "pool kupo changed");
+  c = config::describe_changes(cfg(k1), cfg(k1, "    rate_limit: {rps: 10}\n"));
+  CHECK(config::join_changes(c) == "pool kupo changed");
 }
 
 TEST_CASE("config diff: every limits and sticky field counts") {

@@ -133,13 +133,7 @@ TEST_CASE("loader keys: buffer errors name file:line:col, the key and the value"
   }
 }
 
-TEST_CASE("loader keys: keys parsed but not implemented are refused, located") {
-  SUBCASE("rate_limit on a pool, whatever its value") {
-    check_single(load_text(with("", "", "", "    rate_limit: {rps: 10, burst: 500, daily: 50000}")),
-                 11, 5, "pools.kupo.rate_limit", "'rate_limit' is not implemented yet");
-    check_not_implemented(load_text(with("", "", "", "    rate_limit: {}")),
-                          "pools.kupo.rate_limit");
-  }
+TEST_CASE("loader keys: websocket on a route") {
   SUBCASE("websocket: true and false on a route are read; a non-boolean is refused") {
     LoadResult on = load_text(with("", "", ", websocket: true", ""));
     INFO(dump(on));
@@ -289,7 +283,6 @@ TEST_CASE("loader keys: DESIGN.md's sample fails only on keys not implemented ye
       "pools.kupo.health.move_lag_slots",
       "pools.kupo.health.fork_depth_slots",
       "pools.kupo.cache",
-      "pools.blockfrost.rate_limit",
       "log",
       "monitor",
   };
@@ -301,7 +294,6 @@ TEST_CASE("loader keys: DESIGN.md's sample fails only on keys not implemented ye
        " stale_after: 2m}"},
       {"    cache: {max_bytes: 256MB, immutable_after_slots: 129600}   # + request collapsing\n",
        ""},
-      {"    rate_limit: {rps: 10, burst: 500, daily: 50000}\n", ""},
       {"log: {format: logfmt, access: false, access_file: /var/log/corral/access.log}\n", ""},
       {"monitor: {disk_paths: [/var/lib/corral]}\n", ""},
   };
@@ -320,4 +312,44 @@ TEST_CASE("loader keys: DESIGN.md's sample fails only on keys not implemented ye
   REQUIRE(ok.config.has_value());
   CHECK(ok.config->limits.max_body_bytes == 1024 * 1024);
   CHECK(ok.config->find_pool("kupo")->slow_start_ms == 30'000);
+}
+
+TEST_CASE("loader keys: rate_limit on a pool") {
+  SUBCASE("rps, burst and daily are read; daily with a state_file") {
+    TempDir dir;
+    LoadResult r = load_text(with("state_file: " + (dir.path / "pins").string(), "", "",
+                                  "    rate_limit: {rps: 10, burst: 500, daily: 50000}"));
+    INFO(dump(r));
+    REQUIRE(r.config.has_value());
+    REQUIRE(r.config->pools[0].rate_limit.has_value());
+    CHECK(r.config->pools[0].rate_limit->rps == 10);
+    CHECK(r.config->pools[0].rate_limit->burst == 500);
+    CHECK(r.config->pools[0].rate_limit->daily == 50000);
+  }
+  SUBCASE("rps alone: burst is a second's worth, no daily quota") {
+    LoadResult r = load_text(with("", "", "", "    rate_limit: {rps: 2.5}"));
+    INFO(dump(r));
+    REQUIRE(r.config.has_value());
+    CHECK(r.config->pools[0].rate_limit->burst == 2.5);
+    CHECK(r.config->pools[0].rate_limit->daily == 0);
+    LoadResult slow = load_text(with("", "", "", "    rate_limit: {rps: 0.2}"));
+    REQUIRE(slow.config.has_value());
+    CHECK(slow.config->pools[0].rate_limit->burst == 1);
+  }
+  SUBCASE("daily without state_file is an error naming the key") {
+    check_single(load_text(with("", "", "", "    rate_limit: {rps: 10, daily: 50000}")), 11, 34,
+                 "pools.kupo.rate_limit.daily", "rate_limit.daily needs state_file");
+  }
+  SUBCASE("values that limit nothing or make no sense are refused") {
+    check_single(load_text(with("", "", "", "    rate_limit: {}")), 11, 17, "pools.kupo.rate_limit",
+                 "rate_limit needs rps or daily");
+    check_single(load_text(with("", "", "", "    rate_limit: {burst: 5}")), 11, 25,
+                 "pools.kupo.rate_limit.burst", "rate_limit.burst needs rate_limit.rps");
+    check_single(load_text(with("", "", "", "    rate_limit: {rps: 0}")), 11, 23,
+                 "pools.kupo.rate_limit.rps", "rate_limit.rps must be above 0");
+    check_single(load_text(with("", "", "", "    rate_limit: {rps: 1, burst: 0.5}")), 11, 33,
+                 "pools.kupo.rate_limit.burst", "rate_limit.burst must be between 1");
+    check_single(load_text(with("", "", "", "    rate_limit: {rps: 1, dialy: 5}")), 11, 26,
+                 "pools.kupo.rate_limit.dialy", "unknown key 'dialy'");
+  }
 }

@@ -43,16 +43,25 @@ void put_u64(std::string& s, size_t at, uint64_t v) {
   for (int i = 0; i < 8; ++i) s[at + i] = static_cast<char>((v >> (8 * i)) & 0xff);
 }
 
+// The same pins as an older version wrote them: no daily counts (the empty quota section's
+// 4-byte count cut out), the version field set, the checksum made again.
+std::string as_version(std::string v3, uint32_t version) {
+  v3.erase(v3.size() - 12, 4);
+  put_u32(v3, 10, version);
+  put_u64(v3, v3.size() - 8, XXH3_64bits(v3.data(), v3.size() - 8));
+  return v3;
+}
+
 }  // namespace
 
 TEST_CASE("pin snapshot: 10k records round-trip, names stored once") {
   std::vector<PinRecord> pins = make_pins(10'000, 42);
   std::string bytes = encode_pins(pins);
-  // magic + version + names (4 distinct) + count + records + checksum
+  // magic + version + names (4 distinct) + count + records + quota count + checksum
   size_t names = 0;
   for (const char* n : {"kupo/kupo-1", "kupo/kupo-2", "ogmios/o1", "blockfrost/bf"})
     names += 4 + std::strlen(n);
-  CHECK(bytes.size() == 10 + 4 + 4 + names + 8 + 10'000 * 36 + 8);
+  CHECK(bytes.size() == 10 + 4 + 4 + names + 8 + 10'000 * 36 + 4 + 8);
   CHECK(bytes.substr(0, 10) == "CORRALPINS");
   DecodeResult r = decode_pins(bytes);
   CHECK(r.error.empty());
@@ -61,7 +70,7 @@ TEST_CASE("pin snapshot: 10k records round-trip, names stored once") {
 
 TEST_CASE("pin snapshot: an empty table round-trips") {
   std::string bytes = encode_pins({});
-  CHECK(bytes.size() == 10 + 4 + 4 + 8 + 8);
+  CHECK(bytes.size() == 10 + 4 + 4 + 8 + 4 + 8);
   DecodeResult r = decode_pins(bytes);
   CHECK(r.error.empty());
   CHECK(r.pins.empty());
@@ -86,7 +95,8 @@ TEST_CASE("pin snapshot: trailing bytes are an error") {
 
 TEST_CASE("pin snapshot: a flipped bit anywhere is an error; in data, a checksum mismatch") {
   std::string good = encode_pins(make_pins(5, 9));
-  size_t records_at = good.size() - 8 - 5 * 36;
+  size_t records_at = good.size() - 8 - 4 - 5 * 36;
+  size_t records_end = records_at + 5 * 36;
   for (size_t i = 0; i < good.size(); ++i) {
     for (int bit : {0, 7}) {
       std::string bad = good;
@@ -97,7 +107,8 @@ TEST_CASE("pin snapshot: a flipped bit anywhere is an error; in data, a checksum
       CHECK_FALSE(r.error.empty());
       // Lengths and counts may read as truncation; record bytes and the checksum itself
       // can only be caught by the checksum.
-      if (i >= records_at) CHECK(r.error == "checksum mismatch");
+      if ((i >= records_at && i < records_end) || i >= good.size() - 8)
+        CHECK(r.error == "checksum mismatch");
     }
   }
 }
@@ -111,9 +122,9 @@ TEST_CASE("pin snapshot: wrong magic and unsupported versions") {
   CHECK(decode_pins("{\"pins\": []}").error == "not a corral state file");
 
   bad = good;
-  put_u32(bad, 10, 3);
+  put_u32(bad, 10, 4);
   DecodeResult r = decode_pins(bad);
-  CHECK(r.error == "unsupported version 3");
+  CHECK(r.error == "unsupported version 4");
   CHECK(r.pins.empty());
   put_u32(bad, 10, 0);
   CHECK(decode_pins(bad).error == "unsupported version 0");
@@ -193,9 +204,7 @@ TEST_CASE("pin snapshot: a version 1 file is dated by the save time given, or re
   std::vector<PinRecord> pins = make_pins(3, 5);
   for (size_t i = 0; i < pins.size(); ++i) pins[i].last_seen_unix_ms = 1'000 * (i + 1);
   // Version 1 is the same layout with idle-at-save in the last field.
-  std::string v1 = encode_pins(pins);
-  put_u32(v1, 10, 1);
-  put_u64(v1, v1.size() - 8, XXH3_64bits(v1.data(), v1.size() - 8));
+  std::string v1 = as_version(encode_pins(pins), 1);
   DecodeResult r = decode_pins(v1, 50'000);
   REQUIRE(r.error.empty());
   REQUIRE(r.pins.size() == 3);
@@ -203,7 +212,31 @@ TEST_CASE("pin snapshot: a version 1 file is dated by the save time given, or re
   DecodeResult refused = decode_pins(v1);
   CHECK(refused.pins.empty());
   CHECK(refused.error.find("version 1") != std::string::npos);
-  // Version 2 ignores the fallback: its times are absolute.
-  DecodeResult v2 = decode_pins(encode_pins(pins), 50'000);
+  // Versions 2 and 3 ignore the fallback: their times are absolute.
+  DecodeResult v2 = decode_pins(as_version(encode_pins(pins), 2), 50'000);
+  REQUIRE(v2.error.empty());
   CHECK(v2.pins == pins);
+  CHECK(decode_pins(encode_pins(pins), 50'000).pins == pins);
+}
+
+TEST_CASE("pin snapshot: version 3 carries daily counts; version 2 is still read") {
+  std::vector<PinRecord> pins = make_pins(4, 13);
+  std::vector<lb::QuotaRecord> quotas = {{"blockfrost", 20'784, 41'999}, {"bf-2", 20'783, 7}};
+  std::string v3 = encode_pins(pins, quotas);
+  DecodeResult r = decode_pins(v3);
+  REQUIRE(r.error.empty());
+  CHECK(r.pins == pins);
+  CHECK(r.quotas == quotas);
+  // Every truncation of the quota section is caught.
+  for (size_t n = v3.size() - 8 - (4 + 10 + 16 + 4 + 4 + 16); n < v3.size(); ++n) {
+    DecodeResult t = decode_pins(std::string_view(v3).substr(0, n));
+    INFO("length " << n);
+    CHECK(t.error.find("truncated at byte " + std::to_string(n)) == 0);
+    CHECK(t.quotas.empty());
+  }
+  // A version 2 file (pins only) decodes with no counts.
+  DecodeResult v2 = decode_pins(as_version(encode_pins(pins), 2));
+  REQUIRE(v2.error.empty());
+  CHECK(v2.pins == pins);
+  CHECK(v2.quotas.empty());
 }

@@ -283,3 +283,25 @@ TEST_CASE("state file: the time corral was stopped counts toward ttl") {
   SessionTable back(1000, kTtl);
   CHECK(load_pins(path, back, resolve, 50, kWall - 60'000, 5'000).loaded == 2);
 }
+
+TEST_CASE("state file: daily quota counts are saved with the pins and loaded back") {
+  TempDir dir;
+  std::string path = dir.file("pins");
+  SessionTable t(100, kTtl);
+  t.pin(key_n(1), 0, 1000);
+  const std::vector<lb::QuotaRecord> quotas = {{"blockfrost", 20'784, 4'321}};
+  REQUIRE(save_pins(path, t, name_of, 1000, 2'000'000, quotas).empty());
+  SessionTable back(100, kTtl);
+  LoadReport r = load_pins(
+      path, back, [](std::string_view n) { return resolve_reversed(n); }, 1000, 2'000'000, kTtl);
+  REQUIRE(r.error.empty());
+  CHECK(r.loaded == 1);
+  CHECK(r.quotas == quotas);
+  // Saving without counts (no rate-limited pool) stores none.
+  REQUIRE(save_pins(path, t, name_of, 1000, 2'000'000).empty());
+  SessionTable again(100, kTtl);
+  LoadReport none = load_pins(
+      path, again, [](std::string_view n) { return resolve_reversed(n); }, 1000, 2'000'000, kTtl);
+  REQUIRE(none.error.empty());
+  CHECK(none.quotas.empty());
+}
