@@ -320,6 +320,8 @@ std::string AdminServer::status_json() const {
     j.begin_object();
     j.key("name").value(l.name);
     j.key("listen").value(l.listen.text);
+    j.key("tls").value(l.tls);
+    if (l.tls) j.key("tls_failures").value(load(l.stats->tls_failures));
     j.key("open").value(static_cast<int64_t>(l.stats->open.load()));
     j.key("accepted").value(load(l.stats->accepted));
     j.key("rejected").value(load(l.stats->rejected));
@@ -599,6 +601,13 @@ std::string AdminServer::metrics_text() const {
   help("corral_client_limiter_buckets", "gauge",
        "Per-client token buckets held (bounded; the least recently seen is dropped).");
   line("corral_client_limiter_buckets", "", state_.client_limiter.size());
+  help("corral_tls_failures_total", "counter",
+       "TLS listeners: connections that failed the handshake (a version or cipher not "
+       "offered, plain HTTP to the TLS port) or sent a bad record.");
+  for (const auto& l : rt->listeners)
+    if (l.tls)
+      line("corral_tls_failures_total", "listener=\"" + label(l.name) + "\"",
+           load(l.stats->tls_failures));
   help("corral_fd_exhausted_total", "counter",
        "Times corral ran out of file descriptors (EMFILE/ENFILE): accepting a client, or "
        "opening a connection to a backend (never counted as the backend's failure).");

@@ -70,6 +70,7 @@ struct ListenerStats {
   std::atomic<uint64_t> rejected{0};       // over max_connections
   std::atomic<uint64_t> body_timeouts{0};  // request bodies past limits.body_timeout (408)
   std::atomic<uint64_t> send_timeouts{0};  // clients cut off by limits.send_timeout
+  std::atomic<uint64_t> tls_failures{0};   // TLS listeners: failed handshakes and records
   std::atomic<int64_t> open{0};
 };
 

@@ -163,8 +163,10 @@ void ClientConn::on_eof(Stream&) {
 
 void ClientConn::on_stream_error(Stream&, int error) {
   if (error == TlsStream::kTlsError)
-    if (auto* tls = dynamic_cast<TlsStream*>(stream_.get()))
+    if (auto* tls = dynamic_cast<TlsStream*>(stream_.get())) {
+      listener_stats_->tls_failures.fetch_add(1, std::memory_order_relaxed);
       log_limited("TLS from %s: %s", ip_text(), tls->tls_error().c_str());
+    }
   // The client went away before its answer was all delivered (write errors come from the
   // loop, so the exchange may have ended already while the answer was still going out).
   const RuntimeBackend* b = rs_ ? rs_->exchange.backend() : nullptr;

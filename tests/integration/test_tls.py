@@ -4,6 +4,7 @@ http/1.1, session resumption, the handshake bounded by header_timeout, a WebSock
 TLS (wss://) to a plain backend, and SIGHUP re-reading the certificate and key (a swapped
 pair served to the next connection; a bad pair keeps the old one and fails the reload)."""
 import os
+import re
 import sys
 
 try:
@@ -26,7 +27,7 @@ import unittest
 
 import websockets.client
 
-from harness import Corral, RecordingBackend, main
+from harness import Corral, RecordingBackend, main, request_path
 from test_websocket import WsBackends
 
 BIG = bytes(range(256)) * (3 * 4096)  # 3 MiB
@@ -151,13 +152,15 @@ class TlsListener(unittest.TestCase):
         for flags, version in ((["--tlsv1.2", "--tls-max", "1.2"], "TLSv1.2"),
                                (["--tlsv1.3"], "TLSv1.3")):
             with self.subTest(version=version):
-                n = len(self.backend.requests)
-                rc, out, err = self.curl(*flags, self.url + "/a", self.url + "/b")
+                a, b = "/a-" + version, "/b-" + version
+                rc, out, err = self.curl(*flags, self.url + a, self.url + b)
                 self.assertEqual(rc, 0, err)
                 self.assertEqual(out, b"okok")
                 self.assertIn("SSL connection using " + version, err)
                 self.assertIn("Re-using existing connection", err)  # keep-alive over TLS
-                self.assertEqual(len(self.backend.requests), n + 2)
+                # both reached the backend, once each (health probes share it)
+                paths = [request_path(r) for r in self.backend.requests]
+                self.assertEqual((paths.count(a), paths.count(b)), (1, 1))
 
     def test_large_bodies_both_ways(self):
         rc, out, err = self.curl(self.url + "/big")
@@ -228,7 +231,15 @@ class TlsListener(unittest.TestCase):
                 self.assertGreater(took, 0.8)  # header_timeout 1s, not idle_timeout 30s
                 self.assertLess(took, 5)
 
+    def tls_failures(self):
+        st = [l for l in self.corral.status()["listeners"] if l["name"] == "public"][0]
+        self.assertTrue(st["tls"])
+        m = re.search(r'corral_tls_failures_total\{listener="public"\} (\d+)', self.corral.metrics())
+        self.assertEqual(int(m.group(1)), st["tls_failures"])
+        return st["tls_failures"]
+
     def test_plain_http_to_tls_listener_is_closed(self):
+        before = self.tls_failures()
         s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
         try:
             s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -245,6 +256,7 @@ class TlsListener(unittest.TestCase):
             s.close()
         self.assertNotIn(b"HTTP/1.1", got)  # never an answer in clear text
         self.corral.proc.wait_line(r"TLS from 127\.0\.0\.1: .*(wrong version|http request)")
+        self.assertEqual(self.tls_failures(), before + 1)
 
     def test_websocket_over_tls(self):
         async def go():
