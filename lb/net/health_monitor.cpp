@@ -6,6 +6,7 @@
 #include "lb/core/balancer.h"
 #include "lb/net/http_probe.h"
 #include "lb/net/log.h"
+#include "lb/net/quota_check.h"
 #include "lb/net/wall_clock.h"
 
 namespace lb::net {
@@ -130,9 +131,10 @@ void HealthMonitor::start_probe(Probe& p) {
               health::probe_failed(b->resolved() ? "no TLS context" : "address not resolved"));
     return;
   }
-  // A rate-limited upstream cooling down after a 402/429/418 gets no probe either: a probe
-  // is a request, and Blockfrost bans an IP that keeps sending. The state stays as it is.
-  if (const auto& q = rt_->pools[p.pool_index].quota; q && q->cooling(uv_now(loop_), wall_ms())) {
+  // A probe is a request: on a rate-limited pool it spends the quota like one, and gets
+  // none while a cool-down runs or the quota is out (Blockfrost bans an IP that keeps
+  // sending). The backend's state stays as it is until a probe can go.
+  if (rt_->pools[p.pool_index].quota && !admit_quota(rt_->pools[p.pool_index], loop_).ok()) {
     arm(p, false);
     return;
   }
@@ -153,10 +155,18 @@ void HealthMonitor::probe_address(Probe& p, std::shared_ptr<const AddressBook::L
   uint32_t index = static_cast<uint32_t>((b->addrs->preferred() + tried) % addrs->size());
   ProbeTls tls;
   if (b->tls) tls = {b->tls_ctx, b->tls_name};
+  // The pool's injected headers go with the probe: hosted Blockfrost wants its
+  // project_id on /health too.
+  std::string extra;
+  for (const http::InjectedHeader& h : rt_->pools[p.pool_index].inject)
+    extra.append(h.name).append(": ").append(h.value).append("\r\n");
+  size_t pool_index = p.pool_index;
   http_probe(loop_, (*addrs)[index], b->address, health::probe_path(pc), pc.health.timeout_ms,
-             b->tls ? &tls : nullptr,
-             [this, ref, kind, expect, addrs, tried, index](ProbeAnswer a) {
+             b->tls ? &tls : nullptr, extra,
+             [this, ref, kind, expect, addrs, tried, index, pool_index](ProbeAnswer a) {
                if (stopped_) return;
+               if (a.status != 0 && pool_index < rt_->pools.size())
+                 note_upstream_status(rt_->pools[pool_index], a.status, loop_);
                if (a.local) return probe_skipped(ref, a.error);
                auto it = probes_.find(ref);
                if (it != probes_.end() && a.connect_failed && tried + 1 < addrs->size())

@@ -115,12 +115,12 @@ struct Probe final : StreamHandler {
 
 void http_probe(uv_loop_t* loop, const sockaddr_storage& addr, const std::string& host,
                 const std::string& path, uint64_t timeout_ms, const ProbeTls* tls,
-                std::function<void(ProbeAnswer)> done) {
+                std::string_view extra_headers, std::function<void(ProbeAnswer)> done) {
   auto* p = new Probe;
   p->done = std::move(done);
   p->request = "GET " + path + " HTTP/1.1\r\nHost: " + host +
-               "\r\nAccept: application/json\r\nUser-Agent: corral-health\r\n"
-               "Connection: close\r\n\r\n";
+               "\r\nAccept: application/json\r\nUser-Agent: corral-health\r\n";
+  p->request.append(extra_headers).append("Connection: close\r\n\r\n");
   std::unique_ptr<Stream> tcp = std::make_unique<TcpStream>(loop, probe_buffers());
   tcp->set_exempt(true);
   if (tls) {

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 
 #include "lb/net/tls_context.h"
 
@@ -29,10 +30,11 @@ struct ProbeTls {
   std::string server_name;
 };
 
-// Starts the probe (over TLS when `tls` is given); `done` runs on the loop's thread
+// Starts the probe (over TLS when `tls` is given); extra_headers: "Name: value\r\n" lines
+// added to the request (a pool's injected headers). `done` runs on the loop's thread
 // exactly once.
 void http_probe(uv_loop_t* loop, const sockaddr_storage& addr, const std::string& host,
                 const std::string& path, uint64_t timeout_ms, const ProbeTls* tls,
-                std::function<void(ProbeAnswer)> done);
+                std::string_view extra_headers, std::function<void(ProbeAnswer)> done);
 
 }  // namespace lb::net

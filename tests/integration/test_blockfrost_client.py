@@ -332,10 +332,8 @@ class PlainHttpBlockfrostBehindCorral(ClientThroughCorral, unittest.TestCase):
 
 class HealthProbesCarryTheKey(unittest.TestCase):
     """Hosted Blockfrost answers /health 403 without a project_id too (its OpenAPI lists
-    403 there): a probe without the pool's injected headers sees every real Blockfrost
-    backend down. The other suites run the simulator with --open-health for that reason;
-    this one runs it strict. Expected to fail until corral's health probes send the pool's
-    set_headers (lb/net/http_probe.cpp); when they do, it passes and the marker goes."""
+    403 there): corral's probes carry the pool's injected headers, so a keyed pool stays
+    up against a strict simulator (the unkeyed pool's probes are still refused)."""
 
     def setUp(self):
         # Here, not in the test: a failure to start is an error, not the expected failure.
@@ -352,7 +350,6 @@ class HealthProbesCarryTheKey(unittest.TestCase):
             if p["name"] == "blockfrost":
                 return p["backends"][0]["state"]
 
-    @unittest.expectedFailure
     def test_keyed_pool_is_up_against_a_strict_simulator(self):
         # Up for a second straight (5 probes at fall 1), not merely in its starting state.
         since = [None]
