@@ -44,6 +44,8 @@ int warn_exposed(const config::Config& cfg) {
       if (!secret.file.empty())
         n +=
             warn_if_exposed(secret.file, "secret file of pools." + p.name + ".set_headers." + name);
+  for (const config::Listener& l : cfg.listeners)
+    if (l.tls) n += warn_if_exposed(l.tls->key, "TLS key of listener " + l.name);
   if (!is_loopback_host(cfg.admin.listen.host) && cfg.admin.token.empty()) {
     logf(LogLevel::warn,
          "admin listener %s is not on loopback and has no admin.token_file: anyone who reaches "

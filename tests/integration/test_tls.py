@@ -108,6 +108,7 @@ class TlsListener(unittest.TestCase):
     def setUpClass(cls):
         cls.certs = Certs()
         cls.certs.install("first.pem", "first.key")
+        os.chmod(cls.certs.path("live.key"), 0o644)  # named in a warning at start
         cls.backend = RecordingBackend(respond)
         cls.ws = WsBackends(["og-1"])
         try:
@@ -147,6 +148,10 @@ class TlsListener(unittest.TestCase):
         with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
             with ctx.wrap_socket(s, server_hostname="localhost") as t:
                 return t.getpeercert(binary_form=True)
+
+    def test_key_file_readable_by_others_is_named(self):
+        self.corral.proc.wait_line(r"warn TLS key of listener public %s is mode 0644" %
+                                   re.escape(self.certs.path("live.key")))
 
     def test_curl_tls12_and_tls13_keep_alive(self):
         for flags, version in ((["--tlsv1.2", "--tls-max", "1.2"], "TLSv1.2"),
