@@ -1,0 +1,214 @@
+// GET /status: the JSON document of process, sessions, pools, backends (with their health
+// view and quota guard), recent state transitions and listeners.
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "lb/admin/admin_server.h"
+#include "lb/admin/exposition.h"
+#include "lb/admin/json_writer.h"
+#include "lb/net/wall_clock.h"
+
+namespace lb::admin {
+namespace {
+
+// The pool kind as the config spells it.
+const char* kind_name(config::PoolKind k) {
+  switch (k) {
+    case config::PoolKind::kupo:
+      return "kupo";
+    case config::PoolKind::ogmios:
+      return "ogmios";
+    case config::PoolKind::blockfrost:
+      return "blockfrost";
+    case config::PoolKind::http:
+      return "http";
+  }
+  return "http";
+}
+
+// {"<code>": count} for each status code seen at least once.
+void codes_json(JsonWriter& j, const net::StatusCounters& s) {
+  j.begin_object();
+  for (size_t code = 0; code < s.by_code.size(); ++code)
+    if (uint64_t n = load(s.by_code[code])) j.key(std::to_string(code)).value(n);
+  j.end_object();
+}
+
+// The quota guard of a rate-limited pool, for /status (lb/core/quota_guard.h).
+void quota_json(JsonWriter& j, const lb::QuotaSnapshot& q, uint64_t unix_ms) {
+  j.begin_object();
+  j.key("rps").value(q.limits.rps);
+  j.key("burst").value(q.limits.burst);
+  j.key("daily").value(q.limits.daily);
+  j.key("tokens").value(q.tokens);
+  j.key("used_today").value(q.used_today);
+  j.key("remaining_today");
+  if (q.limits.daily != 0)
+    j.value(q.remaining_today);
+  else
+    j.null();
+  j.key("cooldown");
+  if (q.cooldown_status != 0) {
+    j.begin_object().key("status").value(static_cast<int64_t>(q.cooldown_status));
+    j.key("until_unix_ms").value(q.cooldown_until_unix_ms);
+    j.key("ms_left").value(q.cooldown_until_unix_ms - unix_ms).end_object();
+  } else {
+    j.null();
+  }
+  j.key("refused").begin_object();
+  j.key("rate").value(q.refused_rate).key("daily").value(q.refused_daily);
+  j.key("cooldown").value(q.refused_cooldown).end_object();
+  j.key("upstream_limited").begin_object();
+  j.key("402").value(q.upstream_402).key("429").value(q.upstream_429);
+  j.key("418").value(q.upstream_418).end_object();
+  j.end_object();
+}
+
+// All responses counted, whatever the code.
+uint64_t total(const net::StatusCounters& s) {
+  uint64_t n = 0;
+  for (const auto& c : s.by_code) n += load(c);
+  return n;
+}
+
+}  // namespace
+
+std::string AdminServer::status_json() const {
+  auto rt = state_.runtime.load();
+  SessionTableStats ss = state_.sessions.stats();
+  JsonWriter j;
+  j.begin_object();
+  j.key("version").value(info_.version);
+  j.key("config").value(rt->config.source);
+  j.key("uptime_s").value((uv_now(loop_) - info_.started_ms) / 1000);
+  j.key("workers").value(info_.workers);
+  j.key("connections").value(state_.connections.load());
+  j.key("resident_bytes").value(resident_bytes());
+  j.key("sessions").begin_object();
+  j.key("size").value(ss.size);
+  j.key("max").value(rt->config.sticky.max_sessions);
+  j.key("expired").value(ss.expired);
+  j.key("evicted").value(ss.evicted);
+  j.key("bytes_per_session").value(static_cast<uint64_t>(state_.sessions.bytes_per_session()));
+  j.end_object();
+  j.key("reloads").begin_object();
+  j.key("ok").value(load(state_.reloads_ok));
+  j.key("failed").value(load(state_.reloads_failed));
+  j.key("last_error");
+  if (state_.last_reload_error.empty())
+    j.null();
+  else
+    j.value(state_.last_reload_error);
+  j.end_object();
+  j.key("client_limiter").begin_object();
+  j.key("buckets").value(static_cast<uint64_t>(state_.client_limiter.size()));
+  j.key("max").value(static_cast<uint64_t>(state_.client_limiter.max_entries()));
+  j.key("evicted").value(state_.client_limiter.evicted());
+  j.end_object();
+  j.key("remaps").begin_object();
+  j.key("down").value(load(state_.remaps_down));
+  j.key("removed").value(load(state_.remaps_removed));
+  j.key("admin").value(load(state_.remaps_admin));
+  j.end_object();
+  const uint64_t now = uv_now(loop_);
+  j.key("pools").begin_array();
+  for (const net::RuntimePool& p : rt->pools) {
+    j.begin_object();
+    j.key("name").value(p.name);
+    j.key("kind").value(kind_name(p.kind));
+    // Which headers are injected, never their values.
+    j.key("set_headers").begin_object();
+    for (const http::InjectedHeader& h : p.inject) j.key(h.name).value("set");
+    j.end_object();
+    j.key("backends").begin_array();
+    for (const net::RuntimeBackend& b : p.backends) {
+      const net::BackendStats& s = *b.stats;
+      j.begin_object();
+      j.key("name").value(b.name);
+      j.key("address").value(b.address);
+      j.key("state").value(lb::state_name(s.state.load()));
+      j.key("resolved").value(b.resolved());
+      j.key("addresses").value(net::describe(*b.addrs->get()));
+      j.key("weight").value(b.weight);
+      j.key("pinned_sessions").value(state_.sessions.pinned(b.ref));
+      j.key("in_flight").value(static_cast<int64_t>(s.in_flight.load()));
+      j.key("tunnels").value(static_cast<int64_t>(s.tunnels.load()));
+      j.key("tunnel_bytes").begin_object();
+      j.key("to_backend").value(load(s.tunnel_bytes_to_backend));
+      j.key("to_client").value(load(s.tunnel_bytes_to_client)).end_object();
+      j.key("tunnel_closes").begin_object();
+      j.key("1001").value(load(s.tunnel_closes_1001));
+      j.key("1012").value(load(s.tunnel_closes_1012)).end_object();
+      j.key("requests").value(total(s.responses));
+      j.key("responses");
+      codes_json(j, s.responses);
+      j.key("tip_slot").value(load(s.tip_slot));
+      if (std::optional<net::BackendHealthView> h = health_.backend(b.ref, now)) {
+        j.key("slow_start").value(h->slow_start);
+        j.key("health").begin_object();
+        j.key("reason").value(h->reason);
+        j.key("probe_state").value(lb::state_name(h->probe_state));
+        j.key("last_probe").value(h->last_probe);
+        j.key("lagging").value(h->lagging);
+        j.key("lag_slots").value(h->lag_slots);
+        j.key("ejections").value(h->ejections);
+        j.key("ejected").value(h->ejected);
+        j.key("eject_ms_left").value(h->eject_ms_left);
+        j.key("consecutive_503").value(h->consecutive_503);
+        j.key("override");
+        if (h->admin)
+          j.value(lb::state_name(*h->admin));
+        else
+          j.null();
+        j.key("probes").begin_object();
+        j.key("up").value(h->probes_up).key("draining").value(h->probes_draining);
+        j.key("down").value(h->probes_down).end_object();
+        j.end_object();
+      }
+      j.key("retried_503").value(load(s.retried_503));
+      j.key("connect_failures").value(load(s.connect_failures));
+      j.key("tls_failures").value(load(s.tls_failures));
+      j.key("timeouts").value(load(s.timeouts));
+      j.key("resets").value(load(s.resets));
+      j.key("client_aborts").value(load(s.client_aborts));
+      j.end_object();
+    }
+    j.end_array();
+    if (p.quota) {
+      const uint64_t unix_now = net::wall_ms();
+      j.key("quota");
+      quota_json(j, p.quota->snapshot(now, unix_now), unix_now);
+    }
+    j.end_object();
+  }
+  j.end_array();
+  j.key("transitions").begin_array();
+  for (const net::Transition& t : health_.transitions()) {
+    j.begin_object().key("at_ms").value(t.at_ms).key("backend").value(t.backend);
+    j.key("from").value(lb::state_name(t.from)).key("to").value(lb::state_name(t.to));
+    j.key("why").value(t.why).end_object();
+  }
+  j.end_array();
+  j.key("listeners").begin_array();
+  for (const net::RuntimeListener& l : rt->listeners) {
+    j.begin_object();
+    j.key("name").value(l.name);
+    j.key("listen").value(l.listen.text);
+    j.key("tls").value(l.tls);
+    if (l.tls) j.key("tls_failures").value(load(l.stats->tls_failures));
+    j.key("open").value(static_cast<int64_t>(l.stats->open.load()));
+    j.key("accepted").value(load(l.stats->accepted));
+    j.key("rejected").value(load(l.stats->rejected));
+    j.key("local_responses");
+    codes_json(j, l.stats->local);
+    j.end_object();
+  }
+  j.end_array();
+  j.end_object();
+  std::string out = j.str();
+  out.push_back('\n');
+  return out;
+}
+
+}  // namespace lb::admin
