@@ -61,11 +61,6 @@ struct Rig : WorkerRig {
     });
   }
 
-  std::shared_ptr<MemoryPeer> client() {
-    auto peer = std::make_shared<MemoryPeer>();
-    ClientConn::open(*worker, std::make_unique<MemoryStream>(worker->buffers(), peer), 0);
-    return peer;
-  }
   BackendStats& stats(const std::string& name) {
     return *state.registry.backend("kupo", name).stats;
   }

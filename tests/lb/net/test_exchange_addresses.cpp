@@ -46,19 +46,7 @@ sockaddr_storage ep(const char* ip, uint16_t port) {
 }
 
 struct Rig : WorkerRig {
-  std::vector<std::shared_ptr<MemoryPeer>> ups;
-  explicit Rig(const char* yaml) : WorkerRig(yaml) {
-    worker->set_stream_factory([this] {
-      auto peer = std::make_shared<MemoryPeer>();
-      ups.push_back(peer);
-      return std::make_unique<MemoryStream>(worker->buffers(), peer);
-    });
-  }
-  std::shared_ptr<MemoryPeer> client() {
-    auto peer = std::make_shared<MemoryPeer>();
-    ClientConn::open(*worker, std::make_unique<MemoryStream>(worker->buffers(), peer), 0);
-    return peer;
-  }
+  explicit Rig(const char* yaml) : WorkerRig(yaml) { memory_upstreams(); }
   const RuntimeBackend& backend(size_t i) { return state.runtime.load()->pools[0].backends[i]; }
 };
 
@@ -76,14 +64,14 @@ TEST_CASE("exchange addresses: a refused address moves on to the next, silently"
   b.addrs->publish({ep("::1", 1001), ep("127.0.0.1", 1001)});
   auto c = rig.client();
   c->send(get("ann"));
-  REQUIRE(rig.ups.size() == 1);
-  CHECK(format_endpoint(rig.ups[0]->connected_to) == "[::1]:1001");
-  rig.ups[0]->answer_connect(UV_ECONNREFUSED);
-  REQUIRE(rig.ups.size() == 2);
-  CHECK(format_endpoint(rig.ups[1]->connected_to) == "127.0.0.1:1001");
-  rig.ups[1]->answer_connect(0);
-  CHECK(starts_with(rig.ups[1]->take(), "GET / HTTP/1.1"));
-  rig.ups[1]->send(kOk);
+  REQUIRE(rig.peers.size() == 1);
+  CHECK(format_endpoint(rig.peers[0]->connected_to) == "[::1]:1001");
+  rig.peers[0]->answer_connect(UV_ECONNREFUSED);
+  REQUIRE(rig.peers.size() == 2);
+  CHECK(format_endpoint(rig.peers[1]->connected_to) == "127.0.0.1:1001");
+  rig.peers[1]->answer_connect(0);
+  CHECK(starts_with(rig.peers[1]->take(), "GET / HTTP/1.1"));
+  rig.peers[1]->send(kOk);
   CHECK(starts_with(c->take(), "HTTP/1.1 200 OK"));
   // One address failing is not the backend failing: no counter, no health event.
   CHECK(b.stats->connect_failures.load() == 0);
@@ -97,8 +85,8 @@ TEST_CASE("exchange addresses: a refused address moves on to the next, silently"
   auto c3 = rig.client();
   c2->send(get("bob"));
   c3->send(get("cy"));
-  REQUIRE(rig.ups.size() == 3);  // bob reused the pooled one; cy needs a new one
-  CHECK(format_endpoint(rig.ups[2]->connected_to) == "127.0.0.1:1001");
+  REQUIRE(rig.peers.size() == 3);  // bob reused the pooled one; cy needs a new one
+  CHECK(format_endpoint(rig.peers[2]->connected_to) == "127.0.0.1:1001");
 }
 
 TEST_CASE("exchange addresses: every address refused is one connect failure, then a 502") {
@@ -108,10 +96,10 @@ TEST_CASE("exchange addresses: every address refused is one connect failure, the
   auto c = rig.client();
   c->send(get("dan"));
   for (size_t i = 0; i < 3; ++i) {
-    REQUIRE(rig.ups.size() == i + 1);
-    rig.ups[i]->answer_connect(UV_ECONNREFUSED);
+    REQUIRE(rig.peers.size() == i + 1);
+    rig.peers[i]->answer_connect(UV_ECONNREFUSED);
   }
-  CHECK(rig.ups.size() == 3);  // each address once, no more
+  CHECK(rig.peers.size() == 3);  // each address once, no more
   CHECK(starts_with(c->take(), "HTTP/1.1 502"));
   CHECK(b.stats->connect_failures.load() == 1);
   std::vector<PassiveEvent> events;
@@ -126,17 +114,17 @@ TEST_CASE("exchange addresses: after the last address, the request fails over") 
   rig.backend(1).addrs->publish({ep("::1", 1002), ep("127.0.0.1", 1002)});
   auto c = rig.client();
   c->send(get("eve"));
-  REQUIRE(rig.ups.size() == 1);
-  uint16_t port = port_of(rig.ups[0]->connected_to);
-  rig.ups[0]->answer_connect(UV_ECONNREFUSED);
-  REQUIRE(rig.ups.size() == 2);
-  CHECK(port_of(rig.ups[1]->connected_to) == port);  // same backend, next address
-  rig.ups[1]->answer_connect(UV_ECONNREFUSED);
-  REQUIRE(rig.ups.size() == 3);
-  CHECK(port_of(rig.ups[2]->connected_to) != port);  // now the other backend
-  CHECK(format_endpoint(rig.ups[2]->connected_to).starts_with("[::1]"));
-  rig.ups[2]->answer_connect(0);
-  rig.ups[2]->send(kOk);
+  REQUIRE(rig.peers.size() == 1);
+  uint16_t port = port_of(rig.peers[0]->connected_to);
+  rig.peers[0]->answer_connect(UV_ECONNREFUSED);
+  REQUIRE(rig.peers.size() == 2);
+  CHECK(port_of(rig.peers[1]->connected_to) == port);  // same backend, next address
+  rig.peers[1]->answer_connect(UV_ECONNREFUSED);
+  REQUIRE(rig.peers.size() == 3);
+  CHECK(port_of(rig.peers[2]->connected_to) != port);  // now the other backend
+  CHECK(format_endpoint(rig.peers[2]->connected_to).starts_with("[::1]"));
+  rig.peers[2]->answer_connect(0);
+  rig.peers[2]->send(kOk);
   CHECK(starts_with(c->take(), "HTTP/1.1 200 OK"));
   const RuntimeBackend& failed = rig.backend(port == 1001 ? 0 : 1);
   const RuntimeBackend& served = rig.backend(port == 1001 ? 1 : 0);

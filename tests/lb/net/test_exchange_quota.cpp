@@ -44,20 +44,7 @@ const char* kOk = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 const char* k429 = "HTTP/1.1 429 Too Many Requests\r\nContent-Length: 2\r\n\r\nno";
 
 struct Rig : WorkerRig {
-  std::vector<std::shared_ptr<MemoryPeer>> ups;  // every upstream stream made, in order
-
-  explicit Rig(const std::string& yaml) : WorkerRig(yaml.c_str()) {
-    worker->set_stream_factory([this] {
-      auto peer = std::make_shared<MemoryPeer>();
-      ups.push_back(peer);
-      return std::make_unique<MemoryStream>(worker->buffers(), peer);
-    });
-  }
-  std::shared_ptr<MemoryPeer> client() {
-    auto peer = std::make_shared<MemoryPeer>();
-    ClientConn::open(*worker, std::make_unique<MemoryStream>(worker->buffers(), peer), 0);
-    return peer;
-  }
+  explicit Rig(const std::string& yaml) : WorkerRig(yaml.c_str()) { memory_upstreams(); }
   lb::QuotaSnapshot quota() {
     return state.runtime.load()->pools[0].quota->snapshot(uv_now(worker->loop()), wall_ms());
   }
@@ -75,18 +62,18 @@ TEST_CASE("quota path: a request past the bucket is answered 429 and opens no co
   Rig rig(bf_config("{rps: 1, burst: 1}"));
   auto c = rig.client();
   c->send(get("ann"));
-  REQUIRE(rig.ups.size() == 1);
-  rig.ups[0]->answer_connect(0);
-  rig.ups[0]->send(kOk);
+  REQUIRE(rig.peers.size() == 1);
+  rig.peers[0]->answer_connect(0);
+  rig.peers[0]->send(kOk);
   CHECK(starts_with(c->take(), "HTTP/1.1 200 OK"));
-  CHECK(starts_with(rig.ups[0]->take(), "GET /blocks/latest"));
+  CHECK(starts_with(rig.peers[0]->take(), "GET /blocks/latest"));
   c->send(get("ann"));
   std::string out = c->take();
   CHECK(starts_with(out, "HTTP/1.1 429"));
   CHECK(out.find("Retry-After: 1\r\n") != std::string::npos);
   CHECK(out.find("rate limit") != std::string::npos);
-  CHECK(rig.ups.size() == 1);
-  CHECK(rig.ups[0]->take().empty());  // the pooled connection carried nothing more
+  CHECK(rig.peers.size() == 1);
+  CHECK(rig.peers[0]->take().empty());  // the pooled connection carried nothing more
   lb::QuotaSnapshot q = rig.quota();
   CHECK(q.used_today == 1);
   CHECK(q.refused_rate == 1);
@@ -97,11 +84,11 @@ TEST_CASE("quota path: a failover resend spends quota, and is refused when none 
     Rig rig(bf_config("{rps: 1, burst: 2}"));
     auto c = rig.client();
     c->send(get("bob"));
-    REQUIRE(rig.ups.size() == 1);
-    rig.ups[0]->answer_connect(UV_ECONNREFUSED);
-    REQUIRE(rig.ups.size() == 2);
-    rig.ups[1]->answer_connect(0);
-    rig.ups[1]->send(kOk);
+    REQUIRE(rig.peers.size() == 1);
+    rig.peers[0]->answer_connect(UV_ECONNREFUSED);
+    REQUIRE(rig.peers.size() == 2);
+    rig.peers[1]->answer_connect(0);
+    rig.peers[1]->send(kOk);
     CHECK(starts_with(c->take(), "HTTP/1.1 200 OK"));
     CHECK(rig.quota().used_today == 2);
   }
@@ -109,9 +96,9 @@ TEST_CASE("quota path: a failover resend spends quota, and is refused when none 
     Rig rig(bf_config("{rps: 1, burst: 1}"));
     auto c = rig.client();
     c->send(get("bob"));
-    REQUIRE(rig.ups.size() == 1);
-    rig.ups[0]->answer_connect(UV_ECONNREFUSED);
-    CHECK(rig.ups.size() == 1);
+    REQUIRE(rig.peers.size() == 1);
+    rig.peers[0]->answer_connect(UV_ECONNREFUSED);
+    CHECK(rig.peers.size() == 1);
     std::string out = c->take();
     CHECK(starts_with(out, "HTTP/1.1 429"));
     CHECK(out.find("Retry-After: 1\r\n") != std::string::npos);
@@ -123,17 +110,17 @@ TEST_CASE("quota path: after an upstream 429 the next request is not sent") {
   Rig rig(bf_config("{rps: 100, burst: 100}"));
   auto c = rig.client();
   c->send(get("cy"));
-  REQUIRE(rig.ups.size() == 1);
-  rig.ups[0]->answer_connect(0);
-  rig.ups[0]->send(k429);
+  REQUIRE(rig.peers.size() == 1);
+  rig.peers[0]->answer_connect(0);
+  rig.peers[0]->send(k429);
   CHECK(starts_with(c->take(), "HTTP/1.1 429"));  // the upstream's own answer
-  rig.ups[0]->take();
+  rig.peers[0]->take();
   c->send(get("cy"));
   std::string out = c->take();
   CHECK(starts_with(out, "HTTP/1.1 429"));
   CHECK(out.find("answered 429") != std::string::npos);
-  CHECK(rig.ups[0]->take().empty());  // the pooled connection carried nothing more
-  CHECK(rig.ups.size() == 1);
+  CHECK(rig.peers[0]->take().empty());  // the pooled connection carried nothing more
+  CHECK(rig.peers.size() == 1);
   lb::QuotaSnapshot q = rig.quota();
   CHECK(q.upstream_429 == 1);
   CHECK(q.refused_cooldown == 1);

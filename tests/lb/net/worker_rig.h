@@ -8,8 +8,10 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "config/loader.h"
+#include "lb/net/client_conn.h"
 #include "lb/net/memory_stream.h"
 #include "lb/net/proxy_state.h"
 #include "lb/net/worker.h"
@@ -34,6 +36,22 @@ struct WorkerRig {
     MemoryStream::settle();
     CHECK(uv_loop_alive(worker->loop()) == 0);
   }
+  // Every upstream stream the worker makes is an in-memory one, its peer kept in `peers`.
+  void memory_upstreams() {
+    worker->set_stream_factory([this] {
+      auto peer = std::make_shared<MemoryPeer>();
+      peers.push_back(peer);
+      return std::make_unique<MemoryStream>(worker->buffers(), peer);
+    });
+  }
+  // A new client connection on the first listener; the test plays its peer.
+  std::shared_ptr<MemoryPeer> client() {
+    auto peer = std::make_shared<MemoryPeer>();
+    ClientConn::open(*worker, std::make_unique<MemoryStream>(worker->buffers(), peer), 0);
+    return peer;
+  }
+  std::vector<std::shared_ptr<MemoryPeer>> peers;  // with memory_upstreams(), in order
+
   WorkerRig(const WorkerRig&) = delete;
   WorkerRig& operator=(const WorkerRig&) = delete;
 };
