@@ -32,13 +32,11 @@ import unittest
 
 import blockfrost_sim as bf
 import harness
+import node_client
 from harness import Corral, Proc, get, listener_config, main
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-NODE_DIR = os.path.join(HERE, "..", "node")
-SCRIPT = os.path.join(NODE_DIR, "blockfrost_client.mjs")
 SIM = os.path.join(HERE, "blockfrost_sim.py")
-NODE = shutil.which("node")
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 OPENSSL = shutil.which("openssl")
 KEY_ENV = "CORRAL_TEST_BF_KEY"
@@ -48,19 +46,8 @@ PAGE = 100  # the library's page size in its ...All helpers
 
 
 def setUpModule():
-    missing = []
-    if not NODE:
-        missing.append("node is not on PATH")
-    if not os.path.exists(os.path.join(NODE_DIR, "node_modules", "@blockfrost",
-                                       "blockfrost-js", "package.json")):
-        missing.append("tests/node/node_modules/@blockfrost/blockfrost-js is not installed")
-    if not OPENSSL:
-        missing.append("the openssl CLI is not on PATH")
-    if missing:
-        why = "; ".join(missing) + " (scripts/install-deps.sh)"
-        if os.environ.get("CI"):
-            raise RuntimeError("CI is set, so the Blockfrost client tests may not skip: " + why)
-        raise unittest.SkipTest(why)
+    node_client.require("Blockfrost client", ("@blockfrost/blockfrost-js",),
+                        () if OPENSSL else ("the openssl CLI is not on PATH",))
 
 
 def openssl(*argv, cwd):
@@ -131,18 +118,7 @@ class Sim:
 
 
 def run_node(mode, url, *extra, timeout=60):
-    """Runs the client script to its end: (exit status, its last JSON line, stderr)."""
-    p = subprocess.Popen([NODE, SCRIPT, mode, "--url", url, *extra], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, cwd=NODE_DIR,
-                         preexec_fn=harness._die_with_parent)
-    try:
-        out, err = p.communicate(timeout=timeout)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.communicate()
-    lines = [ln for ln in out.splitlines() if ln.startswith("{")]
-    return p.returncode, (json.loads(lines[-1]) if lines else None), err + out[-2000:]
+    return node_client.run("blockfrost_client.mjs", mode, url, *extra, timeout=timeout)
 
 
 def tour(url, *extra):

@@ -18,25 +18,13 @@ import unittest
 from concurrent.futures import ThreadPoolExecutor
 
 import harness
+import node_client
 from harness import BENCH, Corral, Proc, get_json, listener_config, main, post_json
 
-NODE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "node")
-SCRIPT = os.path.join(NODE_DIR, "ogmios_client.mjs")
-NODE = shutil.which("node")
 
 
 def setUpModule():
-    missing = []
-    if not NODE:
-        missing.append("node is not on PATH")
-    for mod in ("@cardano-ogmios/client", "ws"):
-        if not os.path.exists(os.path.join(NODE_DIR, "node_modules", mod, "package.json")):
-            missing.append("tests/node/node_modules/%s is not installed" % mod)
-    if missing:
-        why = "; ".join(missing) + " (scripts/install-deps.sh runs npm ci in tests/node)"
-        if os.environ.get("CI"):
-            raise RuntimeError("CI is set, so the Ogmios client tests may not skip: " + why)
-        raise unittest.SkipTest(why)
+    node_client.require("Ogmios client", ("@cardano-ogmios/client", "ws"))
 
 
 class OgmiosSims:
@@ -94,23 +82,11 @@ def config(sims):
 
 
 def start_node(mode, url, *extra):
-    """The client script as a child that dies with the test process."""
-    return subprocess.Popen([NODE, SCRIPT, mode, "--url", url, *extra], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=NODE_DIR,
-                            preexec_fn=harness._die_with_parent)
+    return node_client.start("ogmios_client.mjs", mode, url, *extra)
 
 
 def run_node(mode, url, *extra, timeout=30):
-    """Runs the script to its end: (exit status, its last JSON line, stderr)."""
-    p = start_node(mode, url, *extra)
-    try:
-        out, err = p.communicate(timeout=timeout)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.communicate()
-    lines = [ln for ln in out.splitlines() if ln.startswith("{")]
-    return p.returncode, (json.loads(lines[-1]) if lines else None), err + out
+    return node_client.run("ogmios_client.mjs", mode, url, *extra, timeout=timeout)
 
 
 def wait_for(cond, what, timeout=10):
