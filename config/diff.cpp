@@ -60,8 +60,7 @@ bool same_pool_settings(const Pool& a, const Pool& b) {
          a.eject.max_time_ms == b.eject.max_time_ms && a.eject.max_percent == b.eject.max_percent &&
          a.timeouts.connect_ms == b.timeouts.connect_ms &&
          a.timeouts.response_ms == b.timeouts.response_ms && a.slow_start_ms == b.slow_start_ms &&
-         a.remove_headers == b.remove_headers &&
-         a.rate_limit == b.rate_limit;
+         a.remove_headers == b.remove_headers && a.rate_limit == b.rate_limit;
 }
 
 }  // namespace
