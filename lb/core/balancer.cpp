@@ -55,8 +55,8 @@ enum class Tier : uint8_t {
   draining,   // only when nothing is up: serve rather than fail
 };
 
-bool in_tier(const Candidate& c, Tier tier, BackendRef exclude, uint64_t min_slot) {
-  if (!c.reachable || c.ref == exclude) return false;
+bool in_tier(const Candidate& c, Tier tier, const ExcludedBackends& exclude, uint64_t min_slot) {
+  if (!c.reachable || exclude.contains(c.ref)) return false;
   switch (tier) {
     case Tier::caught_up:
       return c.state == BackendState::up && c.tip_slot >= min_slot;
@@ -70,13 +70,14 @@ bool in_tier(const Candidate& c, Tier tier, BackendRef exclude, uint64_t min_slo
 
 // Why the user's pin cannot be used, or none if it can. `i` is the pin's index in the
 // pool, or n when its backend is no longer configured.
-MoveReason pin_unusable(std::span<const Candidate> backends, size_t i, BackendRef exclude) {
+MoveReason pin_unusable(std::span<const Candidate> backends, size_t i,
+                        const ExcludedBackends& exclude) {
   if (i == backends.size()) return MoveReason::removed;
   const Candidate& c = backends[i];
   if (c.state == BackendState::down) return c.admin ? MoveReason::admin : MoveReason::down;
   // A backend that just failed this request, or lost its address, is down as far as this
   // user is concerned; health will say so for everyone shortly.
-  if (!c.reachable || c.ref == exclude) return MoveReason::down;
+  if (!c.reachable || exclude.contains(c.ref)) return MoveReason::down;
   return MoveReason::none;  // up or draining: draining keeps its pinned users
 }
 

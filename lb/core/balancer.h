@@ -5,6 +5,7 @@
 // backends that take new users, moved users preferring a tip at or past the last slot they
 // saw, and backends in slow start accepted for a growing share of newcomers. Pure: the
 // caller gathers the candidates' live facts and injects the time.
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -35,13 +36,30 @@ struct PoolView {
   uint64_t slow_start_ms = 0;          // 0 = no ramp
 };
 
+// The backends that already failed this request: a failover never goes back to any of
+// them (health may not have marked them down yet). A request fails over a few times at
+// most (lb/core/retry_policy), so a few slots are enough; implicit from one ref.
+struct ExcludedBackends {
+  ExcludedBackends(BackendRef r = kNoBackend) { add(r); }  // NOLINT(google-explicit-constructor)
+  void add(BackendRef r) {
+    if (r != kNoBackend && n < refs.size() && !contains(r)) refs[n++] = r;
+  }
+  bool contains(BackendRef r) const {
+    for (uint8_t i = 0; i < n; ++i)
+      if (refs[i] == r) return true;
+    return false;
+  }
+  std::array<BackendRef, 4> refs{};
+  uint8_t n = 0;
+};
+
 // What the caller knows of the user and the request.
 struct PlacementRequest {
   uint64_t hash = 0;                  // selector key of the user (or of a keyless request)
   bool has_pin = false;               // the session table knows this user
   BackendRef pinned_to = kNoBackend;  // valid when has_pin
   uint64_t last_slot = 0;             // newest slot the user has seen (0 = unknown)
-  BackendRef exclude = kNoBackend;    // just failed this request: never chosen again
+  ExcludedBackends exclude;           // failed this request already: never chosen again
   uint64_t now_ms = 0;
 };
 

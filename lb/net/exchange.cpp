@@ -54,6 +54,7 @@ void Exchange::begin(Worker& worker, ExchangeClient& client, const Runtime& rt,
   up_ = nullptr;
   addrs_.reset();
   stale_retries_ = failovers_ = retries_503_ = 0;
+  failed_ = {};
   fresh_user_ = swallow_ = head_pending_ = connecting_ = false;
   head_request_ = client.request().method() == "HEAD";
   pinned_ = user_key != nullptr;
@@ -67,9 +68,9 @@ void Exchange::begin(Worker& worker, ExchangeClient& client, const Runtime& rt,
   }
 }
 
-Decision Exchange::place() { return place_excluding(kNoBackend, true); }
+Decision Exchange::place() { return place_excluding({}, true); }
 
-Decision Exchange::place_excluding(BackendRef exclude, bool count_move) {
+Decision Exchange::place_excluding(const ExcludedBackends& exclude, bool count_move) {
   const RuntimePool& pool = *pool_;
   SessionTable& sessions = worker_->state().sessions;
   uint64_t now = uv_now(worker_->loop());
@@ -317,7 +318,8 @@ void Exchange::upstream_done(bool reusable) {
 }
 
 bool Exchange::move_request(BackendRef failed, bool count_move) {
-  Decision d = place_excluding(failed, count_move);
+  failed_.add(failed);
+  Decision d = place_excluding(failed_, count_move);
   if (d.kind == Placement::none) return false;
   // A resend is one more request to the upstream: it needs the quota like the first.
   if (QuotaAdmission q = admit_quota(*pool_, worker_->loop()); !q.ok()) {

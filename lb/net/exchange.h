@@ -93,7 +93,7 @@ class Exchange final : public UpstreamOwner {
   bool pinned() const { return pinned_; }
 
  private:
-  Decision place_excluding(BackendRef exclude, bool count_move);
+  Decision place_excluding(const ExcludedBackends& exclude, bool count_move);
   RetryFacts retry_facts() const;
   void local_fd_exhausted();
   // Resends to another backend: false when none can take it; true when sent, or when the
@@ -128,7 +128,8 @@ class Exchange final : public UpstreamOwner {
   uint32_t addr_first_ = 0;
   uint32_t addr_tried_ = 0;
   SessionKey pin_key_;
-  uint64_t hash_ = 0;  // the user's selector key
+  ExcludedBackends failed_;  // backends this request failed on: failovers avoid them all
+  uint64_t hash_ = 0;        // the user's selector key
   uint64_t sent_at_us_ = 0;
   uint8_t stale_retries_ = 0;
   uint8_t failovers_ = 0;

@@ -219,6 +219,30 @@ TEST_CASE("exchange: a refused connection fails over at once and tells health") 
   CHECK(events[0].status == 0);
 }
 
+TEST_CASE("exchange: a failover never goes back to a backend that already failed the request") {
+  // k? refuses (not yet marked down), the next answers 503 (a new user's is retried):
+  // the retry goes to the third backend, never back to the one that refused, whatever
+  // the hash prefers (many users, so every order of the three is tried).
+  for (int u = 0; u < 24; ++u) {
+    Rig rig;
+    auto c = rig.client();
+    c->send(get("user" + std::to_string(u)));
+    Upstream refused = rig.ups.at(0);
+    refused.peer->answer_connect(UV_ECONNREFUSED);
+    REQUIRE(rig.ups.size() == 2);
+    Upstream busy = rig.ups[1];
+    busy.peer->answer_connect(0);
+    busy.peer->send(k503);
+    REQUIRE(rig.ups.size() == 3);
+    Upstream third = rig.ups[2];
+    CHECK(third.backend() != refused.backend());
+    CHECK(third.backend() != busy.backend());
+    third.peer->answer_connect(0);
+    third.peer->send(kOk);
+    CHECK(starts_with(c->take(), "HTTP/1.1 200 OK"));
+  }
+}
+
 TEST_CASE("exchange: a POST whose connection closes before an answer is not sent twice") {
   Rig rig;
   auto c = rig.client();
