@@ -450,6 +450,15 @@ def raw(port, data, timeout=5, shut=False):
         s.close()
 
 
+def wait_for(cond, what, timeout=10):
+    """Polls `cond` until it holds; fails naming `what` after `timeout` seconds."""
+    deadline = time.time() + timeout
+    while not cond():
+        if time.time() > deadline:
+            raise AssertionError("timed out waiting for " + what)
+        time.sleep(0.05)
+
+
 def status_of(response_bytes):
     m = re.match(rb"HTTP/1\.[01] (\d{3})", response_bytes)
     return int(m.group(1)) if m else None

@@ -32,6 +32,7 @@ import unittest
 
 import blockfrost_sim as bf
 import harness
+from harness import wait_for
 import node_client
 from harness import Corral, Proc, get, listener_config, main
 
@@ -158,14 +159,6 @@ def config(sim, tls_yaml=""):
 
 def upstream_tls_ca_yaml(ca):
     return ", tls: {ca: %s, server_name: %s}" % (ca, SERVER_NAME)
-
-
-def wait_for(cond, what, timeout=10):
-    deadline = time.time() + timeout
-    while not cond():
-        if time.time() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.05)
 
 
 class ClientThroughCorral:

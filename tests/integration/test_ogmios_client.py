@@ -18,6 +18,7 @@ import unittest
 from concurrent.futures import ThreadPoolExecutor
 
 import harness
+from harness import wait_for
 import node_client
 from harness import BENCH, Corral, Proc, get_json, listener_config, main, post_json
 
@@ -87,14 +88,6 @@ def start_node(mode, url, *extra):
 
 def run_node(mode, url, *extra, timeout=30):
     return node_client.run("ogmios_client.mjs", mode, url, *extra, timeout=timeout)
-
-
-def wait_for(cond, what, timeout=10):
-    deadline = time.time() + timeout
-    while not cond():
-        if time.time() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.05)
 
 
 def states(corral):
