@@ -7,9 +7,10 @@
 set -euo pipefail
 pkgs=(libuv1-dev node-llhttp libxxhash-dev libssl-dev libyaml-cpp-dev doctest-dev cmake g++
       pkg-config make python3 curl wrk haproxy nginx-light python3-websockets clang-format systemd
-      clang-14 libclang-rt-14-dev)
-# Packages whose Debian install starts a daemon (nginx-light: port 80).
-daemons=(haproxy nginx-light)
+      clang-14 libclang-rt-14-dev prometheus chromium)
+# Packages whose Debian install starts a daemon (nginx-light: port 80, prometheus: 9090).
+# The monitoring tests start their own Prometheus on an ephemeral port.
+daemons=(haproxy nginx-light prometheus)
 
 # The npm packages of tests/node (its own script: npm, not apt; quick when up to date).
 "$(dirname "$0")/install-node-deps.sh"
@@ -24,7 +25,7 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update
 
-# A fresh nginx or HAProxy would start at once with Debian's default config and hold port 80
+# A fresh nginx, HAProxy or Prometheus would start at once with Debian's default config and hold port 80
 # on a machine that never asked for a web server. While this install runs, and only when one
 # of them is new, /usr/sbin/policy-rc.d (exit 101 = "action forbidden") tells invoke-rc.d and
 # deb-systemd-invoke not to start or restart services. Services already running are left as
@@ -47,5 +48,5 @@ apt-get install -y --no-install-recommends "${missing[@]}"
 if [ "$own_policy" = 1 ]; then
   rm -f "$policy"
   trap - EXIT
-  echo "install-deps: new nginx/haproxy packages were installed without starting their services"
+  echo "install-deps: new nginx/haproxy/prometheus packages were installed without starting their services"
 fi
