@@ -26,7 +26,8 @@ inline constexpr size_t kMaxConnections = 64;
 
 struct ProcessInfo {
   unsigned workers = 1;
-  uint64_t started_ms = 0;  // uv_now at start
+  uint64_t started_ms = 0;       // uv_now at start
+  uint64_t started_unix_ms = 0;  // wall clock at start
   std::string version;
 };
 

@@ -82,6 +82,7 @@ std::string AdminServer::status_json() const {
   j.key("version").value(info_.version);
   j.key("config").value(rt->config.source);
   j.key("uptime_s").value((uv_now(loop_) - info_.started_ms) / 1000);
+  j.key("started_unix_ms").value(info_.started_unix_ms);
   j.key("workers").value(info_.workers);
   j.key("connections").value(state_.connections.load());
   j.key("resident_bytes").value(resident_bytes());
@@ -95,11 +96,23 @@ std::string AdminServer::status_json() const {
   j.key("reloads").begin_object();
   j.key("ok").value(load(state_.reloads_ok));
   j.key("failed").value(load(state_.reloads_failed));
+  j.key("last");
+  if (state_.last_reload) {
+    j.begin_object().key("result").value(state_.last_reload->ok ? "ok" : "failed");
+    j.key("unix_ms").value(state_.last_reload->unix_ms).end_object();
+  } else {
+    j.null();
+  }
   j.key("last_error");
   if (state_.last_reload_error.empty())
     j.null();
   else
     j.value(state_.last_reload_error);
+  j.key("last_error_unix_ms");
+  if (state_.last_reload_error.empty())
+    j.null();
+  else
+    j.value(state_.last_reload_error_unix_ms);
   j.end_object();
   j.key("client_limiter").begin_object();
   j.key("buckets").value(static_cast<uint64_t>(state_.client_limiter.size()));

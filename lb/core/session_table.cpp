@@ -336,19 +336,38 @@ void SessionTable::for_each(
   }
 }
 
-// Counts what the table owns: every shard's slab and index capacity (free entries
-// included, since the slab never shrinks), the shard headers and the pinned counters.
-size_t SessionTable::bytes_per_session() const {
-  size_t bytes = nshards_ * sizeof(Shard) + kMaxBackends * sizeof(std::atomic<uint64_t>);
-  size_t size = 0;
+// The real footprint, from the containers' actual sizes rather than a per-entry estimate:
+//   - the table object itself and its shard headers (mutex, vectors, list ends; alignas(64)
+//     padding included, plus the new[] cookie, padded to the shard alignment);
+//   - per shard, the slab's capacity (free and never-used entries too: the slab never
+//     shrinks) and the index's capacity, i.e. each session's node plus its share of the
+//     index buckets at the current load factor;
+//   - the per-backend pinned counters (kMaxBackends of them, allocated up front);
+//   - the allocator's own cost: kHeapBlockOverhead bytes for each heap block above.
+// Divided by the sessions held, that is what one more idle session costs on average; the
+// unit test checks it against what malloc reports for the same table.
+SessionMemory SessionTable::memory() const {
+  // glibc malloc: an 8-byte chunk header and rounding to 16 (mmapped blocks: 16 bytes,
+  // rounded to a page, which is small against the large blocks that are mmapped).
+  constexpr size_t kHeapBlockOverhead = 16;
+  SessionMemory m;
+  m.bytes = sizeof(SessionTable) + nshards_ * sizeof(Shard) + alignof(Shard) + kHeapBlockOverhead +
+            kMaxBackends * sizeof(std::atomic<uint64_t>) + kHeapBlockOverhead;
   for (size_t i = 0; i < nshards_; ++i) {
     const Shard& sh = shards_[i];
     std::lock_guard lock(sh.mu);
-    bytes += sh.bytes();
-    size += sh.size;
+    m.bytes += sh.bytes();
+    if (sh.slab.capacity() != 0) m.bytes += kHeapBlockOverhead;
+    if (sh.index.capacity() != 0) m.bytes += kHeapBlockOverhead;
+    m.sessions += sh.size;
   }
-  if (size == 0) return sizeof(Entry) + (sizeof(uint32_t) * 4 + 2) / 3;  // entry + index at 0.75
-  return bytes / size;
+  return m;
+}
+
+size_t SessionTable::bytes_per_session() const {
+  SessionMemory m = memory();
+  if (m.sessions == 0) return 0;
+  return static_cast<size_t>((m.bytes + m.sessions - 1) / m.sessions);
 }
 
 }  // namespace lb

@@ -27,6 +27,11 @@ struct SessionTableStats {
   uint64_t evicted = 0;  // dropped by the max_sessions bound
 };
 
+struct SessionMemory {
+  size_t bytes = 0;
+  uint64_t sessions = 0;
+};
+
 class SessionTable {
  public:
   static constexpr BackendRef kMaxBackends = lb::kMaxBackends;
@@ -65,7 +70,12 @@ class SessionTable {
   void for_each(
       const std::function<void(const SessionKey&, const Pin&, uint64_t last_seen_ms)>& fn) const;
 
-  // Approximate bytes held per session, for the <=128 bytes/session target.
+  // Bytes the table holds now (see memory_bytes() in session_table.cpp for what counts),
+  // and the sessions it holds them for.
+  SessionMemory memory() const;
+
+  // memory().bytes / memory().sessions, rounded up (0 when the table is empty: there is no
+  // per-session figure then); the <=128 bytes/session target is checked against it.
   size_t bytes_per_session() const;
 
  private:

@@ -108,7 +108,8 @@ int ControlLoop::run() {
 
   health_ = std::make_unique<HealthMonitor>(loop_, state_);
   admin_ = std::make_unique<admin::AdminServer>(
-      loop_, state_, *health_, admin::ProcessInfo{nworkers, uv_now(loop_), options_.version});
+      loop_, state_, *health_,
+      admin::ProcessInfo{nworkers, uv_now(loop_), wall_ms(), options_.version});
   if (int rc = admin_->listen(cfg.admin.listen.host, cfg.admin.listen.port); rc != 0) {
     logf(LogLevel::error, "admin listener %s: %s", cfg.admin.listen.text.c_str(), uv_strerror(rc));
     return 1;
@@ -240,7 +241,10 @@ void ControlLoop::save_state(bool verbose) {
 
 void ControlLoop::reload_failed(const std::string& what) {
   state_.reloads_failed.fetch_add(1);
+  const uint64_t unix_ms = wall_ms();
+  state_.last_reload = ReloadRecord{false, unix_ms};
   state_.last_reload_error = what;
+  state_.last_reload_error_unix_ms = unix_ms;
   logf(LogLevel::error, "config reload failed: %s", what.c_str());
 }
 
@@ -300,7 +304,7 @@ void ControlLoop::reload() {
   health_->sync();
   for (unsigned i = 0; i < n; ++i) workers_[i]->reload(std::move(add[i]), remove);
   state_.reloads_ok.fetch_add(1);
-  state_.last_reload_error.clear();
+  state_.last_reload = ReloadRecord{true, wall_ms()};  // the last failure stays on record
   for (const std::string& name : remove)
     logf(LogLevel::info, "listener %s closed; its connections finish", name.c_str());
   logf(LogLevel::info, "config reloaded from %s: %s", options_.config_path.c_str(),

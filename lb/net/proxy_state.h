@@ -3,6 +3,7 @@
 // of names and counters, and the current runtime snapshot.
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "lb/core/client_limiter.h"
@@ -12,6 +13,11 @@
 #include "lb/net/runtime.h"
 
 namespace lb::net {
+
+struct ReloadRecord {
+  bool ok = false;
+  uint64_t unix_ms = 0;
+};
 
 struct ProxyState {
   ProxyState(size_t max_sessions, uint64_t ttl_ms) : sessions(max_sessions, ttl_ms) {}
@@ -34,7 +40,12 @@ struct ProxyState {
   std::atomic<uint64_t> fd_exhausted_accept{0};  // accepting a client
   std::atomic<uint64_t> reloads_ok{0};
   std::atomic<uint64_t> reloads_failed{0};
-  std::string last_reload_error;  // control thread only (reload and admin run there)
+  // The last reload's result and wall time (null before the first), and the last failure's
+  // message and time, kept until the next failure so an operator who reloads again still
+  // sees what went wrong before. Control thread only (reload and admin run there).
+  std::optional<ReloadRecord> last_reload;
+  std::string last_reload_error;
+  uint64_t last_reload_error_unix_ms = 0;
 };
 
 }  // namespace lb::net

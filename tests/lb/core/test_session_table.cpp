@@ -1,8 +1,10 @@
 #include <doctest.h>
+#include <malloc.h>
 
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <memory>
 #include <random>
 #include <set>
 #include <string>
@@ -294,6 +296,9 @@ TEST_CASE("session table: degenerate limits are clamped") {
   CHECK(t.stats().evicted == 1);
   CHECK(t.touch(key_n(2), 2).has_value());
   CHECK(t.bytes_per_session() > 0);
+  CHECK(t.erase(key_n(2)));
+  CHECK(t.bytes_per_session() == 0);  // no sessions, no per-session figure
+  CHECK(t.memory().bytes > 0);
 }
 
 TEST_CASE("session table: matches a reference model under random operations") {
@@ -448,4 +453,30 @@ TEST_CASE("session table: 1M sessions fit in 128 bytes each") {
   CHECK(t.touch(key_n(999'999), 1).has_value());
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   MESSAGE("1M inserts: ", secs, " s");
+}
+
+// The figure /status shows must be what the table really costs: malloc's own count of the
+// bytes in use (mallinfo2: arena chunks in use plus mmapped blocks) before the table is
+// made and after N sessions are in it, against memory() for the same table.
+TEST_CASE("session table: memory() matches what malloc reports for the same table") {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  MESSAGE("skipped: a sanitizer replaces malloc, mallinfo2 does not see its blocks");
+#else
+  for (uint64_t n : {20'000, 150'000}) {
+    auto in_use = [] {
+      struct mallinfo2 mi = mallinfo2();
+      return static_cast<double>(mi.uordblks + mi.hblkhd);
+    };
+    const double before = in_use();
+    auto t = std::make_unique<SessionTable>(1'000'000, kHour);
+    for (uint64_t i = 0; i < n; ++i) t->pin(key_n(i), static_cast<BackendRef>(i % 4), 0);
+    const double measured = in_use() - before;
+    lb::SessionMemory m = t->memory();
+    REQUIRE(m.sessions == n);
+    MESSAGE(n, " sessions: memory() ", m.bytes, " bytes, malloc ", measured, " bytes, ",
+            t->bytes_per_session(), " bytes/session");
+    CHECK(static_cast<double>(m.bytes) == doctest::Approx(measured).epsilon(0.03));
+    CHECK(t->bytes_per_session() == static_cast<size_t>((m.bytes + m.sessions - 1) / m.sessions));
+  }
+#endif
 }
