@@ -50,8 +50,34 @@ AdminServer::AdminServer(uv_loop_t* loop, net::ProxyState& state, net::HealthVie
           },
           admin_options()) {}
 
+AdminServer::~AdminServer() { stop_sampling(); }
+
 int AdminServer::listen(const std::string& host, uint16_t port) {
-  return server_.listen(host, port);
+  int rc = server_.listen(host, port);
+  if (rc != 0 || sample_timer_ != nullptr) return rc;
+  sample_timer_ = new uv_timer_t;
+  uv_timer_init(loop_, sample_timer_);
+  sample_timer_->data = this;
+  sampler_.sample(*state_.runtime.load(), uv_now(loop_));  // the baseline
+  uv_timer_start(sample_timer_, &AdminServer::on_sample, kSampleMs, kSampleMs);
+  return 0;
+}
+
+void AdminServer::close() {
+  server_.close();
+  stop_sampling();
+}
+
+void AdminServer::stop_sampling() {
+  if (sample_timer_ == nullptr) return;
+  uv_close(reinterpret_cast<uv_handle_t*>(sample_timer_),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+  sample_timer_ = nullptr;
+}
+
+void AdminServer::on_sample(uv_timer_t* t) {
+  auto* self = static_cast<AdminServer*>(t->data);
+  self->sampler_.sample(*self->state_.runtime.load(), uv_now(self->loop_));
 }
 
 void AdminServer::handle(const net::ServerRequest& req, net::Responder res) {

@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 
+#include "lb/admin/traffic_sampler.h"
 #include "lb/net/health_view.h"
 #include "lb/net/http_server.h"
 #include "lb/net/proxy_state.h"
@@ -23,6 +24,8 @@ namespace lb::admin {
 // corral's descriptors or memory.
 inline constexpr uint64_t kHeaderTimeoutMs = 10'000;
 inline constexpr size_t kMaxConnections = 64;
+// How often the rolling /status figures sample the backends' counters.
+inline constexpr uint64_t kSampleMs = 1000;
 
 struct ProcessInfo {
   unsigned workers = 1;
@@ -34,9 +37,14 @@ struct ProcessInfo {
 class AdminServer {
  public:
   AdminServer(uv_loop_t* loop, net::ProxyState& state, net::HealthView& health, ProcessInfo info);
+  ~AdminServer();
+  AdminServer(const AdminServer&) = delete;
+  AdminServer& operator=(const AdminServer&) = delete;
+  // Listens and, once listening, samples every backend's counters each kSampleMs for the
+  // rolling figures of /status (traffic_sampler.h).
   int listen(const std::string& host, uint16_t port);
   uint16_t port() const { return server_.port(); }
-  void close() { server_.close(); }
+  void close();
 
   // The documents, also used by tests.
   std::string status_json() const;
@@ -46,12 +54,16 @@ class AdminServer {
  private:
   void handle(const net::ServerRequest& req, net::Responder res);
   void set_backend_state(std::string_view rest, net::Responder& res);
+  static void on_sample(uv_timer_t* t);
+  void stop_sampling();
 
   uv_loop_t* loop_;
   net::ProxyState& state_;
   net::HealthView& health_;
   ProcessInfo info_;
   net::HttpServer server_;
+  TrafficSampler sampler_;
+  uv_timer_t* sample_timer_ = nullptr;  // freed in its close callback
 };
 
 }  // namespace lb::admin

@@ -72,6 +72,46 @@ uint64_t total(const net::StatusCounters& s) {
   return n;
 }
 
+// A backend's last minute: {"seconds": 60, "rps", "rate_503", "p99_ms" (null without
+// timed responses)}; null before the first sample.
+void window_json(JsonWriter& j, const std::optional<TrafficFigures>& f) {
+  if (!f) {
+    j.null();
+    return;
+  }
+  j.begin_object();
+  j.key("seconds").value(static_cast<uint64_t>(kRateWindowMs / 1000));
+  j.key("rps").value(f->rps);
+  j.key("rate_503").value(f->rate_503);
+  j.key("p99_ms");
+  if (f->p99_ms)
+    j.value(*f->p99_ms);
+  else
+    j.null();
+  j.end_object();
+}
+
+// A pool's last 5 minutes at 5 s steps, oldest first, one array per figure.
+void history_json(JsonWriter& j, const std::vector<TrafficFigures>& points) {
+  j.begin_object();
+  j.key("step_s").value(static_cast<uint64_t>(kHistoryStepMs / 1000));
+  j.key("rps").begin_array();
+  for (const TrafficFigures& f : points) j.value(f.rps);
+  j.end_array();
+  j.key("rate_503").begin_array();
+  for (const TrafficFigures& f : points) j.value(f.rate_503);
+  j.end_array();
+  j.key("p99_ms").begin_array();
+  for (const TrafficFigures& f : points) {
+    if (f.p99_ms)
+      j.value(*f.p99_ms);
+    else
+      j.null();
+  }
+  j.end_array();
+  j.end_object();
+}
+
 }  // namespace
 
 std::string AdminServer::status_json() const {
@@ -91,7 +131,14 @@ std::string AdminServer::status_json() const {
   j.key("max").value(rt->config.sticky.max_sessions);
   j.key("expired").value(ss.expired);
   j.key("evicted").value(ss.evicted);
-  j.key("bytes_per_session").value(static_cast<uint64_t>(state_.sessions.bytes_per_session()));
+  // The table's real footprint (SessionTable::memory()); per session, null while empty.
+  const SessionMemory mem = state_.sessions.memory();
+  j.key("bytes").value(static_cast<uint64_t>(mem.bytes));
+  j.key("bytes_per_session");
+  if (mem.sessions != 0)
+    j.value(static_cast<uint64_t>((mem.bytes + mem.sessions - 1) / mem.sessions));
+  else
+    j.null();
   j.end_object();
   j.key("reloads").begin_object();
   j.key("ok").value(load(state_.reloads_ok));
@@ -156,6 +203,8 @@ std::string AdminServer::status_json() const {
       j.key("requests").value(total(s.responses));
       j.key("responses");
       codes_json(j, s.responses);
+      j.key("window");
+      window_json(j, sampler_.backend(b.ref, now));
       j.key("tip_slot").value(load(s.tip_slot));
       if (std::optional<net::BackendHealthView> h = health_.backend(b.ref, now)) {
         j.key("slow_start").value(h->slow_start);
@@ -188,6 +237,8 @@ std::string AdminServer::status_json() const {
       j.end_object();
     }
     j.end_array();
+    j.key("history");
+    history_json(j, sampler_.history(p.name));
     if (p.quota) {
       const uint64_t unix_now = net::wall_ms();
       j.key("quota");

@@ -1,0 +1,61 @@
+// Sampling the backends' counters for /status (see traffic_sampler.h for the contract).
+#include "lb/admin/traffic_sampler.h"
+
+#include <array>
+#include <set>
+
+namespace lb::admin {
+namespace {
+
+static_assert(net::kLatencyBucketsMs.size() + 1 <= kRateBuckets,
+              "the rolling window must hold every latency bucket, +Inf included");
+
+constexpr std::array<double, net::kLatencyBucketsMs.size()> make_bounds() {
+  std::array<double, net::kLatencyBucketsMs.size()> out{};
+  for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<double>(net::kLatencyBucketsMs[i]);
+  return out;
+}
+constexpr auto kBoundsMs = make_bounds();
+
+}  // namespace
+
+std::span<const double> latency_bounds_ms() { return kBoundsMs; }
+
+TrafficCounts read_counts(const net::BackendStats& s) {
+  TrafficCounts c;
+  for (const auto& n : s.responses.by_code) c.responses += n.load(std::memory_order_relaxed);
+  c.status_503 = s.responses.by_code[503].load(std::memory_order_relaxed);
+  for (size_t i = 0; i < s.latency.buckets.size(); ++i)
+    c.buckets[i] = s.latency.buckets[i].load(std::memory_order_relaxed);
+  return c;
+}
+
+void TrafficSampler::sample(const net::Runtime& rt, uint64_t now_ms) {
+  std::set<BackendRef> seen;
+  std::set<std::string> pools;
+  for (const net::RuntimePool& p : rt.pools) {
+    TrafficCounts sum;
+    for (const net::RuntimeBackend& b : p.backends) {
+      seen.insert(b.ref);
+      sum.add(windows_[b.ref].feed(now_ms, read_counts(*b.stats)));
+    }
+    histories_[p.name].add(now_ms, sum);
+    pools.insert(p.name);
+  }
+  std::erase_if(windows_, [&](const auto& kv) { return !seen.contains(kv.first); });
+  std::erase_if(histories_, [&](const auto& kv) { return !pools.contains(kv.first); });
+}
+
+std::optional<TrafficFigures> TrafficSampler::backend(BackendRef ref, uint64_t now_ms) const {
+  auto it = windows_.find(ref);
+  if (it == windows_.end()) return std::nullopt;
+  return it->second.figures(now_ms, latency_bounds_ms());
+}
+
+std::vector<TrafficFigures> TrafficSampler::history(const std::string& pool) const {
+  auto it = histories_.find(pool);
+  if (it == histories_.end()) return {};
+  return it->second.points(latency_bounds_ms());
+}
+
+}  // namespace lb::admin
