@@ -82,34 +82,38 @@ std::string AdminServer::metrics_text() const {
   e.help("corral_requests_total", "counter",
          "Responses per backend and status code (502/504 made by corral for that backend).");
   for (const auto& p : rt->pools)
-    for (const auto& b : p.backends)
-      for (size_t code = 100; code < b.stats->responses.by_code.size(); ++code)
-        if (uint64_t n = load(b.stats->responses.by_code[code]))
+    for (const auto& b : p.backends) {
+      const net::CodeCounts codes = b.stats->codes();
+      for (size_t code = 100; code < codes.size(); ++code)
+        if (uint64_t n = codes[code])
           e.line("corral_requests_total", bl(p, b) + ",code=\"" + std::to_string(code) + "\"", n);
+    }
 
   e.help("corral_local_responses_total", "counter",
          "Responses corral made itself (no route, method, bad request, no backend).");
-  for (const auto& l : rt->listeners)
-    for (size_t code = 100; code < l.stats->local.by_code.size(); ++code)
-      if (uint64_t n = load(l.stats->local.by_code[code]))
+  for (const auto& l : rt->listeners) {
+    const net::CodeCounts codes = l.stats->codes();
+    for (size_t code = 100; code < codes.size(); ++code)
+      if (uint64_t n = codes[code])
         e.line("corral_local_responses_total", ll(l) + ",code=\"" + std::to_string(code) + "\"", n);
+  }
 
   e.help("corral_response_seconds", "histogram", "Time from request sent to response head.");
   for (const auto& p : rt->pools)
     for (const auto& b : p.backends) {
-      const net::LatencyHistogram& h = b.stats->latency;
+      const net::LatencySnapshot h = b.stats->latency();
       uint64_t cum = 0;
       for (size_t i = 0; i < h.buckets.size(); ++i) {
-        cum += load(h.buckets[i]);
-        std::string le = i < net::kLatencyBucketsMs.size()
-                             ? std::to_string(net::kLatencyBucketsMs[i] / 1000.0)
+        cum += h.buckets[i];
+        std::string le = i < net::kLatencyBucketsUs.size()
+                             ? std::to_string(net::kLatencyBucketsUs[i] / 1e6)
                              : std::string("+Inf");
-        if (i < net::kLatencyBucketsMs.size()) le.erase(le.find_last_not_of('0') + 1);
+        if (i < net::kLatencyBucketsUs.size()) le.erase(le.find_last_not_of('0') + 1);
         if (!le.empty() && le.back() == '.') le.push_back('0');
         e.line("corral_response_seconds_bucket", bl(p, b) + ",le=\"" + le + "\"", cum);
       }
       o.append("corral_response_seconds_sum{").append(bl(p, b)).append("} ");
-      o.append(std::to_string(load(h.sum_us) / 1e6)).append("\n");
+      o.append(std::to_string(h.sum_us / 1e6)).append("\n");
       e.line("corral_response_seconds_count", bl(p, b), cum);
     }
 
@@ -150,23 +154,27 @@ std::string AdminServer::metrics_text() const {
              [&](const std::string& l, const V& h) {
                e.line("corral_state_transitions_total", l, h.transitions);
              });
-  per_backend("corral_retried_503_total", "counter",
-              "New users moved to another backend after a 503.",
-              [](const net::RuntimeBackend& b) { return load(b.stats->retried_503); });
+  per_backend(
+      "corral_retried_503_total", "counter", "New users moved to another backend after a 503.",
+      [](const net::RuntimeBackend& b) { return b.stats->sum(&net::BackendShard::retried_503); });
 
   per_backend("corral_backend_pinned_sessions", "gauge", "Sessions pinned to the backend.",
               [&](const net::RuntimeBackend& b) { return state_.sessions.pinned(b.ref); });
   per_backend("corral_backend_in_flight", "gauge", "Requests in flight to the backend.",
-              [](const net::RuntimeBackend& b) { return non_negative(b.stats->in_flight.load()); });
+              [](const net::RuntimeBackend& b) {
+                return non_negative(b.stats->sum(&net::BackendShard::in_flight));
+              });
   per_backend("corral_tunnels", "gauge", "Open WebSocket tunnels to the backend.",
-              [](const net::RuntimeBackend& b) { return non_negative(b.stats->tunnels.load()); });
+              [](const net::RuntimeBackend& b) {
+                return non_negative(b.stats->sum(&net::BackendShard::tunnels));
+              });
   e.help("corral_tunnel_bytes_total", "counter", "Bytes through WebSocket tunnels, by direction.");
   for (const auto& p : rt->pools)
     for (const auto& b : p.backends) {
       e.line("corral_tunnel_bytes_total", bl(p, b) + ",direction=\"to_backend\"",
-             load(b.stats->tunnel_bytes_to_backend));
+             b.stats->sum(&net::BackendShard::tunnel_bytes_to_backend));
       e.line("corral_tunnel_bytes_total", bl(p, b) + ",direction=\"to_client\"",
-             load(b.stats->tunnel_bytes_to_client));
+             b.stats->sum(&net::BackendShard::tunnel_bytes_to_client));
     }
   e.help("corral_tunnel_closes_total", "counter",
          "Close frames corral sent to WebSocket clients: 1012 (backend gone), 1001 (shutdown, "
@@ -174,8 +182,8 @@ std::string AdminServer::metrics_text() const {
   for (const auto& p : rt->pools) {
     uint64_t c1001 = 0, c1012 = 0;  // removed backends' closes included
     state_.registry.for_each_in_pool(p.name, [&](const net::BackendStats& st) {
-      c1001 += load(st.tunnel_closes_1001);
-      c1012 += load(st.tunnel_closes_1012);
+      c1001 += st.sum(&net::BackendShard::tunnel_closes_1001);
+      c1012 += st.sum(&net::BackendShard::tunnel_closes_1012);
     });
     e.line("corral_tunnel_closes_total", "pool=\"" + label(p.name) + "\",code=\"1001\"", c1001);
     e.line("corral_tunnel_closes_total", "pool=\"" + label(p.name) + "\",code=\"1012\"", c1012);
@@ -183,22 +191,22 @@ std::string AdminServer::metrics_text() const {
   struct Counter {
     const char* name;
     const char* text;
-    std::atomic<uint64_t> net::BackendStats::*field;
+    std::atomic<uint64_t> net::BackendShard::*field;
   };
   for (const Counter& c :
        {Counter{"corral_backend_connect_failures_total", "Failed connections to the backend.",
-                &net::BackendStats::connect_failures},
+                &net::BackendShard::connect_failures},
         Counter{"corral_backend_tls_failures_total",
                 "TLS to the backend failed (handshake, certificate not verified).",
-                &net::BackendStats::tls_failures},
+                &net::BackendShard::tls_failures},
         Counter{"corral_backend_timeouts_total", "Connect or response timeouts.",
-                &net::BackendStats::timeouts},
+                &net::BackendShard::timeouts},
         Counter{"corral_backend_resets_total", "Backend closed or reset mid-exchange.",
-                &net::BackendStats::resets},
+                &net::BackendShard::resets},
         Counter{"corral_backend_client_aborts_total", "Clients that went away mid-exchange.",
-                &net::BackendStats::client_aborts}}) {
+                &net::BackendShard::client_aborts}}) {
     per_backend(c.name, "counter", c.text,
-                [&](const net::RuntimeBackend& b) { return load((*b.stats).*(c.field)); });
+                [&](const net::RuntimeBackend& b) { return b.stats->sum(c.field); });
   }
 
   quota_metrics(o, *rt);
@@ -210,9 +218,15 @@ std::string AdminServer::metrics_text() const {
   e.help("corral_sessions_evicted_total", "counter", "Pins dropped by the max_sessions bound.");
   e.line("corral_sessions_evicted_total", "", ss.evicted);
   e.help("corral_remaps_total", "counter", "Users moved to another backend, by reason.");
-  e.line("corral_remaps_total", "reason=\"down\"", load(state_.remaps_down));
-  e.line("corral_remaps_total", "reason=\"removed\"", load(state_.remaps_removed));
-  e.line("corral_remaps_total", "reason=\"admin\"", load(state_.remaps_admin));
+  uint64_t rd = 0, rr = 0, ra = 0;
+  state_.registry.for_each_in_pool("", [&](const net::BackendStats& st) {
+    rd += st.sum(&net::BackendShard::remaps_down);
+    rr += st.sum(&net::BackendShard::remaps_removed);
+    ra += st.sum(&net::BackendShard::remaps_admin);
+  });
+  e.line("corral_remaps_total", "reason=\"down\"", rd);
+  e.line("corral_remaps_total", "reason=\"removed\"", rr);
+  e.line("corral_remaps_total", "reason=\"admin\"", ra);
   e.line("corral_remaps_total", "reason=\"expired\"", ss.expired);
 
   e.help("corral_config_reloads_total", "counter", "SIGHUP reloads by result.");
@@ -232,17 +246,17 @@ std::string AdminServer::metrics_text() const {
   e.line("corral_buffer_waits_total", "", state_.buffers.refused.load(std::memory_order_relaxed));
   e.help("corral_connections_accepted_total", "counter", "Client connections accepted.");
   for (const auto& l : rt->listeners)
-    e.line("corral_connections_accepted_total", ll(l), load(l.stats->accepted));
+    e.line("corral_connections_accepted_total", ll(l), l.stats->sum(&net::ListenerShard::accepted));
   e.help("corral_connections_rejected_total", "counter", "Connections refused at max_connections.");
   for (const auto& l : rt->listeners)
-    e.line("corral_connections_rejected_total", ll(l), load(l.stats->rejected));
+    e.line("corral_connections_rejected_total", ll(l), l.stats->sum(&net::ListenerShard::rejected));
   e.help("corral_client_timeouts_total", "counter",
          "Clients cut off by limits.body_timeout (408) or limits.send_timeout.");
   for (const auto& l : rt->listeners) {
     e.line("corral_client_timeouts_total", ll(l) + ",timeout=\"body\"",
-           load(l.stats->body_timeouts));
+           l.stats->sum(&net::ListenerShard::body_timeouts));
     e.line("corral_client_timeouts_total", ll(l) + ",timeout=\"send\"",
-           load(l.stats->send_timeouts));
+           l.stats->sum(&net::ListenerShard::send_timeouts));
   }
   e.help("corral_client_limited_total", "counter",
          "Requests answered 429 by a route's client_rate_limit (the backend never saw them).");
@@ -258,7 +272,8 @@ std::string AdminServer::metrics_text() const {
          "TLS listeners: connections that failed the handshake (a version or cipher not "
          "offered, plain HTTP to the TLS port) or sent a bad record.");
   for (const auto& l : rt->listeners)
-    if (l.tls) e.line("corral_tls_failures_total", ll(l), load(l.stats->tls_failures));
+    if (l.tls)
+      e.line("corral_tls_failures_total", ll(l), l.stats->sum(&net::ListenerShard::tls_failures));
   e.help("corral_fd_exhausted_total", "counter",
          "Times corral ran out of file descriptors (EMFILE/ENFILE): accepting a client, or "
          "opening a connection to a backend (never counted as the backend's failure).");

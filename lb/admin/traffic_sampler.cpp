@@ -7,12 +7,13 @@
 namespace lb::admin {
 namespace {
 
-static_assert(net::kLatencyBucketsMs.size() + 1 <= kRateBuckets,
+static_assert(net::kLatencyBucketsUs.size() + 1 <= kRateBuckets,
               "the rolling window must hold every latency bucket, +Inf included");
 
-constexpr std::array<double, net::kLatencyBucketsMs.size()> make_bounds() {
-  std::array<double, net::kLatencyBucketsMs.size()> out{};
-  for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<double>(net::kLatencyBucketsMs[i]);
+constexpr std::array<double, net::kLatencyBucketsUs.size()> make_bounds() {
+  std::array<double, net::kLatencyBucketsUs.size()> out{};
+  for (size_t i = 0; i < out.size(); ++i)
+    out[i] = static_cast<double>(net::kLatencyBucketsUs[i]) / 1000.0;
   return out;
 }
 constexpr auto kBoundsMs = make_bounds();
@@ -21,12 +22,15 @@ constexpr auto kBoundsMs = make_bounds();
 
 std::span<const double> latency_bounds_ms() { return kBoundsMs; }
 
+// Sums the per-worker shards: all status codes once (for the total and the 503s) and the
+// histogram. No lock; a sample is a snapshot like a scrape.
 TrafficCounts read_counts(const net::BackendStats& s) {
   TrafficCounts c;
-  for (const auto& n : s.responses.by_code) c.responses += n.load(std::memory_order_relaxed);
-  c.status_503 = s.responses.by_code[503].load(std::memory_order_relaxed);
-  for (size_t i = 0; i < s.latency.buckets.size(); ++i)
-    c.buckets[i] = s.latency.buckets[i].load(std::memory_order_relaxed);
+  const net::CodeCounts codes = s.codes();
+  for (uint64_t n : codes) c.responses += n;
+  c.status_503 = codes[503];
+  const net::LatencySnapshot lat = s.latency();
+  for (size_t i = 0; i < lat.buckets.size(); ++i) c.buckets[i] = lat.buckets[i];
   return c;
 }
 
