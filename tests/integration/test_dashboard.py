@@ -289,6 +289,12 @@ class Dashboard(unittest.TestCase):
             cards, _ = await cdp.wait_js(
                 CARDS_JS, lambda v: any(re.match(r"^[0-9.]+$", c["rps"]) and float(c["rps"]) > 0
                                         for c in v), "a request rate on some card")
+            # Where /status has the per-backend window (issue 12), its p99 shows too.
+            kupo1 = [b for b in self.status()["pools"][0]["backends"] if b["name"] == "kupo-1"][0]
+            if (kupo1.get("window") or {}).get("p99_ms") is not None:
+                await cdp.wait_js(
+                    "document.querySelector('[data-backend=\"kupo/kupo-1\"] [data-field=p99]')"
+                    ".textContent", lambda v: v and re.match(r"^[0-9.]+ m?s$", v), "kupo-1 p99")
 
             # An overloaded instance: its card turns draining (another colour) within seconds.
             self.fleet.control("kupo-2", overload=True)
@@ -313,9 +319,10 @@ class Dashboard(unittest.TestCase):
                               lambda v: v and v.startswith("1 ok"), "the reload count")
             # The charts draw their series (from /status history, or from the page's own
             # samples of the request counters: a point per 5 s).
+            history = "history" in self.status()["pools"][0]
             await cdp.wait_js(
                 "document.querySelectorAll('[data-pool=kupo] [data-chart] path.line').length",
-                lambda v: v >= 2, "request and 503 charts", 25)
+                lambda v: v >= (3 if history else 2), "the charts (p99 too with history)", 25)
 
             # DASHBOARD_SETTLE_S=N: N more seconds of traffic before the pictures (fuller
             # charts, as for docs/dashboard.png).
