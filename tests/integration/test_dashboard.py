@@ -278,7 +278,8 @@ class Dashboard(unittest.TestCase):
                     for p in self.status()["pools"] for b in p["backends"]}
             self.assertEqual(len(want), 4)
             cards, _ = await cdp.wait_js(
-                CARDS_JS, lambda v: v and {c["backend"] for c in v} == want, "a card per backend")
+                CARDS_JS, lambda v: v and {c["backend"] for c in v} == want, "a card per backend",
+                20)
             truth = {"%s/%s" % (p["name"], b["name"]): b["state"]
                      for p in self.status()["pools"] for b in p["backends"]}
             self.assertEqual({c["backend"]: c["state"] for c in cards}, truth)
@@ -301,13 +302,13 @@ class Dashboard(unittest.TestCase):
             card = "Array.from(document.querySelectorAll('[data-backend=\"kupo/%s\"]'))" \
                    ".map(e => [e.dataset.state, getComputedStyle(e).borderLeftColor])[0]"
             (state, colour), took = await cdp.wait_js(
-                card % "kupo-2", lambda v: v and v[0] == "draining", "kupo-2 draining", 8)
+                card % "kupo-2", lambda v: v and v[0] == "draining", "kupo-2 draining", 10)
             self.assertNotEqual(colour, up_colour)
             print("overloaded kupo-2 shown draining after %.2fs" % took)
             # A disconnected one: down, a third colour.
             self.fleet.control("kupo-3", health="disconnected")
             (state, down_colour), took = await cdp.wait_js(
-                card % "kupo-3", lambda v: v and v[0] == "down", "kupo-3 down", 8)
+                card % "kupo-3", lambda v: v and v[0] == "down", "kupo-3 down", 10)
             self.assertNotIn(down_colour, (up_colour, colour))
             print("disconnected kupo-3 shown down after %.2fs" % took)
             # The quota gauge of the rate-limited pool.
