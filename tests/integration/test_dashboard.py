@@ -348,9 +348,8 @@ class Dashboard(unittest.TestCase):
             # A wrong token: a clear message saying how to open the page.
             await cdp.send("Page.navigate", {"url": admin + "/index.html#token=wrong-token"})
             banner, _ = await cdp.wait_js(
-                "document.body && document.getElementById('banner') ? [document.body.dataset.status,"
-                " document.getElementById('banner').dataset.kind,"
-                " document.getElementById('banner').innerText] : null",
+                "(b => b ? [document.body.dataset.status, b.dataset.kind, b.innerText] : null)"
+                "(document.getElementById('banner'))",
                 lambda v: v and v[0] == "auth", "the 401 message")
             self.assertEqual(banner[1], "auth")
             self.assertIn("#token=", banner[2])
