@@ -7,6 +7,7 @@
 #include <optional>
 #include <span>
 
+#include "lb/admin/dashboard.h"
 #include "lb/admin/json_writer.h"
 #include "lb/admin/token_compare.h"
 #include "lb/core/header_view.h"
@@ -81,6 +82,10 @@ void AdminServer::on_sample(uv_timer_t* t) {
 }
 
 void AdminServer::handle(const net::ServerRequest& req, net::Responder res) {
+  if (is_dashboard_request(req)) {  // the page holds no data: no token needed (dashboard.h)
+    serve_dashboard(res);
+    return;
+  }
   auto rt = state_.runtime.load();
   const std::string& token = rt->config.admin.token;
   if (!token.empty() && !bearer_ok(req.headers, token)) {

@@ -62,7 +62,7 @@ class Guard(harness.unittest.TestCase):
     def test_every_endpoint_needs_the_token(self):
         self.start(0o600, 0o600, 0o600)
         for method, path in (("GET", "/status"), ("GET", "/metrics"), ("HEAD", "/status"),
-                             ("GET", "/"), ("GET", "/no-such-page"),
+                             ("POST", "/"), ("GET", "/no-such-page"),
                              ("POST", "/backends/web-1/drain"), ("DELETE", "/status")):
             for auth in (None, "Bearer wrong", "Bearer " + TOKEN + "x", "Basic " + TOKEN,
                          TOKEN, "Bearer"):
@@ -70,6 +70,13 @@ class Guard(harness.unittest.TestCase):
                 self.assertEqual(status, 401, (method, path, auth))
                 self.assertEqual(h["www-authenticate"], "Bearer")
                 self.assertNotIn(TOKEN, body)
+        # The dashboard page holds no data (it asks /status with the token itself): it is
+        # served without the token (tests/integration/test_dashboard.py drives it).
+        status, h, body = self.admin("/")
+        self.assertEqual(status, 200)
+        self.assertTrue(h["content-type"].startswith("text/html"))
+        self.assertNotIn(TOKEN, body)
+        self.assertNotIn("web-1", body)
         # The right token, in any case of the scheme, opens them.
         self.assertEqual(self.admin("/status", "Bearer " + TOKEN)[0], 200)
         status, _, body = self.admin("/metrics", "bearer " + TOKEN)
