@@ -166,6 +166,36 @@ class ShippedFiles(unittest.TestCase):
         rc, out = promtool("check", "config", SCRAPE_EXAMPLE)
         self.assertEqual(rc, 0, out)
 
+    def test_dashboard_shape(self):
+        """Importable as Grafana exports are: a DS_PROMETHEUS input that every panel and
+        variable uses, pool and backend variables, unique ids, a grid without overlaps."""
+        with open(DASHBOARD) as f:
+            dash = json.load(f)
+        self.assertEqual([i["name"] for i in dash["__inputs"]], ["DS_PROMETHEUS"])
+        self.assertGreaterEqual(dash["schemaVersion"], 36)
+        self.assertIsNone(dash["id"])
+        names = [v["name"] for v in dash["templating"]["list"]]
+        self.assertIn("pool", names)
+        self.assertIn("backend", names)
+        ds = {"type": "prometheus", "uid": "${DS_PROMETHEUS}"}
+        for v in dash["templating"]["list"]:
+            self.assertEqual(v["datasource"], ds, v["name"])
+        ids, cells = set(), {}
+        for p in dash["panels"]:
+            self.assertNotIn(p["id"], ids)
+            ids.add(p["id"])
+            g = p["gridPos"]
+            self.assertLessEqual(g["x"] + g["w"], 24, p["title"])
+            for x in range(g["x"], g["x"] + g["w"]):
+                for y in range(g["y"], g["y"] + g["h"]):
+                    self.assertNotIn((x, y), cells, "%s overlaps %s" % (p["title"], cells.get((x, y))))
+                    cells[(x, y)] = p["title"]
+            if p["type"] != "row":
+                self.assertEqual(p["datasource"], ds, p["title"])
+                self.assertTrue(p["targets"], p["title"])
+                for t in p["targets"]:
+                    self.assertEqual(t["datasource"], ds, p["title"])
+
     def test_splitting(self):
         self.assertEqual(split_alert("up == 0"), ["up"])
         self.assertEqual(split_alert('sum by (pool) (x == bool 2) == 0'),
@@ -253,7 +283,7 @@ class Traffic:
     """Keeps requests flowing through corral (each user its own X-Session-Key) from one
     thread per path until stop(); bounded to 10 minutes whatever happens."""
 
-    def __init__(self, port, paths, users=150, pause=0.004):
+    def __init__(self, port, paths, users=150, pause=0.01):
         self.port, self.users, self.pause = port, users, pause
         self.done = threading.Event()
         self.lock = threading.Lock()
