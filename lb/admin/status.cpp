@@ -28,10 +28,10 @@ const char* kind_name(config::PoolKind k) {
 }
 
 // {"<code>": count} for each status code seen at least once.
-void codes_json(JsonWriter& j, const net::StatusCounters& s) {
+void codes_json(JsonWriter& j, const net::CodeCounts& s) {
   j.begin_object();
-  for (size_t code = 0; code < s.by_code.size(); ++code)
-    if (uint64_t n = load(s.by_code[code])) j.key(std::to_string(code)).value(n);
+  for (size_t code = 0; code < s.size(); ++code)
+    if (uint64_t n = s[code]) j.key(std::to_string(code)).value(n);
   j.end_object();
 }
 
@@ -66,9 +66,9 @@ void quota_json(JsonWriter& j, const lb::QuotaSnapshot& q, uint64_t unix_ms) {
 }
 
 // All responses counted, whatever the code.
-uint64_t total(const net::StatusCounters& s) {
+uint64_t total(const net::CodeCounts& s) {
   uint64_t n = 0;
-  for (const auto& c : s.by_code) n += load(c);
+  for (uint64_t c : s) n += c;
   return n;
 }
 
@@ -107,9 +107,16 @@ std::string AdminServer::status_json() const {
   j.key("evicted").value(state_.client_limiter.evicted());
   j.end_object();
   j.key("remaps").begin_object();
-  j.key("down").value(load(state_.remaps_down));
-  j.key("removed").value(load(state_.remaps_removed));
-  j.key("admin").value(load(state_.remaps_admin));
+  using BS = net::BackendShard;
+  uint64_t remaps_down = 0, remaps_removed = 0, remaps_admin = 0;  // counted per backend
+  state_.registry.for_each_in_pool("", [&](const net::BackendStats& s) {
+    remaps_down += s.sum(&BS::remaps_down);
+    remaps_removed += s.sum(&BS::remaps_removed);
+    remaps_admin += s.sum(&BS::remaps_admin);
+  });
+  j.key("down").value(remaps_down);
+  j.key("removed").value(remaps_removed);
+  j.key("admin").value(remaps_admin);
   j.end_object();
   const uint64_t now = uv_now(loop_);
   j.key("pools").begin_array();
@@ -132,17 +139,18 @@ std::string AdminServer::status_json() const {
       j.key("addresses").value(net::describe(*b.addrs->get()));
       j.key("weight").value(b.weight);
       j.key("pinned_sessions").value(state_.sessions.pinned(b.ref));
-      j.key("in_flight").value(static_cast<int64_t>(s.in_flight.load()));
-      j.key("tunnels").value(static_cast<int64_t>(s.tunnels.load()));
+      j.key("in_flight").value(s.sum(&BS::in_flight));
+      j.key("tunnels").value(s.sum(&BS::tunnels));
       j.key("tunnel_bytes").begin_object();
-      j.key("to_backend").value(load(s.tunnel_bytes_to_backend));
-      j.key("to_client").value(load(s.tunnel_bytes_to_client)).end_object();
+      j.key("to_backend").value(s.sum(&BS::tunnel_bytes_to_backend));
+      j.key("to_client").value(s.sum(&BS::tunnel_bytes_to_client)).end_object();
       j.key("tunnel_closes").begin_object();
-      j.key("1001").value(load(s.tunnel_closes_1001));
-      j.key("1012").value(load(s.tunnel_closes_1012)).end_object();
-      j.key("requests").value(total(s.responses));
+      j.key("1001").value(s.sum(&BS::tunnel_closes_1001));
+      j.key("1012").value(s.sum(&BS::tunnel_closes_1012)).end_object();
+      const net::CodeCounts codes = s.codes();
+      j.key("requests").value(total(codes));
       j.key("responses");
-      codes_json(j, s.responses);
+      codes_json(j, codes);
       j.key("tip_slot").value(load(s.tip_slot));
       if (std::optional<net::BackendHealthView> h = health_.backend(b.ref, now)) {
         j.key("slow_start").value(h->slow_start);
@@ -166,12 +174,12 @@ std::string AdminServer::status_json() const {
         j.key("down").value(h->probes_down).end_object();
         j.end_object();
       }
-      j.key("retried_503").value(load(s.retried_503));
-      j.key("connect_failures").value(load(s.connect_failures));
-      j.key("tls_failures").value(load(s.tls_failures));
-      j.key("timeouts").value(load(s.timeouts));
-      j.key("resets").value(load(s.resets));
-      j.key("client_aborts").value(load(s.client_aborts));
+      j.key("retried_503").value(s.sum(&BS::retried_503));
+      j.key("connect_failures").value(s.sum(&BS::connect_failures));
+      j.key("tls_failures").value(s.sum(&BS::tls_failures));
+      j.key("timeouts").value(s.sum(&BS::timeouts));
+      j.key("resets").value(s.sum(&BS::resets));
+      j.key("client_aborts").value(s.sum(&BS::client_aborts));
       j.end_object();
     }
     j.end_array();
@@ -196,12 +204,13 @@ std::string AdminServer::status_json() const {
     j.key("name").value(l.name);
     j.key("listen").value(l.listen.text);
     j.key("tls").value(l.tls);
-    if (l.tls) j.key("tls_failures").value(load(l.stats->tls_failures));
-    j.key("open").value(static_cast<int64_t>(l.stats->open.load()));
-    j.key("accepted").value(load(l.stats->accepted));
-    j.key("rejected").value(load(l.stats->rejected));
+    using LS = net::ListenerShard;
+    if (l.tls) j.key("tls_failures").value(l.stats->sum(&LS::tls_failures));
+    j.key("open").value(l.stats->sum(&LS::open));
+    j.key("accepted").value(l.stats->sum(&LS::accepted));
+    j.key("rejected").value(l.stats->sum(&LS::rejected));
     j.key("local_responses");
-    codes_json(j, l.stats->local);
+    codes_json(j, l.stats->codes());
     j.end_object();
   }
   j.end_array();

@@ -35,14 +35,14 @@ ClientConn::ClientConn(Worker& worker, std::unique_ptr<Stream> stream, size_t li
   worker.track(this);
   // Counted open here and closed in on_closed, whatever happens in between.
   worker.state().connections.fetch_add(1);
-  listener_stats_->open.fetch_add(1, std::memory_order_relaxed);
+  listener_stats_->local().open.fetch_add(1, std::memory_order_relaxed);
 }
 
 void ClientConn::start() {
-  listener_stats_->accepted.fetch_add(1, std::memory_order_relaxed);
+  listener_stats_->local().accepted.fetch_add(1, std::memory_order_relaxed);
   uint64_t max = rt_->config.limits.max_connections;
   if (worker_.state().connections.load() > static_cast<int64_t>(max)) {
-    listener_stats_->rejected.fetch_add(1, std::memory_order_relaxed);
+    listener_stats_->local().rejected.fetch_add(1, std::memory_order_relaxed);
     log_limited("connection from %s refused: max_connections (%llu) reached", ip_text(),
                 static_cast<unsigned long long>(max));
     reply_local(503, "too many connections", true, "Retry-After: 1\r\n");
@@ -88,7 +88,7 @@ void ClientConn::close() {
 
 void ClientConn::on_closed(Stream&) {
   worker_.state().connections.fetch_sub(1);
-  listener_stats_->open.fetch_sub(1, std::memory_order_relaxed);
+  listener_stats_->local().open.fetch_sub(1, std::memory_order_relaxed);
   delete this;
 }
 
@@ -164,7 +164,7 @@ void ClientConn::on_eof(Stream&) {
 void ClientConn::on_stream_error(Stream&, int error) {
   if (error == TlsStream::kTlsError)
     if (auto* tls = dynamic_cast<TlsStream*>(stream_.get())) {
-      listener_stats_->tls_failures.fetch_add(1, std::memory_order_relaxed);
+      listener_stats_->local().tls_failures.fetch_add(1, std::memory_order_relaxed);
       log_limited("TLS from %s: %s", ip_text(), tls->tls_error().c_str());
     }
   // The client went away before its answer was all delivered (write errors come from the
@@ -173,7 +173,7 @@ void ClientConn::on_stream_error(Stream&, int error) {
   if (exchanging())
     rs_->exchange.cancel();
   else if (b && resp_started_)
-    b->stats->client_aborts.fetch_add(1);
+    b->stats->local().client_aborts.fetch_add(1, std::memory_order_relaxed);
   close();
 }
 
@@ -317,7 +317,7 @@ bool ClientConn::process_body() {
 void ClientConn::reply_local(int status, const char* reason, bool close_after,
                              std::string_view extra_headers) {
   close_after = close_after || !keep_alive_ || stop_ || client_eof_;
-  listener_stats_->local.count(status);
+  listener_stats_->local().count(status);
   std::string& out = req().resp_head;
   http::write_error_response(out, status, reason, close_after, extra_headers);
   stream_->write(out);

@@ -130,7 +130,7 @@ void ClientConn::phase_expired(uint64_t now) {
     const char* reason = late ? "request body not received within body_timeout"
                               : "request body not received in time";
     if (late) {
-      listener_stats_->body_timeouts.fetch_add(1, std::memory_order_relaxed);
+      listener_stats_->local().body_timeouts.fetch_add(1, std::memory_order_relaxed);
       log_limited("client %s: request body not complete within body_timeout", ip_text());
     } else {
       log_limited("client %s: request body stalled past idle_timeout", ip_text());
@@ -149,7 +149,7 @@ void ClientConn::phase_expired(uint64_t now) {
 // No byte of the answer moved for send_timeout: the client stopped reading. Its exchange
 // and connection end, and the buffers they held go back.
 void ClientConn::send_timed_out() {
-  listener_stats_->send_timeouts.fetch_add(1, std::memory_order_relaxed);
+  listener_stats_->local().send_timeouts.fetch_add(1, std::memory_order_relaxed);
   log_limited(
       "client %s: no progress sending to it within send_timeout (%zu bytes waiting); "
       "closed",

@@ -111,12 +111,14 @@ Decision Exchange::place_excluding(const ExcludedBackends& exclude, bool count_m
   if (d.kind == Placement::new_user || d.kind == Placement::moved) {
     const RuntimeBackend& b = pool.backends[d.index];
     if (pinned_) sessions.pin(pin_key_, b.ref, now);
-    b.stats->new_pins.fetch_add(1, std::memory_order_relaxed);
+    BackendShard& sh = b.stats->local();
+    sh.new_pins.fetch_add(1, std::memory_order_relaxed);
     if (d.kind == Placement::moved && count_move) {
-      ProxyState& st = worker_->state();
-      (d.reason == MoveReason::removed ? st.remaps_removed
-       : d.reason == MoveReason::admin ? st.remaps_admin
-                                       : st.remaps_down)
+      // Counted on the backend the user moved to: it is in this pool, so remaps per pool
+      // sum over the pool's backends (removed ones included, Registry::for_each_in_pool).
+      (d.reason == MoveReason::removed ? sh.remaps_removed
+       : d.reason == MoveReason::admin ? sh.remaps_admin
+                                       : sh.remaps_down)
           .fetch_add(1, std::memory_order_relaxed);
     }
     // A new or moved user has no state on its new backend: its 503 may be retried.
@@ -127,7 +129,7 @@ Decision Exchange::place_excluding(const ExcludedBackends& exclude, bool count_m
 
 void Exchange::start(size_t backend) {
   backend_ = &pool_->backends[backend];
-  backend_->stats->in_flight.fetch_add(1, std::memory_order_relaxed);
+  backend_->stats->local().in_flight.fetch_add(1, std::memory_order_relaxed);
   up_ = worker_->upstreams().take(backend_->ref);
   if (up_) {
     up_->bind(this);
@@ -214,7 +216,7 @@ void Exchange::resume_response() {
 }
 
 void Exchange::end_in_flight() {
-  if (backend_) backend_->stats->in_flight.fetch_sub(1, std::memory_order_relaxed);
+  if (backend_) backend_->stats->local().in_flight.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void Exchange::abort() {
@@ -228,7 +230,7 @@ void Exchange::abort() {
 
 void Exchange::cancel() {
   if (!up_) return;  // nothing under way upstream
-  backend_->stats->client_aborts.fetch_add(1, std::memory_order_relaxed);
+  backend_->stats->local().client_aborts.fetch_add(1, std::memory_order_relaxed);
   abort();
 }
 
@@ -254,8 +256,9 @@ void Exchange::upstream_head(const http::MessageParser& r) {
   int status = r.status_code();
   if (status >= 200 || status == 101) {  // a final answer (a 101 is the handshake's)
     BackendStats& st = *backend_->stats;
-    st.latency.observe(now_us() - sent_at_us_);
-    st.responses.count(status);
+    BackendShard& sh = st.local();
+    sh.observe(now_us() - sent_at_us_);
+    sh.count(status);
     // 402/429/418 from a rate-limited upstream trip its cool-down (quota_check.h).
     note_upstream_status(*pool_, status, worker_->loop());
     // Remember the chain point this user has seen, so a move never goes backwards.
@@ -307,7 +310,7 @@ void Exchange::upstream_done(bool reusable) {
   if (swallow_) {
     swallow_ = false;
     ++retries_503_;
-    backend_->stats->retried_503.fetch_add(1, std::memory_order_relaxed);
+    backend_->stats->local().retried_503.fetch_add(1, std::memory_order_relaxed);
     if (!move_request(backend_->ref, false)) {
       backend_ = nullptr;
       client_->exchange_failed(503, "backend overloaded", "Retry-After: 1\r\n");
@@ -383,11 +386,12 @@ void Exchange::upstream_failed(UpstreamError e) {
     return;
   }
   bool timeout = e == UpstreamError::connect_timeout || e == UpstreamError::response_timeout;
-  (e == UpstreamError::connect_failed ? st.connect_failures
-   : e == UpstreamError::tls          ? st.tls_failures
-   : timeout                          ? st.timeouts
-                                      : st.resets)
-      .fetch_add(1);
+  BackendShard& sh = st.local();
+  (e == UpstreamError::connect_failed ? sh.connect_failures
+   : e == UpstreamError::tls          ? sh.tls_failures
+   : timeout                          ? sh.timeouts
+                                      : sh.resets)
+      .fetch_add(1, std::memory_order_relaxed);
   logf(LogLevel::warn, "backend %s (%s): %s%s%s", backend_->name.c_str(), backend_->address.c_str(),
        upstream_error_name(e), why.empty() ? "" : ": ", why.c_str());
   // Health hears of failures that are the backend's: it could not be reached, or it had
@@ -413,7 +417,7 @@ void Exchange::upstream_failed(UpstreamError e) {
     return;
   }
   int status = timeout ? 504 : 502;
-  if (!facts.response_started) st.responses.count(status);
+  if (!facts.response_started) sh.count(status);
   backend_ = nullptr;
   client_->exchange_failed(status, timeout ? "backend timed out" : "backend unreachable or failed",
                            {});

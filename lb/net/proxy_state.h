@@ -22,11 +22,8 @@ struct ProxyState {
   ClientLimiter client_limiter;
   Registry registry;
   std::atomic<std::shared_ptr<const Runtime>> runtime;
-  std::atomic<int64_t> connections{0};      // open client connections, all listeners
-  std::atomic<uint64_t> remaps_down{0};     // pins moved off a backend that is down
-  std::atomic<uint64_t> remaps_removed{0};  // pins whose backend left the config
-  std::atomic<uint64_t> remaps_admin{0};    // pins moved off a backend an operator took down
-  BufferBudget buffers;                     // every connection buffer of the process
+  std::atomic<int64_t> connections{0};  // open client connections, all listeners
+  BufferBudget buffers;                 // every connection buffer of the process
   PassiveEvents passive;
   // EMFILE/ENFILE: corral's own descriptor shortage (accept or upstream socket), never a
   // backend's failure (corral_fd_exhausted_total{side}).

@@ -11,7 +11,7 @@ namespace lb::net {
 void Registry::for_each_in_pool(const std::string& pool,
                                 const std::function<void(const BackendStats&)>& fn) const {
   std::lock_guard lock(mu_);
-  const std::string prefix = pool + "/";
+  const std::string prefix = pool.empty() ? std::string() : pool + "/";
   for (auto it = backends_.lower_bound(prefix); it != backends_.end(); ++it) {
     if (!it->first.starts_with(prefix)) break;
     fn(*it->second.stats);

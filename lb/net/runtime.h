@@ -107,7 +107,8 @@ class Registry {
   // "pool/backend" for a ref handed out by backend(), or "" if unknown.
   std::string name_of(BackendRef ref) const;
   // Every backend ever interned for `pool`, configured now or not: pool-level counters
-  // summed over them never go down when a reload removes a backend.
+  // summed over them never go down when a reload removes a backend. An empty pool: every
+  // backend of every pool.
   void for_each_in_pool(const std::string& pool,
                         const std::function<void(const BackendStats&)>& fn) const;
 

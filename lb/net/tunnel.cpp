@@ -46,16 +46,16 @@ Tunnel::Tunnel(Worker& worker, std::unique_ptr<Stream> client, std::unique_ptr<S
   deadline_.fire = &Tunnel::on_deadline;
   deadline_.owner = this;
   last_active_ms_ = worker_.deadlines().now();
-  setup_.stats->tunnels.fetch_add(1, std::memory_order_relaxed);
+  setup_.stats->local().tunnels.fetch_add(1, std::memory_order_relaxed);
   worker_.track_tunnel(this);
 }
 
 Tunnel::~Tunnel() {
   worker_.deadlines().clear(deadline_);
-  setup_.stats->tunnels.fetch_sub(1, std::memory_order_relaxed);
+  setup_.stats->local().tunnels.fetch_sub(1, std::memory_order_relaxed);
   // The client connection's place in the counts, taken over in ClientConn::exchange_switched.
   worker_.state().connections.fetch_sub(1);
-  setup_.listener->open.fetch_sub(1, std::memory_order_relaxed);
+  setup_.listener->local().open.fetch_sub(1, std::memory_order_relaxed);
   worker_.untrack_tunnel(this);
 }
 
@@ -102,7 +102,7 @@ void Tunnel::pump(Side& from) {
       size_t n = to_client_.feed(in, close_code_ != 0);
       if (n > 0) {
         if (!forward(client_, in.substr(0, n))) return;
-        setup_.stats->tunnel_bytes_to_client.fetch_add(n, std::memory_order_relaxed);
+        setup_.stats->local().tunnel_bytes_to_client.fetch_add(n, std::memory_order_relaxed);
       }
       from.s->consume(n);
       if (close_code_ != 0 && !close_sent_ && to_client_.at_boundary()) {
@@ -114,7 +114,8 @@ void Tunnel::pump(Side& from) {
       // After our close frame, what the client sends (its close reply) has nowhere to go.
       if (!close_sent_) {
         if (!forward(backend_, in)) return;
-        setup_.stats->tunnel_bytes_to_backend.fetch_add(in.size(), std::memory_order_relaxed);
+        setup_.stats->local().tunnel_bytes_to_backend.fetch_add(in.size(),
+                                                                std::memory_order_relaxed);
       }
       from.s->consume(in.size());
     }
@@ -232,7 +233,8 @@ void Tunnel::send_close() {
   uint8_t frame[2 + 125];
   size_t n = http::write_ws_close(frame, close_code_, close_reason_);
   BackendStats& st = *setup_.stats;
-  (close_code_ == http::kWsServiceRestart ? st.tunnel_closes_1012 : st.tunnel_closes_1001)
+  BackendShard& sh = st.local();
+  (close_code_ == http::kWsServiceRestart ? sh.tunnel_closes_1012 : sh.tunnel_closes_1001)
       .fetch_add(1, std::memory_order_relaxed);
   // corral reads no JSON-RPC, so the slot the user last saw is the backend's tip now: the
   // reconnect goes to a backend at or past it (lb/core/balancer).

@@ -36,7 +36,11 @@ const char* upstream_error_name(UpstreamError e) {
 static constexpr uint64_t kIdleMs = 30'000;
 
 UpstreamConn::UpstreamConn(Worker& worker, const RuntimeBackend& backend)
-    : worker_(worker), ref_(backend.ref), stream_(worker.make_stream(&backend)) {
+    : worker_(worker),
+      ref_(backend.ref),
+      stats_(backend.stats),
+      stream_(worker.make_stream(&backend)) {
+  if (stats_) stats_->local().upstream_open.fetch_add(1, std::memory_order_relaxed);
   if (backend.tls) {
     tls_ = static_cast<TlsStream*>(stream_.get());
     tls_name_ = backend.tls_name;
@@ -45,6 +49,10 @@ UpstreamConn::UpstreamConn(Worker& worker, const RuntimeBackend& backend)
   stream_->set_exempt(true);
   deadline_.fire = &UpstreamConn::on_deadline;
   deadline_.owner = this;
+}
+
+UpstreamConn::~UpstreamConn() {
+  if (stats_) stats_->local().upstream_open.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void UpstreamConn::arm(uint64_t ms) {

@@ -11,6 +11,7 @@
 
 #include "lb/core/backend_ref.h"
 #include "lb/http/message_parser.h"
+#include "lb/net/backend_stats.h"
 #include "lb/net/deadlines.h"
 #include "lb/net/stream.h"
 
@@ -61,6 +62,8 @@ class UpstreamConn final : public StreamHandler {
  public:
   // A connection to `backend` (TLS when the backend says so).
   UpstreamConn(Worker& worker, const RuntimeBackend& backend);
+  // Counted open (BackendShard::upstream_open) from construction to here.
+  ~UpstreamConn();
 
   // Starts a connection; the owner hears upstream_connected or upstream_failed.
   void connect(const sockaddr* addr, UpstreamOwner* owner, uint64_t connect_ms);
@@ -118,9 +121,10 @@ class UpstreamConn final : public StreamHandler {
 
   Worker& worker_;
   BackendRef ref_;
-  std::unique_ptr<Stream> stream_;  // TcpStream, TlsStream over one, or a test double
-  TlsStream* tls_ = nullptr;        // stream_, when the backend speaks TLS
-  std::string tls_name_;            // the name its certificate was verified for
+  std::shared_ptr<BackendStats> stats_;  // the backend's counters (upstream_open)
+  std::unique_ptr<Stream> stream_;       // TcpStream, TlsStream over one, or a test double
+  TlsStream* tls_ = nullptr;             // stream_, when the backend speaks TLS
+  std::string tls_name_;                 // the name its certificate was verified for
   Deadlines::Entry deadline_;
   http::MessageParser* parser_ = nullptr;  // from the worker's free list, per exchange
   UpstreamOwner* owner_ = nullptr;

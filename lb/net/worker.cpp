@@ -156,6 +156,7 @@ void Worker::close_listener(const std::string& name) {
 void Worker::start(std::vector<BoundSocket> sockets) {
   for (BoundSocket& s : sockets) open_listener(std::move(s));
   thread_ = std::thread([this] {
+    set_stats_shard(index_);  // this worker's counters go to its own shard
     uv_run(&loop_, UV_RUN_DEFAULT);
     // Handles closed on the way out need one more turn to run their callbacks.
     uv_run(&loop_, UV_RUN_DEFAULT);

@@ -74,7 +74,7 @@ TEST_CASE("exchange addresses: a refused address moves on to the next, silently"
   rig.peers[1]->send(kOk);
   CHECK(starts_with(c->take(), "HTTP/1.1 200 OK"));
   // One address failing is not the backend failing: no counter, no health event.
-  CHECK(b.stats->connect_failures.load() == 0);
+  CHECK(b.stats->sum(&BackendShard::connect_failures) == 0);
   std::vector<PassiveEvent> events;
   rig.state.passive.drain(events);
   CHECK(events.empty());
@@ -101,7 +101,7 @@ TEST_CASE("exchange addresses: every address refused is one connect failure, the
   }
   CHECK(rig.peers.size() == 3);  // each address once, no more
   CHECK(starts_with(c->take(), "HTTP/1.1 502"));
-  CHECK(b.stats->connect_failures.load() == 1);
+  CHECK(b.stats->sum(&BackendShard::connect_failures) == 1);
   std::vector<PassiveEvent> events;
   rig.state.passive.drain(events);
   CHECK(events.size() == 1);
@@ -128,6 +128,6 @@ TEST_CASE("exchange addresses: after the last address, the request fails over") 
   CHECK(starts_with(c->take(), "HTTP/1.1 200 OK"));
   const RuntimeBackend& failed = rig.backend(port == 1001 ? 0 : 1);
   const RuntimeBackend& served = rig.backend(port == 1001 ? 1 : 0);
-  CHECK(failed.stats->connect_failures.load() == 1);
-  CHECK(served.stats->connect_failures.load() == 0);
+  CHECK(failed.stats->sum(&BackendShard::connect_failures) == 1);
+  CHECK(served.stats->sum(&BackendShard::connect_failures) == 0);
 }

@@ -105,7 +105,7 @@ TEST_CASE("tunnel: bytes both ways after the 101, then a close from the backend 
   CHECK(rig.backend->take() == "client bytes, masked frames in real life");
   rig.backend->send(frame(lb::http::ws_text, "tip"));
   CHECK(c->take() == frame(lb::http::ws_text, "tip"));
-  CHECK(rig.stats().tunnels.load() == 1);
+  CHECK(rig.stats().sum(&BackendShard::tunnels) == 1);
   CHECK(rig.state.connections.load() == 1);  // the client connection's place, taken over
   rig.backend->send(close_frame(1000, "done"));
   rig.backend->send_eof();
@@ -114,9 +114,9 @@ TEST_CASE("tunnel: bytes both ways after the 101, then a close from the backend 
   c->send_eof();
   MemoryStream::settle();
   CHECK(rig.worker->tunnel_count() == 0);
-  CHECK(rig.stats().tunnels.load() == 0);
+  CHECK(rig.stats().sum(&BackendShard::tunnels) == 0);
   CHECK(rig.state.connections.load() == 0);
-  CHECK(rig.stats().tunnel_closes_1012.load() == 0);
+  CHECK(rig.stats().sum(&BackendShard::tunnel_closes_1012) == 0);
 }
 
 TEST_CASE("tunnel: a backend going down mid-frame gets its 1012 only after that frame") {
@@ -132,7 +132,7 @@ TEST_CASE("tunnel: a backend going down mid-frame gets its 1012 only after that 
   CHECK(out == first.substr(100) + close_frame(1012, "backend down"));
   CHECK(rig.backend->closed);
   CHECK(c->shut);
-  CHECK(rig.stats().tunnel_closes_1012.load() == 1);
+  CHECK(rig.stats().sum(&BackendShard::tunnel_closes_1012) == 1);
   // The user's last slot is the backend's tip: a reconnect goes to one at or past it.
   auto& pool = rig.state.runtime.load()->pools[0];
   lb::SessionKey k =
@@ -166,7 +166,7 @@ TEST_CASE("tunnel: after the backend's own close frame, going down adds no secon
   MemoryStream::settle();
   CHECK(c->closed);
   CHECK(rig.worker->tunnel_count() == 0);
-  CHECK(rig.stats().tunnel_closes_1012.load() == 0);
+  CHECK(rig.stats().sum(&BackendShard::tunnel_closes_1012) == 0);
 }
 
 TEST_CASE("tunnel: a 101 with the wrong accept key is a 502, never a tunnel") {
