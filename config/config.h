@@ -169,6 +169,13 @@ struct Admin {
   std::string token;  // resolved from token_file
 };
 
+// monitor: what /metrics watches beyond corral itself.
+struct Monitor {
+  // Filesystems whose free and total bytes are exported (corral_disk_*_bytes{path}):
+  // resolved paths that existed at load. Default: the state file's directory, if any.
+  std::vector<std::string> disk_paths;
+};
+
 struct Config {
   std::string source;    // file name, or "<embedded>"
   uint32_t workers = 1;  // 0 = one per core (resolved by the loader)
@@ -182,6 +189,7 @@ struct Config {
   std::string state_file;
   // How long SIGTERM waits for in-flight requests before closing them.
   uint64_t stop_timeout_ms = 10'000;
+  Monitor monitor;
 
   const Pool* find_pool(const std::string& name) const;
 };

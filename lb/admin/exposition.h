@@ -21,6 +21,10 @@ inline uint64_t non_negative(int64_t v) { return v < 0 ? 0 : static_cast<uint64_
 // Resident set size of this process in bytes (/proc/self/statm); 0 when it cannot be read.
 uint64_t resident_bytes();
 
+// Microseconds as decimal seconds, exactly and without trailing zeros: 100 -> "0.0001",
+// 2500000 -> "2.5", 30000000 -> "30" (histogram "le" bounds and sums).
+std::string seconds_text(uint64_t us);
+
 // A Prometheus label value with \, " and newline escaped.
 std::string label(std::string_view v);
 
@@ -33,6 +37,10 @@ class Exposition {
   void help(std::string_view name, std::string_view type, std::string_view text);
   // "name{labels} v", or "name v" when labels is empty.
   void line(std::string_view name, std::string_view labels, uint64_t v);
+  // The same with a value already formatted (a float, or seconds_text).
+  void line(std::string_view name, std::string_view labels, std::string_view v);
+  // The same with a floating-point value (shortest text that reads back exactly).
+  void line_double(std::string_view name, std::string_view labels, double v);
   // One sample per value of the label `key`: "name{base,key="value"} v" for each
   // {value, v}; `base` (already escaped) may be empty. Values are literals, not escaped.
   void by_label(std::string_view name, std::string_view base, std::string_view key,

@@ -1,5 +1,7 @@
-// GET /metrics: the Prometheus text exposition (DESIGN.md's metric table) of backends,
-// health, quota guards, sessions, listeners and the process.
+// GET /metrics: the Prometheus text exposition (issue 12's agreed names; the README's
+// "Metrics" table lists them) of backends, health, quota guards, sessions, listeners, the
+// process and its disks. Counters are per-worker shards summed here (lb/net/backend_stats.h):
+// a scrape takes no lock the request path takes.
 #include <cmath>
 #include <cstdint>
 #include <optional>
@@ -9,9 +11,175 @@
 
 #include "lb/admin/admin_server.h"
 #include "lb/admin/exposition.h"
+#include "lb/admin/process_metrics.h"
 #include "lb/net/wall_clock.h"
 
 namespace lb::admin {
+namespace {
+
+using BS = net::BackendShard;
+using LS = net::ListenerShard;
+
+std::string pool_label(const net::RuntimePool& p) { return "pool=\"" + label(p.name) + "\""; }
+
+std::string backend_labels(const net::RuntimePool& p, const net::RuntimeBackend& b) {
+  return pool_label(p) + ",backend=\"" + label(b.name) + "\"";
+}
+
+std::string listener_label(const net::RuntimeListener& l) {
+  return "listener=\"" + label(l.name) + "\"";
+}
+
+// corral_backend_state's value: ordered so that "< 2" means "not taking new users".
+uint64_t state_value(lb::BackendState s) {
+  switch (s) {
+    case lb::BackendState::down:
+      return 0;
+    case lb::BackendState::draining:
+      return 1;
+    case lb::BackendState::up:
+      return 2;
+  }
+  return 0;
+}
+
+// corral_request_duration_seconds: one cumulative series per bucket, then _sum and _count.
+void duration_histogram(Exposition& e, const net::Runtime& rt) {
+  e.help("corral_request_duration_seconds", "histogram",
+         "Time from request sent to the backend to its response head.");
+  for (const auto& p : rt.pools)
+    for (const auto& b : p.backends) {
+      const std::string bl = backend_labels(p, b);
+      const net::LatencySnapshot h = b.stats->latency();
+      uint64_t cum = 0;
+      for (size_t i = 0; i < h.buckets.size(); ++i) {
+        cum += h.buckets[i];
+        const std::string le = i < net::kLatencyBucketsUs.size()
+                                   ? seconds_text(net::kLatencyBucketsUs[i])
+                                   : std::string("+Inf");
+        e.line("corral_request_duration_seconds_bucket", bl + ",le=\"" + le + "\"", cum);
+      }
+      e.line("corral_request_duration_seconds_sum", bl, seconds_text(h.sum_us));
+      e.line("corral_request_duration_seconds_count", bl, cum);
+    }
+}
+
+// Per-pool sums over every backend the pool ever had (a reload that removes a backend
+// must not make a counter go down).
+template <class F>
+uint64_t pool_sum(const net::ProxyState& st, const net::RuntimePool& p, F&& field) {
+  uint64_t n = 0;
+  st.registry.for_each_in_pool(p.name, [&](const net::BackendStats& s) { n += field(s); });
+  return n;
+}
+
+// corral_tunnels, bytes and closes, and corral_remaps_total.
+void tunnel_and_remap_metrics(Exposition& e, const net::Runtime& rt, const net::ProxyState& st,
+                              uint64_t expired) {
+  e.help("corral_tunnels", "gauge", "Open WebSocket tunnels to the backend.");
+  for (const auto& p : rt.pools)
+    for (const auto& b : p.backends)
+      e.line("corral_tunnels", backend_labels(p, b), non_negative(b.stats->sum(&BS::tunnels)));
+  e.help("corral_tunnel_bytes_total", "counter", "Bytes through WebSocket tunnels, by direction.");
+  for (const auto& p : rt.pools)
+    for (const auto& b : p.backends)
+      e.by_label("corral_tunnel_bytes_total", backend_labels(p, b), "direction",
+                 {{"to_backend", b.stats->sum(&BS::tunnel_bytes_to_backend)},
+                  {"to_client", b.stats->sum(&BS::tunnel_bytes_to_client)}});
+  e.help("corral_tunnel_closes_total", "counter",
+         "Close frames corral sent to WebSocket clients: 1012 (backend gone), 1001 (shutdown, "
+         "idle).");
+  for (const auto& p : rt.pools)
+    e.by_label("corral_tunnel_closes_total", pool_label(p), "code",
+               {{"1001", pool_sum(st, p, [](auto& s) { return s.sum(&BS::tunnel_closes_1001); })},
+                {"1012", pool_sum(st, p, [](auto& s) { return s.sum(&BS::tunnel_closes_1012); })}});
+  e.help("corral_remaps_total", "counter",
+         "Users moved to another backend of the pool, by reason (down, removed, admin); "
+         "reason=\"expired\" (pins dropped after ttl idle) is process-wide, without a pool.");
+  for (const auto& p : rt.pools)
+    e.by_label("corral_remaps_total", pool_label(p), "reason",
+               {{"down", pool_sum(st, p, [](auto& s) { return s.sum(&BS::remaps_down); })},
+                {"removed", pool_sum(st, p, [](auto& s) { return s.sum(&BS::remaps_removed); })},
+                {"admin", pool_sum(st, p, [](auto& s) { return s.sum(&BS::remaps_admin); })}});
+  e.line("corral_remaps_total", "reason=\"expired\"", expired);
+}
+
+// Listener counters, buffers, limiter and descriptor shortage.
+void listener_metrics(Exposition& e, const net::Runtime& rt, net::ProxyState& st) {
+  e.help("corral_buffer_bytes", "gauge",
+         "Bytes of connection buffers held (in use or on free lists), all workers.");
+  e.line("corral_buffer_bytes", "", st.buffers.bytes.load(std::memory_order_relaxed));
+  e.help("corral_buffer_in_use_bytes", "gauge",
+         "Bytes of connection buffers held by connections now (not on free lists).");
+  e.line("corral_buffer_in_use_bytes", "", st.buffers.in_use_bytes());
+  e.help("corral_buffer_waits_total", "counter",
+         "Reads paused because limits.max_buffer_memory was reached.");
+  e.line("corral_buffer_waits_total", "", st.buffers.refused.load(std::memory_order_relaxed));
+  e.help("corral_connections_accepted_total", "counter", "Client connections accepted.");
+  for (const auto& l : rt.listeners)
+    e.line("corral_connections_accepted_total", listener_label(l), l.stats->sum(&LS::accepted));
+  e.help("corral_connections_rejected_total", "counter", "Connections refused at max_connections.");
+  for (const auto& l : rt.listeners)
+    e.line("corral_connections_rejected_total", listener_label(l), l.stats->sum(&LS::rejected));
+  e.help("corral_client_timeouts_total", "counter",
+         "Clients cut off by limits.body_timeout (408) or limits.send_timeout.");
+  for (const auto& l : rt.listeners)
+    e.by_label(
+        "corral_client_timeouts_total", listener_label(l), "timeout",
+        {{"body", l.stats->sum(&LS::body_timeouts)}, {"send", l.stats->sum(&LS::send_timeouts)}});
+  e.help("corral_client_limited_total", "counter",
+         "Requests answered 429 by a route's client_rate_limit (the backend never saw them).");
+  for (const auto& l : rt.listeners)
+    for (size_t i = 0; i < l.routes.size() && i < l.limited.size(); ++i)
+      if (l.routes[i].client_limit.enabled())
+        e.line("corral_client_limited_total",
+               listener_label(l) + ",route=\"" + label(l.routes[i].prefix) + "\"",
+               load(*l.limited[i]));
+  e.help("corral_client_limiter_buckets", "gauge",
+         "Per-client token buckets held (bounded; the least recently seen is dropped).");
+  e.line("corral_client_limiter_buckets", "", st.client_limiter.size());
+  e.help("corral_tls_failures_total", "counter",
+         "TLS listeners: connections that failed the handshake (a version or cipher not "
+         "offered, plain HTTP to the TLS port) or sent a bad record.");
+  for (const auto& l : rt.listeners)
+    if (l.tls)
+      e.line("corral_tls_failures_total", listener_label(l), l.stats->sum(&LS::tls_failures));
+  e.help("corral_fd_exhausted_total", "counter",
+         "Times corral ran out of file descriptors (EMFILE/ENFILE): accepting a client, or "
+         "opening a connection to a backend (never counted as the backend's failure).");
+  e.line("corral_fd_exhausted_total", "side=\"accept\"", load(st.fd_exhausted_accept));
+  e.line("corral_fd_exhausted_total", "side=\"upstream\"", load(st.fd_exhausted));
+}
+
+// process_* (Prometheus' standard names) and corral_disk_*_bytes{path}.
+void process_and_disk_metrics(Exposition& e, const net::Runtime& rt) {
+  const ProcessMetrics pm = read_process_metrics();
+  e.help("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+  e.line("process_resident_memory_bytes", "", pm.resident_bytes);
+  e.help("process_cpu_seconds_total", "counter", "Total user and system CPU time in seconds.");
+  e.line_double("process_cpu_seconds_total", "", pm.cpu_seconds);
+  e.help("process_start_time_seconds", "gauge",
+         "Start time of the process since the Unix epoch in seconds.");
+  e.line_double("process_start_time_seconds", "", pm.start_time_seconds);
+  e.help("process_open_fds", "gauge", "Number of open file descriptors.");
+  e.line("process_open_fds", "", pm.open_fds);
+  e.help("process_max_fds", "gauge", "Maximum number of open file descriptors.");
+  e.line("process_max_fds", "", pm.max_fds);
+
+  // statvfs once per path; a path gone since the config was loaded has no sample.
+  std::vector<std::pair<std::string, DiskSpace>> disks;
+  for (const std::string& path : rt.config.monitor.disk_paths)
+    if (std::optional<DiskSpace> d = disk_space(path))
+      disks.emplace_back("path=\"" + label(path) + "\"", *d);
+  if (disks.empty()) return;
+  e.help("corral_disk_free_bytes", "gauge",
+         "Bytes available to unprivileged users on the filesystem of monitor.disk_paths.");
+  for (const auto& [l, d] : disks) e.line("corral_disk_free_bytes", l, d.free_bytes);
+  e.help("corral_disk_total_bytes", "gauge", "Size of the filesystem of monitor.disk_paths.");
+  for (const auto& [l, d] : disks) e.line("corral_disk_total_bytes", l, d.total_bytes);
+}
+
+}  // namespace
 
 // The Blockfrost quota guard of each rate-limited pool (DESIGN.md's metric table):
 // window "second" is the token bucket (used = tokens taken and not yet refilled), window
@@ -21,8 +189,7 @@ void AdminServer::quota_metrics(std::string& o, const net::Runtime& rt) const {
   const uint64_t unix_now = net::wall_ms();
   std::vector<std::pair<std::string, lb::QuotaSnapshot>> snaps;
   for (const auto& p : rt.pools)
-    if (p.quota)
-      snaps.emplace_back("pool=\"" + label(p.name) + "\"", p.quota->snapshot(now, unix_now));
+    if (p.quota) snaps.emplace_back(pool_label(p), p.quota->snapshot(now, unix_now));
   if (snaps.empty()) return;
   Exposition e(o);
   e.help("corral_quota_used", "gauge",
@@ -65,19 +232,19 @@ std::string AdminServer::metrics_text() const {
   auto rt = state_.runtime.load();
   SessionTableStats ss = state_.sessions.stats();
   std::string o;
-  o.reserve(8192);
+  o.reserve(16384);
   Exposition e(o);
-  auto bl = [](const net::RuntimePool& p, const net::RuntimeBackend& b) {
-    return "pool=\"" + label(p.name) + "\",backend=\"" + label(b.name) + "\"";
-  };
-  auto ll = [](const net::RuntimeListener& l) { return "listener=\"" + label(l.name) + "\""; };
   // A family with one sample per backend: value(backend).
   auto per_backend = [&](std::string_view name, std::string_view type, std::string_view text,
                          auto&& value) {
     e.help(name, type, text);
     for (const auto& p : rt->pools)
-      for (const auto& b : p.backends) e.line(name, bl(p, b), value(b));
+      for (const auto& b : p.backends) e.line(name, backend_labels(p, b), value(b));
   };
+  using B = net::RuntimeBackend;
+
+  e.help("corral_build_info", "gauge", "Always 1; the version label names the running build.");
+  e.line("corral_build_info", "version=\"" + label(info_.version) + "\"", uint64_t{1});
 
   e.help("corral_requests_total", "counter",
          "Responses per backend and status code (502/504 made by corral for that backend).");
@@ -85,58 +252,49 @@ std::string AdminServer::metrics_text() const {
     for (const auto& b : p.backends) {
       const net::CodeCounts codes = b.stats->codes();
       for (size_t code = 100; code < codes.size(); ++code)
-        if (uint64_t n = codes[code])
-          e.line("corral_requests_total", bl(p, b) + ",code=\"" + std::to_string(code) + "\"", n);
+        if (codes[code] != 0)
+          e.line("corral_requests_total",
+                 backend_labels(p, b) + ",code=\"" + std::to_string(code) + "\"", codes[code]);
     }
-
   e.help("corral_local_responses_total", "counter",
          "Responses corral made itself (no route, method, bad request, no backend).");
   for (const auto& l : rt->listeners) {
     const net::CodeCounts codes = l.stats->codes();
     for (size_t code = 100; code < codes.size(); ++code)
-      if (uint64_t n = codes[code])
-        e.line("corral_local_responses_total", ll(l) + ",code=\"" + std::to_string(code) + "\"", n);
+      if (codes[code] != 0)
+        e.line("corral_local_responses_total",
+               listener_label(l) + ",code=\"" + std::to_string(code) + "\"", codes[code]);
   }
+  duration_histogram(e, *rt);
 
-  e.help("corral_response_seconds", "histogram", "Time from request sent to response head.");
-  for (const auto& p : rt->pools)
-    for (const auto& b : p.backends) {
-      const net::LatencySnapshot h = b.stats->latency();
-      uint64_t cum = 0;
-      for (size_t i = 0; i < h.buckets.size(); ++i) {
-        cum += h.buckets[i];
-        std::string le = i < net::kLatencyBucketsUs.size()
-                             ? std::to_string(net::kLatencyBucketsUs[i] / 1e6)
-                             : std::string("+Inf");
-        if (i < net::kLatencyBucketsUs.size()) le.erase(le.find_last_not_of('0') + 1);
-        if (!le.empty() && le.back() == '.') le.push_back('0');
-        e.line("corral_response_seconds_bucket", bl(p, b) + ",le=\"" + le + "\"", cum);
-      }
-      o.append("corral_response_seconds_sum{").append(bl(p, b)).append("} ");
-      o.append(std::to_string(h.sum_us / 1e6)).append("\n");
-      e.line("corral_response_seconds_count", bl(p, b), cum);
-    }
-
-  e.help("corral_backend_up", "gauge", "Backend state: 1 for the state it is in.");
+  e.help("corral_upstream_failures_total", "counter",
+         "Failed exchanges with the backend: connect (refused, unreachable), reset (closed "
+         "mid-exchange), timeout (connect or response), tls (handshake, certificate).");
   for (const auto& p : rt->pools)
     for (const auto& b : p.backends)
-      for (auto s : {lb::BackendState::up, lb::BackendState::draining, lb::BackendState::down})
-        e.line("corral_backend_up", bl(p, b) + ",state=\"" + lb::state_name(s) + "\"",
-               b.stats->state.load() == s ? 1 : 0);
+      e.by_label("corral_upstream_failures_total", backend_labels(p, b), "reason",
+                 {{"connect", b.stats->sum(&BS::connect_failures)},
+                  {"reset", b.stats->sum(&BS::resets)},
+                  {"timeout", b.stats->sum(&BS::timeouts)},
+                  {"tls", b.stats->sum(&BS::tls_failures)}});
+  per_backend("corral_backend_client_aborts_total", "counter",
+              "Clients that went away mid-exchange.",
+              [](const B& b) { return b.stats->sum(&BS::client_aborts); });
 
+  per_backend("corral_backend_state", "gauge", "Backend state: 0 down, 1 draining, 2 up.",
+              [](const B& b) { return state_value(b.stats->state.load()); });
   per_backend("corral_backend_tip_slot", "gauge", "Highest chain slot seen from the backend.",
-              [](const net::RuntimeBackend& b) { return load(b.stats->tip_slot); });
+              [](const B& b) { return b.stats->tip_slot.load(std::memory_order_relaxed); });
   // Prometheus wants each family's samples together: one pass per family.
   const uint64_t now = uv_now(loop_);
+  using V = net::BackendHealthView;
   auto per_health = [&](std::string_view name, std::string_view type, std::string_view text,
                         auto&& emit) {
     e.help(name, type, text);
     for (const auto& p : rt->pools)
       for (const auto& b : p.backends)
-        if (std::optional<net::BackendHealthView> h = health_.backend(b.ref, now))
-          emit(bl(p, b), *h);
+        if (std::optional<V> h = health_.backend(b.ref, now)) emit(backend_labels(p, b), *h);
   };
-  using V = net::BackendHealthView;
   per_health("corral_backend_lag_slots", "gauge", "Slots behind the best tip in the pool.",
              [&](const std::string& l, const V& h) {
                e.line("corral_backend_lag_slots", l, h.lag_slots);
@@ -154,133 +312,46 @@ std::string AdminServer::metrics_text() const {
              [&](const std::string& l, const V& h) {
                e.line("corral_state_transitions_total", l, h.transitions);
              });
-  per_backend(
-      "corral_retried_503_total", "counter", "New users moved to another backend after a 503.",
-      [](const net::RuntimeBackend& b) { return b.stats->sum(&net::BackendShard::retried_503); });
+  per_backend("corral_retried_503_total", "counter",
+              "New users moved to another backend after a 503.",
+              [](const B& b) { return b.stats->sum(&BS::retried_503); });
 
-  per_backend("corral_backend_pinned_sessions", "gauge", "Sessions pinned to the backend.",
-              [&](const net::RuntimeBackend& b) { return state_.sessions.pinned(b.ref); });
+  per_backend("corral_sessions", "gauge", "Sessions (users) pinned to the backend.",
+              [&](const B& b) { return state_.sessions.pinned(b.ref); });
   per_backend("corral_backend_in_flight", "gauge", "Requests in flight to the backend.",
-              [](const net::RuntimeBackend& b) {
-                return non_negative(b.stats->sum(&net::BackendShard::in_flight));
-              });
-  per_backend("corral_tunnels", "gauge", "Open WebSocket tunnels to the backend.",
-              [](const net::RuntimeBackend& b) {
-                return non_negative(b.stats->sum(&net::BackendShard::tunnels));
-              });
-  e.help("corral_tunnel_bytes_total", "counter", "Bytes through WebSocket tunnels, by direction.");
-  for (const auto& p : rt->pools)
-    for (const auto& b : p.backends) {
-      e.line("corral_tunnel_bytes_total", bl(p, b) + ",direction=\"to_backend\"",
-             b.stats->sum(&net::BackendShard::tunnel_bytes_to_backend));
-      e.line("corral_tunnel_bytes_total", bl(p, b) + ",direction=\"to_client\"",
-             b.stats->sum(&net::BackendShard::tunnel_bytes_to_client));
-    }
-  e.help("corral_tunnel_closes_total", "counter",
-         "Close frames corral sent to WebSocket clients: 1012 (backend gone), 1001 (shutdown, "
-         "idle).");
-  for (const auto& p : rt->pools) {
-    uint64_t c1001 = 0, c1012 = 0;  // removed backends' closes included
-    state_.registry.for_each_in_pool(p.name, [&](const net::BackendStats& st) {
-      c1001 += st.sum(&net::BackendShard::tunnel_closes_1001);
-      c1012 += st.sum(&net::BackendShard::tunnel_closes_1012);
-    });
-    e.line("corral_tunnel_closes_total", "pool=\"" + label(p.name) + "\",code=\"1001\"", c1001);
-    e.line("corral_tunnel_closes_total", "pool=\"" + label(p.name) + "\",code=\"1012\"", c1012);
-  }
-  struct Counter {
-    const char* name;
-    const char* text;
-    std::atomic<uint64_t> net::BackendShard::*field;
-  };
-  for (const Counter& c :
-       {Counter{"corral_backend_connect_failures_total", "Failed connections to the backend.",
-                &net::BackendShard::connect_failures},
-        Counter{"corral_backend_tls_failures_total",
-                "TLS to the backend failed (handshake, certificate not verified).",
-                &net::BackendShard::tls_failures},
-        Counter{"corral_backend_timeouts_total", "Connect or response timeouts.",
-                &net::BackendShard::timeouts},
-        Counter{"corral_backend_resets_total", "Backend closed or reset mid-exchange.",
-                &net::BackendShard::resets},
-        Counter{"corral_backend_client_aborts_total", "Clients that went away mid-exchange.",
-                &net::BackendShard::client_aborts}}) {
-    per_backend(c.name, "counter", c.text,
-                [&](const net::RuntimeBackend& b) { return b.stats->sum(c.field); });
-  }
+              [](const B& b) { return non_negative(b.stats->sum(&BS::in_flight)); });
+  tunnel_and_remap_metrics(e, *rt, state_, ss.expired);
 
   quota_metrics(o, *rt);
 
-  e.help("corral_sessions", "gauge", "Pinned sessions in the table.");
-  e.line("corral_sessions", "", ss.size);
+  // A gauge by meaning; typed untyped because promtool refuses the agreed "_total" suffix
+  // on a gauge (Prometheus treats untyped samples as gauges).
+  e.help("corral_sessions_total", "untyped", "Gauge: all pinned sessions in the table.");
+  e.line("corral_sessions_total", "", ss.size);
   e.help("corral_sessions_expired_total", "counter", "Pins dropped after ttl idle.");
   e.line("corral_sessions_expired_total", "", ss.expired);
   e.help("corral_sessions_evicted_total", "counter", "Pins dropped by the max_sessions bound.");
   e.line("corral_sessions_evicted_total", "", ss.evicted);
-  e.help("corral_remaps_total", "counter", "Users moved to another backend, by reason.");
-  uint64_t rd = 0, rr = 0, ra = 0;
-  state_.registry.for_each_in_pool("", [&](const net::BackendStats& st) {
-    rd += st.sum(&net::BackendShard::remaps_down);
-    rr += st.sum(&net::BackendShard::remaps_removed);
-    ra += st.sum(&net::BackendShard::remaps_admin);
-  });
-  e.line("corral_remaps_total", "reason=\"down\"", rd);
-  e.line("corral_remaps_total", "reason=\"removed\"", rr);
-  e.line("corral_remaps_total", "reason=\"admin\"", ra);
-  e.line("corral_remaps_total", "reason=\"expired\"", ss.expired);
 
   e.help("corral_config_reloads_total", "counter", "SIGHUP reloads by result.");
-  e.line("corral_config_reloads_total", "result=\"ok\"", load(state_.reloads_ok));
-  e.line("corral_config_reloads_total", "result=\"failed\"", load(state_.reloads_failed));
+  e.by_label("corral_config_reloads_total", "", "result",
+             {{"ok", load(state_.reloads_ok)}, {"failed", load(state_.reloads_failed)}});
 
-  e.help("corral_connections", "gauge", "Open client connections.");
-  e.line("corral_connections", "", non_negative(state_.connections.load()));
-  e.help("corral_buffer_bytes", "gauge",
-         "Bytes of connection buffers held (in use or on free lists), all workers.");
-  e.line("corral_buffer_bytes", "", state_.buffers.bytes.load(std::memory_order_relaxed));
-  e.help("corral_buffer_in_use_bytes", "gauge",
-         "Bytes of connection buffers held by connections now (not on free lists).");
-  e.line("corral_buffer_in_use_bytes", "", state_.buffers.in_use_bytes());
-  e.help("corral_buffer_waits_total", "counter",
-         "Reads paused because limits.max_buffer_memory was reached.");
-  e.line("corral_buffer_waits_total", "", state_.buffers.refused.load(std::memory_order_relaxed));
-  e.help("corral_connections_accepted_total", "counter", "Client connections accepted.");
-  for (const auto& l : rt->listeners)
-    e.line("corral_connections_accepted_total", ll(l), l.stats->sum(&net::ListenerShard::accepted));
-  e.help("corral_connections_rejected_total", "counter", "Connections refused at max_connections.");
-  for (const auto& l : rt->listeners)
-    e.line("corral_connections_rejected_total", ll(l), l.stats->sum(&net::ListenerShard::rejected));
-  e.help("corral_client_timeouts_total", "counter",
-         "Clients cut off by limits.body_timeout (408) or limits.send_timeout.");
-  for (const auto& l : rt->listeners) {
-    e.line("corral_client_timeouts_total", ll(l) + ",timeout=\"body\"",
-           l.stats->sum(&net::ListenerShard::body_timeouts));
-    e.line("corral_client_timeouts_total", ll(l) + ",timeout=\"send\"",
-           l.stats->sum(&net::ListenerShard::send_timeouts));
-  }
-  e.help("corral_client_limited_total", "counter",
-         "Requests answered 429 by a route's client_rate_limit (the backend never saw them).");
-  for (const auto& l : rt->listeners)
-    for (size_t i = 0; i < l.routes.size() && i < l.limited.size(); ++i)
-      if (l.routes[i].client_limit.enabled())
-        e.line("corral_client_limited_total",
-               ll(l) + ",route=\"" + label(l.routes[i].prefix) + "\"", load(*l.limited[i]));
-  e.help("corral_client_limiter_buckets", "gauge",
-         "Per-client token buckets held (bounded; the least recently seen is dropped).");
-  e.line("corral_client_limiter_buckets", "", state_.client_limiter.size());
-  e.help("corral_tls_failures_total", "counter",
-         "TLS listeners: connections that failed the handshake (a version or cipher not "
-         "offered, plain HTTP to the TLS port) or sent a bad record.");
-  for (const auto& l : rt->listeners)
-    if (l.tls)
-      e.line("corral_tls_failures_total", ll(l), l.stats->sum(&net::ListenerShard::tls_failures));
-  e.help("corral_fd_exhausted_total", "counter",
-         "Times corral ran out of file descriptors (EMFILE/ENFILE): accepting a client, or "
-         "opening a connection to a backend (never counted as the backend's failure).");
-  e.line("corral_fd_exhausted_total", "side=\"accept\"", load(state_.fd_exhausted_accept));
-  e.line("corral_fd_exhausted_total", "side=\"upstream\"", load(state_.fd_exhausted));
-  e.help("corral_process_resident_memory_bytes", "gauge", "Resident set size of the process.");
-  e.line("corral_process_resident_memory_bytes", "", resident_bytes());
+  // Backend connections: pooled (idle or busy) plus WebSocket tunnels, of every backend
+  // ever configured (a removed backend's connections finish their work).
+  int64_t upstream = 0;
+  state_.registry.for_each_in_pool("", [&](const net::BackendStats& s) {
+    upstream += s.sum(&BS::upstream_open) + s.sum(&BS::tunnels);
+  });
+  e.help("corral_connections", "gauge",
+         "Open connections: side=client from clients, side=backend to backends (pooled and "
+         "tunnels).");
+  e.by_label(
+      "corral_connections", "", "side",
+      {{"client", non_negative(state_.connections.load())}, {"backend", non_negative(upstream)}});
+
+  listener_metrics(e, *rt, state_);
+  process_and_disk_metrics(e, *rt);
   return o;
 }
 
