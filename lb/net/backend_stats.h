@@ -178,7 +178,8 @@ CodeCounts sum_codes(const Sharded<Shard>& s, StatusCounters Shard::*field) {
 }
 
 struct BackendStats : Sharded<BackendShard> {
-  std::atomic<BackendState> state{BackendState::up};
+  // On a line of their own, away from the shard pointers every write reads.
+  alignas(64) std::atomic<BackendState> state{BackendState::up};
   // Highest chain slot seen from the backend (probe or X-Most-Recent-Checkpoint); 0 unknown.
   std::atomic<uint64_t> tip_slot{0};
   std::atomic<uint32_t> streak_503{0};  // consecutive 503s on live traffic

@@ -60,7 +60,7 @@ class Buffers(harness.unittest.TestCase):
         m = self.corral.metrics()
         # Buffers in use went back to the free list: at most what one exchange needed.
         self.assertLessEqual(metric(m, "corral_buffer_bytes"), 4 * (16 * 1024 + 512))
-        self.assertEqual(metric(m, "corral_connections"), 50)
+        self.assertEqual(metric(m, 'corral_connections{side="client"}'), 50)
         for s in socks:
             s.close()
 

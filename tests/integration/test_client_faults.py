@@ -111,7 +111,8 @@ class ClientFaults(harness.unittest.TestCase):
         m = self.corral.metrics()
         self.assertEqual(metric(m, "corral_backend_in_flight", BACKEND), 0)
         self.assertEqual(metric(m, "corral_backend_client_aborts_total", BACKEND), n)
-        wait_for(lambda: metric(self.corral.metrics(), "corral_connections") == 0, 3,
+        clients = '{side="client"}'
+        wait_for(lambda: metric(self.corral.metrics(), "corral_connections", clients) == 0, 3,
                  "client connections to close")
         # Corral still serves: a client that waits gets its answer.
         s = socket.create_connection(("127.0.0.1", self.corral.port), timeout=10)
@@ -175,7 +176,7 @@ class ClientFaults(harness.unittest.TestCase):
         wait_for(lambda: metric(self.corral.metrics(), "corral_buffer_in_use_bytes") == baseline,
                  2, "buffers to come back")
         m = self.corral.metrics()
-        self.assertEqual(metric(m, "corral_connections"), 0)
+        self.assertEqual(metric(m, "corral_connections", '{side="client"}'), 0)
         self.assertEqual(metric(m, "corral_backend_in_flight", BACKEND), 0)
         wait_for(lambda: len(self.backend.big_closed()) == 1, 3,
                  "the backend to see its connection closed")

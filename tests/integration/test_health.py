@@ -215,7 +215,7 @@ class Health(HealthCase):
                 self.assertIn(now, ("kupo-1", "kupo-2"))
             else:
                 self.assertEqual(now, b, "figure: 0 users of kept backends move")
-        self.assertRegex(self.corral.metrics(), r'corral_remaps_total\{reason="removed"\} [1-9]')
+        self.assertRegex(self.corral.metrics(), r'corral_remaps_total\{pool="kupo",reason="removed"\} [1-9]')
 
 
 if __name__ == "__main__":

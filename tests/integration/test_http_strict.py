@@ -122,8 +122,10 @@ SPLIT_CASES = [
      b"1a\r\nHTTP/1.1 200 OK\r\nX-Evil: 1\r\n0\r\n\r\n", 204),
 ]
 
-def counter(metrics, name, backend):
-    m = re.search(r'^%s\{[^}]*backend="%s"[^}]*\} (\d+)' % (name, backend), metrics, re.M)
+def counter(metrics, name, backend, extra=""):
+    """The sample of `name` for `backend` whose labels also hold `extra` (0 if none)."""
+    m = re.search(r'^%s\{[^}]*backend="%s"[^}]*%s[^}]*\} (\d+)' % (name, backend, re.escape(extra)),
+                  metrics, re.M)
     return int(m.group(1)) if m else 0
 
 
@@ -186,7 +188,8 @@ class StrictHttp(harness.OneBackendSuite):
         self.assertEqual(status_of(out), 200, out[:200])
 
     def test_bad_responses_are_502_and_count_as_backend_failures(self):
-        before = counter(self.corral.metrics(), "corral_backend_resets_total", "rec-1")
+        before = counter(self.corral.metrics(), "corral_upstream_failures_total", "rec-1",
+                         'reason="reset"')
         for name, answer, statuses, never in RESPONSE_CASES:
             with self.subTest(name):
                 path = "/r-" + name
@@ -195,7 +198,8 @@ class StrictHttp(harness.OneBackendSuite):
                           b"\r\n", timeout=3)
                 self.assertIn(status_of(out), statuses, out[:300])
                 self.assertNotIn(never, out)
-        after = counter(self.corral.metrics(), "corral_backend_resets_total", "rec-1")
+        after = counter(self.corral.metrics(), "corral_upstream_failures_total", "rec-1",
+                         'reason="reset"')
         self.assertEqual(after - before, len(RESPONSE_CASES))
         self.corral.proc.wait_line(r"bad_response: 101 to a request that asked for no upgrade")
         self.corral.proc.wait_line(r"bad_response: response Transfer-Encoding other than chunked")

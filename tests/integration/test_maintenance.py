@@ -51,8 +51,8 @@ class Maintenance(harness.unittest.TestCase):
         self.assertEqual(post(self.corral, "/backends/kupo-2/up")[0], 200)
         self.assertEqual({u: self.backend_of(u) for u in before}, after)
         # An operator's down is its own move reason (DESIGN.md "Move reasons").
-        self.assertRegex(self.corral.metrics(), r'corral_remaps_total\{reason="admin"\} [1-9]')
-        self.assertRegex(self.corral.metrics(), r'corral_remaps_total\{reason="down"\} 0')
+        self.assertRegex(self.corral.metrics(), r'corral_remaps_total\{pool="kupo",reason="admin"\} [1-9]')
+        self.assertRegex(self.corral.metrics(), r'corral_remaps_total\{pool="kupo",reason="down"\} 0')
 
     def test_all_down_is_503_with_retry_after_and_drained_still_serve(self):
         for n in ("kupo-1", "kupo-2"):

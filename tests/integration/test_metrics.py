@@ -51,7 +51,8 @@ def parse(text):
 
 def value(samples, name, **labels):
     """The one sample of `name` whose labels include `labels`."""
-    found = [v for n, l, v in samples if n == name and all(l.get(k) == x for k, x in labels.items())]
+    found = [v for n, l, v in samples
+             if n == name and all(l.get(k) == x for k, x in labels.items())]
     assert len(found) == 1, (name, labels, found)
     return found[0]
 

@@ -79,7 +79,8 @@ class SlowAnswers(unittest.TestCase):
             fleet.control("kupo-1", latency_ms=0)
             status, h, _ = harness.get(corral.port, "/kupo/checkpoints", {"X-Session-Key": user})
             self.assertEqual((status, h["x-backend"]), (200, "kupo-1"))
-            self.assertEqual(metric(corral.metrics(), "corral_remaps_total", '{reason="down"}'), 0)
+            self.assertEqual(metric(corral.metrics(), "corral_remaps_total",
+                                    '{pool="kupo",reason="down"}'), 0)
             self.assertNotRegex(corral.proc.log(), r"kupo-1: \S+ -> down")
         finally:
             corral.stop()
@@ -181,8 +182,8 @@ class FdExhaustion(unittest.TestCase):
             self.assertGreaterEqual(metric(metrics, "corral_fd_exhausted_total",
                                            '{side="upstream"}'), 1)
             for name in ("kupo-1", "kupo-2"):
-                self.assertEqual(metric(metrics, "corral_backend_connect_failures_total",
-                                        '{pool="kupo",backend="%s"}' % name), 0)
+                self.assertEqual(metric(metrics, "corral_upstream_failures_total",
+                                        '{pool="kupo",backend="%s",reason="connect"}' % name), 0)
             log = corral.proc.log()
             self.assertIn("out of file descriptors", log)
             self.assertNotIn("connect_failed", log)

@@ -272,8 +272,8 @@ class Proxy(harness.unittest.TestCase):
         self.scripts["/rst"] = lambda req: None
         out = raw(self.port, b"GET /raw/rst HTTP/1.1\r\nHost: x\r\n\r\n")
         self.assertEqual(status_of(out), 502)
-        self.assertRegex(self.corral.metrics(),
-                         r'corral_backend_resets_total\{pool="raw",backend="raw-1"\} [1-9]')
+        self.assertRegex(self.corral.metrics(), r'corral_upstream_failures_total\{pool="raw",'
+                         r'backend="raw-1",reason="reset"\} [1-9]')
         status, _, _ = harness.get(self.port, "/kupo/checkpoints")
         self.assertEqual(status, 200)
 

@@ -43,7 +43,7 @@ class SlowStart(HealthCase):
                 self.assertEqual(b, answered[u], "figure: a moved user stays where it went")
         self.assertEqual(set(answered), set(movers))
         retried = self.corral.metrics()
-        self.assertRegex(retried, r'corral_remaps_total\{reason="down"\} [1-9]')
+        self.assertRegex(retried, r'corral_remaps_total\{pool="kupo",reason="down"\} [1-9]')
 
     def test_returning_backend_takes_a_growing_share_of_newcomers(self):
         self.start()

@@ -2,7 +2,7 @@
 system store with `tls: true`), through a plain corral listener. Certificates come from
 the openssl CLI at test time; the backends are python's http.server wrapped with ssl, on
 127.0.0.1 only. A backend whose certificate does not verify is a failed connection: 502,
-counted in corral_backend_tls_failures_total, and health marks it down."""
+counted in corral_upstream_failures_total{reason="tls"}, and health marks it down."""
 import os
 import re
 import ssl
@@ -122,9 +122,10 @@ def config(backends, interval="300ms"):
         "    backends:\n%s") % (interval, "".join("      - %s\n" % b for b in backends))
 
 
-def metric(corral, name, backend):
-    m = re.search(r'^%s\{pool="web",backend="%s"\} (\d+)' % (name, backend), corral.metrics(),
-                  re.M)
+def failures(corral, backend, reason):
+    """corral_upstream_failures_total of `backend` (pool web) for `reason`."""
+    m = re.search(r'^corral_upstream_failures_total\{pool="web",backend="%s",reason="%s"\} (\d+)'
+                  % (backend, reason), corral.metrics(), re.M)
     return int(m.group(1)) if m else None
 
 
@@ -203,7 +204,7 @@ class UpstreamTlsTest(unittest.TestCase):
             self.assertEqual(get(c.port, "/close", headers={"X-User": "u1"})[0], 200)
         self.assertEqual(b.proxy_conns, 4)
         self.assertGreaterEqual(b.resumed, 3, "new connections after the first resume")
-        self.assertEqual(metric(c, "corral_backend_tls_failures_total", "good"), 0)
+        self.assertEqual(failures(c, "good", "tls"), 0)
         # Probes speak TLS too (the backend only speaks TLS), and keep the backend up.
         time.sleep(1.0)
         self.assertGreater(b.probes, 0)
@@ -232,14 +233,14 @@ class UpstreamTlsTest(unittest.TestCase):
         self.assertEqual(status, 502, body)
         names = ("rogue", "wrongname", "selfsigned")
         for n in range(30):
-            if all(metric(c, "corral_backend_tls_failures_total", x) for x in names):
+            if all(failures(c, x, "tls") for x in names):
                 break
             self.assertIn(get(c.port, "/x", headers={"X-User": "u%d" % n})[0], (502, 503))
         # Nothing got through a connection corral refused.
         self.assertEqual(rogue.requests + named.requests + selfsigned.requests, [])
         for name in names:
-            self.assertGreater(metric(c, "corral_backend_tls_failures_total", name), 0, name)
-            self.assertEqual(metric(c, "corral_backend_connect_failures_total", name), 0, name)
+            self.assertGreater(failures(c, name, "tls"), 0, name)
+            self.assertEqual(failures(c, name, "connect"), 0, name)
             # Health hears of it (passive failures, and probes that fail the same way).
             self.assertTrue(wait_state(c, name, "down"), name)
         # With every backend down, corral says so itself rather than trying again.

@@ -67,7 +67,7 @@ TEST_CASE("read_process_metrics: this test process's own numbers are sane") {
 TEST_CASE("disk_space: free and total as statvfs reports them; nullopt for a missing path") {
   std::optional<DiskSpace> d = disk_space("/tmp");
   REQUIRE(d.has_value());
-  struct statvfs s{};
+  struct statvfs s {};
   REQUIRE(statvfs("/tmp", &s) == 0);
   CHECK(d->total_bytes == static_cast<uint64_t>(s.f_blocks) * s.f_frsize);
   CHECK(d->total_bytes > 0);
