@@ -61,7 +61,7 @@ const DashboardPage& dashboard_page() {
 
 bool is_dashboard_request(const net::ServerRequest& req) {
   std::string_view path = req.target.substr(0, req.target.find('?'));
-  return req.method == "GET" && (path == "/" || path == "/index.html");
+  return (req.method == "GET" || req.method == "HEAD") && (path == "/" || path == "/index.html");
 }
 
 void serve_dashboard(net::Responder& res) {

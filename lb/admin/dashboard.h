@@ -24,7 +24,7 @@ const DashboardPage& dashboard_page();
 // Level 3 §2.3.1 hash-source), everything else from nowhere but this origin's /status.
 std::string dashboard_csp(std::string_view html);
 
-// Whether `req` asks for the page: GET / or GET /index.html (any query string).
+// Whether `req` asks for the page: GET or HEAD of / or /index.html (any query string).
 bool is_dashboard_request(const net::ServerRequest& req);
 
 // Answers with the page: 200, text/html, no-store, nosniff, its CSP, no referrer.

@@ -110,8 +110,10 @@ void ServerConnection::send_whole(int status, std::string_view content_type, std
 }
 
 void ServerConnection::reject(int status, std::string_view reason) {
+  // head_request_ holds only while the current request's head is known (on_head() to
+  // finish_response()): a HEAD refused for its length gets its head alone, while an error
+  // before any head (timeout, garbage, an oversized head) gets the reason as a body.
   keep_alive_ = false;
-  head_request_ = false;
   send_whole(status, "application/json", json_error(reason), {});
   finish_and_close();
 }
@@ -119,6 +121,7 @@ void ServerConnection::reject(int status, std::string_view reason) {
 void ServerConnection::finish_response() {
   pending_ = false;
   out_ = Out::idle;
+  head_request_ = false;  // the next request's method is not known yet
   if (closing_) return;
   restart_idle();
   if (!keep_alive_) {

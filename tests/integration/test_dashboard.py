@@ -47,6 +47,19 @@ CARDS_JS = """Array.from(document.querySelectorAll('[data-backend]')).map(e => (
   rps: e.querySelector('[data-field=rps]').textContent,
   pinned: e.querySelector('[data-field=pinned]').textContent,
   x: Math.round(e.getBoundingClientRect().left)}))"""
+DASH = "\u2013"
+# Keeps a copy of each /status answer the page parses (Response.json), so a test can compare
+# the cards with the very answer they were drawn from: the page renders it in the same task,
+# before any evaluation from here can run.
+CAPTURE_JS = """(() => { const json = Response.prototype.json;
+  Response.prototype.json = function () {
+    return json.call(this).then(v => { window.__status = JSON.parse(JSON.stringify(v)); return v; });
+  }; window.__status = null; })()"""
+RENDERED_JS = """({status: window.__status,
+  cards: Array.from(document.querySelectorAll('[data-backend]')).map(e => {
+    const f = (n) => e.querySelector('[data-field=' + n + ']').textContent;
+    return {backend: e.dataset.backend, rps: f('rps'), rate_503: f('rate_503'), p99: f('p99')};
+  })})"""
 
 
 def setUpModule():
@@ -290,13 +303,13 @@ class Dashboard(unittest.TestCase):
             cards, _ = await cdp.wait_js(
                 CARDS_JS, lambda v: any(re.match(r"^[0-9.]+$", c["rps"]) and float(c["rps"]) > 0
                                         for c in v), "a request rate on some card")
-            # Where /status has the per-backend window (issue 12), its p99 shows too.
-            kupo1 = [b for b in self.status()["pools"][0]["backends"] if b["name"] == "kupo-1"][0]
-            if (kupo1.get("window") or {}).get("p99_ms") is not None:
-                await cdp.wait_js(
-                    "document.querySelector('[data-backend=\"kupo/kupo-1\"] [data-field=p99]')"
-                    ".textContent", lambda v: v and re.match(r"^[0-9.]+ m?s$", v), "kupo-1 p99")
-
+            # Each card shows its backend's /status "window" (req/s, 503 share, p99), compared
+            # with the very /status answer the page rendered (see RENDERED_JS).
+            await cdp.js(CAPTURE_JS)
+            shown, _ = await cdp.wait_js(
+                RENDERED_JS, lambda v: v and v["status"] and any(
+                    c["p99"] != DASH for c in v["cards"]), "a p99 on some card", 20)
+            self.check_windows(shown)
             # An overloaded instance: its card turns draining (another colour) within seconds.
             self.fleet.control("kupo-2", overload=True)
             card = "Array.from(document.querySelectorAll('[data-backend=\"kupo/%s\"]'))" \
@@ -318,12 +331,10 @@ class Dashboard(unittest.TestCase):
             self.corral.proc.send(signal.SIGHUP)
             await cdp.wait_js("document.querySelector('[data-reload] .sub').textContent",
                               lambda v: v and v.startswith("1 ok"), "the reload count")
-            # The charts draw their series (from /status history, or from the page's own
-            # samples of the request counters: a point per 5 s).
-            history = "history" in self.status()["pools"][0]
+            # The charts draw the pools' /status history (a point per 5 s): all three panels.
             await cdp.wait_js(
                 "document.querySelectorAll('[data-pool=kupo] [data-chart] path.line').length",
-                lambda v: v >= (3 if history else 2), "the charts (p99 too with history)", 25)
+                lambda v: v >= 3, "the charts", 25)
 
             # DASHBOARD_SETTLE_S=N: N more seconds of traffic before the pictures (fuller
             # charts, as for docs/dashboard.png).
@@ -357,6 +368,41 @@ class Dashboard(unittest.TestCase):
             # The only errors then are the browser's own notes of the 401 answers.
             for e in errors_in(cdp.events[len(good):]):
                 self.assertRegex(e, r"^log: .*401.*\(%s/status\)$" % re.escape(admin))
+
+    def check_windows(self, shown):
+        """Every card's req/s, 503 and p99 equal its backend's window in the /status answer
+        the page rendered, to the digits shown; "–" where that window is null."""
+        status = {"%s/%s" % (p["name"], b["name"]): b.get("window")
+                  for p in shown["status"]["pools"] for b in p["backends"]}
+        self.assertEqual({c["backend"] for c in shown["cards"]}, set(status))
+        p99s = 0
+        for c in shown["cards"]:
+            win = status[c["backend"]]
+            if win is None:
+                self.assertEqual((c["rps"], c["rate_503"], c["p99"]), (DASH,) * 3, c)
+                continue
+            self.assertClose(c["rps"], win["rps"], c)
+            self.assertClose(c["rate_503"], win["rate_503"] * 100, c, "%")
+            if win["p99_ms"] is None:
+                self.assertEqual(c["p99"], DASH, c)
+            else:
+                p99s += 1
+                ms = re.match(r"^([0-9.]+) (m?s)$", c["p99"])
+                self.assertTrue(ms, c)
+                scale = 1 if ms.group(2) == "ms" else 1000
+                self.assertClose(ms.group(1), win["p99_ms"] / scale, c)
+        self.assertGreater(p99s, 0, "no card with a p99: %s" % shown)
+
+    def assertClose(self, text, value, card, unit=""):
+        """`text` (a number as shown, maybe with `unit`) is `value` rounded to its digits."""
+        m = re.match(r"^(<?)([0-9.]+)%s$" % re.escape(unit), text)
+        self.assertTrue(m, "%r is not a number: %s" % (text, card))
+        if m.group(1):  # "<0.1%": a share under a thousandth, not zero
+            self.assertTrue(0 < value < float(m.group(2)), "%r for %r: %s" % (text, value, card))
+            return
+        digits = len(m.group(2).partition(".")[2])
+        self.assertLessEqual(abs(float(m.group(2)) - value), 0.5 * 10 ** -digits + 1e-9,
+                             "%r shown for %r: %s" % (text, value, card))
 
     def check_requests(self, events, admin):
         """Every request goes to the admin listener; /status ones carry the Bearer token,
