@@ -42,6 +42,7 @@ class Loader : public Reader {
   void parse_admin(const Map& root, Config& c);
   void parse_limits(const Map& root, Config& c);
   void parse_state_file(const Map& root, Config& c);
+  void parse_log(const Map& root, Config& c);  // read_log.cpp
 
   // read_listeners.cpp
   void parse_listeners(const Map& root, Config& c);

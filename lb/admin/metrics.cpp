@@ -9,6 +9,7 @@
 
 #include "lb/admin/admin_server.h"
 #include "lb/admin/exposition.h"
+#include "lb/net/access_log.h"
 #include "lb/net/wall_clock.h"
 
 namespace lb::admin {
@@ -266,6 +267,14 @@ std::string AdminServer::metrics_text() const {
   e.line("corral_fd_exhausted_total", "side=\"upstream\"", load(state_.fd_exhausted));
   e.help("corral_process_resident_memory_bytes", "gauge", "Resident set size of the process.");
   e.line("corral_process_resident_memory_bytes", "", resident_bytes());
+  // Access log (lb/net/access_log): lines a full queue dropped, and the queue now.
+  e.help("corral_access_log_dropped_total", "counter",
+         "Access log lines dropped because the writer's queue was full (a slow disk or a "
+         "reader that takes nothing); requests are never held up by the log.");
+  e.line("corral_access_log_dropped_total", "", net::access_log_dropped());
+  e.help("corral_access_log_queue_lines", "gauge",
+         "Access log lines waiting for the writer thread.");
+  e.line("corral_access_log_queue_lines", "", net::access_log_depth());
   return o;
 }
 
