@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import socket
 import tempfile
 import time
 import unittest
@@ -142,6 +143,34 @@ class EventLogTest(unittest.TestCase):
             fleet.stop()
 
 
+    def test_reload_switches_format_and_access(self):
+        fleet = harness.Fleet(1)
+        corral = harness.Corral(config(fleet))
+        try:
+            self.assertEqual(harness.get(corral.port, "/kupo/checkpoints")[0], 200)
+            time.sleep(0.2)
+            self.assertNotIn("msg=request", corral.proc.log())  # access is off
+            mark = len(corral.proc.lines)
+            corral.rewrite(config(fleet, "log: {format: json, access: true}\n"))
+            corral.proc.send(signal.SIGHUP)
+            m = corral.proc.wait_line(r'"msg":"config reloaded from .*log changed', start=mark)
+            json.loads(m.string)
+            self.assertEqual(harness.get(corral.port, "/kupo/checkpoints")[0], 200)
+            m = corral.proc.wait_line(r'"msg":"request"', start=mark)
+            self.assertEqual(json.loads(m.string)["status"], 200)
+            mark = len(corral.proc.lines)
+            corral.rewrite(config(fleet))  # back to logfmt, access off
+            corral.proc.send(signal.SIGHUP)
+            m = corral.proc.wait_line(r'msg="config reloaded from', start=mark)
+            check_event(parse_logfmt(m.string), m.string)
+            self.assertEqual(harness.get(corral.port, "/kupo/checkpoints")[0], 200)
+            time.sleep(0.3)
+            self.assertNotIn("request", "\n".join(corral.proc.lines[mark:]))
+        finally:
+            self.assertEqual(corral.stop(), 0)
+            fleet.stop()
+
+
 class AccessLogTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -222,6 +251,49 @@ class AccessLogTest(unittest.TestCase):
         self.assertEqual(len(new), 1)
         self.assertEqual(parse_logfmt(new[0])["status"], "200")
         self.assertEqual(len(read_lines(rotated)), n)
+
+
+class TunnelAccessTest(unittest.TestCase):
+    def test_tunnel_gives_one_line_when_it_closes(self):
+        fleet = harness.Fleet(1, name="ogmios", extra=("--kind", "ogmios"))
+        d = tempfile.TemporaryDirectory()
+        path = os.path.join(d.name, "access.log")
+        routes = ("      - {prefix: /ogmios, pool: ogmios, strip_prefix: true, websocket: true, "
+                  "expose_backend: X-Corral-Backend}\n")
+        corral = harness.Corral(harness.listener_config(routes) + (
+            "sticky:\n  keys:\n    - {from: path, prefix: /s/}\n"
+            "pools:\n  ogmios:\n    kind: ogmios\n    backends:\n%s"
+            "log: {access: true, access_file: %s}\n") % (harness.backends_yaml(fleet), path))
+        try:
+            s = socket.create_connection(("127.0.0.1", corral.port), timeout=10)
+            s.sendall(b"GET /s/" + TOKEN.encode() + b"/ogmios HTTP/1.1\r\nHost: x\r\n"
+                      b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                      b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                      b"Sec-WebSocket-Version: 13\r\n\r\n")
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += s.recv(1)
+            self.assertEqual(harness.status_of(head), 101, head)
+            self.assertIn(b"\r\nX-Corral-Backend: ogmios-1\r\n", head)
+            rpc = json.dumps({"jsonrpc": "2.0", "method": "queryNetwork/tip", "id": 1}).encode()
+            s.sendall(bytes([0x81, 0x80 | len(rpc)]) + b"\0\0\0\0" + rpc)
+            self.assertGreater(len(s.recv(4096)), 0)
+            time.sleep(0.1)
+            self.assertEqual(read_lines(path), [])  # written when the tunnel closes
+            s.close()
+            line = wait_for(lambda: read_lines(path), what="the tunnel's line")
+            self.assertEqual(len(line), 1, line)
+            r = parse_logfmt(line[0])
+            self.assertEqual((r["msg"], r["status"], r["pool"], r["backend"], r["route"]),
+                             ("tunnel", "101", "ogmios", "ogmios-1", "/ogmios"))
+            self.assertGreater(int(r["bytes_in"]), len(rpc))  # the handshake and the frame
+            self.assertGreater(int(r["bytes_out"]), len(head))
+            self.assertRegex(r["session"], r"^[0-9a-f]{16}$")
+            self.assertNotIn(TOKEN, line[0])
+        finally:
+            self.assertEqual(corral.stop(), 0)
+            fleet.stop()
+            d.cleanup()
 
 
 class AccessLogDropTest(unittest.TestCase):
