@@ -41,6 +41,24 @@ struct HostFields {
   }
 };
 
+// Drops every field named `name` from a written response head: a backend's own
+// expose_backend field must not reach the client beside corral's.
+void erase_field(std::string& head, std::string_view name) {
+  size_t line = head.find("\r\n");  // the end of the status line
+  while (line != std::string::npos) {
+    size_t start = line + 2;
+    size_t end = head.find("\r\n", start);
+    if (end == std::string::npos || end == start) return;  // the blank line: done
+    std::string_view field(head.data() + start, end - start);
+    if (field.size() > name.size() && field[name.size()] == ':' &&
+        iequals(field.substr(0, name.size()), name)) {
+      head.erase(start, end + 2 - start);
+      continue;  // `line` still ends the previous field
+    }
+    line = end;
+  }
+}
+
 }  // namespace
 
 void ClientConn::on_request_head() {
@@ -337,6 +355,7 @@ void ClientConn::note_backend_answer(int status) {
   rs.access.status = status;
   if (b) rs.access.backend = b->name;
   if (rs.expose_backend.empty() || !b) return;
+  erase_field(rs.resp_head, rs.expose_backend);
   std::string line;
   line.reserve(rs.expose_backend.size() + b->name.size() + 4);
   line.append(rs.expose_backend).append(": ").append(b->name).append("\r\n");

@@ -89,7 +89,8 @@ class Guard(harness.unittest.TestCase):
         self.corral.proc.wait_line(r"level=warn msg=\"admin token file %s is mode 0644: "
                                    r"readable by group and others" % re.escape(self.token))
         self.corral.proc.wait_line(r"level=warn msg=\"secret file of "
-                                   r"pools\.web\.set_headers\.project_id %s is mode 0640: readable by group" % re.escape(self.secret))
+                                   r"pools\.web\.set_headers\.project_id %s is mode 0640: "
+                                   r"readable by group" % re.escape(self.secret))
         self.assertNotIn("config file", self.corral.proc.log())
         # Fixed files and an exposed config: the reload names only the config.
         os.chmod(self.token, 0o600)

@@ -229,7 +229,8 @@ class AccessLogTest(unittest.TestCase):
         # corral's own 404: no backend, no header.
         self.assertEqual((recs[4]["status"], recs[4]["backend"], recs[4]["pool"]), ("404", "", ""))
         self.assertNotIn("x-corral-backend", answers[4][1])
-        text = open(self.path).read()
+        with open(self.path) as f:
+            text = f.read()
         for secret in (TOKEN, COOKIE, HEADER_KEY, SECRET, QUERY, "127.0.0.1", "?"):
             self.assertNotIn(secret, text)
         # The backends got the injected secret: it was there to leak.
@@ -251,6 +252,27 @@ class AccessLogTest(unittest.TestCase):
         self.assertEqual(len(new), 1)
         self.assertEqual(parse_logfmt(new[0])["status"], "200")
         self.assertEqual(len(read_lines(rotated)), n)
+
+
+class ExposeBackendTest(unittest.TestCase):
+    def test_a_backend_cannot_name_itself_otherwise(self):
+        spoof = (b"HTTP/1.1 200 OK\r\nX-Corral-Backend: evil\r\nx-corral-backend: evil2\r\n"
+                 b"Content-Length: 2\r\n\r\nok")
+        backend = harness.RecordingBackend(lambda req: spoof)
+        corral = harness.Corral(harness.listener_config(
+            "      - {prefix: /, pool: web, expose_backend: X-Corral-Backend}\n") + (
+            "pools:\n  web:\n    kind: http\n"
+            "    backends: [{name: web-1, address: 127.0.0.1:%d}]\n") % backend.port)
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", corral.port, timeout=10)
+            c.request("GET", "/x")
+            r = c.getresponse()
+            self.assertEqual((r.status, r.read()), (200, b"ok"))
+            self.assertEqual(r.headers.get_all("X-Corral-Backend"), ["web-1"])
+            c.close()
+        finally:
+            self.assertEqual(corral.stop(), 0)
+            backend.close()
 
 
 class TunnelAccessTest(unittest.TestCase):
