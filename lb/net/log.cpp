@@ -56,12 +56,13 @@ bool admit_limited() {
   return true;
 }
 
-void vlog_backend(LogLevel level, std::string_view pool, std::string_view backend, const char* fmt,
-                  va_list ap) {
+// A pool's (backend null) or a backend's event.
+void vlog_backend(LogLevel level, std::string_view pool, const std::string_view* backend,
+                  const char* fmt, va_list ap) {
   char buf[2048];
   std::string_view msg = format_msg(buf, fmt, ap);
-  LogField f[] = {{"pool", pool}, {"backend", backend}};
-  emit(level, msg, f);
+  LogField f[] = {{"pool", pool}, {"backend", backend ? *backend : std::string_view()}};
+  emit(level, msg, {f, backend ? 2u : 1u});
 }
 
 }  // namespace
@@ -104,7 +105,15 @@ void log_backend(LogLevel level, std::string_view pool, std::string_view backend
   if (!enabled(level)) return;
   va_list ap;
   va_start(ap, fmt);
-  vlog_backend(level, pool, backend, fmt, ap);
+  vlog_backend(level, pool, &backend, fmt, ap);
+  va_end(ap);
+}
+
+void log_pool(LogLevel level, std::string_view pool, const char* fmt, ...) {
+  if (!enabled(level)) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vlog_backend(level, pool, nullptr, fmt, ap);
   va_end(ap);
 }
 
@@ -122,7 +131,15 @@ void log_backend_limited(std::string_view pool, std::string_view backend, const 
   if (!enabled(LogLevel::warn) || !admit_limited()) return;
   va_list ap;
   va_start(ap, fmt);
-  vlog_backend(LogLevel::warn, pool, backend, fmt, ap);
+  vlog_backend(LogLevel::warn, pool, &backend, fmt, ap);
+  va_end(ap);
+}
+
+void log_pool_limited(std::string_view pool, const char* fmt, ...) {
+  if (!enabled(LogLevel::warn) || !admit_limited()) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vlog_backend(LogLevel::warn, pool, nullptr, fmt, ap);
   va_end(ap);
 }
 

@@ -30,11 +30,18 @@ void log_event(LogLevel level, std::string_view msg, std::initializer_list<LogFi
 void log_backend(LogLevel level, std::string_view pool, std::string_view backend, const char* fmt,
                  ...) __attribute__((format(printf, 4, 5)));
 
+// An event of one pool as a whole (quota, cool-down): with a pool= field.
+void log_pool(LogLevel level, std::string_view pool, const char* fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 // For bad-input lines a client can trigger at will: at most 50 lines a second are
 // written; the rest are counted and reported in the next line that gets through.
 void log_limited(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
-// The same limit (shared), for a backend's event: with pool= and backend= fields.
+// The same limit (shared), for a backend's or a pool's event: with pool= and backend=
+// fields, or pool= alone.
 void log_backend_limited(std::string_view pool, std::string_view backend, const char* fmt, ...)
     __attribute__((format(printf, 3, 4)));
+void log_pool_limited(std::string_view pool, const char* fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 }  // namespace lb::net

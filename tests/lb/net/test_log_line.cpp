@@ -1,6 +1,7 @@
 // Log lines (lb/net/log_line), access lines (lb/net/access_log) and the bounded queue
 // between workers and the access-log writer (lb/net/line_queue).
 #include <doctest.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <string>
@@ -9,6 +10,7 @@
 
 #include "lb/net/access_log.h"
 #include "lb/net/line_queue.h"
+#include "lb/net/log.h"
 #include "lb/net/log_line.h"
 
 using namespace lb::net;
@@ -163,4 +165,47 @@ TEST_CASE("line queue: the consumer wakes for a line from another thread, and on
   waker.join();
   CHECK(out.empty());
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(4));
+}
+
+namespace {
+
+// The stderr lines written while `f` runs (stderr goes to a temporary file meanwhile).
+template <class F>
+std::string captured_stderr(F f) {
+  char path[] = "/tmp/corral-log-test-XXXXXX";
+  int fd = mkstemp(path);
+  int saved = dup(2);
+  dup2(fd, 2);
+  f();
+  dup2(saved, 2);
+  close(saved);
+  std::string out(4096, '\0');
+  ssize_t n = pread(fd, out.data(), out.size(), 0);
+  out.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  close(fd);
+  unlink(path);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("log: backend and pool events carry their fields; the format and level apply") {
+  std::string text = captured_stderr([] {
+    log_backend(LogLevel::warn, "kupo", "kupo-2", "connect_failed (%s)", "127.0.0.1:1442");
+    log_pool(LogLevel::warn, "bf", "upstream answered %d", 429);
+    set_log_level(LogLevel::error);
+    log_backend(LogLevel::warn, "kupo", "kupo-3", "dropped below the level");
+    set_log_level(LogLevel::info);
+    set_log_format(LogFormat::json);
+    log_event(LogLevel::info, "pool has an up backend again",
+              {{"pool", "kupo"}, {"up", "1", true}});
+    set_log_format(LogFormat::logfmt);
+  });
+  CHECK(
+      text.find(" level=warn msg=\"connect_failed (127.0.0.1:1442)\" pool=kupo backend=kupo-2\n") !=
+      std::string::npos);
+  CHECK(text.find(" level=warn msg=\"upstream answered 429\" pool=bf\n") != std::string::npos);
+  CHECK(text.find("kupo-3") == std::string::npos);
+  CHECK(text.find("\"level\":\"info\",\"msg\":\"pool has an up backend again\",\"pool\":\"kupo\","
+                  "\"up\":1}\n") != std::string::npos);
 }
