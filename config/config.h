@@ -43,6 +43,8 @@ struct Route {
   bool allow_writes = false;
   // client_rate_limit: per-client token buckets (lb/core/client_limiter); rps 0 = none.
   lb::ClientLimit client_rate_limit;
+  // expose_backend: a response header naming the backend that answered; empty = off.
+  std::string expose_backend;
 };
 
 struct Listener {
@@ -176,6 +178,17 @@ struct Monitor {
   std::vector<std::string> disk_paths;
 };
 
+// log: the event lines' format and level, and the access log (README "Logs").
+enum class LogFormat : uint8_t { logfmt, json };
+enum class LogLevel : uint8_t { debug, info, warn, error };
+struct LogSettings {
+  LogFormat format = LogFormat::logfmt;
+  LogLevel level = LogLevel::info;
+  bool access = false;
+  std::string access_file;  // resolved against the config's directory; empty = stderr
+  bool operator==(const LogSettings&) const = default;
+};
+
 struct Config {
   std::string source;    // file name, or "<embedded>"
   uint32_t workers = 1;  // 0 = one per core (resolved by the loader)
@@ -190,6 +203,7 @@ struct Config {
   // How long SIGTERM waits for in-flight requests before closing them.
   uint64_t stop_timeout_ms = 10'000;
   Monitor monitor;
+  LogSettings log;
 
   const Pool* find_pool(const std::string& name) const;
 };

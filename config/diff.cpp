@@ -42,7 +42,7 @@ bool same_backend(const Backend& a, const Backend& b) {
 bool same_route(const Route& a, const Route& b) {
   return a.pool == b.pool && a.strip_prefix == b.strip_prefix && a.methods == b.methods &&
          a.websocket == b.websocket && a.allow_writes == b.allow_writes &&
-         a.client_rate_limit == b.client_rate_limit;
+         a.client_rate_limit == b.client_rate_limit && a.expose_backend == b.expose_backend;
 }
 
 bool same_secret(const Secret& a, const Secret& b) {
@@ -97,6 +97,7 @@ std::vector<std::string> describe_changes(const Config& before, const Config& af
              });
   if (before.limits != after.limits) out.push_back("limits changed");
   if (before.sticky != after.sticky) out.push_back("sticky changed");
+  if (before.log != after.log) out.push_back("log changed");
   if (before.admin.token != after.admin.token) out.push_back("admin token changed");
   return out;
 }

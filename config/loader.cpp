@@ -71,8 +71,8 @@ void Loader::parse(std::string_view yaml, LoadResult& r) {
   } else {
     m = as_map(top,
                {"workers", "admin", "listeners", "sticky", "pools", "limits", "state_file",
-                "stop_timeout", "monitor"},
-               {"log"});
+                "stop_timeout", "monitor", "log"},
+               {});
     if (!m.ok) return;
   }
   parse_workers(m, c);
@@ -83,6 +83,7 @@ void Loader::parse(std::string_view yaml, LoadResult& r) {
   parse_limits(m, c);
   parse_state_file(m, c);
   parse_monitor(m, c);
+  parse_log(m, c);
   if (const Entry* e = get(m, "stop_timeout")) read_duration(*e, c.stop_timeout_ms);
   check_pool_refs(c);
   check_daily_state_file(c);

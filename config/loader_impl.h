@@ -44,6 +44,7 @@ class Loader : public Reader {
   void parse_state_file(const Map& root, Config& c);
   // monitor: {disk_paths: [...]} (read_monitor.cpp); after parse_state_file (its default).
   void parse_monitor(const Map& root, Config& c);
+  void parse_log(const Map& root, Config& c);  // read_log.cpp
 
   // read_listeners.cpp
   void parse_listeners(const Map& root, Config& c);

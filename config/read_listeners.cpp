@@ -74,10 +74,8 @@ void Loader::parse_listener_tls(const Entry& e, Listener& l) {
 
 void Loader::parse_route(const Entry& e, Listener& l,
                          std::map<std::string, std::string>& prefixes) {
-  Map m = as_map(e,
-                 {"prefix", "pool", "strip_prefix", "methods", "websocket", "allow_writes",
-                  "client_rate_limit"},
-                 {"expose_backend"});
+  Map m = as_map(e, {"prefix", "pool", "strip_prefix", "methods", "websocket", "allow_writes",
+                     "client_rate_limit", "expose_backend"});
   if (!m.ok) return;
   Route r;
   if (const Entry* p = get(m, "prefix", true); p && read_string(*p, r.prefix)) {
@@ -118,6 +116,14 @@ void Loader::parse_route(const Entry& e, Listener& l,
     }
   }
   if (const Entry* c = get(m, "client_rate_limit")) parse_client_rate_limit(*c, r);
+  // expose_backend: a header name (RFC 9110 token) that answers carry with the backend's
+  // name; refused when it is not a token, so the head corral writes stays valid.
+  if (const Entry* x = get(m, "expose_backend");
+      x && read_string(*x, r.expose_backend) && !text::is_token(r.expose_backend)) {
+    error(*x, "'" + r.expose_backend +
+                  "' is not a valid header name (letters, digits and !#$%&'*+-.^_`|~ only)");
+    r.expose_backend.clear();
+  }
   l.routes.push_back(std::move(r));
 }
 

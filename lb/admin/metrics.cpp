@@ -12,6 +12,7 @@
 #include "lb/admin/admin_server.h"
 #include "lb/admin/exposition.h"
 #include "lb/admin/process_metrics.h"
+#include "lb/net/access_log.h"
 #include "lb/net/wall_clock.h"
 
 namespace lb::admin {
@@ -352,6 +353,14 @@ std::string AdminServer::metrics_text() const {
 
   listener_metrics(e, *rt, state_);
   process_and_disk_metrics(e, *rt);
+  // Access log (lb/net/access_log): lines a full queue dropped, and the queue now.
+  e.help("corral_access_log_dropped_total", "counter",
+         "Access log lines dropped because the writer's queue was full (a slow disk or a "
+         "reader that takes nothing); requests are never held up by the log.");
+  e.line("corral_access_log_dropped_total", "", net::access_log_dropped());
+  e.help("corral_access_log_queue_lines", "gauge",
+         "Access log lines waiting for the writer thread.");
+  e.line("corral_access_log_queue_lines", "", net::access_log_depth());
   return o;
 }
 

@@ -24,6 +24,9 @@ struct RouteSpec {
   bool kupo = false;         // the pool is a Kupo pool: guard its write endpoints
   ClientLimit client_limit;  // per-client buckets (off unless rps > 0)
   uint64_t limit_id = 0;     // the buckets' route identity: hash of listener and prefix
+
+  // The header naming the answering backend (expose_backend); empty = off.
+  std::string expose_backend;
 };
 
 enum class Admission : uint8_t { ok, no_route, method_not_allowed, write_blocked };

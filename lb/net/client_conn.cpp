@@ -66,6 +66,8 @@ RequestState& ClientConn::req() {
     // A pooled state still names the last exchange's backend, which a reload may have
     // freed since: a request that never reaches an exchange must not see it.
     rs_->exchange = Exchange();
+    rs_->access = {};
+    rs_->expose_backend = {};
     rs_->parser.reset(rt_->config.limits.max_header_bytes);
     rs_->parser.set_body_sink(&ClientConn::on_chunk_data, this);
   }
@@ -73,6 +75,7 @@ RequestState& ClientConn::req() {
 }
 
 void ClientConn::give_request_state() {
+  if (rs_ && rs_->access.active) write_access();
   worker_.request_states().give(rs_);
   rs_ = nullptr;
 }
@@ -200,10 +203,12 @@ void ClientConn::process() {
         stream_->compact_input();
         stream_->hold_input(true);
         in = stream_->input();
+        head_bytes_ = 0;
       }
       bool was_partial = head_partial_;
       http::ParseResult r = parser.feed(in.data(), in.size());
       stream_->consume(r.consumed);
+      head_bytes_ += r.consumed;
       if (r.status == http::ParseStatus::need_more && stream_->input_full()) {
         // The head fills a whole buffer (buffer_bytes can equal max_header_bytes) and is
         // not complete: it is over the limit.
@@ -282,6 +287,7 @@ bool ClientConn::process_body() {
     }
   }
   stream_->consume(r.consumed);
+  rs_->access.bytes_in += r.consumed;
   if (r.status != http::ParseStatus::done) {
     if (client_eof_ && !stream_->has_input()) {
       if (phase_ == Phase::body && exchanging())
@@ -320,6 +326,8 @@ void ClientConn::reply_local(int status, const char* reason, bool close_after,
   listener_stats_->local().count(status);
   std::string& out = req().resp_head;
   http::write_error_response(out, status, reason, close_after, extra_headers);
+  rs_->access.status = status;
+  note_sent(out.size());
   stream_->write(out);
   note_output();
   resp_started_ = true;

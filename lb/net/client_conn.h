@@ -21,6 +21,7 @@
 #include <string>
 
 #include "lb/http/message_parser.h"
+#include "lb/net/access_log.h"
 #include "lb/net/deadlines.h"
 #include "lb/net/exchange.h"
 #include "lb/net/runtime.h"
@@ -44,6 +45,23 @@ struct RequestState {
   uint8_t ws_key_len = 0;
   // The pool's remove_headers.response, for the answer's head (the snapshot is held).
   std::span<const std::string> remove_response;
+  // The route's expose_backend header name (empty: off); a view into the snapshot.
+  std::string_view expose_backend;
+  // What the access log says of this request (lb/net/access_log), gathered while it runs
+  // when the log is on; written when the request state is given back. Views point into
+  // the connection's snapshot, which is only swapped at the next request's head.
+  struct Access {
+    bool active = false;
+    int64_t unix_us = 0;    // wall clock at the end of the head
+    uint64_t start_us = 0;  // monotonic, same moment
+    char method[16];
+    uint8_t method_len = 0;
+    std::string_view route, pool, backend;
+    int status = 0;
+    uint64_t bytes_in = 0, bytes_out = 0;
+    bool has_session = false;
+    SessionKey session;
+  } access;
 };
 
 class ClientConn final : public StreamHandler, public ExchangeClient {
@@ -104,6 +122,14 @@ class ClientConn final : public StreamHandler, public ExchangeClient {
   void linger();
   RequestState& req();
   void give_request_state();
+  // access log: bytes handed to the client for this request, and the line itself.
+  void note_sent(size_t n) {
+    if (rs_) rs_->access.bytes_out += n;
+  }
+  void begin_access();
+  void write_access();
+  // The record of the request under way (views valid until the state is given back).
+  AccessRecord access_record() const;
   const char* ip_text();
 
   // client_request.cpp
@@ -119,6 +145,7 @@ class ClientConn final : public StreamHandler, public ExchangeClient {
   // client_rate_limit: true to go on; false when answered 429.
   bool admit_client(const RouteSpec& route, size_t route_index, const SessionKey* key,
                     bool has_body);
+  void note_backend_answer(int status);
   void forward_body(std::string_view data);
   static void on_chunk_data(void* self, const char* data, size_t len);
   void finish_exchange();
@@ -150,6 +177,7 @@ class ClientConn final : public StreamHandler, public ExchangeClient {
   RequestState* rs_ = nullptr;  // while a request is under way
 
   uint64_t body_bytes_ = 0;    // decoded chunked body so far, or discarded bytes
+  uint64_t head_bytes_ = 0;    // bytes of the current head so far (access log)
   uint64_t phase_due_ms_ = 0;  // when the current phase's timeout fires (0: none)
   uint64_t body_due_ms_ = 0;   // end of the head + body_timeout (0: no request under way)
   // send_timeout: when the bytes waiting for the client must have moved (0: none wait),

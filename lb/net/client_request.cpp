@@ -41,6 +41,24 @@ struct HostFields {
   }
 };
 
+// Drops every field named `name` from a written response head: a backend's own
+// expose_backend field must not reach the client beside corral's.
+void erase_field(std::string& head, std::string_view name) {
+  size_t line = head.find("\r\n");  // the end of the status line
+  while (line != std::string::npos) {
+    size_t start = line + 2;
+    size_t end = head.find("\r\n", start);
+    if (end == std::string::npos || end == start) return;  // the blank line: done
+    std::string_view field(head.data() + start, end - start);
+    if (field.size() > name.size() && field[name.size()] == ':' &&
+        iequals(field.substr(0, name.size()), name)) {
+      head.erase(start, end + 2 - start);
+      continue;  // `line` still ends the previous field
+    }
+    line = end;
+  }
+}
+
 }  // namespace
 
 void ClientConn::on_request_head() {
@@ -59,6 +77,7 @@ void ClientConn::on_request_head() {
     }
   }
   RequestState& rs = *rs_;
+  begin_access();
   const http::MessageParser& parser = rs.parser;
   const RuntimeListener& listener = rt_->listeners[listener_];
   const config::Config& cfg = rt_->config;
@@ -107,12 +126,18 @@ void ClientConn::on_request_head() {
   if (!nt.authority.empty()) headers = host_fields.emplace().set(headers, nt.authority);
   RequestView view{method, nt.origin, headers, {ip_, ip_len_}};
   Extraction ex = extract_key(cfg.sticky.keys, view);
+  rs.access.has_session = ex.found;
+  rs.access.session = ex.key;
   std::string_view target = ex.forward_target;
   if (ex.forward_needs_slash) {
     rs.scratch.assign("/").append(target);
     target = rs.scratch;
   }
   RouteMatch m = match_route(listener.routes, method, target);
+  if (m.route) {
+    rs.access.route = m.route->prefix;
+    rs.expose_backend = m.route->expose_backend;
+  }
   switch (m.admission) {
     case Admission::no_route:
       reply_local(404, "no route for this path", has_body);
@@ -144,6 +169,7 @@ void ClientConn::on_request_head() {
   const RuntimePool& pool = rt_->pools[m.route->pool];
   Exchange& exchange = rs.exchange;
   exchange.begin(worker_, *this, *rt_, pool, ex.found ? &ex.key : nullptr);
+  rs.access.pool = pool.name;
   Decision d = exchange.place();
   if (d.kind == Placement::none) {
     reply_local(503, "no backend available", has_body, "Retry-After: 5\r\n");
@@ -288,6 +314,7 @@ void ClientConn::exchange_head(const http::MessageParser& r) {
     head.upgrade = true;
     head.remove = rs_->remove_response;
     http::write_response_head(rs_->resp_head, head);
+    note_backend_answer(status);
     resp_started_ = true;
     return;
   }
@@ -310,17 +337,37 @@ void ClientConn::exchange_head(const http::MessageParser& r) {
         http10_ ? http::ClientConnection::keep_alive : http::ClientConnection::implicit;
   http::write_response_head(rs_->resp_head, head);
   if (interim) {
+    note_sent(rs_->resp_head.size());
     stream_->write(rs_->resp_head);  // the final head follows and reuses the string
     note_output();
     return;
   }
+  note_backend_answer(status);
   resp_head_pending_ = true;
   resp_started_ = true;
 }
 
+// A final answer (or a 101) from the backend: the access log's status and backend, and the
+// route's expose_backend header (the backend's name, never its address) in the head.
+void ClientConn::note_backend_answer(int status) {
+  RequestState& rs = *rs_;
+  const RuntimeBackend* b = rs.exchange.backend();
+  rs.access.status = status;
+  if (b) rs.access.backend = b->name;
+  if (rs.expose_backend.empty() || !b) return;
+  erase_field(rs.resp_head, rs.expose_backend);
+  std::string line;
+  line.reserve(rs.expose_backend.size() + b->name.size() + 4);
+  line.append(rs.expose_backend).append(": ").append(b->name).append("\r\n");
+  // The head ends with the blank line: the field goes just before it.
+  rs.resp_head.insert(rs.resp_head.size() - 2, line);
+}
+
 void ClientConn::exchange_body(const char* data, size_t len) {
+  note_sent(len);
   if (resp_head_pending_) {
     resp_head_pending_ = false;
+    note_sent(rs_->resp_head.size());
     stream_->write(rs_->resp_head, {data, len});
   } else {
     stream_->write({data, len});
@@ -335,6 +382,7 @@ void ClientConn::exchange_body(const char* data, size_t len) {
 void ClientConn::exchange_read_end() {
   if (resp_head_pending_) {
     resp_head_pending_ = false;
+    note_sent(rs_->resp_head.size());
     stream_->write(rs_->resp_head);
     note_output();
   }
@@ -350,6 +398,14 @@ void ClientConn::exchange_switched(std::unique_ptr<Stream> upstream) {
   setup.pinned = rs_->exchange.pinned();
   setup.idle_ms = rt_->config.limits.tunnel_idle_timeout_ms;
   setup.send_ms = rt_->config.limits.send_timeout_ms;
+  note_sent(rs_->resp_head.size());
+  if (rs_->access.active) {
+    // The tunnel's line is written when it closes, with the bytes it carried.
+    rs_->access.active = false;
+    setup.access = std::make_unique<OwnedAccessRecord>(access_record());
+    setup.access->base.msg = "tunnel";
+    setup.access->taken_us = uv_hrtime() / 1000;
+  }
   stream_->write(rs_->resp_head);
   // The tunnel takes both streams and this connection's place in the counts; this object
   // goes (the exchange calling us touches nothing after this call).

@@ -11,10 +11,12 @@
 #include "config/loader.h"
 #include "config/stable_read.h"
 #include "lb/admin/admin_server.h"
+#include "lb/net/access_log.h"
 #include "lb/net/fd_limit.h"
 #include "lb/net/file_exposure.h"
 #include "lb/net/health_monitor.h"
 #include "lb/net/log.h"
+#include "lb/net/log_config.h"
 #include "lb/net/resolver.h"
 #include "lb/net/runtime.h"
 #include "lb/net/state_file.h"
@@ -39,6 +41,7 @@ sigset_t control_signals() {
   sigaddset(&set, SIGHUP);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGUSR1);
   return set;
 }
 
@@ -69,6 +72,7 @@ ControlLoop::ControlLoop(uv_loop_t* loop, const config::Config& cfg, ControlOpti
     : loop_(loop),
       options_(std::move(options)),
       state_(cfg.sticky.max_sessions, cfg.sticky.ttl_ms) {
+  apply_log_config(cfg.log);  // before any line the config's format applies to
   state_.runtime.store(build_runtime(cfg, state_.registry));
 }
 
@@ -76,12 +80,12 @@ ControlLoop::~ControlLoop() {
   // A start-up that failed leaves the handlers registered with libuv; a late signal must
   // not reach freed handles.
   if (signals_started_ && !stopping_)
-    for (uv_signal_t* s : {&sigint_, &sigterm_, &sighup_}) uv_signal_stop(s);
+    for (uv_signal_t* s : {&sigint_, &sigterm_, &sighup_, &sigusr1_}) uv_signal_stop(s);
 }
 
 void ControlLoop::start_signals() {
-  for (auto [sig, h] :
-       {std::pair{SIGINT, &sigint_}, std::pair{SIGTERM, &sigterm_}, std::pair{SIGHUP, &sighup_}}) {
+  for (auto [sig, h] : {std::pair{SIGINT, &sigint_}, std::pair{SIGTERM, &sigterm_},
+                        std::pair{SIGHUP, &sighup_}, std::pair{SIGUSR1, &sigusr1_}}) {
     uv_signal_init(loop_, h);
     h->data = this;
     uv_signal_start(h, &ControlLoop::on_signal, sig);
@@ -137,6 +141,7 @@ int ControlLoop::run() {
 
   uv_run(loop_, UV_RUN_DEFAULT);  // returns once stop() closed the control handles
   for (auto& w : workers_) w->join();
+  access_log_shutdown();  // the workers wrote their last lines
   save_state();
   uv_run(loop_, UV_RUN_DEFAULT);
   logf(LogLevel::info, "stopped");
@@ -302,6 +307,7 @@ void ControlLoop::reload() {
   // The running snapshot lends its TLS contexts to listeners whose pair did not change.
   state_.runtime.store(build_runtime(next, state_.registry, state_.runtime.load().get()));
   health_->sync();
+  apply_log_config(next.log);
   for (unsigned i = 0; i < n; ++i) workers_[i]->reload(std::move(add[i]), remove);
   state_.reloads_ok.fetch_add(1);
   state_.last_reload = ReloadRecord{true, wall_ms()};  // the last failure stays on record
@@ -319,7 +325,7 @@ void ControlLoop::stop(const char* why) {
   logf(LogLevel::info, "%s: stopping; finishing in-flight requests", why);
   uint64_t deadline = state_.runtime.load()->config.stop_timeout_ms;
   for (auto& w : workers_) w->stop(deadline);
-  for (uv_signal_t* s : {&sigint_, &sigterm_, &sighup_})
+  for (uv_signal_t* s : {&sigint_, &sigterm_, &sighup_, &sigusr1_})
     uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sweep_), nullptr);
   admin_->close();
@@ -330,10 +336,15 @@ void ControlLoop::stop(const char* why) {
 
 void ControlLoop::on_signal(uv_signal_t* s, int signum) {
   auto* c = static_cast<ControlLoop*>(s->data);
-  if (signum == SIGHUP)
+  if (signum == SIGHUP) {
     c->reload();
-  else
+  } else if (signum == SIGUSR1) {
+    // logrotate renamed the access log: the writer opens the file by its name again.
+    logf(LogLevel::info, "SIGUSR1: reopening the access log");
+    access_log_reopen();
+  } else {
     c->stop(signum == SIGINT ? "SIGINT" : "SIGTERM");
+  }
 }
 
 void ControlLoop::on_sweep(uv_timer_t* t) {

@@ -26,7 +26,7 @@ class Resolver;
 class Worker;
 struct BoundSocket;
 
-// Holds SIGHUP, SIGTERM and SIGINT pending in the calling thread. Call it on main's first
+// Holds SIGHUP, SIGTERM, SIGINT and SIGUSR1 pending in the calling thread. Call it on main's first
 // line, before any thread exists, so that every thread inherits the mask: a signal that
 // arrives while corral starts waits instead of killing it (SIGHUP's default action), and
 // ControlLoop::run() releases it once its handlers are in place, so it is handled then.
@@ -72,7 +72,7 @@ class ControlLoop {
   std::unique_ptr<HealthMonitor> health_;
   std::unique_ptr<Resolver> resolver_;  // re-resolves backend host names
   std::unique_ptr<admin::AdminServer> admin_;
-  uv_signal_t sigint_{}, sigterm_{}, sighup_{};
+  uv_signal_t sigint_{}, sigterm_{}, sighup_{}, sigusr1_{};
   uv_timer_t sweep_{};
   bool signals_started_ = false;
   bool stopping_ = false;

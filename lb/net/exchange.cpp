@@ -54,6 +54,7 @@ void Exchange::begin(Worker& worker, ExchangeClient& client, const Runtime& rt,
   up_ = nullptr;
   addrs_.reset();
   stale_retries_ = failovers_ = retries_503_ = 0;
+  move_reason_ = MoveReason::none;
   failed_ = {};
   fresh_user_ = swallow_ = head_pending_ = connecting_ = false;
   head_request_ = client.request().method() == "HEAD";
@@ -113,6 +114,7 @@ Decision Exchange::place_excluding(const ExcludedBackends& exclude, bool count_m
     if (pinned_) sessions.pin(pin_key_, b.ref, now);
     BackendShard& sh = b.stats->local();
     sh.new_pins.fetch_add(1, std::memory_order_relaxed);
+    if (d.kind == Placement::moved) move_reason_ = d.reason;
     if (d.kind == Placement::moved && count_move) {
       // Counted on the backend the user moved to: it is in this pool, so remaps per pool
       // sum over the pool's backends (removed ones included, Registry::for_each_in_pool).
@@ -343,10 +345,10 @@ void Exchange::local_fd_exhausted() {
   up_ = nullptr;  // it closed itself
   connecting_ = false;
   worker_->state().fd_exhausted.fetch_add(1, std::memory_order_relaxed);
-  log_limited(
-      "out of file descriptors connecting to backend %s (%s): answered 503; raise "
-      "the fd limit (ulimit -n / LimitNOFILE) or lower limits.max_connections",
-      backend_->name.c_str(), backend_->address.c_str());
+  log_backend_limited(pool_->name, backend_->name,
+                      "out of file descriptors connecting to the backend (%s): answered 503; raise "
+                      "the fd limit (ulimit -n / LimitNOFILE) or lower limits.max_connections",
+                      backend_->address.c_str());
   end_in_flight();
   backend_ = nullptr;
   client_->exchange_failed(503, "corral is out of file descriptors", "Retry-After: 1\r\n");
@@ -379,9 +381,9 @@ void Exchange::upstream_failed(UpstreamError e) {
   if (act == RetryAction::next_address) {
     // One address of several did not answer: the backend is not failing while another
     // may, so no counter and no health event yet; those come if every address fails.
-    log_limited("backend %s (%s): %s at %s; trying its next address", backend_->name.c_str(),
-                backend_->address.c_str(), upstream_error_name(e),
-                format_endpoint((*addrs_)[addr_index_]).c_str());
+    log_backend_limited(pool_->name, backend_->name, "%s at %s (%s); trying its next address",
+                        upstream_error_name(e), format_endpoint((*addrs_)[addr_index_]).c_str(),
+                        backend_->address.c_str());
     connect_next();
     return;
   }
@@ -392,8 +394,8 @@ void Exchange::upstream_failed(UpstreamError e) {
    : timeout                          ? sh.timeouts
                                       : sh.resets)
       .fetch_add(1, std::memory_order_relaxed);
-  logf(LogLevel::warn, "backend %s (%s): %s%s%s", backend_->name.c_str(), backend_->address.c_str(),
-       upstream_error_name(e), why.empty() ? "" : ": ", why.c_str());
+  log_backend(LogLevel::warn, pool_->name, backend_->name, "%s%s%s (%s)", upstream_error_name(e),
+              why.empty() ? "" : ": ", why.c_str(), backend_->address.c_str());
   // Health hears of failures that are the backend's: it could not be reached, or it had
   // the whole request and failed it. A backend that cuts off an upload it refuses is
   // not unhealthy, and a client must not be able to mark backends down that way.

@@ -91,6 +91,8 @@ class Exchange final : public UpstreamOwner {
   // The user's key in the session table (valid when pinned()).
   const SessionKey& pin_key() const { return pin_key_; }
   bool pinned() const { return pinned_; }
+  // Why this request's user was moved to another backend (none: not moved).
+  MoveReason move_reason() const { return move_reason_; }
 
  private:
   Decision place_excluding(const ExcludedBackends& exclude, bool count_move);
@@ -131,6 +133,7 @@ class Exchange final : public UpstreamOwner {
   ExcludedBackends failed_;  // backends this request failed on: failovers avoid them all
   uint64_t hash_ = 0;        // the user's selector key
   uint64_t sent_at_us_ = 0;
+  MoveReason move_reason_ = MoveReason::none;
   uint8_t stale_retries_ = 0;
   uint8_t failovers_ = 0;
   uint8_t retries_503_ = 0;

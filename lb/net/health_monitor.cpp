@@ -55,7 +55,10 @@ void HealthMonitor::sync() {
     const RuntimePool& rp = rt_->pools[pi];
     Pool pool{rp.name, health::PoolHealth{}};
     for (Pool& old : pools_)
-      if (old.name == rp.name) pool.policy = std::move(old.policy);
+      if (old.name == rp.name) {
+        pool.policy = std::move(old.policy);
+        pool.serving = old.serving;
+      }
     pool.policy.set_params(health::pool_params(rt_->config.pools[pi]));
     std::vector<BackendRef> refs;
     for (const RuntimeBackend& b : rp.backends) refs.push_back(b.ref);
@@ -65,6 +68,7 @@ void HealthMonitor::sync() {
   pools_ = std::move(next);
 
   for (auto& [ref, p] : probes_) p->removed = true;
+  syncing_ = true;
   for (size_t pi = 0; pi < rt_->pools.size(); ++pi) {
     const RuntimePool& rp = rt_->pools[pi];
     for (size_t bi = 0; bi < rp.backends.size(); ++bi) {
@@ -105,6 +109,38 @@ void HealthMonitor::sync() {
     close_timer(std::move(it->second->timer));
     it = probes_.erase(it);
   }
+  syncing_ = false;
+  for (size_t pi = 0; pi < pools_.size(); ++pi) check_pool(pi);
+}
+
+// Warns once when a pool is left with no `up` backend (draining ones only: pinned users
+// are still served) and once when every backend is down (nothing serves), and says when
+// an `up` backend is back: once per change of condition, never per request.
+void HealthMonitor::check_pool(size_t pi) {
+  const RuntimePool& rp = rt_->pools[pi];
+  Pool& pool = pools_[pi];
+  size_t n[3] = {0, 0, 0};  // up, draining, down
+  for (size_t i = 0; i < rp.backends.size(); ++i)
+    ++n[static_cast<size_t>(pool.policy.at(i).sm.state())];
+  Serving now = n[0] > 0 ? Serving::ok : n[1] > 0 ? Serving::no_up : Serving::none;
+  if (now == pool.serving) return;
+  Serving before = pool.serving;
+  pool.serving = now;
+  char up[24], draining[24], down[24];
+  snprintf(up, sizeof up, "%zu", n[0]);
+  snprintf(draining, sizeof draining, "%zu", n[1]);
+  snprintf(down, sizeof down, "%zu", n[2]);
+  LogField counts[] = {
+      {"pool", pool.name}, {"up", up, true}, {"draining", draining, true}, {"down", down, true}};
+  if (now == Serving::none)
+    log_event(LogLevel::warn, "pool has no backend left: every backend is down",
+              {counts[0], counts[1], counts[2], counts[3]});
+  else if (now == Serving::no_up)
+    log_event(LogLevel::warn, "pool has no up backend: only draining ones serve pinned users",
+              {counts[0], counts[1], counts[2], counts[3]});
+  else if (before != Serving::unknown)
+    log_event(LogLevel::info, "pool has an up backend again",
+              {counts[0], counts[1], counts[2], counts[3]});
 }
 
 void HealthMonitor::arm(Probe& p, bool first) {
@@ -196,8 +232,8 @@ void HealthMonitor::probe_skipped(BackendRef ref, const std::string& why) {
   Probe& p = *it->second;
   p.in_flight = false;
   state_.fd_exhausted.fetch_add(1, std::memory_order_relaxed);
-  log_limited("probe of %s/%s not sent: %s (corral is out of file descriptors)", p.pool.c_str(),
-              p.name.c_str(), why.c_str());
+  log_backend_limited(p.pool, p.name, "probe not sent: %s (corral is out of file descriptors)",
+                      why.c_str());
   arm(p, false);
 }
 
@@ -242,11 +278,17 @@ void HealthMonitor::publish(const Probe& p, const health::Change& c) {
   s.admin.store(r.sm.admin().has_value());
   s.state.store(c.after);
   if (!c.changed()) return;
-  logf(LogLevel::info, "backend %s/%s: %s -> %s (%s)%s", p.pool.c_str(), p.name.c_str(),
-       state_name(c.before), state_name(c.after), c.why.c_str(),
-       c.ramp_started ? "; slow start" : "");
+  // "backend down" pool=kupo backend=kupo-2 from=up reason="..." (README "Logs").
+  std::string msg = std::string("backend ") + state_name(c.after);
+  log_event(c.after == BackendState::up ? LogLevel::info : LogLevel::warn, msg,
+            {{"pool", p.pool},
+             {"backend", p.name},
+             {"from", state_name(c.before)},
+             {"reason", c.why},
+             {"slow_start", c.ramp_started ? "true" : "false"}});
   transitions_.push_back({wall_ms(), p.name, c.before, c.after, c.why});
   if (transitions_.size() > kMaxTransitions) transitions_.pop_front();
+  if (!syncing_) check_pool(p.pool_index);
 }
 
 bool HealthMonitor::set_admin(const std::string& name, std::optional<BackendState> forced) {

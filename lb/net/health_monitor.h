@@ -49,9 +49,12 @@ class HealthMonitor final : public HealthView {
     bool in_flight = false;
     bool removed = false;
   };
+  // What the pool can serve with, for the once-per-change warnings (check_pool).
+  enum class Serving : uint8_t { unknown, ok, no_up, none };
   struct Pool {
     std::string name;
     health::PoolHealth policy;
+    Serving serving = Serving::unknown;
   };
 
   static void on_probe_timer(uv_timer_t* t);
@@ -64,6 +67,7 @@ class HealthMonitor final : public HealthView {
   void apply_events();
   void publish(const Probe& p, const health::Change& c);
   void arm(Probe& p, bool first);
+  void check_pool(size_t pool_index);
   health::PoolHealth& policy(const Probe& p) { return pools_[p.pool_index].policy; }
 
   uv_loop_t* loop_;
@@ -75,7 +79,8 @@ class HealthMonitor final : public HealthView {
   std::vector<PassiveEvent> events_;
   uv_async_t async_{};
   uv_timer_t tick_{};
-  bool synced_ = false;  // the first sync() (process start) has run
+  bool synced_ = false;   // the first sync() (process start) has run
+  bool syncing_ = false;  // inside sync(): pools are checked once at its end
   bool stopped_ = false;
 };
 

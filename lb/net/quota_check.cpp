@@ -11,19 +11,18 @@ QuotaAdmission admit_quota(const RuntimePool& pool, uv_loop_t* loop) {
   if (!pool.quota) return {};
   QuotaAdmission a = pool.quota->admit(uv_now(loop), wall_ms());
   if (!a.ok())
-    log_limited("pool %s: request answered %d by corral (%s), Retry-After %llu s",
-                pool.name.c_str(), a.status,
-                a.refusal == QuotaRefusal::rate    ? "rate_limit rps/burst"
-                : a.refusal == QuotaRefusal::daily ? "rate_limit daily"
-                                                   : "upstream cool-down",
-                static_cast<unsigned long long>(a.retry_after_s));
+    log_pool_limited(pool.name, "request answered %d by corral (%s), Retry-After %llu s", a.status,
+                     a.refusal == QuotaRefusal::rate    ? "rate_limit rps/burst"
+                     : a.refusal == QuotaRefusal::daily ? "rate_limit daily"
+                                                        : "upstream cool-down",
+                     static_cast<unsigned long long>(a.retry_after_s));
   if (a.warn_80) {
     QuotaLimits l = pool.quota->limits();
-    logf(LogLevel::warn,
-         "pool %s: %llu of the daily quota of %llu requests used (80%%); at the quota corral "
-         "answers 429 until 00:00 UTC",
-         pool.name.c_str(), static_cast<unsigned long long>(a.used_today),
-         static_cast<unsigned long long>(l.daily));
+    log_pool(LogLevel::warn, pool.name,
+             "%llu of the daily quota of %llu requests used (80%%); at the quota corral "
+             "answers 429 until 00:00 UTC",
+             static_cast<unsigned long long>(a.used_today),
+             static_cast<unsigned long long>(l.daily));
   }
   return a;
 }
@@ -33,11 +32,10 @@ void note_upstream_status(const RuntimePool& pool, int status, uv_loop_t* loop) 
   QuotaTrip t = pool.quota->upstream_status(status, uv_now(loop), wall_ms());
   if (!t.tripped) return;
   // One line per cool-down, never per request: at most one a second.
-  logf(LogLevel::warn,
-       "pool %s: upstream answered %d; corral answers %d itself for %llu ms instead of sending "
-       "more (Blockfrost bans an IP that keeps sending)",
-       pool.name.c_str(), status, status == 402 ? 402 : 429,
-       static_cast<unsigned long long>(t.cooldown_ms));
+  log_pool(LogLevel::warn, pool.name,
+           "upstream answered %d; corral answers %d itself for %llu ms instead of sending "
+           "more (Blockfrost bans an IP that keeps sending)",
+           status, status == 402 ? 402 : 429, static_cast<unsigned long long>(t.cooldown_ms));
 }
 
 void quota_reply(const QuotaAdmission& a, QuotaReply& out) {

@@ -94,7 +94,8 @@ bool resolve_now(AddressBook& book, std::string& why) {
 struct Resolver::Lookup {
   uv_getaddrinfo_t req{};
   std::shared_ptr<AddressBook> book;
-  std::string label;  // "pool/backend (host:port)"
+  std::string pool, backend;
+  std::string label;  // the configured "host:port"
   uint64_t interval_ms = 0;
   Resolver* owner = nullptr;
   std::shared_ptr<bool> alive;
@@ -140,7 +141,9 @@ void Resolver::tick() {
       if (now < book.next_due_ms) continue;
       auto* l = new Lookup;
       l->book = b.addrs;
-      l->label = pool.name + "/" + b.name + " (" + b.address + ")";
+      l->pool = pool.name;
+      l->backend = b.name;
+      l->label = b.address;
       l->interval_ms = pool.resolve_interval_ms;
       l->owner = this;
       l->alive = alive_;
@@ -149,8 +152,8 @@ void Resolver::tick() {
       int rc = uv_getaddrinfo(loop_, &l->req, &Resolver::on_answer, book.host().c_str(), nullptr,
                               &hints);
       if (rc != 0) {
-        logf(LogLevel::warn, "backend %s: cannot start a lookup: %s", l->label.c_str(),
-             uv_strerror(rc));
+        log_backend(LogLevel::warn, l->pool, l->backend, "%s: cannot start a lookup: %s",
+                    l->label.c_str(), uv_strerror(rc));
         book.next_due_ms = now + pool.resolve_interval_ms;
         delete l;
         continue;
@@ -175,13 +178,13 @@ void Resolver::on_answer(uv_getaddrinfo_t* req, int status, addrinfo* res) {
     if (failed) {
       // Keep serving the last good addresses; say so once per failure run.
       if (!book.failing)
-        logf(LogLevel::warn, "backend %s: lookup failed (%s); keeping %s", l->label.c_str(),
-             what.c_str(), describe(*book.get()).c_str());
+        log_backend(LogLevel::warn, l->pool, l->backend, "%s: lookup failed (%s); keeping %s",
+                    l->label.c_str(), what.c_str(), describe(*book.get()).c_str());
       book.failing = true;
     } else {
       if (book.failing || !what.empty())
-        logf(LogLevel::info, "backend %s resolves to %s", l->label.c_str(),
-             describe(*book.get()).c_str());
+        log_backend(LogLevel::info, l->pool, l->backend, "%s resolves to %s", l->label.c_str(),
+                    describe(*book.get()).c_str());
       book.failing = false;
     }
   }

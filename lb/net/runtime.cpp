@@ -121,8 +121,8 @@ TlsContext client_tls(const config::Backend& b, const std::string& pool) {
   std::string err;
   TlsContext ctx = make_client_tls(b.tls_ca, err);
   if (!ctx)
-    logf(LogLevel::error, "pool %s backend %s: TLS: %s; it is unreachable until fixed",
-         pool.c_str(), b.name.c_str(), err.c_str());
+    log_backend(LogLevel::error, pool, b.name, "TLS: %s; it is unreachable until fixed",
+                err.c_str());
   return ctx;
 }
 
@@ -165,12 +165,12 @@ std::shared_ptr<const Runtime> build_runtime(const config::Config& cfg, Registry
         rb.addrs = std::make_shared<AddressBook>(b.address.host, b.address.port);
         std::string why;
         if (!resolve_now(*rb.addrs, why))
-          logf(LogLevel::warn,
-               "pool %s backend %s: cannot resolve %s (%s); it is down until it does",
-               p.name.c_str(), b.name.c_str(), b.address.text.c_str(), why.c_str());
+          log_backend(LogLevel::warn, p.name, b.name,
+                      "cannot resolve %s (%s); it is down until it does", b.address.text.c_str(),
+                      why.c_str());
         else if (!rb.addrs->literal())
-          logf(LogLevel::info, "pool %s backend %s: %s resolves to %s", p.name.c_str(),
-               b.name.c_str(), b.address.text.c_str(), describe(*rb.addrs->get()).c_str());
+          log_backend(LogLevel::info, p.name, b.name, "%s resolves to %s", b.address.text.c_str(),
+                      describe(*rb.addrs->get()).c_str());
         rb.addrs->next_due_ms = 0;  // the Resolver's first tick sets its interval going
       }
       pool.weights.push_back(b.weight);
@@ -195,6 +195,7 @@ std::shared_ptr<const Runtime> build_runtime(const config::Config& cfg, Registry
       spec.websocket = r.websocket;
       spec.allow_writes = r.allow_writes;
       spec.client_limit = r.client_rate_limit;
+      spec.expose_backend = r.expose_backend;
       spec.limit_id = name_hash(l.name + "\n" + r.prefix);
       rl.limited.push_back(registry.route_limited(l.name, r.prefix));
       for (size_t i = 0; i < cfg.pools.size(); ++i)

@@ -51,6 +51,9 @@ Tunnel::Tunnel(Worker& worker, std::unique_ptr<Stream> client, std::unique_ptr<S
 }
 
 Tunnel::~Tunnel() {
+  if (setup_.access && access_log_enabled())
+    access_log_write(
+        setup_.access->record(uv_hrtime() / 1000, bytes_to_backend_, bytes_to_client_));
   worker_.deadlines().clear(deadline_);
   setup_.stats->local().tunnels.fetch_sub(1, std::memory_order_relaxed);
   // The client connection's place in the counts, taken over in ClientConn::exchange_switched.
@@ -103,6 +106,7 @@ void Tunnel::pump(Side& from) {
       if (n > 0) {
         if (!forward(client_, in.substr(0, n))) return;
         setup_.stats->local().tunnel_bytes_to_client.fetch_add(n, std::memory_order_relaxed);
+        bytes_to_client_ += n;
       }
       from.s->consume(n);
       if (close_code_ != 0 && !close_sent_ && to_client_.at_boundary()) {
@@ -116,6 +120,7 @@ void Tunnel::pump(Side& from) {
         if (!forward(backend_, in)) return;
         setup_.stats->local().tunnel_bytes_to_backend.fetch_add(in.size(),
                                                                 std::memory_order_relaxed);
+        bytes_to_backend_ += in.size();
       }
       from.s->consume(in.size());
     }
@@ -241,8 +246,12 @@ void Tunnel::send_close() {
   if (close_code_ == http::kWsServiceRestart && setup_.pinned)
     worker_.state().sessions.record_slot(setup_.pin_key,
                                          st.tip_slot.load(std::memory_order_relaxed));
-  logf(LogLevel::debug, "tunnel to %s closed with %u: %s",
-       worker_.state().registry.name_of(setup_.backend).c_str(), close_code_, close_reason_);
+  if (std::string who = worker_.state().registry.name_of(setup_.backend); !who.empty()) {
+    size_t slash = who.find('/');
+    log_backend(LogLevel::debug, std::string_view(who).substr(0, slash),
+                std::string_view(who).substr(slash + 1), "tunnel closed with %u: %s", close_code_,
+                close_reason_);
+  }
   backend_.s->close();
   if (!client_.s->write({reinterpret_cast<const char*>(frame), n})) {
     close_all();
@@ -308,9 +317,12 @@ void Tunnel::on_deadline(void* self) {
     }
   for (Side* s : {&t->client_, &t->backend_})
     if (t->stalled(*s, now)) {
-      log_limited("tunnel to %s: the %s took no byte for send_timeout; closed",
-                  t->worker_.state().registry.name_of(t->setup_.backend).c_str(),
-                  s == &t->client_ ? "client" : "backend");
+      std::string who = t->worker_.state().registry.name_of(t->setup_.backend);
+      size_t slash = who.find('/');
+      log_backend_limited(std::string_view(who).substr(0, slash),
+                          slash == std::string::npos ? "" : std::string_view(who).substr(slash + 1),
+                          "tunnel closed: the %s took no byte for send_timeout",
+                          s == &t->client_ ? "client" : "backend");
       t->close_all();
       return;
     }

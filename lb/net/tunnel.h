@@ -17,6 +17,7 @@
 #include "lb/core/backend_ref.h"
 #include "lb/core/session_key.h"
 #include "lb/http/ws_frame.h"
+#include "lb/net/access_log.h"
 #include "lb/net/backend_stats.h"
 #include "lb/net/deadlines.h"
 #include "lb/net/stream.h"
@@ -34,6 +35,8 @@ struct TunnelSetup {
   bool pinned = false;  // the user has a key: a 1012 records the slot it last saw
   uint64_t idle_ms = 0;
   uint64_t send_ms = 0;  // limits.send_timeout
+  // The access log's line (log.access), written when the tunnel closes; null when off.
+  std::unique_ptr<OwnedAccessRecord> access;
 };
 
 class Tunnel {
@@ -106,6 +109,7 @@ class Tunnel {
   uint64_t linger_ms_ = 0;
   uint16_t close_code_ = 0;  // a close frame wanted (0: none)
   const char* close_reason_ = "";
+  uint64_t bytes_to_client_ = 0, bytes_to_backend_ = 0;  // for the access log
   bool close_sent_ = false;
   bool closing_ = false;
 };

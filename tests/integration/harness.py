@@ -383,7 +383,8 @@ class Corral:
         self.admin_port = int(m.group(1))
         self.proc.wait_line(r"corral \S+ running")
         for line in self.proc.lines:
-            m = re.search(r"listening (\S+) \S+:(\d+)$", line)
+            # msg="listening NAME HOST:PORT" (logfmt) or "msg":"listening ..." (JSON)
+            m = re.search(r'listening (\S+) \S+:(\d+)"', line)
             if m and m.group(1) != "admin":
                 self.ports[m.group(1)] = int(m.group(2))
         self.port = self.ports.get("public")

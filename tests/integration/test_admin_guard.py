@@ -157,10 +157,11 @@ class Guard(harness.unittest.TestCase):
 
     def test_exposed_files_are_named_at_start_and_reload(self):
         self.start(0o644, 0o640, 0o600)
-        self.corral.proc.wait_line(r"warn admin token file %s is mode 0644: readable by group "
-                                   r"and others" % re.escape(self.token))
-        self.corral.proc.wait_line(r"warn secret file of pools\.web\.set_headers\.project_id %s "
-                                   r"is mode 0640: readable by group" % re.escape(self.secret))
+        self.corral.proc.wait_line(r"level=warn msg=\"admin token file %s is mode 0644: "
+                                   r"readable by group and others" % re.escape(self.token))
+        self.corral.proc.wait_line(r"level=warn msg=\"secret file of "
+                                   r"pools\.web\.set_headers\.project_id %s is mode 0640: "
+                                   r"readable by group" % re.escape(self.secret))
         self.assertNotIn("config file", self.corral.proc.log())
         # Fixed files and an exposed config: the reload names only the config.
         os.chmod(self.token, 0o600)
@@ -169,7 +170,7 @@ class Guard(harness.unittest.TestCase):
         mark = len(self.corral.proc.lines)
         self.corral.proc.send(signal.SIGHUP)
         self.corral.proc.wait_line(r"config reloaded", start=mark)
-        self.corral.proc.wait_line(r"warn config file %s is mode 0644" %
+        self.corral.proc.wait_line(r"level=warn msg=\"config file %s is mode 0644" %
                                    re.escape(self.corral.path), start=mark)
         after = "\n".join(self.corral.proc.lines[mark:])
         self.assertNotIn(self.token, after)

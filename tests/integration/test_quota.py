@@ -130,7 +130,8 @@ class QuotaGuard(harness.unittest.TestCase):
         for i in range(5):
             self.assertEqual(harness.get(c.port, "/bf/tx/%d" % i)[0], 200)
         # 80% of 5 is the 4th request: one warning.
-        c.proc.wait_line(r"pool bf: 4 of the daily quota of 5 requests used \(80%\)", timeout=5)
+        c.proc.wait_line(r'msg="4 of the daily quota of 5 requests used \(80%\)[^"]*" pool=bf',
+                         timeout=5)
         status, headers, body = harness.get(c.port, "/bf/tx/6")
         wait = self.refused_ok(status, headers, body)
         self.assertLessEqual(abs(wait - seconds_to_utc_midnight()), 5)
@@ -185,7 +186,8 @@ class QuotaGuard(harness.unittest.TestCase):
         m = c.metrics()
         self.assertEqual(metric(m, "corral_upstream_limited_total", pool="bf", code="429"), 1)
         self.assertEqual(metric(m, "corral_quota_refused_total", pool="bf", reason="cooldown"), 1)
-        c.proc.wait_line(r"pool bf: upstream answered 429; corral answers 429 itself for 1000 ms")
+        c.proc.wait_line(r'msg="upstream answered 429; corral answers 429 itself for 1000 ms'
+                         r'[^"]*" pool=bf')
 
     def test_an_upstream_402_closes_the_day(self):
         c = self.start("{rps: 100, burst: 100}")

@@ -25,7 +25,8 @@ class ResolveTest(unittest.TestCase):
         backend = RecordingBackend()
         corral = Corral(config(backend.port))
         try:
-            corral.proc.wait_line(r"backend named: localhost:%d resolves to 127\.0\.0\.1:%d"
+            corral.proc.wait_line(r'msg="localhost:%d resolves to 127\.0\.0\.1:%d[^"]*" '
+                                  r'pool=web backend=named'
                                   % (backend.port, backend.port))
             self.assertEqual(get(corral.port, "/a")[0], 200)
             b = corral.status()["pools"][0]["backends"][0]

@@ -150,7 +150,7 @@ class TlsListener(unittest.TestCase):
                 return t.getpeercert(binary_form=True)
 
     def test_key_file_readable_by_others_is_named(self):
-        self.corral.proc.wait_line(r"warn TLS key of listener public %s is mode 0644" %
+        self.corral.proc.wait_line(r"level=warn msg=\"TLS key of listener public %s is mode 0644" %
                                    re.escape(self.certs.path("live.key")))
 
     def test_curl_tls12_and_tls13_keep_alive(self):

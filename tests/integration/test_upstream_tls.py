@@ -247,7 +247,8 @@ class UpstreamTlsTest(unittest.TestCase):
         self.assertEqual(get(c.port, "/y", headers={"X-User": "second"})[0], 503)
         self.assertEqual(rogue.requests + named.requests + selfsigned.requests, [])
         log = c.proc.log()
-        self.assertRegex(log, r"backend rogue \(127\.0\.0\.1:\d+\): tls: .*certificate")
+        self.assertRegex(log, r'msg="tls: [^"]*certificate[^"]*\(127\.0\.0\.1:\d+\)" pool=web '
+                              r'backend=rogue')
         self.assertIn("tls_failures", c.status()["pools"][0]["backends"][0])
 
     def test_health_over_tls_brings_a_backend_back(self):
