@@ -290,8 +290,6 @@ TEST_CASE("loader keys: DESIGN.md's sample fails only on keys not implemented ye
        " stale_after: 2m}"},
       {"    cache: {max_bytes: 256MB, immutable_after_slots: 129600}   # + request collapsing\n",
        ""},
-      // The sample's disk path does not exist on a test machine: an error of its own.
-      {"monitor: {disk_paths: [/var/lib/corral]}\n", ""},
   };
   std::string kept = text;
   for (auto [from, to] : cuts) {
