@@ -252,8 +252,11 @@ std::string AdminServer::metrics_text() const {
   for (const auto& p : rt->pools)
     for (const auto& b : p.backends) {
       const net::CodeCounts codes = b.stats->codes();
+      // 200 and 503 always have a series (0 until seen): rate() needs the counter to exist
+      // before the first increase, and a panel of a backend never refused reads 0, not
+      // "No data".
       for (size_t code = 100; code < codes.size(); ++code)
-        if (codes[code] != 0)
+        if (codes[code] != 0 || code == 200 || code == 503)
           e.line("corral_requests_total",
                  backend_labels(p, b) + ",code=\"" + std::to_string(code) + "\"", codes[code]);
     }

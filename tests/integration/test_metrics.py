@@ -129,8 +129,20 @@ class Metrics(harness.unittest.TestCase):
         for n, l, v in self.samples:
             if n == "corral_requests_total" and l["pool"] == "kupo":
                 codes[int(l["code"])] = codes.get(int(l["code"]), 0) + v
+        codes = {c: v for c, v in codes.items() if v != 0}  # 200 and 503 are always there
         self.assertEqual(codes, self.sent)
         self.assertEqual(sum(codes.values()), 120)
+
+    def test_200_and_503_series_exist_before_any_503(self):
+        # rate() only sees the first 503s if the series was already there (at 0) before.
+        backends = list(self.fleet.names()) + ["gone"]
+        for b in backends:
+            for code in ("200", "503"):
+                value(self.samples, "corral_requests_total", backend=b, code=code)
+        self.assertEqual(value(self.samples, "corral_requests_total", backend="gone",
+                               code="503"), 0)
+        self.assertEqual(value(self.samples, "corral_requests_total", backend="gone",
+                               code="200"), 0)
 
     def test_histogram_is_cumulative_from_100us(self):
         total = 0
