@@ -120,6 +120,11 @@ int ControlLoop::run() {
   }
   logf(LogLevel::info, "admin listening %s:%u", cfg.admin.listen.host.c_str(), admin_->port());
   warn_exposed(cfg);  // secret files others can read, an open admin listener
+  // Said once, so that an operator wondering where corral_disk_free_bytes went finds why.
+  if (cfg.monitor.disk_paths.empty())
+    logf(LogLevel::info,
+         "disk metrics are off: no state_file and no monitor.disk_paths; set "
+         "monitor: {disk_paths: [DIR]} to export corral_disk_free_bytes for DIR");
 
   // Worker threads inherit the held mask, so signals reach only this thread's handlers.
   for (unsigned i = 0; i < nworkers; ++i) {

@@ -39,6 +39,15 @@ TEST_CASE("monitor: by default the state file's directory is watched") {
   CHECK(r.config->monitor.disk_paths == Paths{dir.path.string()});
 }
 
+TEST_CASE("monitor: {} without disk_paths keeps the state file's directory") {
+  TempDir dir;
+  std::string state = "state_file: " + (dir.path / "pins").string() + "\n";
+  LoadResult r = config::load_string(with_top(state + "monitor: {}"), "t.yaml");
+  INFO(dump(r));
+  REQUIRE(r.config.has_value());
+  CHECK(r.config->monitor.disk_paths == Paths{dir.path.string()});
+}
+
 TEST_CASE("monitor: disk_paths listed replace the default; [] watches nothing") {
   TempDir dir, other;
   std::string state = "state_file: " + (dir.path / "pins").string() + "\n";

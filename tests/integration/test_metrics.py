@@ -221,6 +221,17 @@ class Metrics(harness.unittest.TestCase):
         self.assertLess(abs(free - st.f_bavail * st.f_frsize), slack)
         self.assertLess(abs(total - st.f_blocks * st.f_frsize), slack)
 
+    def test_no_disk_watched_says_so_once_at_start(self):
+        self.assertNotIn("disk metrics are off", self.corral.proc.log())
+        bare = harness.Corral(harness.kupo_config(self.fleet))  # no state_file, no monitor
+        try:
+            self.assertNotIn("corral_disk_free_bytes{", bare.metrics())
+            log = bare.proc.log()
+        finally:
+            self.assertEqual(bare.stop(), 0)
+        self.assertEqual(log.count("disk metrics are off"), 1, log)
+        self.assertIn("monitor: {disk_paths: [DIR]}", log)
+
     def test_promtool_check_metrics_is_silent(self):
         promtool = shutil.which("promtool")
         if not promtool:
