@@ -72,15 +72,16 @@ uint64_t total(const net::CodeCounts& s) {
   return n;
 }
 
-// A backend's last minute: {"seconds": 60, "rps", "rate_503", "p99_ms" (null without
-// timed responses)}; null before the first sample.
+// A backend's last minute: {"seconds" (the span the samples really cover: under 60 for
+// the first minute after start or after the backend was added), "rps", "rate_503",
+// "p99_ms" (null without timed responses)}; null before the first sample.
 void window_json(JsonWriter& j, const std::optional<TrafficFigures>& f) {
   if (!f) {
     j.null();
     return;
   }
   j.begin_object();
-  j.key("seconds").value(static_cast<uint64_t>(kRateWindowMs / 1000));
+  j.key("seconds").value(f->seconds);
   j.key("rps").value(f->rps);
   j.key("rate_503").value(f->rate_503);
   j.key("p99_ms");

@@ -101,7 +101,9 @@ class Status(unittest.TestCase):
         self.assertLessEqual(st["started_unix_ms"], int(time.time() * 1000))
         # Every backend is sampled from the start: a window of no traffic yet.
         for b in self.pool(st)["backends"]:
-            self.assertEqual(b["window"]["seconds"], 60, b)
+            # The span covered so far, not the nominal minute.
+            self.assertGreaterEqual(b["window"]["seconds"], 0, b)
+            self.assertLess(b["window"]["seconds"], 60, b)
             self.assertEqual(b["window"]["rps"], 0, b)
             self.assertIsNone(b["window"]["p99_ms"], b)
 
@@ -126,6 +128,9 @@ class Status(unittest.TestCase):
         backends = {b["name"]: b for b in self.pool(st)["backends"]}
         for name, b in backends.items():
             w = b["window"]
+            self.assertLess(w["seconds"], 60, name)
+            self.assertGreater(w["seconds"], span - 3, name)  # sampled each second
+            self.assertLessEqual(w["seconds"], span + 0.5, name)
             sent_rps = load.seen[name] / span
             print("%s: window %s, client saw %.1f/s, %d of %d were 503" %
                   (name, w, sent_rps, load.s503[name], load.seen[name]))
