@@ -200,8 +200,10 @@ std::string AdminServer::status_json() const {
       j.key("addresses").value(net::describe(*b.addrs->get()));
       j.key("weight").value(b.weight);
       j.key("pinned_sessions").value(state_.sessions.pinned(b.ref));
-      j.key("in_flight").value(s.sum(&BS::in_flight));
-      j.key("tunnels").value(s.sum(&BS::tunnels));
+      // Gauges raised in one shard and lowered in another: a read between the two can sum
+      // below 0, which is never true; clamped as /metrics does.
+      j.key("in_flight").value(non_negative(s.sum(&BS::in_flight)));
+      j.key("tunnels").value(non_negative(s.sum(&BS::tunnels)));
       j.key("tunnel_bytes").begin_object();
       j.key("to_backend").value(s.sum(&BS::tunnel_bytes_to_backend));
       j.key("to_client").value(s.sum(&BS::tunnel_bytes_to_client)).end_object();
@@ -271,7 +273,7 @@ std::string AdminServer::status_json() const {
     j.key("tls").value(l.tls);
     using LS = net::ListenerShard;
     if (l.tls) j.key("tls_failures").value(l.stats->sum(&LS::tls_failures));
-    j.key("open").value(l.stats->sum(&LS::open));
+    j.key("open").value(non_negative(l.stats->sum(&LS::open)));
     j.key("accepted").value(l.stats->sum(&LS::accepted));
     j.key("rejected").value(l.stats->sum(&LS::rejected));
     j.key("local_responses");
