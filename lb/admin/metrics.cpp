@@ -75,8 +75,7 @@ uint64_t pool_sum(const net::ProxyState& st, const net::RuntimePool& p, F&& fiel
 }
 
 // corral_tunnels, bytes and closes, and corral_remaps_total.
-void tunnel_and_remap_metrics(Exposition& e, const net::Runtime& rt, const net::ProxyState& st,
-                              uint64_t expired) {
+void tunnel_and_remap_metrics(Exposition& e, const net::Runtime& rt, const net::ProxyState& st) {
   e.help("corral_tunnels", "gauge", "Open WebSocket tunnels to the backend.");
   for (const auto& p : rt.pools)
     for (const auto& b : p.backends)
@@ -95,14 +94,19 @@ void tunnel_and_remap_metrics(Exposition& e, const net::Runtime& rt, const net::
                {{"1001", pool_sum(st, p, [](auto& s) { return s.sum(&BS::tunnel_closes_1001); })},
                 {"1012", pool_sum(st, p, [](auto& s) { return s.sum(&BS::tunnel_closes_1012); })}});
   e.help("corral_remaps_total", "counter",
-         "Users moved to another backend of the pool, by reason (down, removed, admin); "
-         "reason=\"expired\" (pins dropped after ttl idle) is process-wide, without a pool.");
-  for (const auto& p : rt.pools)
+         "Users moved to another backend of the pool, by reason (down, removed, admin, "
+         "expired: pins dropped after ttl idle).");
+  for (const auto& p : rt.pools) {
+    // Every backend the pool ever had, as pool_sum: a removed one's expiries stay counted.
+    uint64_t expired = 0;
+    st.registry.for_each_ref_in_pool(p.name,
+                                     [&](BackendRef ref) { expired += st.sessions.expired(ref); });
     e.by_label("corral_remaps_total", pool_label(p), "reason",
                {{"down", pool_sum(st, p, [](auto& s) { return s.sum(&BS::remaps_down); })},
                 {"removed", pool_sum(st, p, [](auto& s) { return s.sum(&BS::remaps_removed); })},
-                {"admin", pool_sum(st, p, [](auto& s) { return s.sum(&BS::remaps_admin); })}});
-  e.line("corral_remaps_total", "reason=\"expired\"", expired);
+                {"admin", pool_sum(st, p, [](auto& s) { return s.sum(&BS::remaps_admin); })},
+                {"expired", expired}});
+  }
 }
 
 // Listener counters, buffers, limiter and descriptor shortage.
@@ -324,7 +328,7 @@ std::string AdminServer::metrics_text() const {
               [&](const B& b) { return state_.sessions.pinned(b.ref); });
   per_backend("corral_backend_in_flight", "gauge", "Requests in flight to the backend.",
               [](const B& b) { return non_negative(b.stats->sum(&BS::in_flight)); });
-  tunnel_and_remap_metrics(e, *rt, state_, ss.expired);
+  tunnel_and_remap_metrics(e, *rt, state_);
 
   quota_metrics(o, *rt);
 

@@ -164,22 +164,35 @@ struct alignas(64) SessionTable::Shard {
     return static_cast<uint32_t>(slab.size() - 1);
   }
 
-  // Drops the entry at index slot s and returns its entry number to the free list.
-  void remove_at(size_t s, std::atomic<uint64_t>* pinned) {
+  // Drops the entry at index slot s and returns its entry number to the free list;
+  // returns the backend it was pinned to.
+  BackendRef remove_at(size_t s, std::atomic<uint64_t>* pinned) {
     uint32_t e = index[s];
     erase_slot(s);
     unlink(e);
-    pinned[slab[e].backend].fetch_sub(1, std::memory_order_relaxed);
+    const BackendRef b = slab[e].backend;
+    pinned[b].fetch_sub(1, std::memory_order_relaxed);
     slab[e].next = free_head;
     free_head = e;
     --size;
+    return b;
+  }
+
+  // Drops the entry at slot s as expired: counted in the shard and for its backend.
+  void expire_at(size_t s, std::atomic<uint64_t>* pinned, std::atomic<uint64_t>* expired_by) {
+    expired_by[remove_at(s, pinned)].fetch_add(1, std::memory_order_relaxed);
+    ++expired;
   }
 
   // Drops the coldest entry, counting it as expired if it was idle past ttl, else evicted.
-  void pop_cold(uint64_t now_ms, uint64_t ttl_ms, std::atomic<uint64_t>* pinned) {
-    bool was_expired = idle_ms(slab[tail], now_ms) > ttl_ms;
-    remove_at(slot_of(tail), pinned);
-    ++(was_expired ? expired : evicted);
+  void pop_cold(uint64_t now_ms, uint64_t ttl_ms, std::atomic<uint64_t>* pinned,
+                std::atomic<uint64_t>* expired_by) {
+    if (idle_ms(slab[tail], now_ms) > ttl_ms) {
+      expire_at(slot_of(tail), pinned, expired_by);
+    } else {
+      remove_at(slot_of(tail), pinned);
+      ++evicted;
+    }
   }
 
   size_t bytes() const {
@@ -192,7 +205,8 @@ SessionTable::SessionTable(size_t max_sessions, uint64_t ttl_ms, size_t shards)
       nshards_(std::max<size_t>(shards, 1)),
       max_per_shard_(shard_cap(max_sessions, nshards_)),
       ttl_ms_(ttl_ms),
-      pinned_(new std::atomic<uint64_t>[kMaxBackends]()) {}
+      pinned_(new std::atomic<uint64_t>[kMaxBackends]()),
+      expired_(new std::atomic<uint64_t>[kMaxBackends]()) {}
 
 SessionTable::~SessionTable() = default;
 
@@ -214,8 +228,7 @@ std::optional<Pin> SessionTable::touch(const SessionKey& key, uint64_t now_ms) {
   uint32_t e = sh.index[s];
   Entry& en = sh.slab[e];
   if (idle_ms(en, now_ms) > ttl_ms_.load(std::memory_order_relaxed)) {
-    sh.remove_at(s, pinned_.get());
-    ++sh.expired;
+    sh.expire_at(s, pinned_.get(), expired_.get());
     return std::nullopt;
   }
   // max(): a worker whose clock lags must not make the entry look older than it is.
@@ -245,12 +258,11 @@ void SessionTable::pin(const SessionKey& key, BackendRef backend, uint64_t now_m
       sh.move_to_front(e);
       return;
     }
-    sh.remove_at(s, pinned_.get());
-    ++sh.expired;
+    sh.expire_at(s, pinned_.get(), expired_.get());
   }
   // A loop, not an if: after set_limits shrank the cap, the shard may be over it.
   size_t cap = max_per_shard_.load(std::memory_order_relaxed);
-  while (sh.size >= cap) sh.pop_cold(now_ms, ttl, pinned_.get());
+  while (sh.size >= cap) sh.pop_cold(now_ms, ttl, pinned_.get(), expired_.get());
   uint32_t e = sh.alloc(cap);
   Entry& en = sh.slab[e];  // after alloc: growing the slab moves entries
   en.key = key;
@@ -293,7 +305,7 @@ size_t SessionTable::sweep(uint64_t now_ms, size_t max_per_shard) {
     std::lock_guard lock(sh.mu);
     for (size_t n = 0; n < max_per_shard && sh.tail != kNil; ++n) {
       if (idle_ms(sh.slab[sh.tail], now_ms) <= ttl && sh.size <= cap) break;
-      sh.pop_cold(now_ms, ttl, pinned_.get());
+      sh.pop_cold(now_ms, ttl, pinned_.get(), expired_.get());
       ++removed;
     }
   }
@@ -303,6 +315,11 @@ size_t SessionTable::sweep(uint64_t now_ms, size_t max_per_shard) {
 uint64_t SessionTable::pinned(BackendRef backend) const {
   if (backend >= kMaxBackends) return 0;
   return pinned_[backend].load(std::memory_order_relaxed);
+}
+
+uint64_t SessionTable::expired(BackendRef backend) const {
+  if (backend >= kMaxBackends) return 0;
+  return expired_[backend].load(std::memory_order_relaxed);
 }
 
 void SessionTable::set_limits(size_t max_sessions, uint64_t ttl_ms) {
@@ -342,7 +359,8 @@ void SessionTable::for_each(
 //   - per shard, the slab's capacity (free and never-used entries too: the slab never
 //     shrinks) and the index's capacity, i.e. each session's node plus its share of the
 //     index buckets at the current load factor;
-//   - the per-backend pinned counters (kMaxBackends of them, allocated up front);
+//   - the per-backend pinned and expired counters (kMaxBackends of each, allocated up
+//     front);
 //   - the allocator's own cost: kHeapBlockOverhead bytes for each heap block above.
 // Divided by the sessions held, that is what one more idle session costs on average; the
 // unit test checks it against what malloc reports for the same table.
@@ -352,7 +370,7 @@ SessionMemory SessionTable::memory() const {
   constexpr size_t kHeapBlockOverhead = 16;
   SessionMemory m;
   m.bytes = sizeof(SessionTable) + nshards_ * sizeof(Shard) + alignof(Shard) + kHeapBlockOverhead +
-            kMaxBackends * sizeof(std::atomic<uint64_t>) + kHeapBlockOverhead;
+            2 * (kMaxBackends * sizeof(std::atomic<uint64_t>) + kHeapBlockOverhead);
   for (size_t i = 0; i < nshards_; ++i) {
     const Shard& sh = shards_[i];
     std::lock_guard lock(sh.mu);

@@ -60,6 +60,10 @@ class SessionTable {
   // Pinned sessions per backend (maintained on every insert/move/erase/expiry/eviction).
   uint64_t pinned(BackendRef backend) const;
 
+  // Sessions of `backend` dropped after ttl idle, since start (touch, pin, sweep and a
+  // full shard's cold end alike); their sum over all refs is stats().expired.
+  uint64_t expired(BackendRef backend) const;
+
   // Reload: new limits apply from now on (shrinking evicts from the cold end lazily).
   void set_limits(size_t max_sessions, uint64_t ttl_ms);
 
@@ -88,6 +92,7 @@ class SessionTable {
   std::atomic<size_t> max_per_shard_;
   std::atomic<uint64_t> ttl_ms_;
   std::unique_ptr<std::atomic<uint64_t>[]> pinned_;
+  std::unique_ptr<std::atomic<uint64_t>[]> expired_;
 };
 
 }  // namespace lb

@@ -18,6 +18,16 @@ void Registry::for_each_in_pool(const std::string& pool,
   }
 }
 
+void Registry::for_each_ref_in_pool(const std::string& pool,
+                                    const std::function<void(BackendRef)>& fn) const {
+  std::lock_guard lock(mu_);
+  const std::string prefix = pool + "/";
+  for (auto it = backends_.lower_bound(prefix); it != backends_.end(); ++it) {
+    if (!it->first.starts_with(prefix)) break;
+    fn(it->second.ref);
+  }
+}
+
 Registry::Entry Registry::backend(const std::string& pool, const std::string& name) {
   std::lock_guard lock(mu_);
   std::string key = pool + "/" + name;

@@ -111,6 +111,10 @@ class Registry {
   // backend of every pool.
   void for_each_in_pool(const std::string& pool,
                         const std::function<void(const BackendStats&)>& fn) const;
+  // The same backends' refs (per-ref counts kept elsewhere, e.g. the session table's
+  // expiries, summed per pool).
+  void for_each_ref_in_pool(const std::string& pool,
+                            const std::function<void(BackendRef)>& fn) const;
 
   // The quota guard of `pool`, made on first use and given `limits` (a reload changes the
   // limits of the same guard: its daily count and cool-downs go on).

@@ -70,3 +70,20 @@ TEST_CASE("admin documents: /status never shows a gauge below 0") {
   CHECK(st.find("\"in_flight\":0") != std::string::npos);
   CHECK(st.find("\"open\":0") != std::string::npos);
 }
+
+TEST_CASE("admin documents: expired pins are remaps of their own pool; the total stays") {
+  Rig rig;
+  lb::SessionTable& t = rig.state.sessions;
+  auto key = [](uint64_t n) { return lb::SessionKey{n * 0x9e3779b97f4a7c15ULL, n}; };
+  t.pin(key(1), rig.backend(0, 0).ref, 0);
+  t.pin(key(2), rig.backend(0, 1).ref, 0);
+  t.pin(key(3), rig.backend(1, 0).ref, 0);
+  t.pin(key(4), rig.backend(0, 1).ref, 100'000);  // stays: not idle past ttl
+  CHECK(t.sweep(70'000) == 3);
+  const std::string m = rig.admin->metrics_text();
+  INFO(m);
+  CHECK(m.find("corral_remaps_total{pool=\"k\",reason=\"expired\"} 2\n") != std::string::npos);
+  CHECK(m.find("corral_remaps_total{pool=\"o\",reason=\"expired\"} 1\n") != std::string::npos);
+  CHECK(m.find("corral_remaps_total{reason=") == std::string::npos);  // no pool-less series
+  CHECK(m.find("corral_sessions_expired_total 3\n") != std::string::npos);
+}

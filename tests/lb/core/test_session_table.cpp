@@ -262,6 +262,29 @@ TEST_CASE("session table: a full shard whose coldest entry is expired counts an 
   CHECK(t.pinned(0) == 2);
 }
 
+TEST_CASE("session table: expiries are counted per backend by every path; evictions are not") {
+  SessionTable t(3, 100, 1);
+  t.pin(key_n(1), 1, 0);
+  t.pin(key_n(2), 2, 0);
+  t.pin(key_n(3), 2, 0);
+  CHECK_FALSE(t.touch(key_n(1), 150).has_value());  // touch
+  t.pin(key_n(2), 1, 150);                          // pin over an expired entry
+  t.pin(key_n(4), 3, 150);
+  t.pin(key_n(5), 3, 150);  // full: the cold end (key 3, idle 150) expires
+  CHECK(t.expired(1) == 1);
+  CHECK(t.expired(2) == 2);
+  CHECK(t.expired(3) == 0);
+  t.pin(key_n(6), 3, 160);  // full: key 2 is live, so this is an eviction
+  CHECK(t.stats().evicted == 1);
+  CHECK(t.sweep(400) == 3);  // sweep: keys 4, 5, 6 on backend 3
+  CHECK(t.expired(3) == 3);
+  CHECK(t.expired(0) == 0);
+  CHECK(t.expired(SessionTable::kMaxBackends) == 0);  // out of range reads 0
+  uint64_t sum = 0;
+  for (BackendRef b = 0; b < 8; ++b) sum += t.expired(b);
+  CHECK(sum == t.stats().expired);
+}
+
 TEST_CASE("session table: set_limits shrinks lazily; sweep and pin enforce the new cap") {
   SessionTable t(100, kHour, 1);
   for (uint64_t i = 0; i < 10; ++i) t.pin(key_n(i), static_cast<BackendRef>(i % 2), i);
