@@ -215,7 +215,7 @@ std::string AdminServer::status_json() const {
       j.key("responses");
       codes_json(j, codes);
       j.key("window");
-      window_json(j, sampler_.backend(b.ref, now));
+      window_json(j, sampler_.backend(*b.stats, now));
       j.key("tip_slot").value(load(s.tip_slot));
       if (std::optional<net::BackendHealthView> h = health_.backend(b.ref, now)) {
         j.key("slow_start").value(h->slow_start);

@@ -35,13 +35,15 @@ TrafficCounts read_counts(const net::BackendStats& s) {
 }
 
 void TrafficSampler::sample(const net::Runtime& rt, uint64_t now_ms) {
-  std::set<BackendRef> seen;
+  std::set<const net::BackendStats*> seen;
   std::set<std::string> pools;
   for (const net::RuntimePool& p : rt.pools) {
     TrafficCounts sum;
     for (const net::RuntimeBackend& b : p.backends) {
-      seen.insert(b.ref);
-      sum.add(windows_[b.ref].feed(now_ms, read_counts(*b.stats)));
+      seen.insert(b.stats.get());
+      Window& w = windows_[b.stats.get()];
+      w.keep = b.stats;
+      sum.add(w.window.feed(now_ms, read_counts(*b.stats)));
     }
     histories_[p.name].add(now_ms, sum);
     pools.insert(p.name);
@@ -50,10 +52,11 @@ void TrafficSampler::sample(const net::Runtime& rt, uint64_t now_ms) {
   std::erase_if(histories_, [&](const auto& kv) { return !pools.contains(kv.first); });
 }
 
-std::optional<TrafficFigures> TrafficSampler::backend(BackendRef ref, uint64_t now_ms) const {
-  auto it = windows_.find(ref);
+std::optional<TrafficFigures> TrafficSampler::backend(const net::BackendStats& stats,
+                                                      uint64_t now_ms) const {
+  auto it = windows_.find(&stats);
   if (it == windows_.end()) return std::nullopt;
-  return it->second.figures(now_ms, latency_bounds_ms());
+  return it->second.window.figures(now_ms, latency_bounds_ms());
 }
 
 std::vector<TrafficFigures> TrafficSampler::history(const std::string& pool) const {

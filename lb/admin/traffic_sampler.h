@@ -6,6 +6,7 @@
 // Control thread only.
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -32,14 +33,22 @@ class TrafficSampler {
   // starts a fresh window).
   void sample(const net::Runtime& rt, uint64_t now_ms);
 
-  // A backend's last minute as of now_ms; nullopt before its first sample.
-  std::optional<TrafficFigures> backend(BackendRef ref, uint64_t now_ms) const;
+  // A backend's last minute as of now_ms, by its counters (RuntimeBackend::stats); nullopt
+  // before its first sample.
+  std::optional<TrafficFigures> backend(const net::BackendStats& stats, uint64_t now_ms) const;
 
   // A pool's closed 5 s steps, oldest first (empty before the first step closed).
   std::vector<TrafficFigures> history(const std::string& pool) const;
 
  private:
-  std::map<BackendRef, RateWindow> windows_;
+  // Keyed by the counters, not the BackendRef: every backend past the registry's
+  // capacity gets ref kMaxBackends, but each has counters of its own. `keep` holds them
+  // while the window lives, so the address cannot be reused by another backend's.
+  struct Window {
+    std::shared_ptr<const net::BackendStats> keep;
+    RateWindow window;
+  };
+  std::map<const net::BackendStats*, Window> windows_;
   std::map<std::string, RateHistory> histories_;
 };
 

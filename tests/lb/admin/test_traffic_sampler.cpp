@@ -50,7 +50,7 @@ TEST_CASE("traffic sampler: per-backend windows and pool history from the summed
   answer(*fast, 200, 1000, 500);  // before the first sample: not a burst
   lb::admin::TrafficSampler s;
   lb::net::Runtime rt = runtime({{"kupo", {{1, fast}, {2, busy}}}});
-  CHECK_FALSE(s.backend(1, 0).has_value());
+  CHECK_FALSE(s.backend(*fast, 0).has_value());
   s.sample(rt, 0);
   for (uint64_t t = 1; t <= 10; ++t) {
     answer(*fast, 200, 3000, 10);  // 10/s at 3 ms
@@ -58,14 +58,14 @@ TEST_CASE("traffic sampler: per-backend windows and pool history from the summed
     answer(*busy, 503, 40000, 2);
     s.sample(rt, t * 1000);
   }
-  auto f = s.backend(1, 10'000);
+  auto f = s.backend(*fast, 10'000);
   REQUIRE(f.has_value());
   CHECK(f->rps == doctest::Approx(10.0));
   CHECK(f->rate_503 == 0);
   REQUIRE(f->p99_ms.has_value());
   CHECK(*f->p99_ms > 2.5);  // the (2.5, 5] ms bucket
   CHECK(*f->p99_ms <= 5);
-  auto g = s.backend(2, 10'000);
+  auto g = s.backend(*busy, 10'000);
   REQUIRE(g.has_value());
   CHECK(g->rps == doctest::Approx(4.0));
   CHECK(g->rate_503 == doctest::Approx(0.5));
@@ -81,20 +81,39 @@ TEST_CASE("traffic sampler: per-backend windows and pool history from the summed
   // baseline, no negative rate, then its new traffic.
   lb::net::Runtime without = runtime({{"kupo", {{1, fast}}}});
   s.sample(without, 11'000);
-  CHECK_FALSE(s.backend(2, 11'000).has_value());
+  CHECK_FALSE(s.backend(*busy, 11'000).has_value());
   auto fresh = std::make_shared<BackendStats>();
   answer(*fresh, 200, 1000, 3);
   lb::net::Runtime back = runtime({{"kupo", {{1, fast}, {2, fresh}}}});
   s.sample(back, 12'000);
-  CHECK(s.backend(2, 12'000)->rps == 0);
+  CHECK(s.backend(*fresh, 12'000)->rps == 0);
   answer(*fresh, 200, 1000, 6);
   s.sample(back, 13'000);
-  CHECK(s.backend(2, 13'000)->rps == doctest::Approx(6.0));
+  CHECK(s.backend(*fresh, 13'000)->rps == doctest::Approx(6.0));
 
   // A pool that goes away takes its history with it.
   s.sample(runtime({}), 14'000);
   CHECK(s.history("kupo").empty());
-  CHECK_FALSE(s.backend(1, 14'000).has_value());
+  CHECK_FALSE(s.backend(*fast, 14'000).has_value());
+}
+
+TEST_CASE("traffic sampler: backends past the registry's capacity share a ref, not a window") {
+  // Registry::backend() hands ref kMaxBackends to every name past its capacity.
+  auto a = std::make_shared<BackendStats>();
+  auto b = std::make_shared<BackendStats>();
+  lb::admin::TrafficSampler s;
+  lb::net::Runtime rt = runtime({{"kupo", {{lb::kMaxBackends, a}, {lb::kMaxBackends, b}}}});
+  s.sample(rt, 0);
+  answer(*a, 200, 1000, 30);
+  answer(*b, 503, 1000, 5);
+  s.sample(rt, 1000);
+  REQUIRE(s.backend(*a, 1000).has_value());
+  REQUIRE(s.backend(*b, 1000).has_value());
+  CHECK(s.backend(*a, 1000)->rps == doctest::Approx(30.0));
+  CHECK(s.backend(*a, 1000)->rate_503 == 0);
+  CHECK(s.backend(*b, 1000)->rps == doctest::Approx(5.0));
+  CHECK(s.backend(*b, 1000)->rate_503 == 1);
+  REQUIRE(s.history("kupo").empty());  // no 5 s step closed yet
 }
 
 TEST_CASE("traffic sampler: bounds in ms follow the histogram's microsecond bounds") {
