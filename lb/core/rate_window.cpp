@@ -107,10 +107,13 @@ void RateHistory::add(uint64_t now_ms, const TrafficCounts& delta) {
     started_ = true;
     step_start_ms_ = now_ms;
   }
-  // A gap longer than the whole history leaves nothing of it: start over, all empty.
+  // A gap longer than the whole history: the open step is closed like any other, then
+  // the steps that would only push empty points through the ring are skipped, leaving
+  // the last kHistoryPoints to close below (what closing one by one would give, without
+  // a loop as long as the gap).
   if (now_ms >= step_start_ms_ + kHistoryStepMs * (kHistoryPoints + 1)) {
-    uint64_t skipped = (now_ms - step_start_ms_) / kHistoryStepMs - kHistoryPoints;
-    open_ = TrafficCounts{};
+    close_step();
+    const uint64_t skipped = (now_ms - step_start_ms_) / kHistoryStepMs - kHistoryPoints;
     step_start_ms_ += skipped * kHistoryStepMs;
   }
   while (now_ms >= step_start_ms_ + kHistoryStepMs) close_step();

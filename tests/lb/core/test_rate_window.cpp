@@ -117,11 +117,12 @@ TEST_CASE("rate window: a minute of per-second feeds gives rate, 503 share and p
   f = w.figures(150'000, kBounds);
   CHECK(f.rps == 0);
   CHECK_FALSE(f.p99_ms.has_value());
-  // No feeds at all for a minute: nothing left in the window either.
+  // A burst of 100 in one feed counts over the window's span: the last 60 feeds (a second
+  // each), one of which carried the 100.
   cum.responses += 100;
   w.feed(151'000, cum);
-  // The window is the last 60 feeds (a second each), one of which carried the 100.
   CHECK(w.figures(151'000, kBounds).rps == doctest::Approx(100.0 / 60));
+  // Then no feed at all for a minute: nothing is left in the window.
   CHECK(w.figures(211'000, kBounds).rps == 0);
 }
 
@@ -142,6 +143,34 @@ TEST_CASE("rate window: memory is bounded whatever the feed rate") {
   cum.responses += 3;
   still.feed(5, cum);
   CHECK(still.figures(5, kBounds).rps > 0);
+}
+
+TEST_CASE("rate history: one add after a gap gives what adds every second through it give") {
+  // Traffic in a closed step and in the open one, then a gap of `steps` steps: shorter
+  // than the history (the open step stays, as the oldest point), or longer (it is pushed out).
+  const uint64_t n = lb::kHistoryPoints;
+  for (uint64_t steps : {uint64_t{3}, n - 1, n, n + 1, n + 2, 5 * n}) {
+    CAPTURE(steps);
+    RateHistory gap, steady;
+    for (uint64_t t = 0; t < 7; ++t) {
+      gap.add(t * 1000, counts(3, 1, b0_01, 3));
+      steady.add(t * 1000, counts(3, 1, b0_01, 3));
+    }
+    const uint64_t end = 6'000 + steps * lb::kHistoryStepMs;
+    for (uint64_t t = 7'000; t < end; t += 1000) steady.add(t, TrafficCounts{});
+    gap.add(end, counts(2, 0, b0_01, 2));
+    steady.add(end, counts(2, 0, b0_01, 2));
+    auto a = gap.points(kBounds), b = steady.points(kBounds);
+    REQUIRE(a.size() == b.size());
+    CHECK(a.size() == std::min<uint64_t>(n, steps + 1));
+    for (size_t i = 0; i < a.size(); ++i) {
+      CAPTURE(i);
+      CHECK(a[i].rps == doctest::Approx(b[i].rps));
+      CHECK(a[i].rate_503 == doctest::Approx(b[i].rate_503));
+    }
+    // The open step's 2 s of traffic (6 requests, 2 of them 503) while it is still shown.
+    if (steps < n) CHECK(a[1].rps == doctest::Approx(6.0 / 5));
+  }
 }
 
 TEST_CASE("rate history: 5 s steps over 5 minutes, pool sums with p99 from summed buckets") {
