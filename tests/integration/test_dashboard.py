@@ -60,6 +60,12 @@ RENDERED_JS = """({status: window.__status,
     const f = (n) => e.querySelector('[data-field=' + n + ']').textContent;
     return {backend: e.dataset.backend, rps: f('rps'), rate_503: f('rate_503'), p99: f('p99')};
   })})"""
+# Each pool's chart panels as rendered, with the /status answer they were drawn from.
+POOLS_RENDERED_JS = """({status: window.__status,
+  pools: Array.from(document.querySelectorAll('[data-pool]')).map(e => {
+    const f = (n) => e.querySelector('[data-chart=' + n + '] .now').textContent;
+    return {pool: e.dataset.pool, rps: f('rps'), rate_503: f('rate_503'), p99: f('p99')};
+  })})"""
 
 
 def setUpModule():
@@ -335,6 +341,8 @@ class Dashboard(unittest.TestCase):
             await cdp.wait_js(
                 "document.querySelectorAll('[data-pool=kupo] [data-chart] path.line').length",
                 lambda v: v >= 3, "the charts", 25)
+            # Their "now" is the pool's newest history step for all three figures.
+            self.check_pool_now(await cdp.js(POOLS_RENDERED_JS))
 
             # DASHBOARD_SETTLE_S=N: N more seconds of traffic before the pictures (fuller
             # charts, as for docs/dashboard.png).
@@ -392,6 +400,29 @@ class Dashboard(unittest.TestCase):
                 scale = 1 if ms.group(2) == "ms" else 1000
                 self.assertClose(ms.group(1), win["p99_ms"] / scale, c)
         self.assertGreater(p99s, 0, "no card with a p99: %s" % shown)
+
+    def check_pool_now(self, shown):
+        """Each pool's req/s, 503 and p99 "now" are the last point of its /status history
+        (one basis, not the backends' last minute summed); "–" before the first point."""
+        hists = {p["name"]: p["history"] for p in shown["status"]["pools"]}
+        self.assertEqual({p["pool"] for p in shown["pools"]}, set(hists))
+        p99s = 0
+        for p in shown["pools"]:
+            h = hists[p["pool"]]
+            if not h["rps"]:
+                self.assertEqual((p["rps"], p["rate_503"], p["p99"]), (DASH,) * 3, p)
+                continue
+            self.assertClose(p["rps"], h["rps"][-1], p)
+            self.assertClose(p["rate_503"], h["rate_503"][-1] * 100, p, "%")
+            if h["p99_ms"][-1] is None:
+                self.assertEqual(p["p99"], DASH, p)
+            else:
+                p99s += 1
+                ms = re.match(r"^([0-9.]+) (m?s)$", p["p99"])
+                self.assertTrue(ms, p)
+                scale = 1 if ms.group(2) == "ms" else 1000
+                self.assertClose(ms.group(1), h["p99_ms"][-1] / scale, p)
+        self.assertGreater(p99s, 0, "no pool with a p99 now: %s" % shown)
 
     def assertClose(self, text, value, card, unit=""):
         """`text` (a number as shown, maybe with `unit`) is `value` rounded to its digits."""
