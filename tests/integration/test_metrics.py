@@ -209,9 +209,27 @@ class Metrics(harness.unittest.TestCase):
         fds = value(self.samples, "process_open_fds")
         self.assertGreater(fds, 3)
         self.assertGreaterEqual(value(self.samples, "process_max_fds"), fds)
-        self.assertGreaterEqual(value(self.samples, "process_cpu_seconds_total"), 0)
         start = value(self.samples, "process_start_time_seconds")
         self.assertLess(abs(time.time() - start), 600)
+
+    def test_cpu_seconds_rise_with_work_within_wall_time_times_cores(self):
+        def scrape():
+            s, _, _ = parse(self.corral.metrics())
+            return (value(s, "process_cpu_seconds_total"),
+                    value(s, "process_start_time_seconds"))
+        before, start = scrape()
+        after, sent = before, 0
+        deadline = time.time() + 20
+        # Bursts of requests until corral's CPU time moves (it counts in clock ticks).
+        while after <= before and time.time() < deadline:
+            for i in range(200):
+                harness.get(self.corral.port, "/kupo/checkpoints", {"X-Session-Key": "c%d" % i})
+            sent += 200
+            after, _ = scrape()
+        self.assertGreater(after, before, "no CPU time counted for %d requests" % sent)
+        # No more than every core busy since start (start is to the clock tick, so 1 s slack).
+        self.assertLess(after, (time.time() - start + 1) * os.cpu_count())
+        print("process_cpu_seconds_total %.2f -> %.2f over %d requests" % (before, after, sent))
 
     def test_disk_space_agrees_with_statvfs(self):
         st = os.statvfs(self.disk.name)
