@@ -19,6 +19,16 @@ BENCH = os.environ.get("CORRAL_BENCH",
                        os.path.join(os.path.dirname(__file__), "../../build/corral-bench"))
 
 
+def free_port():
+    """A loopback port nothing listens on now (bound, then closed): connections to it are
+    refused, and a server of a test's own can take it."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 _LIVE = set()  # every child still running: killed when the test process exits
 _PR_SET_PDEATHSIG = 1
 

@@ -24,20 +24,12 @@ def load(*args, timeout=120):
     return json.loads(out.stdout)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 class RoundRobinProxy:
     """HAProxy without stickiness in front of the given ports, or, if HAProxy is not
     installed, a tiny Python proxy that alternates backends per request."""
 
     def __init__(self, ports):
-        self.port = free_port()
+        self.port = harness.free_port()
         self.dir = tempfile.TemporaryDirectory()
         self.proc = None
         haproxy = shutil.which("haproxy") or ("/usr/sbin/haproxy"
@@ -240,7 +232,7 @@ class BenchLoad(unittest.TestCase):
 
     def test_f_closed_port_exits_nonzero(self):
         # A port that was just bound and closed: nothing listens, every connect is refused.
-        port = free_port()
+        port = harness.free_port()
         for extra in ([], ["--rate", "200"]):
             out = subprocess.run([harness.BENCH, "load", "--url", "http://127.0.0.1:%d/" % port,
                                   "--duration", "1", "--no-progress", *extra],

@@ -31,7 +31,6 @@ import time
 import unittest
 
 import blockfrost_sim as bf
-import harness
 from harness import wait_for
 import node_client
 from harness import Corral, Proc, get, listener_config, main

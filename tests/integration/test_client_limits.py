@@ -8,7 +8,6 @@ import re
 import time
 
 import harness
-from harness import RecordingBackend
 
 
 def get_from(port, path, source_ip="127.0.0.1", headers=None):

@@ -25,7 +25,6 @@ import base64
 import itertools
 import json
 import re
-import shutil
 import signal
 import subprocess
 import tempfile

@@ -2,7 +2,6 @@
 127.0.0.1:8080 (and two simulated Ogmios at /ogmios) with the admin listener on :9901, and
 stops cleanly on SIGTERM."""
 import json
-import subprocess
 import signal
 import time
 

@@ -9,14 +9,6 @@ import harness
 from harness import raw, status_of
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()  # nothing listens there now: connections are refused
-    return port
-
-
 class Errors(harness.unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -35,7 +27,7 @@ class Errors(harness.unittest.TestCase):
                 # Probes rarely, so that the refused connection is met on live traffic.
                 "    health: {interval: 1h, timeout: 500ms}\n"
                 "  raw:\n    kind: http\n    backends:\n"
-                "      - {name: raw-1, address: 127.0.0.1:%d}\n" % (free_port(), cls.raw_backend.port))
+                "      - {name: raw-1, address: 127.0.0.1:%d}\n" % (harness.free_port(), cls.raw_backend.port))
         cfg = harness.kupo_config(
             cls.fleet, routes=routes,
             pool_extra="    timeouts: {connect: 1s, response: 700ms}\n" + dead,

@@ -3,7 +3,6 @@ the figure it checks. Probes every 200 ms, rise 2, fall 2; ejection after 3 cons
 503s for 2 s (doubling), at most 50% of a pool."""
 import json
 import signal
-import threading
 import time
 
 import harness

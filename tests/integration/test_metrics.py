@@ -5,7 +5,6 @@ process and disk numbers are the system's own, and `promtool check metrics` is s
 import os
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -57,15 +56,6 @@ def value(samples, name, **labels):
     return found[0]
 
 
-def dead_port():
-    """A loopback port nothing listens on (bound, then closed)."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 class Metrics(harness.unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -84,7 +74,7 @@ class Metrics(harness.unittest.TestCase):
             "    kind: http\n"
             "    health: {interval: 60s}\n"
             "    backends: [{name: gone, address: 127.0.0.1:%d}]\n"
-            "monitor: {disk_paths: [%s]}\n") % (harness.backends_yaml(cls.fleet), dead_port(),
+            "monitor: {disk_paths: [%s]}\n") % (harness.backends_yaml(cls.fleet), harness.free_port(),
                                                  cls.disk.name)
         cls.corral = harness.Corral(config)
         # Traffic on fresh connections, so that both workers' SO_REUSEPORT sockets get some.

@@ -9,15 +9,10 @@ tests/node/ogmios_client.mjs is the client; scripts/install-deps.sh runs `npm ci
 tests/node. Without node or those modules the tests are skipped, unless CI is set: there
 they fail."""
 import json
-import os
-import shutil
 import signal
-import subprocess
-import time
 import unittest
 from concurrent.futures import ThreadPoolExecutor
 
-import harness
 from harness import wait_for
 import node_client
 from harness import BENCH, Corral, Proc, get_json, listener_config, main, post_json

@@ -26,7 +26,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -238,14 +237,6 @@ class ShippedFiles(unittest.TestCase):
 # ---------------------------------------------------------------- live
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 class Prometheus:
     """A Prometheus server of our own on 127.0.0.1 scraping only `target` every second,
     with `rule_files` loaded; stop() always kills it."""
@@ -263,7 +254,7 @@ class Prometheus:
                     (", ".join(json.dumps(r) for r in rule_files), target))
         self.proc = None
         for _ in range(3):  # the free port may be taken before Prometheus binds it
-            self.port = free_port()
+            self.port = harness.free_port()
             self.proc = harness.Proc([
                 PROMETHEUS, "--config.file=" + cfg,
                 "--storage.tsdb.path=" + os.path.join(self.dir.name, "data"),

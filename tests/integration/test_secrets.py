@@ -5,7 +5,6 @@ secret appears nowhere in corral's log, /status, /metrics or any error body (404
 429, 502, 503, a failed reload); remove_headers works both ways."""
 import os
 import signal
-import socket
 import tempfile
 
 import harness
@@ -26,14 +25,6 @@ def respond(req):
     return RESPONSE
 
 
-def closed_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 class Secrets(harness.unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -43,7 +34,7 @@ class Secrets(harness.unittest.TestCase):
             f.write("  %s \n\n" % SECRET)
         os.chmod(cls.secret_file, 0o600)
         cls.backend = RecordingBackend(respond)
-        cls.dead_port = closed_port()
+        cls.dead_port = harness.free_port()
         cls.corral = None
         try:
             cls.corral = harness.Corral(cls.config(), env={"CORRAL_TEST_ENV_KEY": ENV_SECRET})

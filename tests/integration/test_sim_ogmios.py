@@ -15,7 +15,6 @@ except ImportError:
     raise
 
 import asyncio
-import base64
 import json
 import socket
 import struct
