@@ -155,6 +155,14 @@ const char* move_reason_name(MoveReason r) {
       return "removed";
     case MoveReason::admin:
       return "admin";
+    case MoveReason::lag:
+      return "lag";
+    case MoveReason::fork:
+      return "fork";
+    case MoveReason::stale:
+      return "stale";
+    case MoveReason::regression:
+      return "regression";
     case MoveReason::none:
       return "none";
   }

@@ -70,9 +70,10 @@ enum class Placement : uint8_t {
   none,      // nothing can take it
 };
 
-// Why a user moved (DESIGN.md "Move reasons"; lag/fork/stale/regression come with
-// chain-aware health).
-enum class MoveReason : uint8_t { none, down, removed, admin };
+// Why a user moved (DESIGN.md "Move reasons"). lag, fork and stale are set by chain-aware
+// health on a backend whose pinned users must move on their next request (BackendStats::
+// evict); regression is a backend that answered with a checkpoint older than the user saw.
+enum class MoveReason : uint8_t { none, down, removed, admin, lag, fork, stale, regression };
 const char* move_reason_name(MoveReason r);
 
 struct Decision {

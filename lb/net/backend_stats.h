@@ -26,6 +26,7 @@
 #include <cstdint>
 
 #include "lb/core/backend_state.h"
+#include "lb/core/balancer.h"
 
 namespace lb::net {
 
@@ -189,6 +190,10 @@ struct BackendStats : Sharded<BackendShard> {
   // by a reload: slow start ramps its share of new users from here (monotonic ms, the
   // loops' uv_now clock); 0 = no ramp.
   std::atomic<uint64_t> ramp_start_ms{0};
+  // Set by chain-aware health (issue 13): not none = the backend's pinned users move on
+  // their next request, for this reason (lag past move_lag_slots, stale, fork); read by
+  // the workers when they place a pinned user.
+  std::atomic<MoveReason> evict{MoveReason::none};
 
   void raise_tip(uint64_t slot) {
     uint64_t cur = tip_slot.load(std::memory_order_relaxed);
