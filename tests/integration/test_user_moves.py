@@ -118,6 +118,7 @@ class UserMoves(unittest.TestCase):
         self.assertEqual(
             metric(text, "corral_remaps_total", 'pool="web",reason="regression"'), moved)
         self.assertEqual(metric(text, "corral_remaps_total", 'pool="web",reason="down"'), 0)
+        self.assertEqual(self.corral.status()["remaps"]["regression"], moved)
         self.corral.proc.wait_line(
             r'level=info msg="user moved" pool=web from=%s to=b\d reason=regression' % rolled)
 
