@@ -2,7 +2,8 @@
 height is marked down with reason fork within three probe intervals (and heals), a pool
 split three ways marks nobody, a read-only replica whose checkpoint freezes while its
 /health stays 200 drains once max_lag_slots behind and gets evict=lag once
-move_lag_slots behind, and an Ogmios answering 202 while level with the pool stays up."""
+move_lag_slots behind, an Ogmios answering 202 while level with the pool stays up, and an
+Ogmios whose tip block differs at the same slot is marked fork."""
 import re
 import time
 import unittest
@@ -162,6 +163,30 @@ class OgmiosLevel(unittest.TestCase):
             harness.wait_for(lambda: backends(corral)["ogmios-2"]["state"] == "draining",
                              "ogmios-2 draining")
             self.assertEqual(backends(corral)["ogmios-2"]["evict"], "lag")
+        finally:
+            if corral:
+                corral.stop()
+            fleet.stop()
+
+    def test_fork_at_the_tip_is_marked(self):
+        fleet = harness.Fleet(3, name="ogmios",
+                              extra=("--kind", "ogmios", "--tip", "100000000", "--freeze-tip"))
+        corral = None
+        try:
+            corral = harness.Corral(config(fleet, "ogmios"))
+            harness.wait_for(lambda: (fork_checks(corral, "agree") or 0) > 0,
+                             "a first agreeing fork check")
+            # Same slot and height, another block id.
+            fleet.control("ogmios-3", fork_at=100000000 - 40)
+            harness.wait_for(lambda: backends(corral)["ogmios-3"]["state"] == "down",
+                             "ogmios-3 down", timeout=5)
+            o3 = backends(corral)["ogmios-3"]
+            self.assertEqual(o3["health"]["reason"], "fork")
+            self.assertEqual(o3["evict"], "fork")
+            self.assertEqual(backends(corral)["ogmios-1"]["state"], "up")
+            fleet.control("ogmios-3", fork_at=None)
+            harness.wait_for(lambda: backends(corral)["ogmios-3"]["state"] == "up",
+                             "ogmios-3 up after healing")
         finally:
             if corral:
                 corral.stop()
