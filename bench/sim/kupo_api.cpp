@@ -81,13 +81,13 @@ std::string gauge(double v) {
 
 std::string error_body(std::string_view hint) { return "{\"hint\":\"" + json_escape(hint) + "\"}"; }
 
-std::string point(uint64_t slot) {
-  return "{\"slot_no\":" + number(slot) + ",\"header_hash\":\"" + SimChain::header_hash(slot) +
-         "\"}";
+std::string point(uint64_t slot, std::optional<uint64_t> fork_at) {
+  return "{\"slot_no\":" + number(slot) + ",\"header_hash\":\"" +
+         SimChain::header_hash(slot, fork_at) + "\"}";
 }
 
-std::vector<std::string> matches(std::string_view pattern, const MatchQuery& q,
-                                 uint64_t checkpoint) {
+std::vector<std::string> matches(std::string_view pattern, const MatchQuery& q, uint64_t checkpoint,
+                                 std::optional<uint64_t> fork_at) {
   const uint64_t seed = seed_of(pattern);
   const int n = 2 + static_cast<int>(seed % 3);
   // Anchored to the start of the current day of slots, so that results stay put while the
@@ -118,10 +118,10 @@ std::vector<std::string> matches(std::string_view pattern, const MatchQuery& q,
     }
     m +=
         s % 5 == 0 ? ",\"script_hash\":\"" + hex_digits(s + 4, 56) + "\"" : ",\"script_hash\":null";
-    m += ",\"created_at\":" + point(created);
+    m += ",\"created_at\":" + point(created, fork_at);
     m += ",\"spent_at\":";
     const uint64_t spent_slot = std::min(checkpoint, created + 20 * (1 + s % 10));
-    m += spent ? point(spent_slot) : "null";
+    m += spent ? point(spent_slot, fork_at) : "null";
     m += "}";
     out.push_back(std::move(m));
   }
@@ -135,7 +135,7 @@ std::vector<std::string> checkpoint_sample(const SimChain& chain, uint64_t now_m
   const uint64_t step = chain.block_interval();
   uint64_t back = 0;
   for (int i = 0; i < 10 && back <= cp; ++i) {
-    out.push_back(point(cp - back));
+    out.push_back(point(cp - back, chain.fork_at()));
     back = back == 0 ? step : back * 2;
   }
   return out;

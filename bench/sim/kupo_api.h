@@ -4,6 +4,7 @@
 // deterministic fake data derived from the request, so that two instances answer the same
 // query the same way. Pure functions, no I/O.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,12 +37,13 @@ struct MatchQuery {
 };
 
 // One JSON object per match of `pattern`, in the requested order: two to four outputs,
-// created before `checkpoint`, every other one spent (filtered by ?spent / ?unspent).
-std::vector<std::string> matches(std::string_view pattern, const MatchQuery& q,
-                                 uint64_t checkpoint);
+// created before `checkpoint`, every other one spent (filtered by ?spent / ?unspent); their
+// points carry the hashes of the chain forked at `fork_at` (honest without).
+std::vector<std::string> matches(std::string_view pattern, const MatchQuery& q, uint64_t checkpoint,
+                                 std::optional<uint64_t> fork_at = std::nullopt);
 
-// {"slot_no":..,"header_hash":..}
-std::string point(uint64_t slot);
+// {"slot_no":..,"header_hash":..} on the chain forked at `fork_at` (honest without).
+std::string point(uint64_t slot, std::optional<uint64_t> fork_at = std::nullopt);
 // A sample of checkpoints, most recent first, as Kupo's GET /checkpoints gives.
 std::vector<std::string> checkpoint_sample(const SimChain& chain, uint64_t now_ms);
 // {"datum": "<cbor hex>"} for a datum hash.

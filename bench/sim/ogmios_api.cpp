@@ -36,7 +36,8 @@ std::string hex_of(uint64_t seed, size_t bytes) {
 }
 
 bool on_chain(uint64_t slot, std::string_view id, const ChainView& c) {
-  return slot <= c.tip_slot && slot % c.block_interval == 0 && id == SimChain::header_hash(slot);
+  return slot <= c.tip_slot && slot % c.block_interval == 0 &&
+         id == SimChain::header_hash(slot, c.fork_at);
 }
 
 // A point from params: "origin" or {"slot":N,"id":"hex"}. nullopt if it is neither;
@@ -80,8 +81,9 @@ std::string find_intersection(const Request& r, Session& s, const ChainView& c) 
     s.at_origin = origin;
     s.cursor = origin ? 0 : *slot;
     s.rollback_due = true;
-    return result_reply(r, "{\"intersection\":" + (origin ? "\"origin\"" : point_json(*slot)) +
-                               ",\"tip\":" + tip_json(c) + "}");
+    return result_reply(
+        r, "{\"intersection\":" + (origin ? "\"origin\"" : point_json(*slot, c.fork_at)) +
+               ",\"tip\":" + tip_json(c) + "}");
   }
   return error_reply(r.method, r.id, kIntersectionNotFound,
                      "No intersection found with the given points.",
@@ -107,7 +109,8 @@ std::string acquire(const Request& r, Session& s, const ChainView& c) {
     return error_reply(r.method, r.id, kAcquireFailed, "Failed to acquire requested point.",
                        std::string("{\"failure\":\"") + failure + "\"}");
   s.acquired = *slot;
-  return result_reply(r, "{\"acquired\":\"ledgerState\",\"point\":" + point_json(*slot) + "}");
+  return result_reply(
+      r, "{\"acquired\":\"ledgerState\",\"point\":" + point_json(*slot, c.fork_at) + "}");
 }
 
 // The CBOR of params.transaction.cbor, or nullopt.
@@ -203,8 +206,9 @@ std::string padded_reply(const Request& r, uint64_t size) {
   return result_reply(r, "\"" + std::string(static_cast<size_t>(pad), 'x') + "\"");
 }
 
-std::string point_json(uint64_t slot) {
-  return "{\"slot\":" + std::to_string(slot) + ",\"id\":\"" + SimChain::header_hash(slot) + "\"}";
+std::string point_json(uint64_t slot, std::optional<uint64_t> fork_at) {
+  return "{\"slot\":" + std::to_string(slot) + ",\"id\":\"" + SimChain::header_hash(slot, fork_at) +
+         "\"}";
 }
 
 uint64_t block_height(uint64_t slot, uint64_t block_interval) {
@@ -213,16 +217,17 @@ uint64_t block_height(uint64_t slot, uint64_t block_interval) {
 
 std::string tip_json(const ChainView& c) {
   return "{\"slot\":" + std::to_string(c.tip_slot) + ",\"id\":\"" +
-         SimChain::header_hash(c.tip_slot) +
+         SimChain::header_hash(c.tip_slot, c.fork_at) +
          "\",\"height\":" + std::to_string(block_height(c.tip_slot, c.block_interval)) + "}";
 }
 
-std::string block_json(uint64_t slot, uint64_t interval) {
-  const std::string ancestor =
-      slot >= interval ? "\"" + SimChain::header_hash(slot - interval) + "\"" : "\"genesis\"";
+std::string block_json(uint64_t slot, uint64_t interval, std::optional<uint64_t> fork_at) {
+  const std::string ancestor = slot >= interval
+                                   ? "\"" + SimChain::header_hash(slot - interval, fork_at) + "\""
+                                   : "\"genesis\"";
   const uint64_t kes_period = slot / 129600;
   std::string out = "{\"type\":\"praos\",\"era\":\"conway\",\"id\":\"" +
-                    SimChain::header_hash(slot) + "\",\"ancestor\":" + ancestor +
+                    SimChain::header_hash(slot, fork_at) + "\",\"ancestor\":" + ancestor +
                     ",\"height\":" + std::to_string(block_height(slot, interval)) +
                     ",\"slot\":" + std::to_string(slot) + ",\"size\":{\"bytes\":" +
                     std::to_string(4 + fnv1a(std::to_string(slot)) % 80000) + "}";
@@ -239,16 +244,18 @@ std::string block_json(uint64_t slot, uint64_t interval) {
 std::optional<std::string> next_block(const Request& r, Session& s, const ChainView& c) {
   if (s.rollback_due) {
     s.rollback_due = false;
-    return result_reply(r, "{\"direction\":\"backward\",\"point\":" +
-                               (s.at_origin ? std::string("\"origin\"") : point_json(s.cursor)) +
-                               ",\"tip\":" + tip_json(c) + "}");
+    return result_reply(
+        r, "{\"direction\":\"backward\",\"point\":" +
+               (s.at_origin ? std::string("\"origin\"") : point_json(s.cursor, c.fork_at)) +
+               ",\"tip\":" + tip_json(c) + "}");
   }
   const uint64_t next = s.at_origin ? 0 : s.cursor + c.block_interval;
   if (next > c.tip_slot) return std::nullopt;
   s.at_origin = false;
   s.cursor = next;
-  return result_reply(r, "{\"direction\":\"forward\",\"block\":" +
-                             block_json(next, c.block_interval) + ",\"tip\":" + tip_json(c) + "}");
+  return result_reply(
+      r, "{\"direction\":\"forward\",\"block\":" + block_json(next, c.block_interval, c.fork_at) +
+             ",\"tip\":" + tip_json(c) + "}");
 }
 
 Outcome dispatch(const Request& r, Session& s, const ChainView& c, bool websocket) {
@@ -262,13 +269,13 @@ Outcome dispatch(const Request& r, Session& s, const ChainView& c, bool websocke
     return o;
   }
   if (m == "queryNetwork/tip") {
-    o.reply = result_reply(r, point_json(c.tip_slot));
+    o.reply = result_reply(r, point_json(c.tip_slot, c.fork_at));
   } else if (m == "queryNetwork/blockHeight") {
     o.reply = result_reply(r, std::to_string(block_height(c.tip_slot, c.block_interval)));
   } else if (m == "queryNetwork/startTime") {
     o.reply = result_reply(r, "\"2017-09-23T21:44:51Z\"");
   } else if (m == "queryLedgerState/tip") {
-    o.reply = result_reply(r, point_json(s.acquired.value_or(c.tip_slot)));
+    o.reply = result_reply(r, point_json(s.acquired.value_or(c.tip_slot), c.fork_at));
   } else if (m == "queryLedgerState/epoch") {
     o.reply = result_reply(r, std::to_string(epoch_of(s.acquired.value_or(c.tip_slot))));
   } else if (m == "queryLedgerState/protocolParameters") {
@@ -376,7 +383,7 @@ std::string health_json(const HealthInput& h) {
   const uint64_t epoch = epoch_of(h.tip_slot);
   const uint64_t in_epoch =
       h.tip_slot < kShelleySlot ? 0 : (h.tip_slot - kShelleySlot) % kEpochSlots;
-  ChainView c{h.tip_slot, h.block_interval};
+  ChainView c{h.tip_slot, h.block_interval, h.fork_at};
   std::string out = "{\"metrics\":{\"activeConnections\":" + std::to_string(h.active_connections) +
                     ",\"runtimeStats\":{\"cpuTime\":0,\"currentHeapSize\":0,\"gcCpuTime\":0,"
                     "\"maxHeapSize\":0},\"sessionDurations\":{\"max\":0,\"mean\":0,\"min\":0}"

@@ -44,9 +44,11 @@ ParsedRequest parse_request(std::string_view text);
 
 // The chain as the connection's backend sees it now: blocks at every multiple of
 // `block_interval`, the newest at `tip_slot`.
+// `fork_at`: from that slot on the backend's blocks are on a fork (other header hashes).
 struct ChainView {
   uint64_t tip_slot = 0;
   uint64_t block_interval = 20;
+  std::optional<uint64_t> fork_at;
 };
 
 // One WebSocket's server-side state.
@@ -90,19 +92,22 @@ std::string error_reply(std::string_view method, const std::optional<std::string
 std::string padded_reply(const Request& r, uint64_t size);
 
 // Points and tips as Ogmios writes them.
-std::string point_json(uint64_t slot);         // {"slot":..,"id":..}
+std::string point_json(uint64_t slot,
+                       std::optional<uint64_t> fork_at = std::nullopt);  // {"slot":..,"id":..}
 std::string tip_json(const ChainView& chain);  // {"slot":..,"id":..,"height":..}
 uint64_t block_height(uint64_t slot, uint64_t block_interval);
-std::string block_json(uint64_t slot, uint64_t block_interval);
+std::string block_json(uint64_t slot, uint64_t block_interval,
+                       std::optional<uint64_t> fork_at = std::nullopt);
 
 // /health
 struct HealthInput {
   bool connected = true;
   uint64_t tip_slot = 0;
   uint64_t block_interval = 20;
-  uint64_t network_slot = 0;   // the wall clock's slot
-  uint64_t unix_ms = 0;        // now
-  uint64_t start_unix_ms = 0;  // when the server started
+  std::optional<uint64_t> fork_at;  // lastKnownTip's id is on this fork
+  uint64_t network_slot = 0;        // the wall clock's slot
+  uint64_t unix_ms = 0;             // now
+  uint64_t start_unix_ms = 0;       // when the server started
   double network_synchronization = 1;
   uint64_t active_connections = 0;
   uint64_t total_connections = 0;

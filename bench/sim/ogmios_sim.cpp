@@ -81,7 +81,7 @@ void OgmiosSim::close() {
 
 struct OgmiosSim::View {
   static ogmios_api::ChainView of(const SimChain& chain, uint64_t now) {
-    return {chain.checkpoint(now), chain.block_interval()};
+    return {chain.checkpoint(now), chain.block_interval(), chain.fork_at()};
   }
 };
 
@@ -97,6 +97,7 @@ void OgmiosSim::handle_http(const ServerRequest& req, Responder& r) {
     in.connected = chain_.connected();
     in.tip_slot = chain_.checkpoint(t);
     in.block_interval = chain_.block_interval();
+    in.fork_at = chain_.fork_at();
     in.network_slot = chain_.wall_slot(t);
     in.unix_ms = lb::net::wall_ms();
     in.start_unix_ms = start_unix_ms_;

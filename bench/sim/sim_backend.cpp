@@ -177,7 +177,7 @@ struct SimBackend::Impl {
   Headers cache_headers() const {
     const uint64_t cp = chain.checkpoint(now());
     return {{"X-Most-Recent-Checkpoint", std::to_string(cp)},
-            {"ETag", SimChain::header_hash(cp)},
+            {"ETag", chain.hash_at(cp)},
             {"X-Backend", opt.name}};
   }
   std::string apply_control(const FlatJson& j);
@@ -381,7 +381,7 @@ void SimBackend::Impl::answer_data(const KupoRequest& k, Responder& r) {
   }
 
   // Kupo's cacheOr: an If-None-Match equal to the current ETag gets 304.
-  if (k.if_none_match && *k.if_none_match == SimChain::header_hash(cp)) {
+  if (k.if_none_match && *k.if_none_match == chain.hash_at(cp)) {
     r.respond(304, "", "", cache_headers());
     return;
   }
@@ -401,7 +401,7 @@ void SimBackend::Impl::answer_data(const KupoRequest& k, Responder& r) {
     }
     if (k.method == "DELETE")
       return json("{\"deleted\":" + std::to_string(kupo_api::matches(*p, {}, cp).size()) + "}");
-    stream(r, cache_headers(), kupo_api::matches(*p, q, cp));
+    stream(r, cache_headers(), kupo_api::matches(*p, q, cp, chain.fork_at()));
     return;
   }
   if (what == "checkpoints") {
@@ -416,7 +416,7 @@ void SimBackend::Impl::answer_data(const KupoRequest& k, Responder& r) {
       return bad(kupo_api::kHintInvalidStrictMode);
     const uint64_t slot = std::stoull(arg);
     const uint64_t ancestor = slot >= cp ? cp : chain.block_at_or_before(slot);
-    return json(strict && ancestor != slot ? "null" : kupo_api::point(ancestor));
+    return json(strict && ancestor != slot ? "null" : kupo_api::point(ancestor, chain.fork_at()));
   }
   if (what == "datums") {
     if (!kupo_api::is_hex(k.segments[1], 64)) return bad(kupo_api::kHintMalformedDatumHash);
@@ -432,7 +432,7 @@ void SimBackend::Impl::answer_data(const KupoRequest& k, Responder& r) {
     Headers h = cache_headers();
     if (slot != 0) {
       const uint64_t block = chain.block_at_or_before(std::min(slot, cp));
-      h.emplace_back("X-Block-Header-Hash", SimChain::header_hash(block));
+      h.emplace_back("X-Block-Header-Hash", chain.hash_at(block));
     }
     stream(r, h, kupo_api::metadata(slot));
     return;
@@ -510,9 +510,11 @@ void SimBackend::Impl::handle_sim(const ServerRequest& req, std::string_view pat
 std::string SimBackend::Impl::apply_control(const FlatJson& j) {
   // Validate everything first so that a bad request changes nothing.
   struct Change {
-    std::optional<uint64_t> latency_ms, capacity, reject_delay_ms, tip_lag_slots;
+    std::optional<uint64_t> latency_ms, capacity, reject_delay_ms, tip_lag_slots, rollback;
     std::optional<SimHealth> health;
-    std::optional<bool> dead, freeze_tip, flap, overload;
+    std::optional<bool> dead, freeze_tip, flap, overload, read_only_stale;
+    bool set_fork = false;
+    std::optional<uint64_t> fork_at;  // with set_fork: nullopt heals
   } c;
   for (const auto& [key, v] : j.fields()) {
     auto count = [&, &key = key, &v = v](std::optional<uint64_t>& out) -> std::string {
@@ -541,7 +543,17 @@ std::string SimBackend::Impl::apply_control(const FlatJson& j) {
       err = flag(c.flap);
     else if (key == "overload")
       err = flag(c.overload);
-    else if (key == "health") {
+    else if (key == "read_only_stale")
+      err = flag(c.read_only_stale);
+    else if (key == "rollback")
+      err = count(c.rollback);
+    else if (key == "fork_at") {
+      c.set_fork = true;
+      if (v.type != JsonValue::Type::null) {
+        c.fork_at = v.as_count();
+        if (!c.fork_at) err = "fork_at must be a slot number or null";
+      }
+    } else if (key == "health") {
       c.health = v.type == JsonValue::Type::string ? parse_sim_health(v.text) : std::nullopt;
       if (!c.health) err = "health must be \"synced\", \"behind\" or \"disconnected\"";
     } else {
@@ -556,6 +568,9 @@ std::string SimBackend::Impl::apply_control(const FlatJson& j) {
   if (c.health) chain.set_health(*c.health, t);
   if (c.tip_lag_slots) chain.set_lag(*c.tip_lag_slots);  // after health: an explicit lag wins
   if (c.freeze_tip) chain.set_frozen(*c.freeze_tip, t);
+  if (c.read_only_stale) chain.set_read_only_stale(*c.read_only_stale, t);
+  if (c.rollback) chain.rollback(*c.rollback, t);  // after the freezes: it moves them back too
+  if (c.set_fork) chain.set_fork_at(c.fork_at);
   if (c.flap) flap = *c.flap;
   if (c.overload) overload = *c.overload;
   if (c.dead) {
@@ -581,7 +596,11 @@ std::string SimBackend::Impl::control_json() const {
   out += std::string(",\"freeze_tip\":") + (chain.frozen() ? "true" : "false");
   out += std::string(",\"flap\":") + (flap ? "true" : "false");
   out += std::string(",\"overload\":") + (overload ? "true" : "false");
+  out += std::string(",\"read_only_stale\":") + (chain.read_only_stale() ? "true" : "false");
+  out += ",\"fork_at\":" + (chain.fork_at() ? std::to_string(*chain.fork_at()) : "null");
+  out += ",\"rolled_back_slots\":" + std::to_string(chain.rewound());
   out += ",\"most_recent_checkpoint\":" + std::to_string(chain.checkpoint(t));
+  out += ",\"header_hash\":\"" + chain.hash_at(chain.checkpoint(t)) + "\"";
   out += ",\"most_recent_node_tip\":" + std::to_string(chain.node_tip(t)) + "}";
   return out;
 }

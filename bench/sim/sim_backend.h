@@ -6,16 +6,24 @@
 // does. Tests and the lab steer it at runtime over HTTP:
 //   POST /_sim/control  {"latency_ms":200,"capacity":5,"health":"synced|behind|disconnected",
 //                        "tip_lag_slots":1000,"dead":true,"freeze_tip":true,"reject_delay_ms":175,
-//                        "flap":true,"overload":true}
+//                        "flap":true,"overload":true,"fork_at":SLOT|null,
+//                        "read_only_stale":true,"rollback":N}
 //                       (flap: every other /health answer is 503; overload: every data
-//                        request gets Kupo's 503)
+//                        request gets Kupo's 503; fork_at: header hashes from SLOT on leave
+//                        the honest chain, the same for every instance forked at SLOT, null
+//                        heals; read_only_stale: a --read-only Kupo whose writer stalled,
+//                        checkpoint frozen and reported as the node tip so /health stays 200,
+//                        where freeze_tip stalls the node and lets health turn 202;
+//                        rollback: tip and checkpoints go back N slots now, then move on,
+//                        until "health":"synced" puts the instance back at the network tip)
 //   GET  /_sim/stats    {"name":..,"requests":N,"in_flight":N,"rejected_503":N}
 //                       (kind ogmios adds the ws_ counters of ogmios_sim.h)
 //   ANY  /_sim/echo[?status=N]  the request as received (method, target, headers, body)
 //   GET  /_sim/stream?chunks=N&size=S[&reset_after=K]  a chunked stream, optionally reset
 // dead aborts every connection without answering (the /_sim/ endpoints keep working so that
 // it can be revived); for Ogmios it also drops every open WebSocket without a close frame.
-// latency_ms, health, tip_lag_slots and freeze_tip apply to both kinds; capacity,
+// latency_ms, health, tip_lag_slots, freeze_tip, fork_at, read_only_stale (for Ogmios just
+// a frozen tip) and rollback apply to both kinds; capacity,
 // reject_delay_ms, flap and overload to Kupo only. Every response carries X-Backend: <name>.
 #include <uv.h>
 

@@ -42,12 +42,16 @@ uint64_t SimChain::wall_slot(uint64_t now_ms) const {
 }
 
 uint64_t SimChain::node_tip(uint64_t now_ms) const {
-  uint64_t tip = frozen_ ? frozen_slot_ : wall_slot(now_ms);
+  // A read-only Kupo has no node: it reports its own checkpoint as the tip.
+  if (read_only_) return read_only_slot_;
+  const uint64_t wall = wall_slot(now_ms);
+  uint64_t tip = frozen_ ? frozen_slot_ : (wall > rewind_ ? wall - rewind_ : 0);
   if (!connected_) tip = std::min(tip, disconnected_slot_);
   return tip;
 }
 
 uint64_t SimChain::checkpoint(uint64_t now_ms) const {
+  if (read_only_) return read_only_slot_;
   const uint64_t tip = node_tip(now_ms);
   return block_at_or_before(tip > lag_ ? tip - lag_ : 0);
 }
@@ -71,6 +75,7 @@ double SimChain::network_synchronization(uint64_t now_ms) const {
 
 int SimChain::health_status(uint64_t now_ms) const {
   if (!connected_) return 503;
+  if (read_only_) return 200;  // its tip is its own checkpoint, so it is never behind
   return node_tip(now_ms) - checkpoint(now_ms) > kSyncToleranceSlots ? 202 : 200;
 }
 
@@ -95,6 +100,7 @@ void SimChain::set_health(SimHealth h, uint64_t now_ms) {
     case SimHealth::synced:
       connected_ = true;
       lag_ = 0;
+      rewind_ = 0;
       break;
     case SimHealth::behind:
       connected_ = true;
@@ -105,6 +111,27 @@ void SimChain::set_health(SimHealth h, uint64_t now_ms) {
       connected_ = false;
       break;
   }
+}
+
+void SimChain::set_read_only_stale(bool on, uint64_t now_ms) {
+  if (on && !read_only_) read_only_slot_ = checkpoint(now_ms);
+  read_only_ = on;
+}
+
+void SimChain::rollback(uint64_t slots, uint64_t now_ms) {
+  rewind_ = std::min(wall_slot(now_ms), rewind_ + slots);
+  auto back = [slots](uint64_t& s) { s = s > slots ? s - slots : 0; };
+  back(frozen_slot_);
+  back(disconnected_slot_);
+  back(read_only_slot_);
+  read_only_slot_ = block_at_or_before(read_only_slot_);
+}
+
+std::string SimChain::header_hash(uint64_t slot, std::optional<uint64_t> fork_at) {
+  if (!fork_at || slot < *fork_at) return header_hash(slot);
+  // A salt per fork point keeps the forked chain apart from the honest one and from forks
+  // at other slots, while the hash stays a pure function of (slot, fork point).
+  return header_hash(mix(*fork_at ^ 0x666f726b666f726bULL) ^ slot);
 }
 
 std::string SimChain::header_hash(uint64_t slot) {

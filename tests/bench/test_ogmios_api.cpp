@@ -64,7 +64,7 @@ TEST_CASE("ogmios_api: envelope, ids echoed verbatim, errors") {
   CHECK(no_method.error.find(R"("id":"q")") != std::string::npos);
 
   api::Session s;
-  const api::ChainView chain{1000, 20};
+  const api::ChainView chain{1000, 20, {}};
   auto reply = [&](const std::string& text) {
     return api::dispatch(req(text), s, chain, true).reply;
   };
@@ -85,7 +85,7 @@ TEST_CASE("ogmios_api: envelope, ids echoed verbatim, errors") {
 
 TEST_CASE("ogmios_api: chain sync from an intersection, waiting at the tip") {
   api::Session s;
-  api::ChainView chain{1000, 20};
+  api::ChainView chain{1000, 20, {}};
   const std::string point = api::point_json(960);
   api::Outcome o = api::dispatch(
       req(R"({"method":"findIntersection","params":{"points":[{"slot":961,"id":"x"},)" + point +
@@ -118,7 +118,7 @@ TEST_CASE("ogmios_api: chain sync from an intersection, waiting at the tip") {
 
 TEST_CASE("ogmios_api: acquire, submit, evaluate, hooks") {
   api::Session s;
-  const api::ChainView chain{100000, 20};
+  const api::ChainView chain{100000, 20, {}};
   auto d = [&](const std::string& text) { return api::dispatch(req(text), s, chain, true); };
   CHECK(d(R"({"method":"acquireLedgerState","params":{"point":)" + api::point_json(99980) + "}}")
             .reply.find(R"("acquired":"ledgerState")") != std::string::npos);
