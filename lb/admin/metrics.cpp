@@ -94,19 +94,37 @@ void tunnel_and_remap_metrics(Exposition& e, const net::Runtime& rt, const net::
                {{"1001", pool_sum(st, p, [](auto& s) { return s.sum(&BS::tunnel_closes_1001); })},
                 {"1012", pool_sum(st, p, [](auto& s) { return s.sum(&BS::tunnel_closes_1012); })}});
   e.help("corral_remaps_total", "counter",
-         "Users moved to another backend of the pool, by reason (down, removed, admin, "
-         "expired: pins dropped after ttl idle).");
+         "Users moved to another backend of the pool, by reason (down, removed, admin, lag, "
+         "fork, stale, regression; expired: pins dropped after ttl idle).");
   for (const auto& p : rt.pools) {
     // Every backend the pool ever had, as pool_sum: a removed one's expiries stay counted.
     uint64_t expired = 0;
     st.registry.for_each_ref_in_pool(p.name,
                                      [&](BackendRef ref) { expired += st.sessions.expired(ref); });
-    e.by_label("corral_remaps_total", pool_label(p), "reason",
-               {{"down", pool_sum(st, p, [](auto& s) { return s.sum(&BS::remaps_down); })},
-                {"removed", pool_sum(st, p, [](auto& s) { return s.sum(&BS::remaps_removed); })},
-                {"admin", pool_sum(st, p, [](auto& s) { return s.sum(&BS::remaps_admin); })},
-                {"expired", expired}});
+    e.by_label(
+        "corral_remaps_total", pool_label(p), "reason",
+        {{"down", pool_sum(st, p, [](auto& s) { return s.sum(&BS::remaps_down); })},
+         {"removed", pool_sum(st, p, [](auto& s) { return s.sum(&BS::remaps_removed); })},
+         {"admin", pool_sum(st, p, [](auto& s) { return s.sum(&BS::remaps_admin); })},
+         {"lag", pool_sum(st, p, [](auto& s) { return s.sum(&BS::remaps_lag); })},
+         {"fork", pool_sum(st, p, [](auto& s) { return s.sum(&BS::remaps_fork); })},
+         {"stale", pool_sum(st, p, [](auto& s) { return s.sum(&BS::remaps_stale); })},
+         {"regression", pool_sum(st, p, [](auto& s) { return s.sum(&BS::remaps_regression); })},
+         {"expired", expired}});
   }
+  // Issue 13: answers older than their user's last slot, per pool.
+  e.help("corral_user_regressions_prevented_total", "counter",
+         "Answers older than the user's last seen checkpoint, discarded and re-sent to a "
+         "backend at or past it.");
+  for (const auto& p : rt.pools)
+    e.line("corral_user_regressions_prevented_total", pool_label(p),
+           pool_sum(st, p, [](auto& s) { return s.sum(&BS::regressions_prevented); }));
+  e.help("corral_user_regressions_total", "counter",
+         "Answers older than the user's last seen checkpoint that were forwarded: no backend "
+         "was at the user's slot, or the request could not be re-sent.");
+  for (const auto& p : rt.pools)
+    e.line("corral_user_regressions_total", pool_label(p),
+           pool_sum(st, p, [](auto& s) { return s.sum(&BS::regressions_forwarded); }));
 }
 
 // Listener counters, buffers, limiter and descriptor shortage.

@@ -55,29 +55,44 @@ enum class Tier : uint8_t {
   draining,   // only when nothing is up: serve rather than fail
 };
 
-bool in_tier(const Candidate& c, Tier tier, const ExcludedBackends& exclude, uint64_t min_slot) {
-  if (!c.reachable || exclude.contains(c.ref)) return false;
+// The state placement gives a candidate: a backend health evicts users from (lag, fork,
+// stale) takes no new or moved users while anything else can, like a draining one.
+BackendState placement_state(const Candidate& c) {
+  if (c.evict != MoveReason::none && c.state == BackendState::up) return BackendState::draining;
+  return c.state;
+}
+
+bool in_tier(const Candidate& c, Tier tier, const PlacementRequest& req, uint64_t min_slot) {
+  if (!c.reachable || req.exclude.contains(c.ref)) return false;
+  // A resend after a regression goes only where the user's slot is (or nowhere).
+  if (req.require_slot && c.tip_slot < min_slot) return false;
+  const BackendState state = placement_state(c);
   switch (tier) {
     case Tier::caught_up:
-      return c.state == BackendState::up && c.tip_slot >= min_slot;
+      return state == BackendState::up && c.tip_slot >= min_slot;
     case Tier::up:
-      return c.state == BackendState::up;
+      return state == BackendState::up;
     case Tier::draining:
-      return c.state == BackendState::draining;
+      return state == BackendState::draining;
   }
   return false;
 }
 
 // Why the user's pin cannot be used, or none if it can. `i` is the pin's index in the
-// pool, or n when its backend is no longer configured.
+// pool, or n when its backend is no longer configured. An operator's override names
+// itself; a backend this request excluded gives the request's reason; then health's
+// eviction (a backend down on a fork moves its users for "fork", not "down").
 MoveReason pin_unusable(std::span<const Candidate> backends, size_t i,
-                        const ExcludedBackends& exclude) {
+                        const PlacementRequest& req) {
   if (i == backends.size()) return MoveReason::removed;
   const Candidate& c = backends[i];
-  if (c.state == BackendState::down) return c.admin ? MoveReason::admin : MoveReason::down;
-  // A backend that just failed this request, or lost its address, is down as far as this
-  // user is concerned; health will say so for everyone shortly.
-  if (!c.reachable || exclude.contains(c.ref)) return MoveReason::down;
+  if (c.state == BackendState::down && c.admin) return MoveReason::admin;
+  if (req.exclude.contains(c.ref)) return req.excluded_reason;
+  if (c.evict != MoveReason::none) return c.evict;
+  if (c.state == BackendState::down) return MoveReason::down;
+  // A backend that lost its address is down as far as this user is concerned; health
+  // will say so for everyone shortly.
+  if (!c.reachable) return MoveReason::down;
   return MoveReason::none;  // up or draining: draining keeps its pinned users
 }
 
@@ -122,7 +137,7 @@ size_t choose(const PoolView& pool, const PlacementRequest& req, uint64_t min_sl
     bool any = false, refused = false;
     for (size_t i = 0; i < n; ++i) {
       const Candidate& c = pool.backends[i];
-      bool ok = in_tier(c, tier, req.exclude, min_slot);
+      bool ok = in_tier(c, tier, req, min_slot);
       any = any || ok;
       if (ok && s.factor[i] < 1.0 &&
           ramp_draw(req.hash, c.ref) >= static_cast<uint64_t>(s.factor[i] * kRampBuckets)) {
@@ -137,8 +152,7 @@ size_t choose(const PoolView& pool, const PlacementRequest& req, uint64_t min_sl
     if (!refused) continue;
     // Every candidate of this tier refused the key for its ramp alone: better a ramping
     // backend of this tier than a worse tier (or none).
-    for (size_t i = 0; i < n; ++i)
-      s.eligible[i] = in_tier(pool.backends[i], tier, req.exclude, min_slot);
+    for (size_t i = 0; i < n; ++i) s.eligible[i] = in_tier(pool.backends[i], tier, req, min_slot);
     if (std::optional<uint16_t> pick = choose_bounded(ranked, view, pool.balance_factor))
       if (*pick < n) return *pick;
   }
@@ -180,15 +194,17 @@ double slow_start_factor(uint64_t now_ms, uint64_t ramp_start_ms, uint64_t windo
          (1.0 - kRampFloor) * static_cast<double>(elapsed) / static_cast<double>(window_ms);
 }
 
-// DESIGN.md "Behaviour": a pinned user stays unless its backend is down, gone or just
-// failed it; then it moves, forward (min_slot = the last slot it saw). New and moved users
-// go only to up backends (caught-up ones first for a moved user), and to draining ones
-// only when nothing is up. A decision of kind none keeps the reason the pin was unusable.
+// DESIGN.md "Behaviour": a pinned user stays unless its backend is down, gone, just
+// failed it, or evicted by chain-aware health (lag, fork, stale); then it moves, forward
+// (min_slot = the last slot it saw). New and moved users go only to up backends that are
+// not evicted (caught-up ones first for a moved user), and to draining or evicted ones
+// only when nothing else can take them. A decision of kind none keeps the reason the pin
+// was unusable.
 std::optional<Decision> keep_pin(std::span<const Candidate> backends, const PlacementRequest& req) {
   if (!req.has_pin) return std::nullopt;
   size_t i = 0;
   while (i < backends.size() && backends[i].ref != req.pinned_to) ++i;
-  if (pin_unusable(backends, i, req.exclude) != MoveReason::none) return std::nullopt;
+  if (pin_unusable(backends, i, req) != MoveReason::none) return std::nullopt;
   Decision d;
   d.kind = Placement::pinned;
   d.index = i;
@@ -202,12 +218,19 @@ Decision place(const PoolView& pool, const PlacementRequest& req) {
   if (req.has_pin) {
     size_t i = 0;
     while (i < n && pool.backends[i].ref != req.pinned_to) ++i;
-    d.reason = pin_unusable(pool.backends, i, req.exclude);
+    d.reason = pin_unusable(pool.backends, i, req);
     d.min_slot = req.last_slot;  // the user must not see the chain go backwards
   }
   const size_t chosen = choose(pool, req, d.min_slot);
   if (chosen == n) {
     d.kind = Placement::none;
+    return d;
+  }
+  if (req.has_pin && pool.backends[chosen].ref == req.pinned_to) {
+    // Evicted, but nothing else can take the user: it stays rather than "moves" in place.
+    d.kind = Placement::pinned;
+    d.index = chosen;
+    d.reason = MoveReason::none;
     return d;
   }
   d.kind = req.has_pin ? Placement::moved : Placement::new_user;

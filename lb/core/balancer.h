@@ -17,6 +17,12 @@
 
 namespace lb {
 
+// Why a user moved (DESIGN.md "Move reasons"). lag, fork and stale are set by chain-aware
+// health on a backend whose pinned users must move on their next request (BackendStats::
+// evict); regression is a backend that answered with a checkpoint older than the user saw.
+enum class MoveReason : uint8_t { none, down, removed, admin, lag, fork, stale, regression };
+const char* move_reason_name(MoveReason r);
+
 // One backend of the pool as the balancer sees it, indexed like the selector's list.
 struct Candidate {
   BackendRef ref = 0;
@@ -27,6 +33,9 @@ struct Candidate {
   uint64_t pinned = 0;         // sessions pinned to it now
   uint64_t tip_slot = 0;       // newest chain slot known from it; 0 = unknown
   uint64_t ramp_start_ms = 0;  // slow start began here (came up, or was added); 0 = none
+  // Set by chain-aware health (BackendStats::evict): not none = its pinned users move on
+  // their next request, for this reason (lag, fork, stale); it takes no moved users.
+  MoveReason evict = MoveReason::none;
 };
 
 struct PoolView {
@@ -60,6 +69,12 @@ struct PlacementRequest {
   BackendRef pinned_to = kNoBackend;  // valid when has_pin
   uint64_t last_slot = 0;             // newest slot the user has seen (0 = unknown)
   ExcludedBackends exclude;           // failed this request already: never chosen again
+  // Why a pin among `exclude` cannot keep its user: down (it failed), or regression (it
+  // answered with a checkpoint older than the user's last slot).
+  MoveReason excluded_reason = MoveReason::down;
+  // Only backends whose tip is at or past last_slot may take a moved user (a resend after
+  // a regression: one further behind would show the same older answer).
+  bool require_slot = false;
   uint64_t now_ms = 0;
 };
 
@@ -69,12 +84,6 @@ enum class Placement : uint8_t {
   moved,     // its pin's backend is down, gone or failed: placed elsewhere, re-pinned
   none,      // nothing can take it
 };
-
-// Why a user moved (DESIGN.md "Move reasons"). lag, fork and stale are set by chain-aware
-// health on a backend whose pinned users must move on their next request (BackendStats::
-// evict); regression is a backend that answered with a checkpoint older than the user saw.
-enum class MoveReason : uint8_t { none, down, removed, admin, lag, fork, stale, regression };
-const char* move_reason_name(MoveReason r);
 
 struct Decision {
   Placement kind = Placement::none;

@@ -275,13 +275,15 @@ void SessionTable::pin(const SessionKey& key, BackendRef backend, uint64_t now_m
   pinned_[backend].fetch_add(1, std::memory_order_relaxed);
 }
 
-void SessionTable::record_slot(const SessionKey& key, uint64_t slot) {
+uint64_t SessionTable::record_slot(const SessionKey& key, uint64_t slot) {
   Shard& sh = shard_for(key);
   std::lock_guard lock(sh.mu);
   size_t s = sh.find_slot(key);
-  if (s == kNoSlot) return;
+  if (s == kNoSlot) return 0;
   Entry& en = sh.slab[sh.index[s]];
+  const uint64_t before = en.last_slot;
   en.last_slot = std::max(en.last_slot, slot);
+  return before;
 }
 
 bool SessionTable::erase(const SessionKey& key) {

@@ -49,8 +49,10 @@ class SessionTable {
   // used entry of the shard when the table is full.
   void pin(const SessionKey& key, BackendRef backend, uint64_t now_ms);
 
-  // Raises the key's last_slot to `slot` if higher; no-op for unknown keys.
-  void record_slot(const SessionKey& key, uint64_t slot);
+  // Raises the key's last_slot to `slot` if higher; no-op for unknown keys. Returns the
+  // last_slot it had before (0 = unknown key or slot), read under the same lock, so the
+  // caller can tell an answer older than what the user saw (lb/core/regression.h).
+  uint64_t record_slot(const SessionKey& key, uint64_t slot);
 
   bool erase(const SessionKey& key);
 

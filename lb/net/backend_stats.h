@@ -93,6 +93,16 @@ struct alignas(64) BackendShard {
   std::atomic<uint64_t> remaps_down{0};
   std::atomic<uint64_t> remaps_removed{0};
   std::atomic<uint64_t> remaps_admin{0};
+  std::atomic<uint64_t> remaps_lag{0};  // issue 13: chain-aware moves
+  std::atomic<uint64_t> remaps_fork{0};
+  std::atomic<uint64_t> remaps_stale{0};
+  std::atomic<uint64_t> remaps_regression{0};
+  // Answers of this backend older than their user's last slot (issue 13): discarded and
+  // re-sent elsewhere (corral_user_regressions_prevented_total), or forwarded because no
+  // backend was at the user's slot or the request could not be re-sent
+  // (corral_user_regressions_total).
+  std::atomic<uint64_t> regressions_prevented{0};
+  std::atomic<uint64_t> regressions_forwarded{0};
   // Open connections to the backend: pooled idle and busy ones (corral_connections).
   std::atomic<int64_t> upstream_open{0};
   // WebSocket tunnels (lb/net/tunnel): open now, bytes each way, close frames corral sent.

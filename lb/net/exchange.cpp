@@ -1,8 +1,10 @@
 #include "lb/net/exchange.h"
 
 #include <charconv>
+#include <string>
 #include <vector>
 
+#include "lb/core/regression.h"
 #include "lb/net/log.h"
 #include "lb/net/quota_check.h"
 #include "lb/net/socket_address.h"
@@ -53,10 +55,11 @@ void Exchange::begin(Worker& worker, ExchangeClient& client, const Runtime& rt,
   backend_ = nullptr;
   up_ = nullptr;
   addrs_.reset();
-  stale_retries_ = failovers_ = retries_503_ = 0;
+  stale_retries_ = failovers_ = retries_503_ = regression_resends_ = 0;
   move_reason_ = MoveReason::none;
+  regressed_on_ = nullptr;
   failed_ = {};
-  fresh_user_ = swallow_ = head_pending_ = connecting_ = false;
+  fresh_user_ = swallow_ = regressed_ = head_pending_ = connecting_ = false;
   head_request_ = client.request().method() == "HEAD";
   pinned_ = user_key != nullptr;
   if (pinned_) {
@@ -71,7 +74,8 @@ void Exchange::begin(Worker& worker, ExchangeClient& client, const Runtime& rt,
 
 Decision Exchange::place() { return place_excluding({}, true); }
 
-Decision Exchange::place_excluding(const ExcludedBackends& exclude, bool count_move) {
+Decision Exchange::place_excluding(const ExcludedBackends& exclude, bool count_move, MoveReason why,
+                                   bool require_slot) {
   const RuntimePool& pool = *pool_;
   SessionTable& sessions = worker_->state().sessions;
   uint64_t now = uv_now(worker_->loop());
@@ -84,10 +88,13 @@ Decision Exchange::place_excluding(const ExcludedBackends& exclude, bool count_m
     c.state = b.stats->state.load(std::memory_order_relaxed);
     c.reachable = b.reachable();
     c.admin = b.stats->admin.load(std::memory_order_relaxed);
+    c.evict = b.stats->evict.load(std::memory_order_relaxed);
   }
   PlacementRequest r;
   r.hash = hash_;
   r.exclude = exclude;
+  r.excluded_reason = why;
+  r.require_slot = require_slot;
   r.now_ms = now;
   if (pinned_) {
     // An expired pin is simply gone: that user is new.
@@ -115,18 +122,52 @@ Decision Exchange::place_excluding(const ExcludedBackends& exclude, bool count_m
     BackendShard& sh = b.stats->local();
     sh.new_pins.fetch_add(1, std::memory_order_relaxed);
     if (d.kind == Placement::moved) move_reason_ = d.reason;
-    if (d.kind == Placement::moved && count_move) {
-      // Counted on the backend the user moved to: it is in this pool, so remaps per pool
-      // sum over the pool's backends (removed ones included, Registry::for_each_in_pool).
-      (d.reason == MoveReason::removed ? sh.remaps_removed
-       : d.reason == MoveReason::admin ? sh.remaps_admin
-                                       : sh.remaps_down)
-          .fetch_add(1, std::memory_order_relaxed);
-    }
+    if (d.kind == Placement::moved && count_move) note_move(d, r.pinned_to);
     // A new or moved user has no state on its new backend: its 503 may be retried.
     fresh_user_ = true;
   }
   return d;
+}
+
+// Counted on the backend the user moved to: it is in this pool, so remaps per pool sum
+// over the pool's backends (removed ones included, Registry::for_each_in_pool). One info
+// line per move, under the shared limit (a whole pool's users may move at once).
+void Exchange::note_move(const Decision& d, BackendRef from) {
+  const RuntimeBackend& to = pool_->backends[d.index];
+  BackendShard& sh = to.stats->local();
+  std::atomic<uint64_t>* counter = &sh.remaps_down;
+  switch (d.reason) {
+    case MoveReason::removed:
+      counter = &sh.remaps_removed;
+      break;
+    case MoveReason::admin:
+      counter = &sh.remaps_admin;
+      break;
+    case MoveReason::lag:
+      counter = &sh.remaps_lag;
+      break;
+    case MoveReason::fork:
+      counter = &sh.remaps_fork;
+      break;
+    case MoveReason::stale:
+      counter = &sh.remaps_stale;
+      break;
+    case MoveReason::regression:
+      counter = &sh.remaps_regression;
+      break;
+    case MoveReason::down:
+    case MoveReason::none:
+      break;
+  }
+  counter->fetch_add(1, std::memory_order_relaxed);
+  std::string_view from_name = "(removed)";
+  for (const RuntimeBackend& b : pool_->backends)
+    if (b.ref == from) from_name = b.name;
+  log_event_limited(LogLevel::info, "user moved",
+                    {{"pool", pool_->name},
+                     {"from", from_name},
+                     {"to", to.name},
+                     {"reason", move_reason_name(d.reason)}});
 }
 
 void Exchange::start(size_t backend) {
@@ -263,12 +304,13 @@ void Exchange::upstream_head(const http::MessageParser& r) {
     sh.count(status);
     // 402/429/418 from a rate-limited upstream trip its cool-down (quota_check.h).
     note_upstream_status(*pool_, status, worker_->loop());
-    // Remember the chain point this user has seen, so a move never goes backwards.
+    // Remember the chain point this user has seen, so a move never goes backwards; an
+    // answer older than it is a regression (a restarted or rolled-back instance).
     HeaderLookup cp = find_header(r.headers(), "x-most-recent-checkpoint");
-    uint64_t slot = 0;
+    uint64_t slot = 0, seen = 0;
     if (cp.found && parse_u64(cp.value, slot)) {
       st.raise_tip(slot);
-      if (pinned_) worker_->state().sessions.record_slot(pin_key_, slot);
+      if (pinned_) seen = worker_->state().sessions.record_slot(pin_key_, slot);
     }
     // Health hears of 503s, and of the first other answer after them; nothing else.
     if (status == 503) {
@@ -285,6 +327,12 @@ void Exchange::upstream_head(const http::MessageParser& r) {
       swallow_ = true;
       return;
     }
+    if (status != 101 && status != 503 && slot < seen && regression(slot, seen)) return;
+    if (regressed_on_) {
+      // An older answer was discarded and this one, at or past the user's slot, replaces it.
+      regressed_on_->local().regressions_prevented.fetch_add(1, std::memory_order_relaxed);
+      regressed_on_ = nullptr;
+    }
   }
   client_->exchange_head(r);
 }
@@ -300,10 +348,62 @@ void Exchange::upstream_body(const char* data, size_t len) {
 }
 
 void Exchange::upstream_read_end() {
+  if (regressed_) return resend_after_regression();
   if (!swallow_) client_->exchange_read_end();
 }
 
+// DESIGN.md "Users move forward, never back". lb/core/regression decides whether this
+// answer may be replaced; placement (require_slot) finds a backend at or past the user's
+// slot, other than any that regressed for this request, and re-pins the user there.
+bool Exchange::regression(uint64_t checkpoint, uint64_t seen) {
+  RegressionFacts f;
+  const RetryFacts rf = retry_facts();
+  f.last_slot = seen;
+  f.has_checkpoint = true;
+  f.checkpoint = checkpoint;
+  f.method = rf.method;
+  f.whole = rf.whole;
+  f.response_started = rf.response_started;
+  f.resends = regression_resends_;
+  BackendShard& sh = backend_->stats->local();
+  const std::string cp_text = std::to_string(checkpoint), seen_text = std::to_string(seen);
+  if (decide_regression(f) == RegressionAction::resend) {
+    failed_.add(backend_->ref);
+    Decision d = place_excluding(failed_, true, MoveReason::regression, true);
+    if (d.kind != Placement::none) {
+      if (!regressed_on_) regressed_on_ = backend_->stats.get();
+      ++regression_resends_;
+      resend_index_ = d.index;
+      regressed_ = swallow_ = true;  // the rest of this answer is read and dropped
+      return true;
+    }
+  }
+  sh.regressions_forwarded.fetch_add(1, std::memory_order_relaxed);
+  regressed_on_ = nullptr;  // not prevented after all: every backend tried was behind
+  log_event_limited(
+      LogLevel::warn, "answer older than the user's last checkpoint forwarded",
+      {{"pool", pool_->name},
+       {"backend", backend_->name},
+       {"checkpoint", cp_text, true},
+       {"user_slot", seen_text, true},
+       {"why", idempotent_method(f.method) && f.whole ? "no backend at or past the user's slot"
+                                                      : "request cannot be re-sent"}});
+  return false;
+}
+
+// Called once the head's bytes are read: the connection is closed, not pooled (the rest
+// of the answer may still be on its way), and the request goes where placement said.
+void Exchange::resend_after_regression() {
+  regressed_ = swallow_ = false;
+  UpstreamConn* up = up_;
+  up_ = nullptr;
+  if (up) up->abort();
+  end_in_flight();
+  launch(resend_index_);
+}
+
 void Exchange::upstream_done(bool reusable) {
+  if (regressed_) return resend_after_regression();
   UpstreamConn* up = up_;
   up_ = nullptr;
   end_in_flight();
@@ -326,16 +426,20 @@ bool Exchange::move_request(BackendRef failed, bool count_move) {
   failed_.add(failed);
   Decision d = place_excluding(failed_, count_move);
   if (d.kind == Placement::none) return false;
+  launch(d.index);
+  return true;
+}
+
+void Exchange::launch(size_t index) {
   // A resend is one more request to the upstream: it needs the quota like the first.
   if (QuotaAdmission q = admit_quota(*pool_, worker_->loop()); !q.ok()) {
     QuotaReply reply;
     quota_reply(q, reply);
     backend_ = nullptr;
     client_->exchange_failed(q.status, reply.reason, reply.headers);
-    return true;
+    return;
   }
-  start(d.index);
-  return true;
+  start(index);
 }
 
 // corral could not make a socket: nothing about the backend is known, so no counter of

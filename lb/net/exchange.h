@@ -95,7 +95,21 @@ class Exchange final : public UpstreamOwner {
   MoveReason move_reason() const { return move_reason_; }
 
  private:
-  Decision place_excluding(const ExcludedBackends& exclude, bool count_move);
+  // `why`: the move reason when the user's pin is among `exclude`; `require_slot`: only a
+  // backend at or past the user's last slot may take it (a resend after a regression).
+  Decision place_excluding(const ExcludedBackends& exclude, bool count_move,
+                           MoveReason why = MoveReason::down, bool require_slot = false);
+  // Counts a user's move on the backend it moved to and logs it (rate-limited).
+  void note_move(const Decision& d, BackendRef from);
+  // Sends the request to backend `index` of the pool, unless the pool's quota refuses the
+  // resend (then the client gets corral's own answer).
+  void launch(size_t index);
+  // The answer's checkpoint is older than the user's last slot `seen`: true when it is
+  // discarded and the request will be re-sent (after this head's bytes are read), false
+  // when it must be forwarded (counted either way).
+  bool regression(uint64_t checkpoint, uint64_t seen);
+  // Closes the connection whose answer regressed and re-sends the request.
+  void resend_after_regression();
   RetryFacts retry_facts() const;
   void local_fd_exhausted();
   // Resends to another backend: false when none can take it; true when sent, or when the
@@ -137,9 +151,15 @@ class Exchange final : public UpstreamOwner {
   uint8_t stale_retries_ = 0;
   uint8_t failovers_ = 0;
   uint8_t retries_503_ = 0;
+  uint8_t regression_resends_ = 0;
+  size_t resend_index_ = 0;  // where a regressed request goes next
+  // The first backend whose answer to this request regressed: when a later answer is
+  // forwarded without regressing, the regression was prevented (counted there).
+  BackendStats* regressed_on_ = nullptr;
   bool pinned_ = false;      // the user has a key, so a pin
   bool fresh_user_ = false;  // placed by this request (new or moved): no state there yet
   bool swallow_ = false;     // dropping a 503 that a retry replaces
+  bool regressed_ = false;   // dropping an answer older than the user's slot (a resend)
   bool head_pending_ = false;
   bool connecting_ = false;
   bool head_request_ = false;

@@ -143,4 +143,10 @@ void log_pool_limited(std::string_view pool, const char* fmt, ...) {
   va_end(ap);
 }
 
+void log_event_limited(LogLevel level, std::string_view msg,
+                       std::initializer_list<LogField> fields) {
+  if (!enabled(level) || !admit_limited()) return;
+  emit(level, msg, {fields.begin(), fields.size()});
+}
+
 }  // namespace lb::net

@@ -43,5 +43,9 @@ void log_backend_limited(std::string_view pool, std::string_view backend, const 
     __attribute__((format(printf, 3, 4)));
 void log_pool_limited(std::string_view pool, const char* fmt, ...)
     __attribute__((format(printf, 2, 3)));
+// log_event under the same limit, for events that can happen once per request (a user's
+// move).
+void log_event_limited(LogLevel level, std::string_view msg,
+                       std::initializer_list<LogField> fields);
 
 }  // namespace lb::net

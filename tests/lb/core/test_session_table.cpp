@@ -106,13 +106,13 @@ TEST_CASE("session table: pin, touch, move and erase keep pinned() counts") {
 TEST_CASE("session table: record_slot keeps the maximum and ignores unknown keys") {
   SessionTable t(100, kHour);
   SessionKey a = key_n(1);
-  t.record_slot(a, 99);  // unknown: no entry appears
+  CHECK(t.record_slot(a, 99) == 0);  // unknown: no entry appears
   CHECK(t.stats().size == 0);
   t.pin(a, 0, 0);
-  t.record_slot(a, 100);
-  t.record_slot(a, 90);
+  CHECK(t.record_slot(a, 100) == 0);   // returns the slot seen before
+  CHECK(t.record_slot(a, 90) == 100);  // an older answer: the caller sees a regression
   CHECK(t.touch(a, 1)->last_slot == 100);
-  t.record_slot(a, 101);
+  CHECK(t.record_slot(a, 101) == 100);
   CHECK(t.touch(a, 2)->last_slot == 101);
 }
 
