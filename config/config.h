@@ -85,6 +85,11 @@ struct Health {
   // chain even if the tips agree); Cardano makes a block every ~20s, so 10m is far outside
   // normal variance.
   uint64_t stale_after_ms = 600'000;
+  // Behind the pool's best tip by more than this, pinned users move; unset = 3 x
+  // max_lag_slots.
+  std::optional<uint64_t> move_lag_slots;
+  // Fork checks compare header hashes this far below the lowest tip of the pool.
+  uint64_t fork_depth_slots = 60;
   std::string path = "/health";  // http kind
   int expect_status = 200;       // http kind
 };

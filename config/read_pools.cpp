@@ -181,10 +181,8 @@ void Loader::parse_backend_tls(const Entry& e, Backend& b) {
 // http probe has a path and an expected status, only Kupo and Ogmios report a tip to lag
 // behind, and only Kupo reports the age of its last block.
 void Loader::parse_health(const Entry& e, PoolKind kind, bool kind_known, Health& h) {
-  Map m = as_map(e,
-                 {"interval", "timeout", "rise", "fall", "max_lag_slots", "stale_after", "path",
-                  "expect_status"},
-                 {"move_lag_slots", "fork_depth_slots"});
+  Map m = as_map(e, {"interval", "timeout", "rise", "fall", "max_lag_slots", "stale_after", "path",
+                     "expect_status", "move_lag_slots", "fork_depth_slots"});
   if (!m.ok) return;
   const Entry* interval = get(m, "interval");
   const Entry* timeout = get(m, "timeout");
@@ -202,6 +200,18 @@ void Loader::parse_health(const Entry& e, PoolKind kind, bool kind_known, Health
   if (const Entry* v = get(m, "fall")) read_uint(*v, h.fall, 1, kU32Max);
   if (const Entry* v = get(m, "max_lag_slots")) read_uint(*v, h.max_lag_slots, 0, kU64Max);
   if (const Entry* v = get(m, "stale_after")) read_duration(*v, h.stale_after_ms);
+  // Issue 13: moving pinned users needs a worse lag than refusing new ones; a fork check
+  // deeper than the stability window (129600 slots on mainnet) finds no checkpoints.
+  if (const Entry* v = get(m, "move_lag_slots")) {
+    uint64_t n = 0;
+    if (read_uint(*v, n, 0, kU64Max)) {
+      if (n < h.max_lag_slots)
+        error(*v, "move_lag_slots (" + std::to_string(n) + ") must be at least max_lag_slots (" +
+                      std::to_string(h.max_lag_slots) + ")");
+      h.move_lag_slots = n;
+    }
+  }
+  if (const Entry* v = get(m, "fork_depth_slots")) read_uint(*v, h.fork_depth_slots, 1, 129600);
   if (const Entry* v = get(m, "path"); v && read_string(*v, h.path)) {
     if (h.path.front() != '/' || text::has_control_chars(h.path) ||
         h.path.find(' ') != std::string::npos)
@@ -220,6 +230,8 @@ void Loader::parse_health(const Entry& e, PoolKind kind, bool kind_known, Health
   only("expect_status", kind == PoolKind::http, "http");
   only("max_lag_slots", has_tip, "kupo or ogmios");
   only("stale_after", kind == PoolKind::kupo, "kupo");
+  only("move_lag_slots", has_tip, "kupo or ogmios");
+  only("fork_depth_slots", has_tip, "kupo or ogmios");
 }
 
 void Loader::parse_eject(const Entry& e, Eject& x) {

@@ -39,6 +39,8 @@ const char* reason_name(Reason r) {
       return "awaiting_probe";
     case Reason::admin:
       return "admin";
+    case Reason::fork:
+      return "fork";
   }
   return "unknown";
 }
@@ -170,10 +172,17 @@ bool BackendHealth::set_admin(std::optional<BackendState> forced) {
   return state() != before;
 }
 
+bool BackendHealth::set_forked(bool forked) {
+  const BackendState before = state();
+  forked_ = forked;
+  return state() != before;
+}
+
 void BackendHealth::set_params(const HealthParams& p) { p_ = p; }
 
 BackendState BackendHealth::state() const {
   if (admin_) return *admin_;
+  if (forked_) return BackendState::down;
   BackendState s = probe_state_;
   if (ejected_ || awaiting_probe_) s = lb::worst(s, BackendState::draining);
   return s;
@@ -183,6 +192,7 @@ BackendState BackendHealth::state() const {
 // ejection first because it carries a deadline the operator can read in /status.
 Reason BackendHealth::reason() const {
   if (admin_) return Reason::admin;
+  if (forked_) return Reason::fork;
   if (probe_state_ == BackendState::down) return Reason::probe_failing;
   if (ejected_) return Reason::ejected_503;
   if (awaiting_probe_) return Reason::awaiting_probe;

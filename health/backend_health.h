@@ -20,7 +20,9 @@
 //     (a heavy Kupo query), so a slow answer says "overloaded" at most, like a 503.
 //     Decay: an ejection that starts max_eject_ms or more after the previous one ended
 //     lasts base_time again (n restarts at 1).
-//  3. Admin override (maintenance): a forced state, or none.
+//  3. Fork (issue 13): a backend the pool's fork vote put outside the majority is down,
+//     whatever its probes say, until it agrees again.
+//  4. Admin override (maintenance): a forced state, or none.
 #include <cstdint>
 #include <optional>
 
@@ -46,6 +48,7 @@ enum class Reason : uint8_t {
   ejected_503,     // consecutive 503s (or response timeouts): ejection running
   awaiting_probe,  // ejection time over, waiting for a healthy probe
   admin,           // operator override
+  fork,            // on a different chain than the pool's majority (fork vote)
 };
 const char* reason_name(Reason r);
 
@@ -61,12 +64,14 @@ class BackendHealth {
   bool on_response_timeout(uint64_t now_ms, bool may_eject);
   bool tick(uint64_t now_ms);  // ends ejections whose time is over
   bool set_admin(std::optional<BackendState> forced);
+  bool set_forked(bool forked);            // the fork vote's mark
   void set_params(const HealthParams& p);  // reload: applies to the next events
 
   BackendState state() const;
   Reason reason() const;
   BackendState probe_state() const { return probe_state_; }
   bool ejected() const { return ejected_; }
+  bool forked() const { return forked_; }
   bool awaiting_probe() const { return awaiting_probe_; }  // ejection over, no healthy probe yet
   std::optional<BackendState> admin() const { return admin_; }  // the override in force
   uint32_t ejections() const { return ejections_; }             // total ejections so far
@@ -93,6 +98,7 @@ class BackendHealth {
   uint64_t last_eject_end_ms_ = 0;  // when the latest ejection's time ran out
   uint32_t streak_503_ = 0;
   std::optional<BackendState> admin_;
+  bool forked_ = false;
 };
 
 }  // namespace health

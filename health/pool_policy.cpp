@@ -20,6 +20,8 @@ PoolParams pool_params(const config::Pool& p) {
   r.stale_after_s = static_cast<double>(p.health.stale_after_ms) / 1000.0;
   r.max_percent = p.eject.max_percent;
   r.slow_start_ms = p.slow_start_ms;
+  r.move_lag_slots = p.health.move_lag_slots.value_or(3 * p.health.max_lag_slots);
+  r.fork_depth_slots = p.health.fork_depth_slots;
   return r;
 }
 
@@ -45,6 +47,11 @@ std::string probe_path(const config::Pool& p) {
 
 BackendState lag_level(BackendState probe_level, bool lagging) {
   return lagging ? lb::worst(probe_level, BackendState::draining) : probe_level;
+}
+
+BackendState level_level(BackendState probe_level, bool tip_known, bool behind) {
+  return probe_level == BackendState::draining && tip_known && !behind ? BackendState::up
+                                                                       : probe_level;
 }
 
 // (ejected + 1) / size <= max_percent / 100, in integers: the floor of today's rule.
@@ -105,8 +112,16 @@ Change PoolHealth::on_probe(size_t i, ProbeResult r, uint64_t now_ms) {
   b.last = std::move(r);
   refold_lag();
   const BackendState before = b.sm.state();
-  b.sm.on_probe(lag_level(b.last.level, b.lagging), now_ms);
-  const std::string_view cause = b.lagging ? std::string_view("lagging") : b.last.detail;
+  const bool tip_known = b.last.tip_slot || b.live_tip;
+  const BackendState level = level_level(b.last.level, tip_known, b.lagging);
+  b.sm.on_probe(lag_level(level, b.lagging), now_ms);
+  std::string cause = b.last.detail;
+  if (b.lagging)
+    cause = b.stale && !b.far_behind && b.lag_slots == 0
+                ? "stale"
+                : "lagging " + std::to_string(b.lag_slots) + " slots behind the pool";
+  else if (level != b.last.level)
+    cause += ", level with the pool";
   return settle(b, before, cause, now_ms);
 }
 
@@ -164,17 +179,102 @@ void PoolHealth::refold_lag() {
       tips[i].tip_slot = b.last.tip_slot;
       tips[i].seconds_since_last_block = b.last.seconds_since_last_block;
     }
-    tips[i].counted = b.probed && b.last.level != BackendState::down;
+    // Live traffic may have seen a newer checkpoint than the last probe.
+    if (b.live_tip) tips[i].tip_slot = std::max(tips[i].tip_slot.value_or(0), *b.live_tip);
+    // A forked backend's tip is on another chain: it must not set the bar.
+    tips[i].counted = b.probed && b.last.level != BackendState::down && !b.fork.forked;
   }
-  std::unique_ptr<bool[]> lagging(new bool[tips.size()]());
-  const std::optional<uint64_t> best = compute_lag(tips, p_.max_lag_slots, p_.stale_after_s,
-                                                   std::span<bool>(lagging.get(), tips.size()));
+  std::vector<LagVerdict> v(tips.size());
+  judge_lag(tips, {p_.max_lag_slots, p_.move_lag_slots, p_.stale_after_s}, v);
   for (size_t i = 0; i < members_.size(); ++i) {
     BackendRecord& b = members_[i];
-    b.lagging = lagging[i];
-    b.lag_slots =
-        best && tips[i].tip_slot && *best > *tips[i].tip_slot ? *best - *tips[i].tip_slot : 0;
+    b.lagging = v[i].lagging();
+    b.lag_slots = v[i].lag_slots;
+    b.far_behind = v[i].far_behind;
+    b.stale = v[i].stale;
+    refresh_evict(b);
   }
+}
+
+// A fork is the worst reason (the answers are wrong, not old), then lag, then staleness.
+void PoolHealth::refresh_evict(BackendRecord& b) const {
+  if (b.fork.forked)
+    b.evict = lb::MoveReason::fork;
+  else if (b.far_behind)
+    b.evict = lb::MoveReason::lag;
+  else if (b.stale)
+    b.evict = lb::MoveReason::stale;
+  else
+    b.evict = lb::MoveReason::none;
+}
+
+void PoolHealth::note_live_tip(size_t i, uint64_t slot) {
+  if (slot == 0) return;  // BackendStats' "unknown"
+  members_[i].live_tip = slot;
+  refold_lag();
+}
+
+// Members whose answers say something about the chain: answered, not down (a forked one
+// is down because of the vote, so it still votes and can heal), not behind.
+bool PoolHealth::counts_for_forks(const BackendRecord& b) const {
+  if (!b.probed || !b.last.tip_slot || b.lagging) return false;
+  return b.fork.forked || b.last.level != BackendState::down;
+}
+
+std::optional<uint64_t> PoolHealth::fork_check_slot() const {
+  std::optional<uint64_t> lowest;
+  size_t n = 0;
+  for (const BackendRecord& b : members_) {
+    if (!counts_for_forks(b)) continue;
+    ++n;
+    lowest = std::min(lowest.value_or(UINT64_MAX), *b.last.tip_slot);
+  }
+  if (n < 2 || !lowest || *lowest < p_.fork_depth_slots) return std::nullopt;
+  return *lowest - p_.fork_depth_slots;
+}
+
+std::vector<Ballot> PoolHealth::tip_ballots(std::span<const uint32_t> weights) const {
+  std::vector<Ballot> out(members_.size());
+  std::optional<uint64_t> common;
+  for (size_t i = 0; i < members_.size(); ++i) {
+    const BackendRecord& a = members_[i];
+    if (!counts_for_forks(a) || !a.last.tip_hash) continue;
+    for (size_t j = i + 1; j < members_.size(); ++j) {
+      const BackendRecord& b = members_[j];
+      if (counts_for_forks(b) && b.last.tip_hash && *b.last.tip_slot == *a.last.tip_slot)
+        common = std::max(common.value_or(0), *a.last.tip_slot);
+    }
+  }
+  if (!common) return out;
+  for (size_t i = 0; i < members_.size(); ++i) {
+    const BackendRecord& b = members_[i];
+    if (!counts_for_forks(b) || !b.last.tip_hash || *b.last.tip_slot != *common) continue;
+    out[i].value = std::to_string(*common) + ":" + *b.last.tip_hash;
+    out[i].weight = i < weights.size() ? weights[i] : 1;
+  }
+  return out;
+}
+
+Tally PoolHealth::fork_round(std::span<const Ballot> ballots, uint64_t now_ms,
+                             std::vector<std::pair<size_t, Change>>& changes) {
+  std::vector<ForkMark> marks(members_.size());
+  for (size_t i = 0; i < members_.size(); ++i) marks[i] = members_[i].fork;
+  const Tally t = vote(ballots.subspan(0, std::min(ballots.size(), members_.size())), marks);
+  for (size_t i = 0; i < members_.size(); ++i) {
+    BackendRecord& b = members_[i];
+    const bool was = b.fork.forked;
+    b.fork = marks[i];
+    if (was == b.fork.forked) continue;
+    const BackendState before = b.sm.state();
+    b.sm.set_forked(b.fork.forked);
+    Change c = settle(b, before,
+                      b.fork.forked ? "disagrees with the pool's majority at a checkpoint"
+                                    : "agrees with the pool's majority again",
+                      now_ms);
+    changes.emplace_back(i, std::move(c));
+  }
+  refold_lag();
+  return t;
 }
 
 // Every event ends here: the ramp rule, the memory of having been down or ejected, and

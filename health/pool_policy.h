@@ -6,7 +6,12 @@
 // the rules that need the whole pool:
 //  - a probe answer is read per pool kind (interpret_probe);
 //  - a backend behind the pool's best tip, or stale, takes no new users: an `up` probe
-//    is folded into `draining` (lag_level, over health/lag's verdict);
+//    is folded into `draining` (lag_level, over health/lag's verdict); a `draining` one
+//    (Kupo/Ogmios 202: behind its own node) whose tip is level with the pool's best is
+//    `up` (level_level): the pool is the yardstick, not the backend's node;
+//  - a backend more than move_lag_slots behind, stale, or on a fork gets an eviction
+//    reason (BackendRecord::evict): its pinned users move on their next request;
+//  - fork rounds (health/fork_vote) mark a minority backend `down` with reason fork;
 //  - 503 ejections never take more than max_percent of the pool (within_eject_budget);
 //    response timeouts count as 503s, never as failures (a client chooses how slow its
 //    query is, so it must not be able to mark a backend down);
@@ -23,8 +28,10 @@
 
 #include "config/config.h"
 #include "health/backend_health.h"
+#include "health/fork_vote.h"
 #include "health/probe_result.h"
 #include "lb/core/backend_ref.h"
+#include "lb/core/balancer.h"
 
 namespace health {
 
@@ -34,6 +41,8 @@ struct PoolParams {
   double stale_after_s = 120;
   uint32_t max_percent = 50;        // of the pool's backends that may be ejected at once
   uint64_t slow_start_ms = 30'000;  // 0 = no ramp
+  uint64_t move_lag_slots = 1800;   // behind the best tip: pinned users move
+  uint64_t fork_depth_slots = 60;   // fork checks look this far below the lowest tip
 };
 
 // The pool's health settings as configured.
@@ -52,6 +61,10 @@ std::string probe_path(const config::Pool& p);
 // (keep its users, take no new ones); it never makes a worse level better.
 BackendState lag_level(BackendState probe_level, bool lagging);
 
+// A `draining` probe (202: behind its own node) from a backend whose tip is known and
+// level with the pool's best (within max_lag_slots) reads as `up`; anything else is kept.
+BackendState level_level(BackendState probe_level, bool tip_known, bool behind);
+
 // Whether one more ejection keeps the ejected backends within max_percent of the pool
 // (rounding down: 50% of 3 is 1, and a pool of one is never ejected below 100%).
 bool within_eject_budget(size_t ejected_now, size_t pool_size, uint32_t max_percent);
@@ -69,7 +82,12 @@ struct BackendRecord {
   ProbeResult last;
   bool probed = false;  // at least one probe answered
   bool lagging = false;
-  uint64_t lag_slots = 0;  // behind the pool's best tip
+  uint64_t lag_slots = 0;   // behind the pool's best tip
+  bool far_behind = false;  // more than move_lag_slots behind
+  bool stale = false;
+  std::optional<uint64_t> live_tip;  // from live traffic (X-Most-Recent-Checkpoint)
+  ForkMark fork;
+  lb::MoveReason evict = lb::MoveReason::none;  // why pinned users must move; none = stay
   uint64_t probes_up = 0, probes_draining = 0, probes_down = 0;
   uint64_t transitions = 0;
   uint64_t ramp_start_ms = 0;  // slow start began here; 0 = never
@@ -119,8 +137,27 @@ class PoolHealth {
   // Whether one more member may be ejected now.
   bool may_eject() const;
 
+  // The newest tip live traffic saw on member i (it only counts toward lag; the last
+  // probe's tip is kept too). Recomputes lag and evictions.
+  void note_live_tip(size_t i, uint64_t slot);
+
+  // The slot a fork round asks every member about: fork_depth_slots below the lowest tip
+  // among the members that count (answered, not down unless for a fork, not behind);
+  // nullopt with fewer than two such members or a chain shorter than the depth.
+  std::optional<uint64_t> fork_check_slot() const;
+  // Ballots from the members' last probes (Ogmios lastKnownTip): the highest tip slot
+  // that two or more counting members share, each of them voting its hash there; the
+  // others abstain. weights[i] is member i's weight.
+  std::vector<Ballot> tip_ballots(std::span<const uint32_t> weights) const;
+  // One fork round (ballots[i] for member i): marks and unmarks, and every published
+  // state that changed, as (member, change).
+  Tally fork_round(std::span<const Ballot> ballots, uint64_t now_ms,
+                   std::vector<std::pair<size_t, Change>>& changes);
+
  private:
   void refold_lag();
+  void refresh_evict(BackendRecord& b) const;
+  bool counts_for_forks(const BackendRecord& b) const;
   Change settle(BackendRecord& b, BackendState before, std::string_view cause, uint64_t now_ms);
 
   PoolParams p_;

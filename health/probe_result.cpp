@@ -130,6 +130,8 @@ ProbeResult parse_ogmios_health(int status, std::string_view body) {
     d.add("tip origin");
   } else {
     r.tip_slot = count_of(j->lookup("lastKnownTip.slot"));
+    r.tip_hash = string_of(j->lookup("lastKnownTip.id"));
+    if (!r.tip_hash) r.tip_hash = string_of(j->lookup("lastKnownTip.hash"));
     d.add_slot("tip", r.tip_slot);
   }
   d.add_number("sync %.5g", ratio_of(j->lookup("networkSynchronization")));
@@ -179,6 +181,18 @@ ProbeResult probe_failed(std::string_view why) {
   ProbeResult r;
   r.detail = why.empty() ? "no answer" : std::string(why.substr(0, kMaxDetail));
   return r;
+}
+
+// Kupo answers the checkpoint at or before the slot asked (null when there is none); the
+// slot goes into the value, so two backends agree only on the very same block.
+std::optional<std::string> parse_kupo_checkpoint(int status, std::string_view body) {
+  if (status != 200) return std::nullopt;
+  std::optional<FlatJson> j = FlatJson::parse(body);
+  if (!j) return std::nullopt;
+  std::optional<uint64_t> slot = count_of(j->lookup("slot_no"));
+  std::optional<std::string> hash = string_of(j->lookup("header_hash"));
+  if (!slot || !hash || hash->empty() || hash->size() > 128) return std::nullopt;
+  return std::to_string(*slot) + ":" + *hash;
 }
 
 }  // namespace health

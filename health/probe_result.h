@@ -14,6 +14,7 @@ struct ProbeResult {
   lb::BackendState level = lb::BackendState::down;
   std::optional<uint64_t> tip_slot;       // the slot the backend has reached
   std::optional<uint64_t> node_tip_slot;  // Kupo: its node's tip
+  std::optional<std::string> tip_hash;    // Ogmios: lastKnownTip's header hash
   std::optional<double> seconds_since_last_block;
   std::string detail;  // short human text for /status, e.g. "202 behind (sync 0.98)"
 };
@@ -23,7 +24,7 @@ struct ProbeResult {
 // seconds_since_last_block.
 ProbeResult parse_kupo_health(int status, std::string_view body);
 // Ogmios GET /health: 200 -> up, 202 -> draining, 500 or other -> down; reads
-// lastKnownTip.slot, networkSynchronization.
+// lastKnownTip.slot and .id (v5: .hash), networkSynchronization.
 ProbeResult parse_ogmios_health(int status, std::string_view body);
 // Blockfrost GET /health: 200 with {"is_healthy": true} -> up, else down.
 ProbeResult parse_blockfrost_health(int status, std::string_view body);
@@ -31,5 +32,8 @@ ProbeResult parse_blockfrost_health(int status, std::string_view body);
 ProbeResult parse_http_health(int status, int expect);
 // No answer (refused, timeout, garbage): down with the reason as detail.
 ProbeResult probe_failed(std::string_view why);
+// Kupo GET /checkpoints/{slot}: the point {slot_no, header_hash} as "slot:hash", or
+// nothing for null, an error status or an unreadable body.
+std::optional<std::string> parse_kupo_checkpoint(int status, std::string_view body);
 
 }  // namespace health

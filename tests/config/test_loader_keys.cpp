@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "config/loader.h"
+#include "health/pool_policy.h"
 #include "tests/config/loader_helpers.h"
 
 using config::LoadResult;
@@ -154,8 +155,6 @@ TEST_CASE("loader keys: every key of DESIGN.md's sample that is not parsed yet s
       {"sticky: {store: {redis: 127.0.0.1:6379}}", "", "", "", "", "sticky.store"},
       {"", "    proxy_protocol: true", "", "", "", "listeners[0].proxy_protocol"},
       {"", "", "", "    cache: {max_bytes: 256MB}", "", "pools.kupo.cache"},
-      {"", "", "", "", ", move_lag_slots: 1800", "pools.kupo.health.move_lag_slots"},
-      {"", "", "", "", ", fork_depth_slots: 60", "pools.kupo.health.fork_depth_slots"},
   };
   for (const Case& c : cases) {
     INFO(c.key);
@@ -278,16 +277,12 @@ TEST_CASE("loader keys: DESIGN.md's sample fails only on keys not implemented ye
     keys.push_back(e.key);
   }
   const std::vector<std::string> expected = {
-      "pools.kupo.health.move_lag_slots",
-      "pools.kupo.health.fork_depth_slots",
       "pools.kupo.cache",
   };
   CHECK(keys == expected);  // file order
 
   // With those keys taken out, the rest of the sample loads, sizes and all.
   const std::pair<const char*, const char*> cuts[] = {
-      {"\n             move_lag_slots: 1800, stale_after: 2m, fork_depth_slots: 60}",
-       " stale_after: 2m}"},
       {"    cache: {max_bytes: 256MB, immutable_after_slots: 129600}   # + request collapsing\n",
        ""},
   };
@@ -347,4 +342,32 @@ TEST_CASE("loader keys: rate_limit on a pool") {
     check_single(load_text(with("", "", "", "    rate_limit: {rps: 1, dialy: 5}")), 11, 26,
                  "pools.kupo.rate_limit.dialy", "unknown key 'dialy'");
   }
+}
+
+TEST_CASE("loader keys: move_lag_slots and fork_depth_slots") {
+  LoadResult d = load_text(with("", "", "", "", ", max_lag_slots: 100"));
+  REQUIRE(d.config.has_value());
+  CHECK_FALSE(d.config->pools[0].health.move_lag_slots.has_value());
+  CHECK(d.config->pools[0].health.fork_depth_slots == 60);
+  CHECK(health::pool_params(d.config->pools[0]).move_lag_slots == 300);  // 3 x max_lag
+  LoadResult r = load_text(
+      with("", "", "", "", ", max_lag_slots: 100, move_lag_slots: 250, fork_depth_slots: 90"));
+  INFO(dump(r));
+  REQUIRE(r.config.has_value());
+  CHECK(health::pool_params(r.config->pools[0]).move_lag_slots == 250);
+  CHECK(health::pool_params(r.config->pools[0]).fork_depth_slots == 90);
+  LoadResult low = load_text(with("", "", "", "", ", max_lag_slots: 100, move_lag_slots: 50"));
+  INFO(dump(low));
+  REQUIRE(low.errors.size() == 1);
+  CHECK(low.errors[0].key == "pools.kupo.health.move_lag_slots");
+  CHECK(low.errors[0].message.find("at least max_lag_slots") != std::string::npos);
+  CHECK_FALSE(load_text(with("", "", "", "", ", fork_depth_slots: 0")).config.has_value());
+  CHECK_FALSE(load_text(with("", "", "", "", ", fork_depth_slots: -3")).config.has_value());
+  LoadResult http = load_text(
+      "listeners: [{name: p, listen: 127.0.0.1:8080, routes: [{prefix: /, pool: w}]}]\n"
+      "pools:\n"
+      "  w: {kind: http, backends: [{name: w, address: 127.0.0.1:1}],\n"
+      "      health: {move_lag_slots: 1000, fork_depth_slots: 5}}\n");
+  REQUIRE(http.errors.size() == 2);
+  CHECK(http.errors[0].message.find("applies only to kind: kupo or ogmios") != std::string::npos);
 }

@@ -99,3 +99,34 @@ TEST_CASE("lag: a tip ahead of the best, extremes, and empty input") {
   std::vector<TipView> none;
   CHECK_FALSE(health::compute_lag(none, 600, 600, {}).has_value());
 }
+
+TEST_CASE("lag: judge_lag separates behind, far behind and stale") {
+  std::vector<TipView> tips = {tip(10'000, 5.0), tip(9'400, 5.0), tip(9'000, 5.0), tip(8'000, 5.0),
+                               tip(10'000, 900.0)};
+  std::vector<health::LagVerdict> v(tips.size());
+  auto best = health::judge_lag(tips, {600, 1'800, 600}, v);
+  CHECK(best == 10'000u);
+  CHECK(v[1].lag_slots == 600);
+  CHECK_FALSE(v[1].behind);
+  CHECK(v[2].behind);
+  CHECK_FALSE(v[2].far_behind);
+  CHECK(v[3].far_behind);  // 2000 > 1800
+  CHECK(v[3].lag_slots == 2'000);
+  CHECK(v[4].stale);
+  CHECK(v[4].lagging());
+  CHECK_FALSE(v[4].behind);
+}
+
+TEST_CASE("lag: a pool where every backend is stale drains nobody") {
+  std::vector<TipView> tips = {tip(10'000, 900.0), tip(10'000, 700.0), tip(std::nullopt)};
+  std::vector<health::LagVerdict> v(tips.size());
+  health::judge_lag(tips, {600, 1'800, 600}, v);
+  for (const auto& x : v) CHECK_FALSE(x.lagging());
+  // One fresh backend makes the old ones stale again.
+  tips.push_back(tip(10'000, 3.0));
+  v.resize(tips.size());
+  health::judge_lag(tips, {600, 1'800, 600}, v);
+  CHECK(v[0].stale);
+  CHECK(v[1].stale);
+  CHECK_FALSE(v[3].stale);
+}

@@ -128,7 +128,7 @@ TEST_CASE("pool policy: a backend behind the pool's best tip drains and comes ba
   h.on_probe(1, probe(kUp, 9'500), 2'000);
   Change c = h.on_probe(2, probe(kUp, 9'000), 2'000);
   CHECK(c.after == kDraining);
-  CHECK(c.why == "probe_behind: lagging");
+  CHECK(c.why == "probe_behind: lagging 1000 slots behind the pool");
   CHECK(h.at(2).lagging);
   CHECK(h.at(2).lag_slots == 1'000);
   CHECK(h.at(1).lag_slots == 500);
@@ -354,4 +354,135 @@ TEST_CASE("pool policy: a lone backend's timeouts change nothing (no ejection bu
   PoolHealth h = pool(1, params(50, 1, 1));
   for (uint64_t t = 0; t < 10; ++t) CHECK_FALSE(h.on_response_timeout(0, 5'000 + t).changed());
   CHECK(h.at(0).sm.state() == kUp);
+}
+
+TEST_CASE("pool policy: a 202 level with the pool stays up; behind the pool it drains") {
+  PoolHealth h = pool(3);
+  h.on_probe(0, probe(kUp, 10'000), 2'000);
+  h.on_probe(1, probe(kUp, 10'000), 2'000);
+  Change c = h.on_probe(2, probe(kDraining, 9'990), 2'000);  // its node says "behind"
+  CHECK(c.after == kUp);
+  CHECK(h.at(2).sm.state() == kUp);
+  // The same 202 far behind the pool drains.
+  c = h.on_probe(2, probe(kDraining, 9'000), 3'000);
+  CHECK(c.after == kDraining);
+  // A 202 without a tip is still believed.
+  PoolHealth g = pool(2);
+  CHECK(g.on_probe(0, probe(kDraining), 2'000).after == kDraining);
+}
+
+TEST_CASE("pool policy: a pool where every backend says 202 drains nobody") {
+  PoolHealth h = pool(2);
+  CHECK(h.on_probe(0, probe(kDraining, 5'000), 2'000).after == kUp);
+  CHECK(h.on_probe(1, probe(kDraining, 5'000), 2'000).after == kUp);
+  // A 500 is still down, level or not.
+  CHECK(h.on_probe(1, probe(kDown, 5'000), 3'000).after == kDown);
+}
+
+TEST_CASE("pool policy: evict reasons follow move_lag_slots and staleness, and clear") {
+  PoolParams p = params();
+  p.move_lag_slots = 1'800;
+  PoolHealth h = pool(3, p);
+  h.on_probe(0, probe(kUp, 10'000), 2'000);
+  h.on_probe(1, probe(kUp, 9'000), 2'000);
+  h.on_probe(2, probe(kUp, 8'000), 2'000);
+  CHECK(h.at(0).evict == lb::MoveReason::none);
+  CHECK(h.at(1).evict == lb::MoveReason::none);  // draining only: 1000 < 1800
+  CHECK(h.at(1).lagging);
+  CHECK(h.at(2).evict == lb::MoveReason::lag);  // 2000 > 1800
+  // The best tip moving on evicts a neighbour without its own probe.
+  h.on_probe(0, probe(kUp, 10'900), 4'000);
+  CHECK(h.at(1).evict == lb::MoveReason::lag);
+  // Caught up: cleared.
+  h.on_probe(2, probe(kUp, 10'900), 6'000);
+  CHECK(h.at(2).evict == lb::MoveReason::none);
+  // Staleness while others are fresh.
+  ProbeResult old = probe(kUp, 10'900);
+  old.seconds_since_last_block = 900;
+  ProbeResult fresh = probe(kUp, 10'900);
+  fresh.seconds_since_last_block = 2;
+  h.on_probe(0, fresh, 7'000);
+  h.on_probe(2, old, 7'000);
+  CHECK(h.at(2).evict == lb::MoveReason::stale);
+  CHECK(h.at(2).stale);
+}
+
+TEST_CASE("pool policy: live tips count toward the pool's best") {
+  PoolParams p = params();
+  p.move_lag_slots = 1'800;
+  PoolHealth h = pool(2, p);
+  h.on_probe(0, probe(kUp, 10'000), 2'000);
+  h.on_probe(1, probe(kUp, 10'000), 2'000);
+  h.note_live_tip(0, 12'000);  // X-Most-Recent-Checkpoint on live traffic
+  CHECK(h.at(1).lag_slots == 2'000);
+  CHECK(h.at(1).evict == lb::MoveReason::lag);
+  // Its next probe folds the lag into draining.
+  CHECK(h.on_probe(1, probe(kUp, 10'000), 3'000).after == kDraining);
+  h.note_live_tip(1, 0);  // "unknown" is ignored
+  CHECK(h.at(1).lag_slots == 2'000);
+}
+
+TEST_CASE("pool policy: fork check slot is fork_depth below the lowest counting tip") {
+  PoolParams p = params();
+  p.fork_depth_slots = 60;
+  PoolHealth h = pool(4, p);
+  CHECK_FALSE(h.fork_check_slot());
+  h.on_probe(0, probe(kUp, 10'000), 2'000);
+  CHECK_FALSE(h.fork_check_slot());  // one member: nothing to compare
+  h.on_probe(1, probe(kUp, 9'990), 2'000);
+  h.on_probe(2, probe(kDown, 100), 2'000);  // down: does not pull the slot down
+  h.on_probe(3, probe(kUp, 1'000), 2'000);  // lagging: neither
+  CHECK(h.fork_check_slot() == std::optional<uint64_t>(9'930));
+}
+
+TEST_CASE("pool policy: fork rounds mark the minority down with reason fork, then heal") {
+  PoolHealth h = pool(3);
+  for (size_t i = 0; i < 3; ++i) h.on_probe(i, probe(kUp, 10'000), 2'000);
+  std::vector<health::Ballot> split(3);
+  split[0].value = "9940:aa";
+  split[1].value = "9940:aa";
+  split[2].value = "9940:bb";
+  std::vector<std::pair<size_t, Change>> changes;
+  CHECK(h.fork_round(split, 3'000, changes).result == health::ForkResult::disagree);
+  CHECK(changes.empty());
+  h.fork_round(split, 5'000, changes);
+  REQUIRE(changes.size() == 1);
+  CHECK(changes[0].first == 2);
+  CHECK(changes[0].second.after == kDown);
+  CHECK(changes[0].second.why.rfind("fork: ", 0) == 0);
+  CHECK(h.at(2).sm.state() == kDown);
+  CHECK(std::string(health::reason_name(h.at(2).sm.reason())) == "fork");
+  CHECK(h.at(2).evict == lb::MoveReason::fork);
+  // Its probes still say up: it stays down while forked.
+  CHECK(h.on_probe(2, probe(kUp, 10'000), 6'000).after == kDown);
+  // It still votes (so it can heal) and the slot still counts it.
+  CHECK(h.fork_check_slot().has_value());
+  split[2].value = "9940:aa";
+  changes.clear();
+  h.fork_round(split, 7'000, changes);
+  REQUIRE(changes.size() == 1);
+  CHECK(changes[0].second.after == kUp);
+  CHECK(h.at(2).evict == lb::MoveReason::none);
+}
+
+TEST_CASE("pool policy: Ogmios tip ballots only where tips coincide") {
+  PoolHealth h = pool(3);
+  auto tipped = [](uint64_t slot, const char* hash) {
+    ProbeResult r = probe(kUp, slot);
+    r.tip_hash = hash;
+    return r;
+  };
+  h.on_probe(0, tipped(10'000, "aa"), 2'000);
+  h.on_probe(1, tipped(10'000, "bb"), 2'000);
+  h.on_probe(2, tipped(10'020, "cc"), 2'000);
+  const std::vector<uint32_t> w = {1, 2, 1};
+  std::vector<health::Ballot> b = h.tip_ballots(w);
+  REQUIRE(b.size() == 3);
+  CHECK(b[0].value == std::optional<std::string>("10000:aa"));
+  CHECK(b[1].value == std::optional<std::string>("10000:bb"));
+  CHECK(b[1].weight == 2);
+  CHECK_FALSE(b[2].value);  // its tip is elsewhere: abstains
+  CHECK(health::tally(b).majority == std::optional<std::string>("10000:bb"));
+  h.on_probe(1, tipped(10'010, "bb"), 3'000);
+  for (const health::Ballot& x : h.tip_ballots(w)) CHECK_FALSE(x.value);
 }

@@ -292,3 +292,19 @@ TEST_CASE("probe_result: out-of-range numbers are unknown, valid neighbours stil
   CHECK(*r.seconds_since_last_block > 1e299);
   CHECK(r.detail.size() <= 200);
 }
+
+TEST_CASE("probe result: Ogmios tip hash and Kupo checkpoints") {
+  auto r = health::parse_ogmios_health(
+      202, R"({"lastKnownTip":{"slot":1200,"id":"abcd","height":7},"networkSynchronization":0.9})");
+  CHECK(r.tip_slot == 1200u);
+  CHECK(r.tip_hash == std::optional<std::string>("abcd"));
+  r = health::parse_ogmios_health(200, R"({"lastKnownTip":{"slot":5,"hash":"ef01","blockNo":2}})");
+  CHECK(r.tip_hash == std::optional<std::string>("ef01"));
+  CHECK_FALSE(health::parse_ogmios_health(200, R"({"lastKnownTip":"origin"})").tip_hash);
+  CHECK(health::parse_kupo_checkpoint(200, R"({"slot_no":42,"header_hash":"aa"})") ==
+        std::optional<std::string>("42:aa"));
+  CHECK_FALSE(health::parse_kupo_checkpoint(200, "null"));
+  CHECK_FALSE(health::parse_kupo_checkpoint(400, R"({"slot_no":42,"header_hash":"aa"})"));
+  CHECK_FALSE(health::parse_kupo_checkpoint(200, R"({"slot_no":42})"));
+  CHECK_FALSE(health::parse_kupo_checkpoint(200, "{garbage"));
+}
