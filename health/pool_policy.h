@@ -158,6 +158,13 @@ class PoolHealth {
   void refold_lag();
   void refresh_evict(BackendRecord& b) const;
   bool counts_for_forks(const BackendRecord& b) const;
+
+ public:
+  // Whether member i is asked in fork rounds (answered, not down unless for a fork, not
+  // behind the pool).
+  bool votes_in_forks(size_t i) const { return counts_for_forks(members_[i]); }
+
+ private:
   Change settle(BackendRecord& b, BackendState before, std::string_view cause, uint64_t now_ms);
 
   PoolParams p_;

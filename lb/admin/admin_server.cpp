@@ -1,6 +1,6 @@
 // The admin listener itself: its connection limits, bearer-token check, routing of
-// requests to the documents (status.cpp, metrics.cpp) and the operator endpoints
-// POST /backends/NAME/{up,drain,down,auto}.
+// requests to the documents (status.cpp, metrics.cpp, sessions.cpp) and the operator
+// endpoints POST /backends/NAME/{up,drain,down,auto}.
 #include "lb/admin/admin_server.h"
 
 #include <algorithm>
@@ -9,9 +9,12 @@
 
 #include "lb/admin/dashboard.h"
 #include "lb/admin/json_writer.h"
+#include "lb/admin/sessions.h"
 #include "lb/admin/token_compare.h"
 #include "lb/core/header_view.h"
+#include "lb/net/access_log.h"
 #include "lb/net/log.h"
+#include "lb/net/wall_clock.h"
 
 namespace lb::admin {
 namespace {
@@ -109,6 +112,11 @@ void AdminServer::handle(const net::ServerRequest& req, net::Responder res) {
   }
   if (path == "/status") {
     res.respond(200, "application/json", status_json());
+  } else if (path.starts_with("/sessions/")) {
+    SessionsAnswer a =
+        session_lookup(path.substr(10), state_.sessions, state_.registry,
+                       net::access_log_session_seed(), uv_now(loop_), net::wall_ms());
+    res.respond(a.status, "application/json", a.body);
   } else if (path == "/metrics") {
     res.respond(200, "text/plain; version=0.0.4; charset=utf-8", metrics_text());
   } else {

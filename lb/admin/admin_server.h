@@ -1,8 +1,9 @@
 #pragma once
 // The admin listener (DESIGN.md "Observability"): GET /status (JSON), GET /metrics
-// (Prometheus text format), POST /backends/NAME/{up,drain,down,auto} (maintenance: a
-// drained backend keeps its users and takes no new ones; a down one hands its users over;
-// auto gives the backend back to its health checks). Runs on the control loop, reads health
+// (Prometheus text format), GET /sessions/<hash> (one user's pin, sessions.h), POST
+// /backends/NAME/{up,drain,down,auto} (maintenance: a drained backend keeps its users and
+// takes no new ones; a down one hands its users over; auto gives the backend back to its
+// health checks). Runs on the control loop, reads health
 // through net::HealthView only, binds loopback by default and requires "Authorization: Bearer
 // <token>" when a token is configured.
 #include <uv.h>

@@ -338,6 +338,15 @@ std::string AdminServer::metrics_text() const {
              [&](const std::string& l, const V& h) {
                e.line("corral_state_transitions_total", l, h.transitions);
              });
+  // Issue 13: fork checks of the Cardano pools, by result.
+  e.help("corral_fork_checks_total", "counter",
+         "Fork-check rounds: agree, disagree (a minority marked after two), no_majority.");
+  for (const auto& p : rt->pools) {
+    if (p.kind != config::PoolKind::kupo && p.kind != config::PoolKind::ogmios) continue;
+    const net::ForkChecks f = health_.fork_checks(p.name);
+    e.by_label("corral_fork_checks_total", pool_label(p), "result",
+               {{"agree", f.agree}, {"disagree", f.disagree}, {"no_majority", f.no_majority}});
+  }
   per_backend("corral_retried_503_total", "counter",
               "New users moved to another backend after a 503.",
               [](const B& b) { return b.stats->sum(&BS::retried_503); });

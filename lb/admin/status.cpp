@@ -7,6 +7,7 @@
 #include "lb/admin/admin_server.h"
 #include "lb/admin/exposition.h"
 #include "lb/admin/json_writer.h"
+#include "lb/core/balancer.h"
 #include "lb/net/wall_clock.h"
 
 namespace lb::admin {
@@ -217,6 +218,7 @@ std::string AdminServer::status_json() const {
       j.key("window");
       window_json(j, sampler_.backend(*b.stats, now));
       j.key("tip_slot").value(load(s.tip_slot));
+      j.key("evict").value(lb::move_reason_name(s.evict.load(std::memory_order_relaxed)));
       if (std::optional<net::BackendHealthView> h = health_.backend(b.ref, now)) {
         j.key("slow_start").value(h->slow_start);
         j.key("health").begin_object();

@@ -34,6 +34,7 @@ struct Entry {
   uint32_t backend = 0;
   uint32_t prev = kNil;  // towards the hot end; also unused while on the free list
   uint32_t next = kNil;  // towards the cold end; the free-list link while free
+  uint8_t move = 0;      // Pin::last_move; lives in what was padding
 };
 static_assert(sizeof(Entry) == 48, "Entry layout drives the bytes/session budget");
 
@@ -234,12 +235,21 @@ std::optional<Pin> SessionTable::touch(const SessionKey& key, uint64_t now_ms) {
   // max(): a worker whose clock lags must not make the entry look older than it is.
   en.last_seen_ms = std::max(en.last_seen_ms, now_ms);
   sh.move_to_front(e);
-  return Pin{en.backend, en.last_slot};
+  return Pin{en.backend, en.last_slot, en.move};
+}
+
+std::optional<Pin> SessionTable::peek(const SessionKey& key) const {
+  Shard& sh = shard_for(key);
+  std::lock_guard lock(sh.mu);
+  size_t s = sh.find_slot(key);
+  if (s == kNoSlot) return std::nullopt;
+  const Entry& en = sh.slab[sh.index[s]];
+  return Pin{en.backend, en.last_slot, en.move};
 }
 
 // An entry found idle past ttl counts as already gone: it is dropped (expired) and the
 // key is inserted afresh, so a user back after ttl carries no stale last_slot.
-void SessionTable::pin(const SessionKey& key, BackendRef backend, uint64_t now_ms) {
+void SessionTable::pin(const SessionKey& key, BackendRef backend, uint64_t now_ms, uint8_t move) {
   if (backend >= kMaxBackends) return;  // a caller bug; ignore rather than index past pinned_
   Shard& sh = shard_for(key);
   std::lock_guard lock(sh.mu);
@@ -253,6 +263,7 @@ void SessionTable::pin(const SessionKey& key, BackendRef backend, uint64_t now_m
         pinned_[en.backend].fetch_sub(1, std::memory_order_relaxed);
         pinned_[backend].fetch_add(1, std::memory_order_relaxed);
         en.backend = backend;
+        en.move = move;
       }
       en.last_seen_ms = std::max(en.last_seen_ms, now_ms);
       sh.move_to_front(e);
@@ -269,6 +280,7 @@ void SessionTable::pin(const SessionKey& key, BackendRef backend, uint64_t now_m
   en.last_seen_ms = now_ms;
   en.last_slot = 0;
   en.backend = backend;
+  en.move = 0;  // a new user: never moved
   sh.index_insert(e);
   sh.push_front(e);
   ++sh.size;
@@ -350,7 +362,7 @@ void SessionTable::for_each(
     std::lock_guard lock(sh.mu);
     for (uint32_t e = sh.head; e != kNil; e = sh.slab[e].next) {
       const Entry& en = sh.slab[e];
-      fn(en.key, Pin{en.backend, en.last_slot}, en.last_seen_ms);
+      fn(en.key, Pin{en.backend, en.last_slot, en.move}, en.last_seen_ms);
     }
   }
 }

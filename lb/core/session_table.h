@@ -19,6 +19,7 @@ namespace lb {
 struct Pin {
   BackendRef backend = 0;
   uint64_t last_slot = 0;  // highest chain slot this user has seen (0 = unknown)
+  uint8_t last_move = 0;   // why the user was last moved: a MoveReason value, 0 = never
 };
 
 struct SessionTableStats {
@@ -46,8 +47,13 @@ class SessionTable {
   std::optional<Pin> touch(const SessionKey& key, uint64_t now_ms);
 
   // Pins key to backend (insert, or move keeping last_slot), evicting the least recently
-  // used entry of the shard when the table is full.
-  void pin(const SessionKey& key, BackendRef backend, uint64_t now_ms);
+  // used entry of the shard when the table is full. `move` (a MoveReason value) is kept
+  // as the pin's last_move when this changes the backend of a known key.
+  void pin(const SessionKey& key, BackendRef backend, uint64_t now_ms, uint8_t move = 0);
+
+  // The pin of `key` as it stands, expired or not, without refreshing it (for the access
+  // log's slot field): nullopt for an unknown key.
+  std::optional<Pin> peek(const SessionKey& key) const;
 
   // Raises the key's last_slot to `slot` if higher; no-op for unknown keys. Returns the
   // last_slot it had before (0 = unknown key or slot), read under the same lock, so the

@@ -48,6 +48,8 @@ void append_access_line(std::string& out, LogFormat format, const AccessRecord& 
   snprintf(in, sizeof in, "%llu", static_cast<unsigned long long>(r.bytes_in));
   snprintf(out_bytes, sizeof out_bytes, "%llu", static_cast<unsigned long long>(r.bytes_out));
   std::string session = r.has_session ? session_hash_hex(r.session, seed) : std::string();
+  char slot[24] = "";
+  if (r.slot != 0) snprintf(slot, sizeof slot, "%llu", static_cast<unsigned long long>(r.slot));
   // Keys always present, so every line parses into the same columns; empty values mean
   // "none" (a local answer has no pool or backend, a keyless request no session).
   LogField fields[] = {
@@ -62,6 +64,7 @@ void append_access_line(std::string& out, LogFormat format, const AccessRecord& 
       {"bytes_out", out_bytes, true},
       {"remap", r.remap},
       {"session", session},
+      {"slot", slot, true},
   };
   append_log_line(out, format, r.unix_us, "info", r.msg, fields);
 }

@@ -71,6 +71,7 @@ class Writer {
   }
 
   bool enabled() const { return enabled_.load(std::memory_order_relaxed); }
+  uint64_t seed() const { return seed_; }
 
   void write(const AccessRecord& r) {
     std::string line;
@@ -201,6 +202,7 @@ void access_log_shutdown() { writer().shutdown(); }
 bool access_log_enabled() { return writer().enabled(); }
 void access_log_write(const AccessRecord& r) { writer().write(r); }
 uint64_t access_log_dropped() { return writer().queue().dropped(); }
+uint64_t access_log_session_seed() { return writer().seed(); }
 size_t access_log_depth() { return writer().queue().depth(); }
 
 }  // namespace lb::net

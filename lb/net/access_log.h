@@ -25,7 +25,11 @@ struct AccessRecord {
   uint64_t duration_us = 0;
   uint64_t bytes_in = 0, bytes_out = 0;
   bool has_session = false;
-  SessionKey session;  // the user's key (already pool-salted); only its keyed hash is written
+  // The user's key in the pool's session table (pool-salted; the bare user key when corral
+  // answered before choosing a pool); only its keyed hash is written, the value an
+  // operator passes to the admin listener's GET /sessions/<hash>.
+  SessionKey session;
+  uint64_t slot = 0;  // the user's newest checkpoint slot after this request (0 = unknown)
 };
 
 // A record that owns its text: a tunnel's, kept from the handshake until it closes.
@@ -44,6 +48,9 @@ void append_access_line(std::string& out, LogFormat format, const AccessRecord& 
 
 // The session key as 16 hex digits of XXH3-64 keyed with `seed`.
 std::string session_hash_hex(const SessionKey& key, uint64_t seed);
+// The key of the access log's session hashes: random, drawn once per process, so a hash
+// means nothing outside it and cannot be turned back into a key by trying candidates.
+uint64_t access_log_session_seed();
 
 struct AccessLogSettings {
   bool enabled = false;

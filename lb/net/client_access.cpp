@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cstring>
 #include <ctime>
+#include <optional>
 
 #include "lb/net/client_conn.h"
+#include "lb/net/worker.h"
 
 namespace lb::net {
 
@@ -42,6 +44,9 @@ AccessRecord ClientConn::access_record() const {
   r.bytes_out = a.bytes_out;
   r.has_session = a.has_session;
   r.session = a.session;
+  // The user's newest checkpoint after this answer (a shard lock, only with the log on).
+  if (a.pinned)
+    if (std::optional<Pin> pin = worker_.state().sessions.peek(a.session)) r.slot = pin->last_slot;
   return r;
 }
 

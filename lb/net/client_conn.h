@@ -61,6 +61,7 @@ struct RequestState {
     uint64_t bytes_in = 0, bytes_out = 0;
     bool has_session = false;
     SessionKey session;
+    bool pinned = false;  // `session` is the user's key in the pool's session table
   } access;
 };
 

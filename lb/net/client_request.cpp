@@ -170,6 +170,10 @@ void ClientConn::on_request_head() {
   Exchange& exchange = rs.exchange;
   exchange.begin(worker_, *this, *rt_, pool, ex.found ? &ex.key : nullptr);
   rs.access.pool = pool.name;
+  if (ex.found) {  // from here the line names the user's pin, as GET /sessions/<hash> does
+    rs.access.session = exchange.pin_key();
+    rs.access.pinned = true;
+  }
   Decision d = exchange.place();
   if (d.kind == Placement::none) {
     reply_local(503, "no backend available", has_body, "Retry-After: 5\r\n");

@@ -118,7 +118,9 @@ Decision Exchange::place_excluding(const ExcludedBackends& exclude, bool count_m
   Decision d = lb::place(view, r);
   if (d.kind == Placement::new_user || d.kind == Placement::moved) {
     const RuntimeBackend& b = pool.backends[d.index];
-    if (pinned_) sessions.pin(pin_key_, b.ref, now);
+    if (pinned_)  // the reason stays with the pin for GET /sessions/<hash>
+      sessions.pin(pin_key_, b.ref, now,
+                   static_cast<uint8_t>(d.kind == Placement::moved ? d.reason : MoveReason::none));
     BackendShard& sh = b.stats->local();
     sh.new_pins.fetch_add(1, std::memory_order_relaxed);
     if (d.kind == Placement::moved) move_reason_ = d.reason;

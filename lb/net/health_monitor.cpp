@@ -53,11 +53,15 @@ void HealthMonitor::sync() {
   std::vector<Pool> next;
   for (size_t pi = 0; pi < rt_->pools.size(); ++pi) {
     const RuntimePool& rp = rt_->pools[pi];
-    Pool pool{rp.name, health::PoolHealth{}};
+    Pool pool;
+    pool.name = rp.name;
     for (Pool& old : pools_)
       if (old.name == rp.name) {
         pool.policy = std::move(old.policy);
         pool.serving = old.serving;
+        pool.forks = old.forks;
+        pool.last_fork = old.last_fork;
+        // A round in flight answers for the old members: its answers are dropped.
       }
     pool.policy.set_params(health::pool_params(rt_->config.pools[pi]));
     std::vector<BackendRef> refs;
@@ -219,8 +223,10 @@ void HealthMonitor::on_answer(BackendRef ref, health::ProbeResult r) {
   Probe& p = *it->second;
   p.in_flight = false;
   if (r.tip_slot) p.backend->stats->tip_slot.store(*r.tip_slot);
+  note_live_tips(p.pool_index);
   health::Change c = policy(p).on_probe(p.member, std::move(r), uv_now(loop_));
   publish(p, c);
+  publish_evictions(p.pool_index);
   arm(p, false);
 }
 
@@ -267,6 +273,7 @@ void HealthMonitor::on_tick(uv_timer_t* t) {
   auto* m = static_cast<HealthMonitor*>(t->data);
   uint64_t now = uv_now(m->loop_);
   for (auto& [ref, p] : m->probes_) m->publish(*p, m->policy(*p).tick(p->member, now));
+  for (size_t pi = 0; pi < m->pools_.size(); ++pi) m->maybe_check_forks(pi, now);
 }
 
 // The slow-start mark is stored before the state, so a worker that sees `up` sees the

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,7 @@ class HealthMonitor final : public HealthView {
   bool set_admin(const std::string& name, std::optional<BackendState> forced) override;
   std::optional<BackendHealthView> backend(BackendRef ref, uint64_t now_ms) const override;
   const std::deque<Transition>& transitions() const override { return transitions_; }
+  ForkChecks fork_checks(const std::string& pool) const override;
 
  private:
   // The libuv side of one backend: its probe timer and where its record lives.
@@ -51,10 +53,15 @@ class HealthMonitor final : public HealthView {
   };
   // What the pool can serve with, for the once-per-change warnings (check_pool).
   enum class Serving : uint8_t { unknown, ok, no_up, none };
+  struct ForkRound;  // a Kupo fork check in flight (fork_check.cpp)
   struct Pool {
     std::string name;
     health::PoolHealth policy;
     Serving serving = Serving::unknown;
+    ForkChecks forks;  // rounds by result, kept across reloads
+    health::ForkResult last_fork = health::ForkResult::none;
+    uint64_t next_fork_ms = 0;         // when the next fork round may start
+    std::shared_ptr<ForkRound> round;  // in flight; null when idle
   };
 
   static void on_probe_timer(uv_timer_t* t);
@@ -68,6 +75,12 @@ class HealthMonitor final : public HealthView {
   void publish(const Probe& p, const health::Change& c);
   void arm(Probe& p, bool first);
   void check_pool(size_t pool_index);
+  // Chain-aware health (issue 13): live tips in, evictions out, fork rounds.
+  void note_live_tips(size_t pool_index);
+  void publish_evictions(size_t pool_index);
+  void maybe_check_forks(size_t pool_index, uint64_t now_ms);
+  void start_kupo_round(size_t pool_index, uint64_t slot);
+  void finish_fork_round(size_t pool_index, std::span<const health::Ballot> ballots);
   health::PoolHealth& policy(const Probe& p) { return pools_[p.pool_index].policy; }
 
   uv_loop_t* loop_;

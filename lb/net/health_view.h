@@ -39,6 +39,11 @@ struct BackendHealthView {
   double slow_start = 1.0;            // share of new users while ramping; 1 = not ramping
 };
 
+// Fork checks of one pool so far (corral_fork_checks_total{pool,result}).
+struct ForkChecks {
+  uint64_t agree = 0, disagree = 0, no_majority = 0;
+};
+
 class HealthView {
  public:
   virtual ~HealthView() = default;
@@ -50,6 +55,11 @@ class HealthView {
   // The operator's override by backend name (POST /backends/NAME/...); nullopt clears
   // it. False if no backend has that name.
   virtual bool set_admin(const std::string& name, std::optional<BackendState> forced) = 0;
+  // Fork-check rounds of a pool by result; zeros for a pool never checked.
+  virtual ForkChecks fork_checks(const std::string& pool) const {
+    (void)pool;
+    return {};
+  }
 };
 
 }  // namespace lb::net

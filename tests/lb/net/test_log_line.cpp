@@ -85,6 +85,7 @@ TEST_CASE("access line: the fields, the session only as a keyed hash") {
   r.bytes_out = 310;
   r.has_session = true;
   r.session = {0x1122334455667788ull, 0x99aabbccddeeff00ull};
+  r.slot = 140'000'123;
   std::string a;
   append_access_line(a, LogFormat::logfmt, r, 42);
   std::string h42 = session_hash_hex(r.session, 42);
@@ -93,18 +94,20 @@ TEST_CASE("access line: the fields, the session only as a keyed hash") {
         "time=2026-11-27T20:01:02.123Z level=info msg=request listener=public route=/kupo/ "
         "pool=kupo backend=kupo-1 method=GET status=200 duration_ms=1.234 bytes_in=95 "
         "bytes_out=310 remap=down session=" +
-            h42 + "\n");
+            h42 + " slot=140000123\n");
   // Another process (another seed) gives the same user another hash.
   CHECK(session_hash_hex(r.session, 43) != h42);
   CHECK(session_hash_hex({1, 2}, 42) != h42);
   std::string j;
   append_access_line(j, LogFormat::json, r, 42);
   CHECK(j.find("\"status\":200,\"duration_ms\":1.234,\"bytes_in\":95") != std::string::npos);
+  CHECK(j.find("\"slot\":140000123}") != std::string::npos);
   // No session key: the field is empty, not a hash of nothing.
   r.has_session = false;
+  r.slot = 0;  // and no slot known: empty too
   std::string n;
   append_access_line(n, LogFormat::logfmt, r, 42);
-  CHECK(n.find("session=\"\"\n") != std::string::npos);
+  CHECK(n.find("session=\"\" slot=\"\"\n") != std::string::npos);
 }
 
 TEST_CASE("access line: a tunnel's record owns its text and adds what the tunnel carried") {

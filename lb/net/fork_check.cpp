@@ -1,0 +1,149 @@
+// Chain-aware health on the control loop (issue 13): the libuv side of fleet-relative
+// lag (live tips in, evictions out) and of fork checks. The decisions are pure
+// (health::PoolHealth, health/fork_vote); this file only carries bytes and logs.
+#include <string>
+
+#include "health/probe_result.h"
+#include "lb/core/balancer.h"
+#include "lb/net/health_monitor.h"
+#include "lb/net/http_probe.h"
+#include "lb/net/log.h"
+
+namespace lb::net {
+
+// One Kupo round: a ballot per member, filled as the answers come back.
+struct HealthMonitor::ForkRound {
+  std::vector<health::Ballot> ballots;
+  size_t pending = 0;
+};
+
+// Live traffic raises BackendStats::tip_slot from X-Most-Recent-Checkpoint between
+// probes (and a probe resets it to what the backend reports): the pool's best tip is
+// the best of both.
+void HealthMonitor::note_live_tips(size_t pi) {
+  const RuntimePool& rp = rt_->pools[pi];
+  health::PoolHealth& h = pools_[pi].policy;
+  for (size_t i = 0; i < rp.backends.size() && i < h.size(); ++i)
+    h.note_live_tip(i, rp.backends[i].stats->tip_slot.load(std::memory_order_relaxed));
+}
+
+// Stores each member's eviction reason where the workers read it, and says when one
+// changes: the operator sees why pinned users are about to move (or may stay again).
+void HealthMonitor::publish_evictions(size_t pi) {
+  const RuntimePool& rp = rt_->pools[pi];
+  const health::PoolHealth& h = pools_[pi].policy;
+  for (size_t i = 0; i < rp.backends.size() && i < h.size(); ++i) {
+    const health::BackendRecord& r = h.at(i);
+    const MoveReason before = rp.backends[i].stats->evict.exchange(r.evict);
+    if (before == r.evict) continue;
+    if (r.evict == MoveReason::none)
+      log_backend(LogLevel::info, rp.name, rp.backends[i].name,
+                  "pinned users may stay again (was %s)", move_reason_name(before));
+    else
+      log_backend(LogLevel::warn, rp.name, rp.backends[i].name,
+                  "pinned users move on their next request: %s (%llu slots behind the pool)",
+                  move_reason_name(r.evict), static_cast<unsigned long long>(r.lag_slots));
+  }
+}
+
+// Once per health interval per Cardano pool. Ogmios: the tips of the last probes, where
+// they coincide. Kupo: GET /checkpoints/{slot} on every voting member, fork_depth_slots
+// below the lowest tip. A rate-limited pool spends no quota on it.
+void HealthMonitor::maybe_check_forks(size_t pi, uint64_t now_ms) {
+  const RuntimePool& rp = rt_->pools[pi];
+  Pool& pool = pools_[pi];
+  if (rp.kind != config::PoolKind::kupo && rp.kind != config::PoolKind::ogmios) return;
+  if (pool.round || now_ms < pool.next_fork_ms || rp.quota) return;
+  pool.next_fork_ms = now_ms + rt_->config.pools[pi].health.interval_ms;
+  if (rp.kind == config::PoolKind::ogmios) {
+    std::vector<uint32_t> weights;
+    for (const RuntimeBackend& b : rp.backends) weights.push_back(b.weight);
+    const std::vector<health::Ballot> ballots = pool.policy.tip_ballots(weights);
+    finish_fork_round(pi, ballots);
+    return;
+  }
+  if (std::optional<uint64_t> slot = pool.policy.fork_check_slot()) start_kupo_round(pi, *slot);
+}
+
+void HealthMonitor::start_kupo_round(size_t pi, uint64_t slot) {
+  const RuntimePool& rp = rt_->pools[pi];
+  const config::Pool& pc = rt_->config.pools[pi];
+  Pool& pool = pools_[pi];
+  auto round = std::make_shared<ForkRound>();
+  round->ballots.resize(rp.backends.size());
+  std::vector<size_t> asked;
+  for (size_t i = 0; i < rp.backends.size() && i < pool.policy.size(); ++i) {
+    round->ballots[i].weight = rp.backends[i].weight;
+    if (rp.backends[i].reachable() && pool.policy.votes_in_forks(i)) asked.push_back(i);
+  }
+  if (asked.size() < 2) return;
+  round->pending = asked.size();
+  pool.round = round;
+  std::string extra;
+  for (const http::InjectedHeader& h : rp.inject)
+    extra.append(h.name).append(": ").append(h.value).append("\r\n");
+  const std::string path = "/checkpoints/" + std::to_string(slot);
+  for (size_t i : asked) {
+    const RuntimeBackend& b = rp.backends[i];
+    std::shared_ptr<const AddressBook::List> addrs = b.addrs->get();
+    ProbeTls tls;
+    if (b.tls) tls = {b.tls_ctx, b.tls_name};
+    const sockaddr_storage& addr = (*addrs)[b.addrs->preferred() % addrs->size()];
+    http_probe(loop_, addr, b.address, path, pc.health.timeout_ms, b.tls ? &tls : nullptr, extra,
+               [this, round, i, name = rp.name](ProbeAnswer a) {
+                 if (stopped_) return;
+                 round->ballots[i].value = health::parse_kupo_checkpoint(a.status, a.body);
+                 if (--round->pending > 0) return;
+                 // A reload since the round began dropped it (its members may differ).
+                 for (size_t pi = 0; pi < pools_.size(); ++pi)
+                   if (pools_[pi].name == name && pools_[pi].round == round) {
+                     pools_[pi].round.reset();
+                     finish_fork_round(pi, round->ballots);
+                   }
+               });
+  }
+}
+
+// Applies a round: marks and heals (published like any state change, reason "fork"),
+// counts it, and says loudly when the pool cannot tell which chain is right.
+void HealthMonitor::finish_fork_round(size_t pi, std::span<const health::Ballot> ballots) {
+  const RuntimePool& rp = rt_->pools[pi];
+  Pool& pool = pools_[pi];
+  std::vector<std::pair<size_t, health::Change>> changes;
+  const health::Tally t = pool.policy.fork_round(ballots, uv_now(loop_), changes);
+  switch (t.result) {
+    case health::ForkResult::none:
+      return;
+    case health::ForkResult::agree:
+      ++pool.forks.agree;
+      break;
+    case health::ForkResult::disagree:
+      ++pool.forks.disagree;
+      for (size_t i = 0; i < ballots.size() && i < rp.backends.size(); ++i)
+        if (ballots[i].value && *ballots[i].value != *t.majority)
+          log_backend_limited(rp.name, rp.backends[i].name,
+                              "fork check: holds %s where the pool's majority holds %s",
+                              ballots[i].value->c_str(), t.majority->c_str());
+      break;
+    case health::ForkResult::no_majority:
+      ++pool.forks.no_majority;
+      log_pool_limited(rp.name,
+                       "fork check: backends disagree on the chain and no strict majority of "
+                       "the weight agrees; nobody is marked");
+      break;
+  }
+  pool.last_fork = t.result;
+  for (auto& [i, c] : changes) {
+    auto it = probes_.find(rp.backends[i].ref);
+    if (it != probes_.end()) publish(*it->second, c);
+  }
+  publish_evictions(pi);
+}
+
+ForkChecks HealthMonitor::fork_checks(const std::string& pool) const {
+  for (const Pool& p : pools_)
+    if (p.name == pool) return p.forks;
+  return {};
+}
+
+}  // namespace lb::net
