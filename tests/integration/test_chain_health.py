@@ -1,0 +1,197 @@
+"""Chain-aware health (issue 13) against simulated Kupo and Ogmios: a fork at the same
+height is marked down with reason fork within three probe intervals (and heals), a pool
+split three ways marks nobody, a read-only replica whose checkpoint freezes while its
+/health stays 200 drains once max_lag_slots behind and gets evict=lag once
+move_lag_slots behind, an Ogmios answering 202 while level with the pool stays up, and an
+Ogmios whose tip block differs at the same slot is marked fork."""
+import re
+import time
+import unittest
+
+import harness
+
+INTERVAL = 0.5  # seconds; the pool's health.interval below
+
+
+def config(fleet, kind, pool_health=""):
+    return ("admin: {listen: 127.0.0.1:0}\n"
+            "listeners:\n  - name: public\n    listen: 127.0.0.1:0\n    routes:\n"
+            "      - {prefix: /, pool: p}\n"
+            "sticky:\n  keys: [{from: header, name: X-Session-Key}]\n"
+            "pools:\n  p:\n    kind: %s\n    backends:\n" % kind +
+            harness.backends_yaml(fleet) +
+            "    health: {interval: 500ms, timeout: 300ms%s}\n" % pool_health)
+
+
+def backends(corral):
+    return {b["name"]: b for b in corral.status()["pools"][0]["backends"]}
+
+
+def fork_checks(corral, result):
+    m = re.search(r'corral_fork_checks_total\{pool="p",result="%s"\} (\d+)' % result,
+                  corral.metrics())
+    return int(m.group(1)) if m else None
+
+
+class KupoForks(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        # A frozen chain: every instance is at the same height, so only the hashes differ.
+        cls.fleet = harness.Fleet(3, extra=("--tip", "100000000", "--freeze-tip"))
+        try:
+            cls.corral = harness.Corral(config(cls.fleet, "kupo"))
+        except BaseException:
+            cls.fleet.stop()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.corral.stop()
+        cls.fleet.stop()
+
+    def setUp(self):
+        harness.wait_for(lambda: (fork_checks(self.corral, "agree") or 0) > 0,
+                         "a first agreeing fork check")
+
+    def tearDown(self):
+        for n in self.fleet.names():
+            self.fleet.control(n, fork_at=None)
+        harness.wait_for(lambda: all(b["state"] == "up" for b in backends(self.corral).values()),
+                         "every backend up again")
+
+    def test_fork_at_same_height_is_down_with_reason_fork_and_heals(self):
+        b = backends(self.corral)
+        self.assertEqual({x["state"] for x in b.values()}, {"up"})
+        self.assertEqual({x["evict"] for x in b.values()}, {"none"})
+        disagree = fork_checks(self.corral, "disagree")
+        self.assertEqual(disagree, 0)
+        # 100 slots below the tip: the compared checkpoint (60 below) is on the fork.
+        self.fleet.control("kupo-3", fork_at=99999900)
+        start = time.time()
+        harness.wait_for(lambda: backends(self.corral)["kupo-3"]["state"] == "down",
+                         "kupo-3 down", timeout=3 * INTERVAL + 0.3)
+        took = time.time() - start
+        k3 = backends(self.corral)["kupo-3"]
+        self.assertEqual(k3["health"]["reason"], "fork", k3)
+        self.assertEqual(k3["evict"], "fork")
+        self.assertEqual(k3["health"]["probe_state"], "up")  # its own health is fine
+        self.assertGreaterEqual(took, 0)
+        for n in ("kupo-1", "kupo-2"):
+            self.assertEqual(backends(self.corral)[n]["state"], "up")
+        self.assertGreaterEqual(fork_checks(self.corral, "disagree"), 2)  # two in a row
+        self.assertIsNotNone(self.corral.proc.wait_line(r"backend down.*kupo-3.*fork"))
+        # New users go to the majority only.
+        for i in range(30):
+            status, headers, _ = harness.get(self.corral.port, "/matches",
+                                             {"X-Session-Key": "user-%d" % i})
+            self.assertEqual(status, 200)
+            self.assertNotEqual(headers["x-backend"], "kupo-3")
+        # Healed: it agrees again and comes back.
+        self.fleet.control("kupo-3", fork_at=None)
+        harness.wait_for(lambda: backends(self.corral)["kupo-3"]["state"] == "up",
+                         "kupo-3 up after healing", timeout=3 * INTERVAL + 0.3)
+        k3 = backends(self.corral)["kupo-3"]
+        self.assertEqual(k3["evict"], "none")
+        self.assertNotEqual(k3["health"]["reason"], "fork")
+
+    def test_no_majority_marks_nobody(self):
+        before = fork_checks(self.corral, "no_majority")
+        # Three different chains: no value holds a strict majority.
+        self.fleet.control("kupo-2", fork_at=99999900)
+        self.fleet.control("kupo-3", fork_at=99999920)
+        harness.wait_for(lambda: fork_checks(self.corral, "no_majority") >= before + 3,
+                         "three no_majority rounds")
+        for name, b in backends(self.corral).items():
+            self.assertEqual(b["state"], "up", name)
+            self.assertEqual(b["evict"], "none", name)
+        self.assertIsNotNone(self.corral.proc.wait_line(r"no strict majority"))
+
+
+class ReadOnlyReplica(unittest.TestCase):
+    def test_frozen_replica_drains_then_evicts(self):
+        fleet = harness.Fleet(3)  # a moving chain
+        corral = None
+        try:
+            corral = harness.Corral(config(fleet, "kupo", ", max_lag_slots: 600"))
+            harness.wait_for(
+                lambda: all(b["health"]["probes"]["up"] > 0 for b in backends(corral).values()),
+                "first probes")
+            # A --read-only replica whose writer stalled 1000 slots ago: /health stays 200.
+            fleet.control("kupo-3", tip_lag_slots=1000, read_only_stale=True)
+            harness.wait_for(lambda: backends(corral)["kupo-3"]["state"] == "draining",
+                             "kupo-3 draining")
+            k3 = backends(corral)["kupo-3"]
+            self.assertTrue(k3["health"]["last_probe"].startswith("200"), k3)
+            self.assertGreater(k3["health"]["lag_slots"], 600)
+            self.assertEqual(k3["evict"], "none")  # below move_lag_slots (1800): users stay
+            # Another 1000 slots behind: past move_lag_slots, its pinned users move.
+            fleet.control("kupo-3", rollback=1000)
+            harness.wait_for(lambda: backends(corral)["kupo-3"]["evict"] == "lag", "evict=lag")
+            self.assertGreater(backends(corral)["kupo-3"]["health"]["lag_slots"], 1800)
+            self.assertIsNotNone(corral.proc.wait_line(r"pinned users move.*lag"))
+            for n in ("kupo-1", "kupo-2"):
+                self.assertEqual(backends(corral)[n]["evict"], "none")
+            # Caught up: no eviction, up again.
+            fleet.control("kupo-3", read_only_stale=False, health="synced")
+            harness.wait_for(lambda: backends(corral)["kupo-3"]["state"] == "up", "kupo-3 up")
+            self.assertEqual(backends(corral)["kupo-3"]["evict"], "none")
+        finally:
+            if corral:
+                corral.stop()
+            fleet.stop()
+
+
+class OgmiosLevel(unittest.TestCase):
+    def test_202_level_with_the_pool_stays_up(self):
+        fleet = harness.Fleet(2, name="ogmios", extra=("--kind", "ogmios"))
+        corral = None
+        try:
+            corral = harness.Corral(config(fleet, "ogmios"))
+            # 120 slots behind the network: Ogmios says 202 (tip older than 60 s), yet it is
+            # within max_lag_slots of its pool.
+            fleet.control("ogmios-2", tip_lag_slots=120)
+            harness.wait_for(
+                lambda: backends(corral)["ogmios-2"]["health"]["last_probe"].startswith("202"),
+                "a 202 probe")
+            time.sleep(6 * INTERVAL)  # long past fall (3) probes
+            o2 = backends(corral)["ogmios-2"]
+            self.assertTrue(o2["health"]["last_probe"].startswith("202"), o2)
+            self.assertEqual(o2["state"], "up", o2)
+            self.assertEqual(o2["evict"], "none")
+            # Far behind the pool, the same 202 drains.
+            fleet.control("ogmios-2", tip_lag_slots=2000)
+            harness.wait_for(lambda: backends(corral)["ogmios-2"]["state"] == "draining",
+                             "ogmios-2 draining")
+            self.assertEqual(backends(corral)["ogmios-2"]["evict"], "lag")
+        finally:
+            if corral:
+                corral.stop()
+            fleet.stop()
+
+    def test_fork_at_the_tip_is_marked(self):
+        fleet = harness.Fleet(3, name="ogmios",
+                              extra=("--kind", "ogmios", "--tip", "100000000", "--freeze-tip"))
+        corral = None
+        try:
+            corral = harness.Corral(config(fleet, "ogmios"))
+            harness.wait_for(lambda: (fork_checks(corral, "agree") or 0) > 0,
+                             "a first agreeing fork check")
+            # Same slot and height, another block id.
+            fleet.control("ogmios-3", fork_at=100000000 - 40)
+            harness.wait_for(lambda: backends(corral)["ogmios-3"]["state"] == "down",
+                             "ogmios-3 down", timeout=5)
+            o3 = backends(corral)["ogmios-3"]
+            self.assertEqual(o3["health"]["reason"], "fork")
+            self.assertEqual(o3["evict"], "fork")
+            self.assertEqual(backends(corral)["ogmios-1"]["state"], "up")
+            fleet.control("ogmios-3", fork_at=None)
+            harness.wait_for(lambda: backends(corral)["ogmios-3"]["state"] == "up",
+                             "ogmios-3 up after healing")
+        finally:
+            if corral:
+                corral.stop()
+            fleet.stop()
+
+
+if __name__ == "__main__":
+    unittest.main()
