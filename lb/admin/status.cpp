@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "lb/admin/admin_server.h"
 #include "lb/admin/exposition.h"
@@ -170,15 +171,21 @@ std::string AdminServer::status_json() const {
   j.end_object();
   j.key("remaps").begin_object();
   using BS = net::BackendShard;
-  uint64_t remaps_down = 0, remaps_removed = 0, remaps_admin = 0;  // counted per backend
-  state_.registry.for_each_in_pool("", [&](const net::BackendStats& s) {
-    remaps_down += s.sum(&BS::remaps_down);
-    remaps_removed += s.sum(&BS::remaps_removed);
-    remaps_admin += s.sum(&BS::remaps_admin);
-  });
-  j.key("down").value(remaps_down);
-  j.key("removed").value(remaps_removed);
-  j.key("admin").value(remaps_admin);
+  // Counted per backend, summed over every backend ever configured; one list of reasons
+  // with corral_remaps_total (expired is the session table's).
+  static constexpr std::pair<const char*, std::atomic<uint64_t> BS::*> kRemaps[] = {
+      {"down", &BS::remaps_down},
+      {"removed", &BS::remaps_removed},
+      {"admin", &BS::remaps_admin},
+      {"lag", &BS::remaps_lag},
+      {"fork", &BS::remaps_fork},
+      {"stale", &BS::remaps_stale},
+      {"regression", &BS::remaps_regression}};
+  for (const auto& [name, field] : kRemaps) {
+    uint64_t n = 0;
+    state_.registry.for_each_in_pool("", [&](const net::BackendStats& s) { n += s.sum(field); });
+    j.key(name).value(n);
+  }
   j.end_object();
   const uint64_t now = uv_now(loop_);
   j.key("pools").begin_array();

@@ -10,7 +10,8 @@ import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Corral, RecordingBackend, get, listener_config  # noqa: E402
+from harness import (Corral, Fleet, RecordingBackend, get, kupo_config,  # noqa: E402
+                     listener_config)
 
 NAMES = ["b1", "b2", "b3"]
 USERS = 60
@@ -117,6 +118,7 @@ class UserMoves(unittest.TestCase):
         self.assertEqual(
             metric(text, "corral_remaps_total", 'pool="web",reason="regression"'), moved)
         self.assertEqual(metric(text, "corral_remaps_total", 'pool="web",reason="down"'), 0)
+        self.assertEqual(self.corral.status()["remaps"]["regression"], moved)
         self.corral.proc.wait_line(
             r'level=info msg="user moved" pool=web from=%s to=b\d reason=regression' % rolled)
 
@@ -140,6 +142,68 @@ class UserMoves(unittest.TestCase):
         self.assertEqual((name2, slot), (name, 900))
         text = self.corral.metrics()
         self.assertEqual(metric(text, "corral_user_regressions_total", 'pool="web"'), 1)
+
+
+class SimulatedKupoRollback(unittest.TestCase):
+    """Three `corral-bench backend` Kupo instances at one frozen tip; `rollback` rewinds one
+    (then all) 50 slots."""
+
+    TIP = 100000000
+
+    def setUp(self):
+        self.fleet = Fleet(3, name="kupo", extra=("--tip", str(self.TIP), "--freeze-tip"))
+        try:
+            self.corral = Corral(kupo_config(self.fleet))
+        except BaseException:
+            self.fleet.stop()
+            raise
+
+    def tearDown(self):
+        rc = self.corral.stop()
+        self.fleet.stop()
+        self.assertEqual(rc, 0)
+
+    def ask(self, user):
+        status, headers, body = get(self.corral.port, "/kupo/matches",
+                                    {"X-Session-Key": user})
+        self.assertEqual(status, 200, body)
+        return headers["x-backend"], int(headers["x-most-recent-checkpoint"])
+
+    def test_users_never_see_a_rollback_while_others_are_ahead(self):
+        users = ["s%d" % i for i in range(USERS)]
+        seen = {u: [] for u in users}
+        home = {}
+        for u in users:
+            home[u], slot = self.ask(u)
+            seen[u].append(slot)
+        counts = {n: sum(1 for u in users if home[u] == n) for n in self.fleet.names()}
+        rolled = max(counts, key=counts.get)
+        self.fleet.control(rolled, rollback=50)
+        for u in users:
+            for _ in range(2):
+                name, slot = self.ask(u)
+                seen[u].append(slot)
+                if home[u] == rolled:
+                    self.assertNotEqual(name, rolled, u)
+        for u in users:
+            self.assertEqual(seen[u], sorted(seen[u]), u)
+        text = self.corral.metrics()
+        self.assertEqual(
+            metric(text, "corral_user_regressions_prevented_total", 'pool="kupo"'),
+            counts[rolled])
+        self.assertEqual(
+            metric(text, "corral_remaps_total", 'pool="kupo",reason="regression"'),
+            counts[rolled])
+        self.assertEqual(metric(text, "corral_user_regressions_total", 'pool="kupo"'), 0)
+
+        # Now every instance rolls back: answers are forwarded (served, not failed), counted.
+        for n in self.fleet.names():
+            if n != rolled:
+                self.fleet.control(n, rollback=50)
+        name, slot = self.ask(users[0])
+        self.assertLess(slot, self.TIP)  # the older answer, forwarded
+        text = self.corral.metrics()
+        self.assertEqual(metric(text, "corral_user_regressions_total", 'pool="kupo"'), 1)
 
 
 if __name__ == "__main__":
