@@ -52,6 +52,7 @@ namespace {
 
 constexpr size_t kInBuf = 65536;
 constexpr size_t kMaxHead = 16384;
+constexpr uint64_t kNoCheckpoint = ~uint64_t{0};
 constexpr uint64_t kReconnectDelayMs =
     10;  // after a failed connect, so a refusing port is not spun on
 
@@ -80,6 +81,8 @@ struct Conn {
   uint64_t due_ns = 0;
   uint64_t sent_ns = 0;
   uint32_t user = 0;
+  uint64_t seen_at_send = 0;            // the user's highest checkpoint when this request left
+  uint64_t checkpoint = kNoCheckpoint;  // of the answer
   int backend_id = -1;
   int status = 0;
   uint64_t reconnect_delay_ms = 0;
@@ -181,6 +184,8 @@ void Worker::send(Conn& c, uint64_t due) {
   ++c.next_index;
   c.backend_id = -1;
   c.status = 0;
+  c.checkpoint = kNoCheckpoint;
+  if (spec_.checkpoints) c.seen_at_send = spec_.checkpoints->seen(c.user);
   c.state = Conn::State::busy;
   write(c);
 }
@@ -237,6 +242,10 @@ void Worker::on_read(Conn& c, ssize_t n) {
           lb::HeaderLookup h = lb::find_header(c.parser->headers(), spec_.backend_header);
           if (h.found) c.backend_id = intern_backend(h.value);
         }
+        if (spec_.checkpoints && c.status >= 200) {
+          lb::HeaderLookup h = lb::find_header(c.parser->headers(), kCheckpointHeader);
+          if (h.found) c.checkpoint = parse_checkpoint(h.value).value_or(kNoCheckpoint);
+        }
         c.parser->resume_after_head(spec_.method == "HEAD" && c.status >= 200);
         break;
       }
@@ -270,10 +279,19 @@ void Worker::on_read(Conn& c, ssize_t n) {
 
 void Worker::complete(Conn& c, bool send_next) {
   c.state = Conn::State::idle;
+  // The user's highest checkpoint rises with every answer, warmup included; regressions
+  // count in the window, like everything else.
+  const bool has_checkpoint = spec_.checkpoints && c.checkpoint != kNoCheckpoint;
+  const uint64_t behind =
+      has_checkpoint ? spec_.checkpoints->receive(c.user, c.seen_at_send, c.checkpoint) : 0;
   if (record_answer(c.due_ns, c.sent_ns, uv_hrtime())) {
     ++out_.statuses[size_t(std::clamp(c.status, 0, 599))];
     if (c.backend_id >= 0 && c.user < out_.user_backends.size())
       out_.user_backends[c.user] |= uint64_t{1} << c.backend_id;
+    if (has_checkpoint) {
+      out_.regressions.add(behind);
+      if (behind) spec_.checkpoints->mark(c.user);
+    }
   }
   if (send_next) next(c);
 }

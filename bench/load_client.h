@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "bench/hdr_histogram.h"
+#include "bench/load_checkpoints.h"
 #include "lb/core/cip19.h"
 
 namespace bench {
@@ -37,8 +38,11 @@ struct LoadSpec {
   std::string key_name;  // header or cookie name
   uint32_t users = 0;
   std::string backend_header;  // empty: not recorded
-  uint32_t connections = 10;   // this worker's
-  double rate = 0;             // this worker's requests/s; 0 = closed loop
+  // Per user, the highest X-Most-Recent-Checkpoint received, shared by all workers;
+  // null: not tracked (no users, or --ws).
+  UserCheckpoints* checkpoints = nullptr;
+  uint32_t connections = 10;  // this worker's
+  double rate = 0;            // this worker's requests/s; 0 = closed loop
   uint64_t timeout_ns = 5'000'000'000ULL;
   uint32_t thread_index = 0;
   uint32_t thread_count = 1;
@@ -67,6 +71,7 @@ struct LoadResult {
   std::vector<uint64_t> per_second;     // answers completed in each second of the window
   std::vector<std::string> backends;    // backend header values seen, by id
   std::vector<uint64_t> user_backends;  // per user: bit i = saw backends[i]
+  RegressionCount regressions;          // checkpoint regressions (load_checkpoints.h)
   uint64_t bytes_read = 0;
   // --ws only (statuses then counts handshake answers: 101 and the failures). Connection
   // events count over the whole run, warmup included; messages over the window.

@@ -52,6 +52,11 @@ void help_load(FILE* out) {
       "                         credential per user)\n"
       "  --backend-header NAME  record which backend answered each user; users that saw\n"
       "                         more than one are sticky violations\n"
+      "  --max-regressions N    exit 3 when more than N answers were checkpoint regressions\n"
+      "                         (default: report only). With --users, every answer's\n"
+      "                         X-Most-Recent-Checkpoint is tracked per user: a regression\n"
+      "                         is an answer older than the newest its user had received\n"
+      "                         when the request was sent\n"
       "  --json                 print one JSON object on stdout instead of the summary\n"
       "  --svg FILE             write latency-spectrum and throughput charts\n"
       "  --progress             a progress line on stderr each second (default: if a TTY)\n"
@@ -70,7 +75,8 @@ void help_load(FILE* out) {
       "  (--backend-header is read from each 101 answer; default X-Backend with --ws)\n\n"
       "exit status: 0 after a run in which some request (message) got an answer (whatever its\n"
       "status),\n"
-      "1 when none did (target down, port closed) or the SVG cannot be written, 2 on bad usage.\n");
+      "1 when none did (target down, port closed) or the SVG cannot be written, 2 on bad usage,\n"
+      "3 when checkpoint regressions exceed --max-regressions.\n");
 }
 
 namespace {
@@ -191,7 +197,8 @@ int run_load(int argc, char** argv) {
   bool json = false, ws = false;
   std::string ws_method = "queryNetwork/tip", ws_params;
   uint64_t ws_reconnect_every = 0, ws_backoff_ms = 50;
-  int progress = -1;  // -1: if stderr is a TTY
+  std::optional<uint64_t> max_regressions;  // absent: report only
+  int progress = -1;                        // -1: if stderr is a TTY
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];
     if (a == "--help" || a == "-h") {
@@ -253,6 +260,8 @@ int run_load(int argc, char** argv) {
       ok = count(ws_reconnect_every, 0, uint64_t{1} << 40);
     else if (a == "--ws-backoff")
       ok = count(ws_backoff_ms, 0, 60'000);
+    else if (a == "--max-regressions")
+      ok = count(max_regressions.emplace(), 0, UINT64_MAX);
     else if (a == "--header") {
       std::string h = v;
       if (h.find(':') == std::string::npos || h.find_first_of("\r\n") != std::string::npos)
@@ -318,6 +327,14 @@ int run_load(int argc, char** argv) {
     if (base.key_name.find_first_of(" :\r\n;=") != std::string::npos)
       return usage_error("bad name in --key");
     if (users == 0) return usage_error("--key needs --users N (N >= 1)");
+  }
+  // One u64 per user, shared by the workers; a WebSocket answer has no checkpoint header.
+  std::unique_ptr<UserCheckpoints> checkpoints;
+  if (users > 0 && !ws) {
+    checkpoints = std::make_unique<UserCheckpoints>(uint32_t(users));
+    base.checkpoints = checkpoints.get();
+  } else if (max_regressions) {
+    return usage_error("--max-regressions needs --users N over HTTP (not --ws)");
   }
   if (progress < 0) progress = isatty(STDERR_FILENO) ? 1 : 0;
   std::signal(SIGPIPE, SIG_IGN);
@@ -392,6 +409,8 @@ int run_load(int argc, char** argv) {
   report.ws_reconnect_every = ws_reconnect_every;
   for (const LoadResult& r : results) merge_result(report.merged, r);
   finish_report(report);
+  report.checkpoints_tracked = checkpoints != nullptr;
+  if (checkpoints) report.regression_users = checkpoints->users_affected();
   if (json)
     print_json(report, stdout);
   else
@@ -412,6 +431,15 @@ int run_load(int argc, char** argv) {
     std::fprintf(stderr, "corral-bench load: no %s got an answer from %s (errors: %s)\n",
                  ws ? "message" : "request", url_s.c_str(), why.c_str());
     return 1;
+  }
+  if (max_regressions && report.merged.regressions.answers > *max_regressions) {
+    std::fprintf(
+        stderr,
+        "corral-bench load: %lu checkpoint regressions (%lu users, worst %lu slots) "
+        "exceed --max-regressions %lu\n",
+        (unsigned long)report.merged.regressions.answers, (unsigned long)report.regression_users,
+        (unsigned long)report.merged.regressions.max_slots, (unsigned long)*max_regressions);
+    return 3;
   }
   return 0;
 }

@@ -33,6 +33,7 @@ void merge_result(LoadResult& into, const LoadResult& w) {
   into.requests += w.requests;
   into.unfinished += w.unfinished;
   into.bytes_read += w.bytes_read;
+  into.regressions.merge(w.regressions);
   for (size_t i = 0; i < into.statuses.size(); ++i) into.statuses[i] += w.statuses[i];
   for (size_t i = 0; i < into.errors.size(); ++i) into.errors[i] += w.errors[i];
   if (into.per_second.size() < w.per_second.size()) into.per_second.resize(w.per_second.size());
@@ -191,6 +192,13 @@ void print_text(const LoadReport& r, FILE* out) {
     for (const std::string& b : m.backends) std::fprintf(out, " %s", b.c_str());
     std::fprintf(out, "\n");
   }
+  if (r.checkpoints_tracked)
+    std::fprintf(out,
+                 "  Checkpoints (%s): %lu answers carried one; %lu regressions (older than "
+                 "their user had seen) for %lu users, worst %lu slots\n",
+                 std::string(kCheckpointHeader).c_str(), (unsigned long)m.regressions.checked,
+                 (unsigned long)m.regressions.answers, (unsigned long)r.regression_users,
+                 (unsigned long)m.regressions.max_slots);
   std::fprintf(out, r.ws ? "Messages/sec: %10.2f\n" : "Requests/sec: %10.2f\n", r.rate());
   if (r.open_loop()) std::fprintf(out, "Target/sec:   %10.2f\n", r.target_rate);
 }
@@ -226,6 +234,14 @@ void print_json(const LoadReport& r, FILE* out) {
   std::fprintf(out, "], \"users\": %u, \"key\": %s, \"connections\": %u, \"threads\": %u, ",
                r.users, r.key.empty() ? "null" : json_string(r.key).c_str(), r.connections,
                r.threads);
+  if (r.checkpoints_tracked)
+    std::fprintf(out,
+                 "\"checkpoint_regressions\": {\"answers\": %lu, \"users\": %lu, "
+                 "\"max_slots\": %lu, \"checked\": %lu}, ",
+                 (unsigned long)m.regressions.answers, (unsigned long)r.regression_users,
+                 (unsigned long)m.regressions.max_slots, (unsigned long)m.regressions.checked);
+  else
+    std::fprintf(out, "\"checkpoint_regressions\": null, ");
   std::fprintf(out, "\"bytes_read\": %lu, \"per_second\": [", (unsigned long)m.bytes_read);
   const size_t secs = std::min(m.per_second.size(), size_t(std::ceil(r.duration_s)));
   for (size_t i = 0; i < secs; ++i)

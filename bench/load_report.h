@@ -27,6 +27,10 @@ struct LoadReport {
   LoadResult merged;
   uint64_t sticky_violations = 0;
   uint64_t users_seen = 0;  // users with at least one backend header recorded
+  // Checkpoint regressions (load_checkpoints.h): tracked with --users over HTTP; the counts
+  // are in merged.regressions, the users from the shared per-user table.
+  bool checkpoints_tracked = false;
+  uint64_t regression_users = 0;
 
   bool open_loop() const { return target_rate > 0; }
   double rate() const { return duration_s > 0 ? double(merged.requests) / duration_s : 0; }

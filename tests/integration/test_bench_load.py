@@ -1,5 +1,5 @@
-"""corral-bench load: rate accuracy, coordinated-omission correction, stickiness counting
-and the JSON report, against simulated backends, HAProxy and corral on 127.0.0.1."""
+"""corral-bench load: rate accuracy, coordinated-omission correction, stickiness and
+checkpoint-regression counting and the JSON report, against simulated backends, HAProxy and corral on 127.0.0.1."""
 import json
 import os
 import shutil
@@ -16,11 +16,11 @@ REQUIRED_KEYS = ["requests", "duration_s", "rate", "target_rate", "latency_ms", 
                  "errors", "sticky_violations", "users", "connections", "mode"]
 
 
-def load(*args, timeout=120):
-    """Runs corral-bench load --json and returns the parsed object."""
+def load(*args, timeout=120, rc=0):
+    """Runs corral-bench load --json and returns the parsed object (exit status `rc`)."""
     out = subprocess.run([harness.BENCH, "load", "--json", *args], capture_output=True,
                          text=True, timeout=timeout)
-    assert out.returncode == 0, (out.returncode, out.stdout, out.stderr)
+    assert out.returncode == rc, (out.returncode, out.stdout, out.stderr)
     return json.loads(out.stdout)
 
 
@@ -244,6 +244,60 @@ class BenchLoad(unittest.TestCase):
         # The contrast: the same run against a live backend exits 0 (load() asserts it).
         r = load("--url", self.url("/health"), "--duration", "1", "--no-progress")
         self.assertGreater(r["requests"], 0, r)
+
+    def test_g_checkpoint_regressions_counted(self):
+        # kupo-2 indexes 100 slots behind kupo-1 (blocks every 20 slots, so its checkpoint
+        # is 80..120 slots older). Without stickiness every user alternates between the two
+        # and, after an answer from kupo-1, gets an older checkpoint from kupo-2.
+        names = ["kupo-1", "kupo-2"]
+        self.fleet.control("kupo-2", tip_lag_slots=100)
+        proxy = RoundRobinProxy([self.fleet.backends[n] for n in names])
+        args = ["--header", "Accept: application/json", "--rate", "500", "--duration", "2",
+                "--connections", "8", "--users", "50", "--key", "header:X-Session-Key",
+                "--backend-header", "X-Backend"]
+        try:
+            url = "http://127.0.0.1:%d/health" % proxy.port
+            r = load("--url", url, *args)
+            # The same run with a limit: exit status 3, and it says why on stderr.
+            out = subprocess.run([harness.BENCH, "load", "--url", url, *args,
+                                  "--max-regressions", "0", "--no-progress"],
+                                 capture_output=True, text=True, timeout=60)
+            corral = harness.Corral(harness.kupo_config(self.fleet))
+            try:
+                sticky = load("--url", "http://127.0.0.1:%d/kupo/health" % corral.port, *args,
+                              "--max-regressions", "0")
+            finally:
+                corral.stop()
+        finally:
+            proxy.stop()
+            self.fleet.control("kupo-2", tip_lag_slots=0)
+        cr = r["checkpoint_regressions"]
+        # Figure: 1000 answers, 20 per user, all carrying a checkpoint; every user saw both
+        # backends, so every one of the 50 had at least one regression of 80..120 slots.
+        self.assertEqual(cr["checked"], r["requests"], r)
+        self.assertEqual(cr["users"], 50, r)
+        self.assertGreater(cr["answers"], 50, r)
+        self.assertGreaterEqual(cr["max_slots"], 80, r)
+        self.assertLessEqual(cr["max_slots"], 120, r)
+        self.assertEqual(out.returncode, 3, (out.stdout, out.stderr))
+        self.assertIn("exceed --max-regressions 0", out.stderr)
+        self.assertIn("regressions (older than their user had seen)", out.stdout)
+        # The contrast: through corral every user stays on one backend and so never sees an
+        # older checkpoint (load() asserts exit 0 under --max-regressions 0).
+        cs = sticky["checkpoint_regressions"]
+        self.assertEqual(sticky["sticky_violations"], 0, sticky)
+        self.assertEqual(cs["checked"], sticky["requests"], sticky)
+        self.assertEqual(cs["answers"], 0, sticky)
+        self.assertEqual(cs["users"], 0, sticky)
+
+    def test_h_regression_tracking_needs_users(self):
+        out = subprocess.run([harness.BENCH, "load", "--url", self.url("/health"),
+                              "--duration", "1", "--max-regressions", "0"],
+                             capture_output=True, text=True, timeout=10)
+        self.assertEqual(out.returncode, 2, out)
+        self.assertIn("--max-regressions needs --users", out.stderr)
+        r = load("--url", self.url("/health"), "--duration", "1", "--no-progress")
+        self.assertIsNone(r["checkpoint_regressions"], r)
 
 
 if __name__ == "__main__":
