@@ -181,10 +181,11 @@ std::string AdminServer::status_json() const {
       {"fork", &BS::remaps_fork},
       {"stale", &BS::remaps_stale},
       {"regression", &BS::remaps_regression}};
-  for (const auto& [name, field] : kRemaps) {
+  for (const auto& reason : kRemaps) {  // not a structured binding: clang 14 cannot capture one
     uint64_t n = 0;
-    state_.registry.for_each_in_pool("", [&](const net::BackendStats& s) { n += s.sum(field); });
-    j.key(name).value(n);
+    state_.registry.for_each_in_pool(
+        "", [&](const net::BackendStats& s) { n += s.sum(reason.second); });
+    j.key(reason.first).value(n);
   }
   j.end_object();
   const uint64_t now = uv_now(loop_);
