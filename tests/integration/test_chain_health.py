@@ -107,6 +107,81 @@ class KupoForks(unittest.TestCase):
         self.assertIsNotNone(self.corral.proc.wait_line(r"no strict majority"))
 
 
+def remaps(corral, reason):
+    m = re.search(r'corral_remaps_total\{pool="p",reason="%s"\} (\d+)' % reason,
+                  corral.metrics())
+    return int(m.group(1)) if m else 0
+
+
+class KupoMinorityFork(unittest.TestCase):
+    """Two of five instances forked at the same slot agree with each other: a 2-of-5
+    minority. Both are marked down (fork) and their pinned users move to the majority
+    only, while the majority's users never move."""
+    USERS = 100
+    MAJORITY = {"kupo-1", "kupo-2", "kupo-3"}
+    MINORITY = {"kupo-4", "kupo-5"}
+
+    def test_two_of_five_minority_moves_users_to_the_majority(self):
+        fleet = harness.Fleet(5, extra=("--tip", "100000000", "--freeze-tip"))
+        corral = None
+        try:
+            corral = harness.Corral(config(fleet, "kupo"))
+            harness.wait_for(lambda: (fork_checks(corral, "agree") or 0) > 0,
+                             "a first agreeing fork check")
+
+            def ask(user):
+                status, headers, _ = harness.get(corral.port, "/matches",
+                                                 {"X-Session-Key": "user-%d" % user})
+                self.assertEqual(status, 200)
+                return headers["x-backend"]
+
+            pinned = {u: ask(u) for u in range(self.USERS)}
+            on_minority = {u for u, b in pinned.items() if b in self.MINORITY}
+            self.assertTrue(on_minority, pinned)  # ~40 of 100 expected
+            self.assertTrue(set(pinned.values()) & self.MAJORITY, pinned)
+            remaps_before = remaps(corral, "fork")
+            # The compared checkpoint (60 below the tip) is on the same fork for both.
+            for n in self.MINORITY:
+                fleet.control(n, fork_at=99999900)
+            start = time.time()
+            marked_at = None
+            current = dict(pinned)
+            # Keep every user's traffic flowing while the fork is detected and after.
+            while True:
+                marked = all(backends(corral)[n]["state"] == "down" for n in self.MINORITY)
+                if marked and marked_at is None:
+                    marked_at = time.time()
+                for u in range(self.USERS):
+                    b = ask(u)
+                    if pinned[u] in self.MAJORITY:
+                        self.assertEqual(b, pinned[u], "majority user %d moved" % u)
+                    elif marked_at is not None:
+                        self.assertIn(b, self.MAJORITY, "minority user %d after marking" % u)
+                    else:  # before marking: its own instance or already moved away
+                        self.assertTrue(b == pinned[u] or b in self.MAJORITY, (u, b))
+                    if current[u] in self.MAJORITY:
+                        self.assertIn(b, self.MAJORITY, "user %d back to a minority" % u)
+                    current[u] = b
+                if marked_at is not None and time.time() - marked_at > 4 * INTERVAL:
+                    break
+                self.assertLess(time.time() - start, 3 * INTERVAL + 3.0, "not marked")
+            self.assertLessEqual(marked_at - start, 3 * INTERVAL + 0.5)
+            b = backends(corral)
+            for n in self.MINORITY:
+                self.assertEqual(b[n]["state"], "down", b[n])
+                self.assertEqual(b[n]["health"]["reason"], "fork", b[n])
+                self.assertEqual(b[n]["evict"], "fork", b[n])
+            for n in self.MAJORITY:
+                self.assertEqual(b[n]["state"], "up", b[n])
+            moved = {u for u in range(self.USERS) if current[u] != pinned[u]}
+            self.assertEqual(moved, on_minority)
+            self.assertEqual(remaps(corral, "fork") - remaps_before, len(moved))
+        finally:
+            if corral:
+                corral.stop()
+            fleet.stop()
+
+
 class ReadOnlyReplica(unittest.TestCase):
     def test_frozen_replica_drains_then_evicts(self):
         fleet = harness.Fleet(3)  # a moving chain
