@@ -461,10 +461,14 @@ def raw(port, data, timeout=5, shut=False):
         s.close()
 
 
-def wait_for(cond, what, timeout=10):
-    """Polls `cond` until it holds; fails naming `what` after `timeout` seconds."""
+def wait_for(cond, what="condition", timeout=10):
+    """Polls `cond` until it returns something true, and returns that; fails naming `what`
+    after `timeout` seconds."""
     deadline = time.time() + timeout
-    while not cond():
+    while True:
+        v = cond()
+        if v:
+            return v
         if time.time() > deadline:
             raise AssertionError("timed out waiting for " + what)
         time.sleep(0.05)

@@ -63,16 +63,6 @@ def config(fleet, log="", route_extra="", pool_extra=""):
         "%s") % (harness.backends_yaml(fleet), HEALTH, pool_extra, log)
 
 
-def wait_for(pred, timeout=10.0, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for " + what)
-
-
 def read_lines(path):
     try:
         with open(path) as f:
@@ -157,7 +147,7 @@ class EventLogTest(unittest.TestCase):
             corral.proc.send(signal.SIGHUP)
             m = corral.proc.wait_line(r'"msg":"config reloaded from .*log changed', start=mark)
             json.loads(m.string)
-            wait_for(lambda: harness.get(corral.port, "/kupo/checkpoints")[0] == 200,
+            harness.wait_for(lambda: harness.get(corral.port, "/kupo/checkpoints")[0] == 200,
                      what="a 200 after the reload")
             m = corral.proc.wait_line(r'"msg":"request".*"status":200', start=mark)
             self.assertEqual(json.loads(m.string)["status"], 200)
@@ -166,7 +156,7 @@ class EventLogTest(unittest.TestCase):
             corral.proc.send(signal.SIGHUP)
             m = corral.proc.wait_line(r'msg="config reloaded from', start=mark)
             check_event(parse_logfmt(m.string), m.string)
-            wait_for(lambda: harness.get(corral.port, "/kupo/checkpoints")[0] == 200,
+            harness.wait_for(lambda: harness.get(corral.port, "/kupo/checkpoints")[0] == 200,
                      what="a 200 after the second reload")
             time.sleep(0.3)
             self.assertNotIn("request", "\n".join(corral.proc.lines[mark:]))
@@ -195,7 +185,7 @@ class AccessLogTest(unittest.TestCase):
         assert rc == 0, rc
 
     def wait_lines(self, path, n):
-        return wait_for(lambda: (lambda ls: ls if len(ls) >= n else None)(read_lines(path)),
+        return harness.wait_for(lambda: (lambda ls: ls if len(ls) >= n else None)(read_lines(path)),
                         what="%d lines in %s" % (n, path))
 
     def test_1_one_line_per_request_with_fields_and_no_secret(self):
@@ -307,7 +297,7 @@ class TunnelAccessTest(unittest.TestCase):
             time.sleep(0.1)
             self.assertEqual(read_lines(path), [])  # written when the tunnel closes
             s.close()
-            line = wait_for(lambda: read_lines(path), what="the tunnel's line")
+            line = harness.wait_for(lambda: read_lines(path), what="the tunnel's line")
             self.assertEqual(len(line), 1, line)
             r = parse_logfmt(line[0])
             self.assertEqual((r["msg"], r["status"], r["pool"], r["backend"], r["route"]),
@@ -343,7 +333,7 @@ class AccessLogDropTest(unittest.TestCase):
                 r.read()
                 self.assertEqual(r.status, 200)  # the log never holds a request up
             c.close()
-            dropped = wait_for(lambda: metric(corral.metrics(), "corral_access_log_dropped_total"),
+            dropped = harness.wait_for(lambda: metric(corral.metrics(), "corral_access_log_dropped_total"),
                                what="dropped lines counted")
             self.assertGreater(dropped, 0)
             self.assertLessEqual(metric(corral.metrics(), "corral_access_log_queue_lines"), 4)

@@ -28,16 +28,6 @@ def read_lines(path):
         return []
 
 
-def wait_for(pred, timeout=10.0, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for " + what)
-
-
 class SessionsApi(harness.unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -75,7 +65,7 @@ class SessionsApi(harness.unittest.TestCase):
         status, headers, _ = harness.get(self.corral.port, "/kupo/matches/*",
                                          {"X-Session-Key": user})
         self.assertEqual(status, 200)
-        lines = wait_for(lambda: (lambda ls: ls if len(ls) > before else None)(
+        lines = harness.wait_for(lambda: (lambda ls: ls if len(ls) > before else None)(
             read_lines(self.log)), what="the access line")
         rec = parse_logfmt(lines[before])
         self.assertEqual(rec["pool"], "kupo")

@@ -21,24 +21,8 @@ namespace {
 
 using namespace lb::net;
 
-const char* kConfig = R"(
-listeners:
-  - name: public
-    listen: 127.0.0.1:0
-    routes:
-      - {prefix: /, pool: kupo}
-sticky:
-  keys: [{from: header, name: X-Session-Key}]
-  balance_factor: 0
-pools:
-  kupo:
-    kind: kupo
-    slow_start: 0s
-    backends:
-      - {name: k1, address: 127.0.0.1:1001}
-      - {name: k2, address: 127.0.0.1:1002}
-      - {name: k3, address: 127.0.0.1:1003}
-)";
+const std::string kConfigText = three_backends_yaml("kupo");
+const char* kConfig = kConfigText.c_str();
 
 const char* kOk = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Most-Recent-Checkpoint: 42\r\n\r\nok";
 const char* k503 = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nbusy";

@@ -19,24 +19,8 @@ namespace {
 using namespace lb::net;
 using lb::MoveReason;
 
-const char* kConfig = R"(
-listeners:
-  - name: public
-    listen: 127.0.0.1:0
-    routes:
-      - {prefix: /, pool: kupo}
-sticky:
-  keys: [{from: header, name: X-Session-Key}]
-  balance_factor: 0
-pools:
-  kupo:
-    kind: http
-    slow_start: 0s
-    backends:
-      - {name: k1, address: 127.0.0.1:1001}
-      - {name: k2, address: 127.0.0.1:1002}
-      - {name: k3, address: 127.0.0.1:1003}
-)";
+const std::string kConfigText = three_backends_yaml("http");
+const char* kConfig = kConfigText.c_str();
 
 // A 200 whose body names its checkpoint, so the test sees which answer arrived.
 std::string answer(uint64_t slot) {

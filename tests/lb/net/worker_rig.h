@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "config/loader.h"
@@ -17,6 +18,30 @@
 #include "lb/net/worker.h"
 
 namespace lb::net {
+
+// One listener routing everything to a pool of three backends (k1..k3 on ports nothing
+// listens on: the rigs use memory upstreams), keyed on X-Session-Key, no bounded loads.
+inline std::string three_backends_yaml(const char* kind) {
+  return std::string(R"(
+listeners:
+  - name: public
+    listen: 127.0.0.1:0
+    routes:
+      - {prefix: /, pool: kupo}
+sticky:
+  keys: [{from: header, name: X-Session-Key}]
+  balance_factor: 0
+pools:
+  kupo:
+    kind: )") +
+         kind + R"(
+    slow_start: 0s
+    backends:
+      - {name: k1, address: 127.0.0.1:1001}
+      - {name: k2, address: 127.0.0.1:1002}
+      - {name: k3, address: 127.0.0.1:1003}
+)";
+}
 
 struct WorkerRig {
   ProxyState state{1000, 3'600'000};
