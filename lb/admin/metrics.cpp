@@ -347,6 +347,15 @@ std::string AdminServer::metrics_text() const {
     e.by_label("corral_fork_checks_total", pool_label(p), "result",
                {{"agree", f.agree}, {"disagree", f.disagree}, {"no_majority", f.no_majority}});
   }
+  e.help("corral_fork_live_checks_total", "counter",
+         "Kupo fork-check rounds over live responses' checkpoints (X-Most-Recent-Checkpoint, "
+         "ETag), by result.");
+  for (const auto& p : rt->pools) {
+    if (p.kind != config::PoolKind::kupo) continue;
+    const net::ForkChecks f = health_.fork_checks(p.name, true);
+    e.by_label("corral_fork_live_checks_total", pool_label(p), "result",
+               {{"agree", f.agree}, {"disagree", f.disagree}, {"no_majority", f.no_majority}});
+  }
   per_backend("corral_retried_503_total", "counter",
               "New users moved to another backend after a 503.",
               [](const B& b) { return b.stats->sum(&BS::retried_503); });

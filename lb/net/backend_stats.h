@@ -27,6 +27,7 @@
 
 #include "lb/core/backend_state.h"
 #include "lb/core/balancer.h"
+#include "lb/net/live_points.h"
 
 namespace lb::net {
 
@@ -204,6 +205,9 @@ struct BackendStats : Sharded<BackendShard> {
   // their next request, for this reason (lag past move_lag_slots, stale, fork); read by
   // the workers when they place a pinned user.
   std::atomic<MoveReason> evict{MoveReason::none};
+  // Kupo: recent (checkpoint slot, header hash) points of live data responses, fork
+  // evidence for the control loop's live rounds.
+  LivePoints live_points;
 
   void raise_tip(uint64_t slot) {
     uint64_t cur = tip_slot.load(std::memory_order_relaxed);

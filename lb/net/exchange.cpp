@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "health/live_points.h"
 #include "lb/net/log.h"
 #include "lb/net/quota_check.h"
 #include "lb/net/socket_address.h"
@@ -270,6 +271,9 @@ void Exchange::upstream_head(const http::MessageParser& r) {
     uint64_t slot = 0, seen = 0;
     if (cp.found && parse_u64(cp.value, slot)) {
       st.raise_tip(slot);
+      if ((status == 200 || status == 304) && pool_->kind == config::PoolKind::kupo)
+        if (HeaderLookup etag = find_header(r.headers(), "etag"); etag.found)
+          st.live_points.record(health::pack_live_point(slot, etag.value));
       if (pinned_) seen = worker_->state().sessions.record_slot(pin_key_, slot);
     }
     // Health hears of 503s, and of the first other answer after them; nothing else.

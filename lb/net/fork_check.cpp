@@ -1,8 +1,10 @@
 // Chain-aware health on the control loop (issue 13): the libuv side of fleet-relative
 // lag (live tips in, evictions out) and of fork checks. The decisions are pure
 // (health::PoolHealth, health/fork_vote); this file only carries bytes and logs.
+#include <algorithm>
 #include <string>
 
+#include "health/live_points.h"
 #include "health/probe_result.h"
 #include "lb/core/balancer.h"
 #include "lb/net/health_monitor.h"
@@ -47,8 +49,9 @@ void HealthMonitor::publish_evictions(size_t pi) {
 }
 
 // Once per health interval per Cardano pool. Ogmios: the tips of the last probes, where
-// they coincide. Kupo: GET /checkpoints/{slot} on every voting member, fork_depth_slots
-// below the lowest tip. A rate-limited pool spends no quota on it.
+// they coincide. Kupo: live traffic's checkpoints at or below fork_depth_slots under the
+// lowest tip (when there are new ones), then GET /checkpoints/{slot} on every voting
+// member at that depth. A rate-limited pool spends no quota on it.
 void HealthMonitor::maybe_check_forks(size_t pi, uint64_t now_ms) {
   const RuntimePool& rp = rt_->pools[pi];
   Pool& pool = pools_[pi];
@@ -62,7 +65,29 @@ void HealthMonitor::maybe_check_forks(size_t pi, uint64_t now_ms) {
     finish_fork_round(pi, ballots);
     return;
   }
-  if (std::optional<uint64_t> slot = pool.policy.fork_check_slot()) start_kupo_round(pi, *slot);
+  if (std::optional<uint64_t> slot = pool.policy.fork_check_slot()) {
+    live_fork_round(pi, *slot);
+    start_kupo_round(pi, *slot);
+  }
+}
+
+// Live evidence: the members' recent (slot, hash) points from data responses, compared
+// at the newest slot below max_slot that two or more hold and no earlier live round used.
+void HealthMonitor::live_fork_round(size_t pi, uint64_t max_slot) {
+  const RuntimePool& rp = rt_->pools[pi];
+  Pool& pool = pools_[pi];
+  const size_t n = std::min(rp.backends.size(), pool.policy.size());
+  std::vector<std::vector<uint64_t>> points(n);
+  std::vector<health::LiveMember> members(n);
+  for (size_t i = 0; i < n; ++i) {
+    const RuntimeBackend& b = rp.backends[i];
+    points[i] = b.stats->live_points.snapshot();
+    members[i] = {points[i], b.reachable() && pool.policy.votes_in_forks(i), b.weight};
+  }
+  std::optional<health::LiveRound> r = health::live_round(members, max_slot, pool.live_slot);
+  if (!r) return;
+  pool.live_slot = r->slot;
+  finish_fork_round(pi, r->ballots, true, r->slot);
 }
 
 void HealthMonitor::start_kupo_round(size_t pi, uint64_t slot) {
@@ -106,30 +131,35 @@ void HealthMonitor::start_kupo_round(size_t pi, uint64_t slot) {
 
 // Applies a round: marks and heals (published like any state change, reason "fork"),
 // counts it, and says loudly when the pool cannot tell which chain is right.
-void HealthMonitor::finish_fork_round(size_t pi, std::span<const health::Ballot> ballots) {
+void HealthMonitor::finish_fork_round(size_t pi, std::span<const health::Ballot> ballots, bool live,
+                                      uint64_t slot) {
   const RuntimePool& rp = rt_->pools[pi];
   Pool& pool = pools_[pi];
+  ForkChecks& counts = live ? pool.live_forks : pool.forks;
+  const std::string source =
+      live ? "live responses at slot " + std::to_string(slot) : std::string("probes");
   std::vector<std::pair<size_t, health::Change>> changes;
   const health::Tally t = pool.policy.fork_round(ballots, uv_now(loop_), changes);
   switch (t.result) {
     case health::ForkResult::none:
       return;
     case health::ForkResult::agree:
-      ++pool.forks.agree;
+      ++counts.agree;
       break;
     case health::ForkResult::disagree:
-      ++pool.forks.disagree;
+      ++counts.disagree;
       for (size_t i = 0; i < ballots.size() && i < rp.backends.size(); ++i)
         if (ballots[i].value && *ballots[i].value != *t.majority)
           log_backend_limited(rp.name, rp.backends[i].name,
-                              "fork check: holds %s where the pool's majority holds %s",
-                              ballots[i].value->c_str(), t.majority->c_str());
+                              "fork check (%s): holds %s where the pool's majority holds %s",
+                              source.c_str(), ballots[i].value->c_str(), t.majority->c_str());
       break;
     case health::ForkResult::no_majority:
-      ++pool.forks.no_majority;
+      ++counts.no_majority;
       log_pool_limited(rp.name,
-                       "fork check: backends disagree on the chain and no strict majority of "
-                       "the weight agrees; nobody is marked");
+                       "fork check (%s): backends disagree on the chain and no strict majority "
+                       "of the weight agrees; nobody is marked",
+                       source.c_str());
       break;
   }
   pool.last_fork = t.result;
@@ -140,9 +170,9 @@ void HealthMonitor::finish_fork_round(size_t pi, std::span<const health::Ballot>
   publish_evictions(pi);
 }
 
-ForkChecks HealthMonitor::fork_checks(const std::string& pool) const {
+ForkChecks HealthMonitor::fork_checks(const std::string& pool, bool live) const {
   for (const Pool& p : pools_)
-    if (p.name == pool) return p.forks;
+    if (p.name == pool) return live ? p.live_forks : p.forks;
   return {};
 }
 

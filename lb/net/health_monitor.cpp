@@ -60,6 +60,8 @@ void HealthMonitor::sync() {
         pool.policy = std::move(old.policy);
         pool.serving = old.serving;
         pool.forks = old.forks;
+        pool.live_forks = old.live_forks;
+        pool.live_slot = old.live_slot;
         pool.last_fork = old.last_fork;
         // A round in flight answers for the old members: its answers are dropped.
       }

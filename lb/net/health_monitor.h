@@ -36,7 +36,7 @@ class HealthMonitor final : public HealthView {
   bool set_admin(const std::string& name, std::optional<BackendState> forced) override;
   std::optional<BackendHealthView> backend(BackendRef ref, uint64_t now_ms) const override;
   const std::deque<Transition>& transitions() const override { return transitions_; }
-  ForkChecks fork_checks(const std::string& pool) const override;
+  ForkChecks fork_checks(const std::string& pool, bool live = false) const override;
 
  private:
   // The libuv side of one backend: its probe timer and where its record lives.
@@ -58,7 +58,9 @@ class HealthMonitor final : public HealthView {
     std::string name;
     health::PoolHealth policy;
     Serving serving = Serving::unknown;
-    ForkChecks forks;  // rounds by result, kept across reloads
+    ForkChecks forks;        // probe rounds by result, kept across reloads
+    ForkChecks live_forks;   // live-traffic rounds by result, kept across reloads
+    uint64_t live_slot = 0;  // the last live round's slot: the next compares a newer one
     health::ForkResult last_fork = health::ForkResult::none;
     uint64_t next_fork_ms = 0;         // when the next fork round may start
     std::shared_ptr<ForkRound> round;  // in flight; null when idle
@@ -80,7 +82,10 @@ class HealthMonitor final : public HealthView {
   void publish_evictions(size_t pool_index);
   void maybe_check_forks(size_t pool_index, uint64_t now_ms);
   void start_kupo_round(size_t pool_index, uint64_t slot);
-  void finish_fork_round(size_t pool_index, std::span<const health::Ballot> ballots);
+  void live_fork_round(size_t pool_index, uint64_t max_slot);
+  // `live`: the ballots are live traffic's points at `slot`, not the probes' answers.
+  void finish_fork_round(size_t pool_index, std::span<const health::Ballot> ballots,
+                         bool live = false, uint64_t slot = 0);
   health::PoolHealth& policy(const Probe& p) { return pools_[p.pool_index].policy; }
 
   uv_loop_t* loop_;

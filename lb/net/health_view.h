@@ -39,7 +39,8 @@ struct BackendHealthView {
   double slow_start = 1.0;            // share of new users while ramping; 1 = not ramping
 };
 
-// Fork checks of one pool so far (corral_fork_checks_total{pool,result}).
+// Fork-check rounds of one pool so far, by result: the probes' rounds
+// (corral_fork_checks_total{pool,result}) or live traffic's (corral_fork_live_checks_total).
 struct ForkChecks {
   uint64_t agree = 0, disagree = 0, no_majority = 0;
 };
@@ -55,9 +56,11 @@ class HealthView {
   // The operator's override by backend name (POST /backends/NAME/...); nullopt clears
   // it. False if no backend has that name.
   virtual bool set_admin(const std::string& name, std::optional<BackendState> forced) = 0;
-  // Fork-check rounds of a pool by result; zeros for a pool never checked.
-  virtual ForkChecks fork_checks(const std::string& pool) const {
+  // Fork-check rounds of a pool by result (the probes', or live traffic's when `live`);
+  // zeros for a pool never checked.
+  virtual ForkChecks fork_checks(const std::string& pool, bool live = false) const {
     (void)pool;
+    (void)live;
     return {};
   }
 };
