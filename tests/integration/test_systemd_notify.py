@@ -93,6 +93,7 @@ class Readiness(unittest.TestCase):
                 c.proc.send(signal.SIGTERM)
                 msg, _ = n.next()
                 self.assertEqual(msg.get("STOPPING"), "1", msg)
+                c.proc.p.wait(15)  # a second SIGTERM (from c.stop) would not be graceful
             finally:
                 self.assertEqual(c.stop(), 0)
         finally:
