@@ -352,8 +352,8 @@ void ControlLoop::reload() {
 
 // A bad file changes nothing; a good one is published to every worker at once. Listeners
 // with the same name and address keep their sockets; new ones are bound before anything
-// is published, so a port in use fails the reload: by another process (the probe), or by
-// corral itself at an address no listener of its own had.
+// is published, so a port in use fails the reload (one another process listens on is caught
+// by the probe bind; an address one of corral's own listeners holds is not probed).
 void ControlLoop::reload_config() {
   // A file caught half-written must not load: wait until two reads agree. Blocking the
   // control thread briefly is fine here (workers keep serving; probes wait a moment).
