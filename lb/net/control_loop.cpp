@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -15,10 +16,15 @@
 #include "lb/net/fd_limit.h"
 #include "lb/net/file_exposure.h"
 #include "lb/net/health_monitor.h"
+#include "lb/net/listen_probe.h"
 #include "lb/net/log.h"
 #include "lb/net/log_config.h"
+#include "lb/net/passed_sockets.h"
+#include "lb/net/readiness.h"
 #include "lb/net/resolver.h"
 #include "lb/net/runtime.h"
+#include "lb/net/sd_notify.h"
+#include "lb/net/socket_address.h"
 #include "lb/net/state_file.h"
 #include "lb/net/wall_clock.h"
 #include "lb/net/worker.h"
@@ -45,20 +51,10 @@ sigset_t control_signals() {
   return set;
 }
 
-// Binds one SO_REUSEPORT socket per worker for a listener and logs its address.
-bool open_listener(const config::Listener& l, unsigned nworkers,
-                   std::vector<std::vector<BoundSocket>>& out, std::string& err) {
-  std::vector<int> fds;
-  uint16_t port = 0;
-  if (!bind_reuseport(l.listen.host, l.listen.port, 1024, nworkers, fds, port, err)) {
-    err = "listener " + l.name + ": " + err;
-    return false;
-  }
-  for (unsigned i = 0; i < nworkers; ++i) out[i].push_back({l.name, fds[i]});
-  bool v6 = l.listen.host.find(':') != std::string::npos;
-  logf(LogLevel::info, "listening %s %s%s%s:%u", l.name.c_str(), v6 ? "[" : "",
-       l.listen.host.c_str(), v6 ? "]" : "", port);
-  return true;
+std::vector<std::string> listener_names(const config::Config& cfg) {
+  std::vector<std::string> out;
+  for (const config::Listener& l : cfg.listeners) out.push_back(l.name);
+  return out;
 }
 
 }  // namespace
@@ -83,6 +79,41 @@ ControlLoop::~ControlLoop() {
     for (uv_signal_t* s : {&sigint_, &sigterm_, &sighup_, &sigusr1_}) uv_signal_stop(s);
 }
 
+bool ControlLoop::open_listener(const config::Listener& l, unsigned nworkers,
+                                const std::vector<std::string>& names, bool probe,
+                                std::vector<std::vector<BoundSocket>>& out, std::string& err) {
+  std::vector<int> fds;
+  std::string where;
+  if (PassedSocket* ps = passed_->find(l.name, l.listen.host, l.listen.port, names)) {
+    // systemd's socket, as it is: every worker polls a duplicate of the one socket.
+    if (!PassedSockets::duplicate(*ps, nworkers, fds, err)) {
+      err = "listener " + l.name + ": " + err;
+      return false;
+    }
+    ps->used = true;
+    where = format_endpoint(ps->addr);
+    logf(LogLevel::info, "listener %s uses the socket passed by systemd (fd %d, name %s)",
+         l.name.c_str(), ps->fd, ps->name.c_str());
+  } else {
+    if (probe) {
+      if (std::string busy = probe_listen_address(l.listen.host, l.listen.port); !busy.empty()) {
+        err = "listener \"" + l.name + "\" " + endpoint_text(l.listen.host, l.listen.port) + ": " +
+              busy;
+        return false;
+      }
+    }
+    uint16_t port = 0;
+    if (!bind_reuseport(l.listen.host, l.listen.port, 1024, nworkers, fds, port, err)) {
+      err = "listener " + l.name + ": " + err;
+      return false;
+    }
+    where = endpoint_text(l.listen.host, port);
+  }
+  for (unsigned i = 0; i < nworkers; ++i) out[i].push_back({l.name, fds[i]});
+  logf(LogLevel::info, "listening %s %s", l.name.c_str(), where.c_str());
+  return true;
+}
+
 void ControlLoop::start_signals() {
   for (auto [sig, h] : {std::pair{SIGINT, &sigint_}, std::pair{SIGTERM, &sigterm_},
                         std::pair{SIGHUP, &sighup_}, std::pair{SIGUSR1, &sigusr1_}}) {
@@ -102,12 +133,36 @@ int ControlLoop::run() {
   unsigned nworkers = cfg.workers == 0 ? 1 : cfg.workers;
   check_fd_limit(cfg, nworkers);
   std::vector<std::vector<BoundSocket>> sockets(nworkers);
+  passed_ = std::make_unique<PassedSockets>();
+  if (std::string err; !passed_->take_from_environment(err)) {
+    logf(LogLevel::error, "%s", err.c_str());
+    return 1;
+  }
+  const std::vector<std::string> names = listener_names(cfg);
   for (const config::Listener& l : cfg.listeners) {
     std::string err;
-    if (!open_listener(l, nworkers, sockets, err)) {
+    if (!open_listener(l, nworkers, names, true, sockets, err)) {
       logf(LogLevel::error, "%s", err.c_str());
       return 1;
     }
+  }
+  // A socket systemd passed that no listener takes would queue connections nobody
+  // accepts: refuse to start rather than ignore it.
+  for (const PassedSocket& ps : passed_->sockets())
+    if (!ps.used) {
+      logf(LogLevel::error,
+           "socket passed by systemd (fd %d, name %s, %s) matches no listener: name it after "
+           "a listener (FileDescriptorName=) or bind it to a listener's address",
+           ps.fd, ps.name.c_str(), format_endpoint(ps.addr).c_str());
+      return 1;
+    }
+  // The admin address is checked like a listener's (it binds without SO_REUSEPORT, but
+  // this names it the same way).
+  if (std::string busy = probe_listen_address(cfg.admin.listen.host, cfg.admin.listen.port);
+      !busy.empty()) {
+    logf(LogLevel::error, "admin listener %s: %s",
+         endpoint_text(cfg.admin.listen.host, cfg.admin.listen.port).c_str(), busy.c_str());
+    return 1;
   }
 
   health_ = std::make_unique<HealthMonitor>(loop_, state_);
@@ -143,6 +198,12 @@ int ControlLoop::run() {
   pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
   logf(LogLevel::info, "corral %s running: %u worker(s), config %s", options_.version.c_str(),
        nworkers, cfg.source.c_str());
+  uint64_t bound_ms = 0;
+  for (const config::Pool& p : cfg.pools)
+    bound_ms = std::max(bound_ms, Readiness::bound_for(p.health.interval_ms, p.health.timeout_ms));
+  readiness_ = std::make_unique<Readiness>(
+      loop_, [this] { return health_->first_round_done(); }, [this] { return ready_status(); });
+  readiness_->start(bound_ms);
 
   uv_run(loop_, UV_RUN_DEFAULT);  // returns once stop() closed the control handles
   for (auto& w : workers_) w->join();
@@ -258,14 +319,42 @@ void ControlLoop::reload_failed(const std::string& what) {
   logf(LogLevel::error, "config reload failed: %s", what.c_str());
 }
 
-// A bad file changes nothing; a good one is published to every worker at once. Listeners
-// with the same name and address keep their sockets; new ones are bound before anything
-// is published, so a port in use fails the reload.
+// What `systemctl status` shows while corral serves.
+std::string ControlLoop::ready_status() const {
+  auto rt = state_.runtime.load();
+  size_t up = 0, total = 0;
+  for (const RuntimePool& p : rt->pools)
+    for (const RuntimeBackend& b : p.backends) {
+      ++total;
+      up += b.stats->state.load() == BackendState::up;
+    }
+  return "serving " + std::to_string(rt->config.listeners.size()) + " listener(s) on " +
+         std::to_string(workers_.size()) + " worker(s); " + std::to_string(up) + " of " +
+         std::to_string(total) + " backends up";
+}
+
 void ControlLoop::reload() {
   if (options_.config_path.empty()) {
     logf(LogLevel::warn, "SIGHUP: running on the embedded config, nothing to reload");
     return;
   }
+  // Before start-up readiness, the pending READY=1 covers the reload too.
+  const bool tell = readiness_ && readiness_->ready();
+  if (tell) notify_reloading("reloading " + options_.config_path);
+  const uint64_t failed_before = state_.reloads_failed.load();
+  reload_config();
+  if (!tell) return;
+  if (state_.reloads_failed.load() != failed_before)
+    notify_ready("reload failed, running the previous config: " + state_.last_reload_error);
+  else
+    notify_ready("config reloaded; " + ready_status());
+}
+
+// A bad file changes nothing; a good one is published to every worker at once. Listeners
+// with the same name and address keep their sockets; new ones are bound before anything
+// is published, so a port in use fails the reload (one another process listens on is caught
+// by the probe bind; an address one of corral's own listeners holds is not probed).
+void ControlLoop::reload_config() {
   // A file caught half-written must not load: wait until two reads agree. Blocking the
   // control thread briefly is fine here (workers keep serving; probes wait a moment).
   config::StableRead text = config::read_stable(
@@ -294,12 +383,16 @@ void ControlLoop::reload() {
     for (const config::Listener& m : next.listeners) kept = kept || same(l, m);
     if (!kept) remove.push_back(l.name);
   }
+  const std::vector<std::string> names = listener_names(next);
   for (const config::Listener& l : next.listeners) {
-    bool kept = false;
-    for (const config::Listener& m : prev.listeners) kept = kept || same(l, m);
+    bool kept = false, owned = false;
+    for (const config::Listener& m : prev.listeners) {
+      kept = kept || same(l, m);
+      owned = owned || (m.listen.host == l.listen.host && m.listen.port == l.listen.port);
+    }
     if (kept) continue;
     std::string err;
-    if (!open_listener(l, n, add, err)) {
+    if (!open_listener(l, n, names, !owned, add, err)) {
       for (auto& per_worker : add)
         for (BoundSocket& b : per_worker) ::close(b.fd);
       return reload_failed(options_.config_path + ": " + err);
@@ -328,6 +421,8 @@ void ControlLoop::stop(const char* why) {
   if (stopping_) return;
   stopping_ = true;
   logf(LogLevel::info, "%s: stopping; finishing in-flight requests", why);
+  notify_stopping(std::string(why) + ": stopping, finishing in-flight requests");
+  if (readiness_) readiness_->close();
   uint64_t deadline = state_.runtime.load()->config.stop_timeout_ms;
   for (auto& w : workers_) w->stop(deadline);
   for (uv_signal_t* s : {&sigint_, &sigterm_, &sighup_, &sigusr1_})

@@ -22,6 +22,8 @@ class AdminServer;
 namespace lb::net {
 
 class HealthMonitor;
+class PassedSockets;
+class Readiness;
 class Resolver;
 class Worker;
 struct BoundSocket;
@@ -61,8 +63,17 @@ class ControlLoop {
   void save_state(bool verbose = true);
   std::vector<QuotaRecord> quota_records() const;
   void flush_quotas();
+  // Binds (or takes from systemd) one socket per worker for listener l into out. probe:
+  // refuse an address another process listens on (listen_probe.h); false when corral owns
+  // it already (a reload moving a listener to an address one of its own listeners holds).
+  bool open_listener(const config::Listener& l, unsigned nworkers,
+                     const std::vector<std::string>& names, bool probe,
+                     std::vector<std::vector<BoundSocket>>& out, std::string& err);
+  // SIGHUP: tells systemd (RELOADING=1, then READY=1 with the outcome) around reload_config.
   void reload();
+  void reload_config();
   void reload_failed(const std::string& what);
+  std::string ready_status() const;
   void stop(const char* why);
 
   uv_loop_t* loop_;
@@ -72,6 +83,8 @@ class ControlLoop {
   std::unique_ptr<HealthMonitor> health_;
   std::unique_ptr<Resolver> resolver_;  // re-resolves backend host names
   std::unique_ptr<admin::AdminServer> admin_;
+  std::unique_ptr<PassedSockets> passed_;  // socket activation (passed_sockets.h)
+  std::unique_ptr<Readiness> readiness_;   // READY=1 for systemd (readiness.h)
   uv_signal_t sigint_{}, sigterm_{}, sighup_{}, sigusr1_{};
   uv_timer_t sweep_{};
   bool signals_started_ = false;

@@ -219,11 +219,18 @@ void HealthMonitor::probe_address(Probe& p, std::shared_ptr<const AddressBook::L
              });
 }
 
+bool HealthMonitor::first_round_done() const {
+  for (const auto& [ref, p] : probes_)
+    if (!p->answered) return false;
+  return true;
+}
+
 void HealthMonitor::on_answer(BackendRef ref, health::ProbeResult r) {
   auto it = probes_.find(ref);
   if (it == probes_.end()) return;
   Probe& p = *it->second;
   p.in_flight = false;
+  p.answered = true;
   if (r.tip_slot) p.backend->stats->tip_slot.store(*r.tip_slot);
   note_live_tips(p.pool_index);
   health::Change c = policy(p).on_probe(p.member, std::move(r), uv_now(loop_));

@@ -31,6 +31,8 @@ class HealthMonitor final : public HealthView {
   // backend that a reload adds starts its slow start (the first call, at start, does not).
   void sync();
   void stop();
+  // Every backend has had its first probe answered (or failed): start-up readiness.
+  bool first_round_done() const;
 
   // HealthView
   bool set_admin(const std::string& name, std::optional<BackendState> forced) override;
@@ -50,6 +52,7 @@ class HealthMonitor final : public HealthView {
     std::unique_ptr<uv_timer_t> timer;
     bool in_flight = false;
     bool removed = false;
+    bool answered = false;  // a first probe has come back (first_round_done)
   };
   // What the pool can serve with, for the once-per-change warnings (check_pool).
   enum class Serving : uint8_t { unknown, ok, no_up, none };

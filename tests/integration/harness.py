@@ -50,10 +50,11 @@ class Proc:
     """A child process whose stdout/stderr lines are collected by reader threads. Whatever
     happens to the test, it does not outlive the test process."""
 
-    def __init__(self, argv, env=None):
+    def __init__(self, argv, env=None, pass_fds=()):
         self.argv = argv
         self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True, env=env, preexec_fn=_die_with_parent)
+                                  text=True, env=env, preexec_fn=_die_with_parent,
+                                  pass_fds=pass_fds)
         _LIVE.add(self.p)
         self.lines = []
         self.cv = threading.Condition()
