@@ -16,6 +16,7 @@
 #include "config/address.h"
 #include "config/loader_impl.h"
 #include "config/text.h"
+#include "config/yaml_source.h"
 
 namespace config {
 
@@ -38,8 +39,12 @@ constexpr uint32_t kMaxWorkers = 256;
 
 LoadResult Loader::run(std::string_view yaml) {
   LoadResult r;
+  set_source(yaml);
   try {
     parse(yaml, r);
+  } catch (const YAML::Exception& e) {
+    // A conversion yaml-cpp refused (bad conversion): still located, still explained.
+    add(pos_of(e.mark), "", "invalid YAML: " + explain_yaml_error(e.msg));
   } catch (const std::exception& e) {
     // Nothing above should throw past its own checks; keep the promise of no throw.
     add(Pos{}, "", std::string("internal error while loading: ") + e.what());
@@ -52,14 +57,34 @@ LoadResult Loader::run(std::string_view yaml) {
   return r;
 }
 
-void Loader::parse(std::string_view yaml, LoadResult& r) {
-  YAML::Node root;
+// A tab in indentation is refused even when yaml-cpp would accept the file: YAML forbids
+// it, and where yaml-cpp fails it names a symptom lines away ("end of map not found").
+// When the parse fails, an unquoted IPv6 address is the likely cause if there is one;
+// otherwise yaml-cpp's message is explained and the line it points at echoed.
+bool Loader::parse_document(std::string_view yaml, YAML::Node& root) {
+  if (std::optional<SourceIssue> tab = find_tab_indent(yaml)) {
+    add(Pos{tab->line, tab->column}, "", tab->message);
+    return false;
+  }
   try {
     root = YAML::Load(std::string(yaml));
+    return true;
   } catch (const YAML::Exception& e) {
-    add(pos_of(e.mark), "", "invalid YAML: " + e.msg);
-    return;
+    std::vector<SourceIssue> v6 = find_unquoted_ipv6(yaml);
+    for (const SourceIssue& i : v6) add(Pos{i.line, i.column}, i.key, i.message);
+    if (!v6.empty()) return false;
+    Pos p = pos_of(e.mark);
+    std::string message = "invalid YAML: " + explain_yaml_error(e.msg);
+    if (std::string line = source_line(yaml, p.line); !line.empty())
+      message += "; the line reads " + text::quoted(line);
+    add(p, "", message);
+    return false;
   }
+}
+
+void Loader::parse(std::string_view yaml, LoadResult& r) {
+  YAML::Node root;
+  if (!parse_document(yaml, root)) return;
   Config c;
   c.source = file_;
   // An empty document is an empty mapping: it then fails for want of listeners.

@@ -36,6 +36,8 @@ class Loader : public Reader {
 
  private:
   void parse(std::string_view yaml, LoadResult& r);
+  // YAML text -> node; false (with the errors recorded) when it is not valid YAML.
+  bool parse_document(std::string_view yaml, YAML::Node& root);
 
   // Top level (loader.cpp).
   void parse_workers(const Map& root, Config& c);

@@ -98,6 +98,28 @@ std::string trim(std::string_view s) {
   return std::string(s.substr(b, e - b + 1));
 }
 
+std::string quoted(std::string_view s) {
+  constexpr size_t kMax = 80;
+  std::string out = "\"";
+  for (size_t i = 0; i < s.size() && i < kMax; ++i) {
+    auto u = static_cast<unsigned char>(s[i]);
+    if (s[i] == '"' || s[i] == '\\') {
+      out += '\\';
+      out += s[i];
+    } else if (s[i] == '\t') {
+      out += "\\t";
+    } else if (u < 0x20 || u == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", u);
+      out += buf;
+    } else {
+      out += s[i];
+    }
+  }
+  if (s.size() > kMax) out += "...";
+  return out + "\"";
+}
+
 std::string upper(std::string s) {
   for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return s;

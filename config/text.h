@@ -29,6 +29,9 @@ std::optional<uint64_t> parse_uint(std::string_view s);
 std::optional<double> parse_number(std::string_view s);
 
 std::string trim(std::string_view s);
+// `s` in double quotes for an error message that echoes what the operator wrote: quotes,
+// backslashes and control characters escaped (a tab shows as \t), cut after 80 bytes.
+std::string quoted(std::string_view s);
 std::string upper(std::string s);
 
 // Empty when `path` names a readable regular file, else why not.

@@ -8,6 +8,7 @@
 #include "config/duration.h"
 #include "config/size.h"
 #include "config/text.h"
+#include "config/yaml_source.h"
 
 namespace config::detail {
 
@@ -173,21 +174,35 @@ bool Reader::read_number(const Entry& e, double& out) {
   return true;
 }
 
+namespace {
+
+// What a value that should have been a scalar is, for "got a list".
+std::string kind_of(const YAML::Node& n) {
+  if (n.IsSequence()) return "a list";
+  if (n.IsMap()) return "a mapping";
+  return "nothing";
+}
+
+}  // namespace
+
 // Most durations are timeouts, periods or lifetimes, where zero makes no sense; the few
 // that may be zero mean "off" by it, and "0" needs no unit to say so.
 bool Reader::read_duration(const Entry& e, uint64_t& out, bool allow_zero) {
-  std::optional<uint64_t> v;
-  if (e.v.IsScalar()) {
-    v = parse_duration_ms(e.v.Scalar());
-    if (!v && allow_zero && e.v.Scalar() == "0") v = 0;
+  std::string expected = "expected a whole number with a unit: " + std::string(kDurationUnits) +
+                         " (e.g. 250ms, 10s, 5m)" + (allow_zero ? ", or 0 for off" : "");
+  if (!e.v.IsScalar()) {
+    error(e, "bad duration: got " + kind_of(e.v) + "; " + expected);
+    return false;
   }
+  const std::string& s = e.v.Scalar();
+  std::optional<uint64_t> v = parse_duration_ms(s);
+  if (!v && allow_zero && s == "0") v = 0;
   if (!v) {
-    error(e, allow_zero ? "expected a duration like 250ms, 2s, 5m, 1h or 1d, or 0 for off"
-                        : "expected a duration like 250ms, 2s, 5m, 1h or 1d");
+    error(e, "bad duration " + text::quoted(s) + ": " + duration_problem(s) + "; " + expected);
     return false;
   }
   if (*v == 0 && !allow_zero) {
-    error(e, "expected a duration greater than zero");
+    error(e, "bad duration " + text::quoted(s) + ": expected a duration greater than zero");
     return false;
   }
   out = *v;
@@ -195,31 +210,68 @@ bool Reader::read_duration(const Entry& e, uint64_t& out, bool allow_zero) {
 }
 
 bool Reader::read_size(const Entry& e, uint64_t& out, uint64_t lo, uint64_t hi) {
-  std::optional<uint64_t> v;
-  if (e.v.IsScalar()) v = parse_size_bytes(e.v.Scalar());
+  const char* expected =
+      "expected plain bytes or a whole number with a unit: KB, MB or GB (powers of 1024; e.g. "
+      "16384, 64KB, 1MB)";
+  if (!e.v.IsScalar()) {
+    error(e, "bad size: got " + kind_of(e.v) + "; " + expected);
+    return false;
+  }
+  const std::string& s = e.v.Scalar();
+  std::optional<uint64_t> v = parse_size_bytes(s);
   if (!v) {
-    error(e, "expected a size in bytes like 16384, 16KB, 1MB or 1GB");
+    error(e, "bad size " + text::quoted(s) + ": " + size_problem(s) + "; " + expected);
     return false;
   }
   if (*v < lo || *v > hi) {
     std::string range = hi == kU64Max ? "at least " + std::to_string(lo)
                                       : "from " + std::to_string(lo) + " to " + std::to_string(hi);
-    error(e, "expected a size " + range + " bytes, got " + std::to_string(*v));
+    error(e, "bad size " + text::quoted(s) + ": " + std::to_string(*v) +
+                 " bytes is out of range; expected a size " + range + " bytes");
     return false;
   }
   out = *v;
   return true;
 }
 
+namespace {
+
+// For an IPv6 address written without brackets ("::1:1442"), the bracketed spelling
+// taking the last ':' as the port separator; nullopt when that is not an address either.
+std::optional<std::string> bracketed_spelling(const std::string& s, bool listen) {
+  size_t colon = s.rfind(':');
+  if (s.empty() || s.front() == '[' || colon == std::string::npos ||
+      s.find(':') == colon)  // one colon: host:port, not this mistake
+    return std::nullopt;
+  std::string fixed = "[" + s.substr(0, colon) + "]" + s.substr(colon);
+  if (!parse_address(fixed, nullptr, listen)) return std::nullopt;
+  return fixed;
+}
+
+}  // namespace
+
 bool Reader::read_address(const Entry& e, Address& out, bool listen) {
-  if (!e.v.IsScalar() || e.v.Scalar().empty()) {
+  if (!e.v.IsScalar()) {
+    // `address: [::1]:1442` reaches here as a list when yaml-cpp accepts it at all.
+    if (std::optional<std::string> v6 = bracketed_ipv6_at(source_, e.pos.line, e.pos.column))
+      error(e, "IPv6 address must be quoted in YAML: " + text::quoted(*v6));
+    else
+      error(e, "expected an address like 127.0.0.1:1442, got " + kind_of(e.v));
+    return false;
+  }
+  const std::string& s = e.v.Scalar();
+  if (s.empty()) {
     error(e, "expected an address like 127.0.0.1:1442");
     return false;
   }
   std::string why;
-  std::optional<Address> a = parse_address(e.v.Scalar(), &why, listen);
+  std::optional<Address> a = parse_address(s, &why, listen);
   if (!a) {
-    error(e, "invalid address: " + why);
+    if (std::optional<std::string> fixed = bracketed_spelling(s, listen))
+      error(e, "IPv6 address must be bracketed, and quoted in YAML: " + text::quoted(s) +
+                   " (write " + text::quoted(*fixed) + ")");
+    else
+      error(e, "invalid address " + text::quoted(s) + ": " + why);
     return false;
   }
   out = std::move(*a);

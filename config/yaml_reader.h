@@ -55,6 +55,10 @@ class Reader {
   Reader(std::string file, std::string base_dir)
       : file_(std::move(file)), base_dir_(std::move(base_dir)) {}
 
+  // The document's text, for messages that echo what was written where yaml-cpp's node
+  // lost it (an unquoted IPv6 address read as a list). Must outlive the reads.
+  void set_source(std::string_view yaml) { source_ = yaml; }
+
   void add(Pos p, std::string key, std::string message);
   void error(const Entry& e, std::string message) { add(e.pos, e.path, std::move(message)); }
   // "KEY is not implemented yet": for keys DESIGN.md plans but corral would ignore today.
@@ -93,6 +97,7 @@ class Reader {
   std::string file_;
   std::string base_dir_;
   std::vector<ConfigError> errors_;
+  std::string_view source_;
 
  private:
   std::optional<uint64_t> checked_uint(const Entry& e, uint64_t lo, uint64_t hi);

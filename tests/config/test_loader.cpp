@@ -301,7 +301,8 @@ pools:
     health:
       interval: 2 seconds
 )"),
-                 10, 17, "pools.kupo.health.interval", "expected a duration like 250ms");
+                 10, 17, "pools.kupo.health.interval",
+                 "bad duration \"2 seconds\": no space is allowed between the number and the unit");
   }
   SUBCASE("bare number is not a duration") {
     check_single(load(R"(
@@ -312,7 +313,7 @@ listeners:
     routes: [{prefix: /, pool: kupo}]
 pools: {kupo: {kind: kupo, backends: [{name: k, address: 127.0.0.1:1442}]}}
 )"),
-                 1, 15, "sticky.ttl", "expected a duration like 250ms");
+                 1, 15, "sticky.ttl", "bad duration \"3600\": the unit is missing");
   }
   SUBCASE("list") {
     check_single(load(R"(
@@ -705,7 +706,10 @@ pools: {}
   REQUIRE(tabs.errors.size() == 1);
   CHECK(tabs.errors[0].line == 2);
   CHECK(tabs.errors[0].column == 4);
-  CHECK(tabs.errors[0].str() == "t.yaml:2:4: invalid YAML: illegal map value");
+  CHECK(tabs.errors[0].str() ==
+        "t.yaml:2:4: invalid YAML: unexpected ':' here: a key is indented deeper than its "
+        "neighbours, or a value holding ': ' needs quotes [yaml-cpp: illegal map value]; the line "
+        "reads \"b: 2\"");
 }
 
 TEST_CASE("loader: a document that is not a mapping, or is empty") {
@@ -882,7 +886,7 @@ TEST_CASE("loader: limits.body_timeout and limits.send_timeout") {
   }
   SUBCASE("not a duration") {
     check_single(load_one_pool("limits:\n  send_timeout: soon\n"), 7, 17, "limits.send_timeout",
-                 "expected a duration");
+                 "bad duration \"soon\": it must start with a whole number");
   }
   SUBCASE("tunnel_idle_timeout: read, defaults to 1h, checked like the others") {
     LoadResult t = load_one_pool("limits: {tunnel_idle_timeout: 90m}\n");
@@ -935,7 +939,10 @@ pools:
     backends: [{name: k, address: 127.0.0.1:1442}]
     health: {stale_after: 600}
 )"),
-                 9, 27, "pools.kupo.health.stale_after", "expected a duration like 250ms");
+                 9, 27, "pools.kupo.health.stale_after",
+                 "bad duration \"600\": the unit is missing (a bare number is not a duration); "
+                 "expected a whole number with a unit: "
+                 "ms, s, m, h or d");
   }
   SUBCASE("zero is refused") {
     check_single(load(R"(
@@ -1064,7 +1071,7 @@ listeners:
     routes: [{prefix: /, pool: kupo}]
 pools: {kupo: {kind: kupo, backends: [{name: k, address: 127.0.0.1:1442}]}}
 )"),
-                 1, 15, "stop_timeout", "expected a duration like 250ms");
+                 1, 15, "stop_timeout", "bad duration \"10\": the unit is missing");
   }
   SUBCASE("stop_timeout of zero") {
     check_single(load(R"(

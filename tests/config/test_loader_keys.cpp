@@ -117,18 +117,23 @@ TEST_CASE("loader keys: buffer errors name file:line:col, the key and the value"
       LoadResult r =
           load_text(with(std::string("limits: {buffer_bytes: \"") + bad + "\"}", "", "", ""));
       INFO(bad);
-      check_single(r, 1, 24, "limits.buffer_bytes", "expected a size in bytes like 16384, 16KB");
+      check_single(r, 1, 24, "limits.buffer_bytes", std::string("bad size \"") + bad + "\": ");
+      CHECK(r.errors[0].message.find("expected plain bytes or a whole number with a unit: KB, MB "
+                                     "or GB") != std::string::npos);
     }
   }
   SUBCASE("out of range") {
     check_single(load_text(with("limits: {buffer_bytes: 1GB}", "", "", "")), 1, 24,
                  "limits.buffer_bytes", "expected a size from 1024 to 67108864 bytes");
     check_single(load_text(with("limits: {max_buffer_memory: 0}", "", "", "")), 1, 29,
-                 "limits.max_buffer_memory", "expected a size at least 1 bytes, got 0");
+                 "limits.max_buffer_memory",
+                 "bad size \"0\": 0 bytes is out of range; expected a size at least 1 bytes");
   }
   SUBCASE("slow_start needs a unit unless zero, and no sign") {
     check_single(load_text(with("", "", "", "    slow_start: 30")), 11, 17, "pools.kupo.slow_start",
-                 "expected a duration like 250ms, 2s, 5m, 1h or 1d, or 0 for off");
+                 "bad duration \"30\": the unit is missing (a bare number is not a duration); "
+                 "expected a whole number with a unit: ms, "
+                 "s, m, h or d (e.g. 250ms, 10s, 5m), or 0 for off");
     check_single(load_text(with("", "", "", "    slow_start: -1s")), 11, 17,
                  "pools.kupo.slow_start", "or 0 for off");
   }
