@@ -284,7 +284,7 @@ void Worker::complete(Conn& c, bool send_next) {
   const bool has_checkpoint = spec_.checkpoints && c.checkpoint != kNoCheckpoint;
   const uint64_t behind =
       has_checkpoint ? spec_.checkpoints->receive(c.user, c.seen_at_send, c.checkpoint) : 0;
-  if (record_answer(c.due_ns, c.sent_ns, uv_hrtime())) {
+  if (record_answer(c.due_ns, c.sent_ns, uv_hrtime(), c.status)) {
     ++out_.statuses[size_t(std::clamp(c.status, 0, 599))];
     if (c.backend_id >= 0 && c.user < out_.user_backends.size())
       out_.user_backends[c.user] |= uint64_t{1} << c.backend_id;

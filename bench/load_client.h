@@ -60,6 +60,18 @@ struct LoadSpec {
   uint64_t ws_backoff_ms = 50;      // before reconnecting after a server close or failed handshake
 };
 
+// Answers by status class, and failures, for the per-second chart: a 503 is a backend
+// (or corral) saying "too busy", not an answer a user can use, so it is drawn apart from
+// the 2xx.
+enum AnswerClass : uint8_t { class_2xx, class_503, class_other, class_error, kAnswerClasses };
+inline constexpr const char* kAnswerClassNames[kAnswerClasses] = {"2xx", "503", "other non-2xx",
+                                                                  "errors"};
+// The class of an answer with HTTP status `status`.
+inline AnswerClass answer_class(int status) {
+  if (status >= 200 && status < 300) return class_2xx;
+  return status == 503 ? class_503 : class_other;
+}
+
 // What a worker measured, over the measurement window only.
 struct LoadResult {
   HdrHistogram latency;      // open loop: from the scheduled time (corrected)
@@ -68,7 +80,9 @@ struct LoadResult {
   uint64_t unfinished = 0;  // open loop: due before the end, unanswered (in `latency` as end - due)
   std::array<uint64_t, 600> statuses{};
   std::array<uint64_t, kErrorKinds> errors{};
-  std::vector<uint64_t> per_second;     // answers completed in each second of the window
+  std::vector<uint64_t> per_second;  // answers completed in each second of the window
+  // The same seconds by class; errors (timeouts, resets, ...) in class_error.
+  std::vector<std::array<uint64_t, kAnswerClasses>> per_second_class;
   std::vector<std::string> backends;    // backend header values seen, by id
   std::vector<uint64_t> user_backends;  // per user: bit i = saw backends[i]
   RegressionCount regressions;          // checkpoint regressions (load_checkpoints.h)

@@ -21,6 +21,7 @@
 #include "bench/commands.h"
 #include "bench/load_client.h"
 #include "bench/load_report.h"
+#include "bench/load_svg.h"
 #include "bench/load_ws.h"
 #include "bench/load_ws_frames.h"
 
@@ -57,6 +58,11 @@ void help_load(FILE* out) {
       "                         X-Most-Recent-Checkpoint is tracked per user: a regression\n"
       "                         is an answer older than the newest its user had received\n"
       "                         when the request was sent\n"
+      "  --max-error-rate R     exit 3 when more than the fraction R (0..1) of requests got no\n"
+      "                         good answer: HTTP, an answer outside 2xx (503 included) or\n"
+      "                         an error (timeout, reset, ...); --ws, an error, a message\n"
+      "                         lost with its socket or a failed handshake (default: report\n"
+      "                         only; the rate is in the summary and the JSON)\n"
       "  --json                 print one JSON object on stdout instead of the summary\n"
       "  --svg FILE             write latency-spectrum and throughput charts\n"
       "  --progress             a progress line on stderr each second (default: if a TTY)\n"
@@ -76,7 +82,8 @@ void help_load(FILE* out) {
       "exit status: 0 after a run in which some request (message) got an answer (whatever its\n"
       "status),\n"
       "1 when none did (target down, port closed) or the SVG cannot be written, 2 on bad usage,\n"
-      "3 when checkpoint regressions exceed --max-regressions.\n");
+      "3 when a threshold is exceeded: checkpoint regressions over --max-regressions, or\n"
+      "an error rate over --max-error-rate (the message on stderr says which).\n");
 }
 
 namespace {
@@ -198,6 +205,7 @@ int run_load(int argc, char** argv) {
   std::string ws_method = "queryNetwork/tip", ws_params;
   uint64_t ws_reconnect_every = 0, ws_backoff_ms = 50;
   std::optional<uint64_t> max_regressions;  // absent: report only
+  std::optional<double> max_error_rate;     // absent: report only
   int progress = -1;                        // -1: if stderr is a TTY
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];
@@ -262,6 +270,8 @@ int run_load(int argc, char** argv) {
       ok = count(ws_backoff_ms, 0, 60'000);
     else if (a == "--max-regressions")
       ok = count(max_regressions.emplace(), 0, UINT64_MAX);
+    else if (a == "--max-error-rate")
+      ok = seconds(max_error_rate.emplace(), false) && *max_error_rate <= 1.0;
     else if (a == "--header") {
       std::string h = v;
       if (h.find(':') == std::string::npos || h.find_first_of("\r\n") != std::string::npos)
@@ -439,6 +449,12 @@ int run_load(int argc, char** argv) {
         "exceed --max-regressions %lu\n",
         (unsigned long)report.merged.regressions.answers, (unsigned long)report.regression_users,
         (unsigned long)report.merged.regressions.max_slots, (unsigned long)*max_regressions);
+    return 3;
+  }
+  if (max_error_rate && report.error_rate() > *max_error_rate) {
+    std::fprintf(stderr,
+                 "corral-bench load: error rate %.4f (%lu failed) exceeds --max-error-rate %g\n",
+                 report.error_rate(), (unsigned long)report.failed_requests(), *max_error_rate);
     return 3;
   }
   return 0;

@@ -37,6 +37,7 @@ void LoadLoop::init_run() {
   uv_loop_init(&loop_);
   const double window = double(spec_.end_ns - spec_.measure_start_ns) / 1e9;
   out_.per_second.assign(size_t(window) + 2, 0);
+  out_.per_second_class.assign(size_t(window) + 2, {});
   out_.user_backends.assign(spec_.users, 0);
   if (open_loop()) interval_ns_ = uint64_t(double(spec_.connections) / spec_.rate * 1e9);
 }
@@ -82,6 +83,10 @@ void LoadLoop::close_timers() {
 
 void LoadLoop::count_error(ErrorKind k) {
   ++out_.errors[k];
+  if (const uint64_t now = uv_hrtime(); in_window(now)) {
+    const size_t sec = size_t((now - spec_.measure_start_ns) / 1'000'000'000ULL);
+    if (sec < out_.per_second_class.size()) ++out_.per_second_class[sec][class_error];
+  }
   live_.errors.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -93,7 +98,7 @@ int LoadLoop::intern_backend(std::string_view v) {
   return int(out_.backends.size() - 1);
 }
 
-bool LoadLoop::record_answer(uint64_t due, uint64_t sent, uint64_t now) {
+bool LoadLoop::record_answer(uint64_t due, uint64_t sent, uint64_t now, int status) {
   // wrk2: an open-loop latency runs from when the message was due, not from when the
   // connection got round to sending it (a message sent up to 1 ms early counts from its send).
   const uint64_t start = std::min(due, sent);
@@ -104,6 +109,7 @@ bool LoadLoop::record_answer(uint64_t due, uint64_t sent, uint64_t now) {
   live_.requests.fetch_add(1, std::memory_order_relaxed);
   const size_t sec = size_t((now - spec_.measure_start_ns) / 1'000'000'000ULL);
   if (sec < out_.per_second.size()) ++out_.per_second[sec];
+  if (sec < out_.per_second_class.size()) ++out_.per_second_class[sec][answer_class(status)];
   return true;
 }
 

@@ -72,9 +72,10 @@ class LoadLoop {
   // The id of backend header value `v` in out.backends (added on first sight), or -1 when
   // kMaxBackends are tracked already.
   int intern_backend(std::string_view v);
-  // Records an answer at `now` to a message due at `due` and sent at `sent`; true if it
-  // counted (its start in the window, `now` before the end).
-  bool record_answer(uint64_t due, uint64_t sent, uint64_t now);
+  // Records an answer with HTTP status `status` (a WebSocket message: 200) at `now` to a
+  // message due at `due` and sent at `sent`; true if it counted (its start in the window,
+  // `now` before the end).
+  bool record_answer(uint64_t due, uint64_t sent, uint64_t now, int status = 200);
   // At the end, open loop: a message due at `due` and not answered counts with the time it
   // has waited so far (a lower bound), so a stall at the end is not dropped from the tail.
   void record_unfinished(uint64_t due);

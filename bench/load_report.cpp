@@ -20,6 +20,23 @@ uint64_t LoadReport::ws_handshake_failures() const {
   return n;
 }
 
+uint64_t LoadReport::failed_requests() const {
+  uint64_t n = errors_total();
+  if (ws) return n + merged.ws_lost + ws_handshake_failures();
+  for (size_t s = 0; s < merged.statuses.size(); ++s)
+    if (answer_class(int(s)) != class_2xx) n += merged.statuses[s];
+  return n;
+}
+
+double LoadReport::error_rate() const {
+  const uint64_t failed = failed_requests();
+  // HTTP: the failed answers are among merged.requests; the errors and the --ws failures
+  // are not.
+  uint64_t good_or_failed = merged.requests + errors_total();
+  if (ws) good_or_failed += merged.ws_lost + ws_handshake_failures();
+  return good_or_failed ? double(failed) / double(good_or_failed) : 0.0;
+}
+
 void merge_result(LoadResult& into, const LoadResult& w) {
   into.ws_sent += w.ws_sent;
   into.ws_lost += w.ws_lost;
@@ -38,6 +55,11 @@ void merge_result(LoadResult& into, const LoadResult& w) {
   for (size_t i = 0; i < into.errors.size(); ++i) into.errors[i] += w.errors[i];
   if (into.per_second.size() < w.per_second.size()) into.per_second.resize(w.per_second.size());
   for (size_t i = 0; i < w.per_second.size(); ++i) into.per_second[i] += w.per_second[i];
+  if (into.per_second_class.size() < w.per_second_class.size())
+    into.per_second_class.resize(w.per_second_class.size());
+  for (size_t i = 0; i < w.per_second_class.size(); ++i)
+    for (size_t k = 0; k < kAnswerClasses; ++k)
+      into.per_second_class[i][k] += w.per_second_class[i][k];
   // Worker-local backend ids -> merged ids.
   uint64_t remap[64] = {};
   for (size_t i = 0; i < w.backends.size() && i < 64; ++i) {
@@ -96,23 +118,6 @@ std::string json_string(const std::string& s) {
     }
   }
   return o + "\"";
-}
-
-std::string xml_escape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '<')
-      o += "&lt;";
-    else if (c == '>')
-      o += "&gt;";
-    else if (c == '&')
-      o += "&amp;";
-    else if (c == '"')
-      o += "&quot;";
-    else
-      o += c;
-  }
-  return o;
 }
 
 void json_latency(FILE* out, const HdrHistogram& h) {
@@ -199,6 +204,9 @@ void print_text(const LoadReport& r, FILE* out) {
                  std::string(kCheckpointHeader).c_str(), (unsigned long)m.regressions.checked,
                  (unsigned long)m.regressions.answers, (unsigned long)r.regression_users,
                  (unsigned long)m.regressions.max_slots);
+  std::fprintf(
+      out, "  Error rate: %.4f (%lu %s)\n", r.error_rate(), (unsigned long)r.failed_requests(),
+      r.ws ? "errors, lost messages and failed handshakes" : "answers outside 2xx and errors");
   std::fprintf(out, r.ws ? "Messages/sec: %10.2f\n" : "Requests/sec: %10.2f\n", r.rate());
   if (r.open_loop()) std::fprintf(out, "Target/sec:   %10.2f\n", r.target_rate);
 }
@@ -224,7 +232,9 @@ void print_json(const LoadReport& r, FILE* out) {
       std::fprintf(out, "%s\"%zu\": %lu", first ? "" : ", ", s, (unsigned long)m.statuses[s]);
       first = false;
     }
-  std::fprintf(out, "}, \"errors\": {\"total\": %lu", (unsigned long)r.errors_total());
+  std::fprintf(out, "}, \"error_rate\": %.6f, \"failed\": %lu", r.error_rate(),
+               (unsigned long)r.failed_requests());
+  std::fprintf(out, ", \"errors\": {\"total\": %lu", (unsigned long)r.errors_total());
   for (size_t k = 0; k < kErrorKinds; ++k)
     std::fprintf(out, ", \"%s\": %lu", kErrorNames[k], (unsigned long)m.errors[k]);
   std::fprintf(out, "}, \"sticky_violations\": %lu, \"users_seen\": %lu, \"backends\": [",
@@ -267,109 +277,6 @@ void print_json(const LoadReport& r, FILE* out) {
     std::fprintf(out, "}}");
   }
   std::fprintf(out, "}\n");
-}
-
-// Two charts, 720x300 each: HdrHistogram's percentile spectrum (x = 1/(1-p) on a log
-// scale, as HdrHistogram's plotFiles.html draws it) and answers per second.
-bool write_svg(const LoadReport& r, const std::string& path) {
-  FILE* f = std::fopen(path.c_str(), "w");
-  if (!f) return false;
-  const LoadResult& m = r.merged;
-  const int W = 720, H = 300, L = 70, R = 20, T = 40, B = 45;
-  const int pw = W - L - R, ph = H - T - B;
-  std::fprintf(f,
-               "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-               "font-family=\"sans-serif\" font-size=\"12\">\n"
-               "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
-               W, 2 * H);
-  // --- latency spectrum ---
-  const double xmax = 4.0;  // log10(1/(1-p)): 0 = p0, 4 = p99.99
-  double ymax = std::max(ms(m.latency.percentile(99.99)), 0.001);
-  if (r.open_loop()) ymax = std::max(ymax, ms(m.uncorrected.percentile(99.99)));
-  ymax *= 1.1;
-  auto X = [&](double lx) { return L + pw * lx / xmax; };
-  auto Y = [&](double v) { return T + ph - ph * v / ymax; };
-  std::fprintf(f,
-               "<text x=\"%d\" y=\"22\" font-size=\"14\" font-weight=\"bold\">Latency by "
-               "percentile%s — %s</text>\n",
-               L, r.open_loop() ? " (corrected for coordinated omission)" : "",
-               xml_escape(r.url).c_str());
-  std::fprintf(
-      f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#999\"/>\n", L,
-      T, pw, ph);
-  const char* xl[] = {"0%", "90%", "99%", "99.9%", "99.99%"};
-  for (int i = 0; i <= 4; ++i) {
-    std::fprintf(f,
-                 "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#eee\"/>"
-                 "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>\n",
-                 X(i), T, X(i), T + ph, X(i), T + ph + 16, xl[i]);
-  }
-  for (int i = 0; i <= 4; ++i) {
-    double v = ymax * i / 4;
-    std::fprintf(f, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.2f</text>\n", L - 6, Y(v) + 4,
-                 v);
-  }
-  std::fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">percentile</text>\n", L + pw / 2,
-               T + ph + 34);
-  std::fprintf(f,
-               "<text transform=\"translate(16,%d) rotate(-90)\" text-anchor=\"middle\">latency "
-               "(ms)</text>\n",
-               T + ph / 2);
-  auto curve = [&](const HdrHistogram& h, const char* color, const char* label, int ly) {
-    if (h.count() == 0) return;
-    std::fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", color);
-    for (int i = 0; i <= 200; ++i) {
-      const double lx = xmax * i / 200;
-      const double p = 100.0 * (1.0 - std::pow(10.0, -lx));
-      std::fprintf(f, "%.1f,%.1f ", X(lx), Y(std::min(ms(h.percentile(p)), ymax)));
-    }
-    std::fprintf(f, "\"/>\n<text x=\"%d\" y=\"%d\" fill=\"%s\">%s</text>\n", L + 10, ly, color,
-                 label);
-  };
-  curve(m.latency, "#c0392b", r.open_loop() ? "corrected (from scheduled send)" : "latency",
-        T + 16);
-  if (r.open_loop()) curve(m.uncorrected, "#2980b9", "uncorrected (from actual send)", T + 32);
-  // --- throughput per second ---
-  const int T2 = H + T;
-  const size_t secs =
-      std::max<size_t>(1, std::min(m.per_second.size(), size_t(std::ceil(r.duration_s))));
-  uint64_t tmax = 1;
-  for (size_t i = 0; i < secs; ++i) tmax = std::max(tmax, m.per_second[i]);
-  double tymax = double(std::max<uint64_t>(tmax, uint64_t(r.target_rate))) * 1.15;
-  std::fprintf(f,
-               "<text x=\"%d\" y=\"%d\" font-size=\"14\" font-weight=\"bold\">Answers per second "
-               "(%.0f %s/s overall%s)</text>\n",
-               L, H + 22, r.rate(), r.ws ? "msg" : "req", r.open_loop() ? ", target dashed" : "");
-  std::fprintf(
-      f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#999\"/>\n", L,
-      T2, pw, ph);
-  const double bw = double(pw) / double(secs);
-  for (size_t i = 0; i < secs; ++i) {
-    const double bh = ph * double(m.per_second[i]) / tymax;
-    std::fprintf(f,
-                 "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#27ae60\"/>\n",
-                 L + bw * double(i) + 1, T2 + ph - bh, std::max(bw - 2, 1.0), bh);
-  }
-  for (size_t i = 0; i <= secs; i += std::max<size_t>(1, secs / 10))
-    std::fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%zus</text>\n",
-                 L + bw * double(i), T2 + ph + 16, i);
-  for (int i = 0; i <= 4; ++i) {
-    double v = tymax * i / 4;
-    std::fprintf(f, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.0f</text>\n", L - 6,
-                 T2 + ph - ph * v / tymax + 4, v);
-  }
-  if (r.open_loop()) {
-    const double y = T2 + ph - ph * r.target_rate / tymax;
-    std::fprintf(f,
-                 "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#333\" "
-                 "stroke-dasharray=\"6,4\"/>\n",
-                 L, y, L + pw, y);
-  }
-  std::fprintf(
-      f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">time since the end of warmup</text>\n",
-      L + pw / 2, T2 + ph + 34);
-  std::fprintf(f, "</svg>\n");
-  return std::fclose(f) == 0;
 }
 
 }  // namespace bench

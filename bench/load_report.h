@@ -1,6 +1,6 @@
 #pragma once
 // The report of `corral-bench load`: a wrk-like text summary, one JSON object, and a
-// self-contained SVG (latency percentile spectrum and throughput per second).
+// self-contained SVG (bench/load_svg.h).
 #include <cstdio>
 #include <string>
 
@@ -37,6 +37,11 @@ struct LoadReport {
   uint64_t errors_total() const;
   // --ws: handshakes answered with anything but a valid 101.
   uint64_t ws_handshake_failures() const;
+  // Requests that got no good answer, over all that ended: HTTP, answers outside 2xx plus
+  // errors (timeouts, resets, ...); --ws, errors, messages lost with their socket and
+  // failed handshakes. 0 when nothing ended. `--max-error-rate` compares it.
+  uint64_t failed_requests() const;
+  double error_rate() const;
 };
 
 // Merges `w` into `into`, mapping backend ids by name.
@@ -46,7 +51,5 @@ void finish_report(LoadReport& r);
 
 void print_text(const LoadReport& r, FILE* out);
 void print_json(const LoadReport& r, FILE* out);
-// Returns false (errno set) if the file cannot be written.
-bool write_svg(const LoadReport& r, const std::string& path);
 
 }  // namespace bench

@@ -14,6 +14,7 @@
 #include "bench/commands.h"
 #include "bench/sim/sim_backend.h"
 #include "lb/net/fd_limit.h"
+#include "src/cli.h"
 
 namespace {
 
@@ -42,8 +43,12 @@ constexpr Command kCommands[] = {
 void usage(FILE* out) {
   std::fprintf(out,
                "usage: corral-bench <command> [options]\n"
-               "       corral-bench help <command>\n\ncommands:\n");
+               "       corral-bench help [<command>]\n"
+               "       corral-bench -v | --version\n\ncommands:\n");
   for (const Command& c : kCommands) std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
+  std::fprintf(out,
+               "\nexit status: 0 fine, 2 usage error (unknown command or option, bad value);\n"
+               "each command's help lists the others it uses\n");
 }
 
 std::optional<uint64_t> parse_count(std::string_view s) {
@@ -274,14 +279,25 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::string_view cmd = argv[1];
+  if (cmd == "--version" || cmd == "-v" || cmd == "-V") {
+    // corral's -v text with this program's name: both come from one build.
+    const std::string v = cli::version_text();
+    std::printf("corral-bench%s", v.substr(v.find(' ')).c_str());
+    return 0;
+  }
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+    if (argc == 2) {
+      usage(stdout);
+      return 0;
+    }
     for (const Command& c : kCommands)
-      if (argc > 2 && std::string_view(argv[2]) == c.name) {
+      if (std::string_view(argv[2]) == c.name) {
         c.help(stdout);
         return 0;
       }
-    usage(stdout);
-    return 0;
+    std::fprintf(stderr, "corral-bench: no help for unknown command '%s'\n\n", argv[2]);
+    usage(stderr);
+    return 2;
   }
   for (const Command& c : kCommands)
     if (cmd == c.name) return c.run(argc - 1, argv + 1);

@@ -16,6 +16,7 @@ struct Snapshot {
   std::string body;
   off_t size = 0;
   timespec mtime{};
+  bool regular = false;  // a pipe or a terminal (/dev/stdin) cannot be read twice
   uint64_t hash = 0;
 
   bool same(const Snapshot& o) const {
@@ -47,6 +48,7 @@ Snapshot read_once(const std::string& path) {
     return s;
   }
   s.ok = true;
+  s.regular = S_ISREG(st.st_mode);
   s.size = st.st_size;
   s.mtime = st.st_mtim;
   s.hash = XXH3_64bits(s.body.data(), s.body.size());
@@ -60,6 +62,12 @@ StableRead read_stable(const std::string& path, int max_reads, uint64_t gap_ms,
   StableRead r;
   Snapshot prev = read_once(path);
   r.reads = 1;
+  if (prev.ok && !prev.regular) {
+    // A pipe holds the whole config once: a second read would see its end, not a second
+    // copy to compare (`corral -t /dev/stdin`, a config passed through a FIFO).
+    r.body = std::move(prev.body);
+    return r;
+  }
   while (r.reads < max_reads) {
     if (!prev.ok) break;
     sleep_ms(gap_ms);

@@ -18,6 +18,8 @@ struct StableRead {
 
 // Reads `path` until two consecutive reads, `gap_ms` apart, agree; gives up after
 // `max_reads` reads. `sleep_ms` waits between reads (a test may change the file there).
+// A file that is not a regular file (a pipe, /dev/stdin) is read once: it cannot be read
+// again to compare.
 StableRead read_stable(const std::string& path, int max_reads, uint64_t gap_ms,
                        const std::function<void(uint64_t)>& sleep_ms);
 

@@ -1,7 +1,5 @@
 // corral: a sticky-session load balancer for Cardano query backends.
-//   corral [--config FILE]   run (no FILE: the embedded default)
-//   corral --check FILE      validate FILE and exit
-//   corral --demo            run against a simulated Kupo and Ogmios fleet on loopback
+// The command line is in src/cli.h (corral --help lists it).
 #include <uv.h>
 
 #include <csignal>
@@ -15,59 +13,11 @@
 #include "bench/sim/sim_backend.h"
 #include "config/loader.h"
 #include "lb/net/control_loop.h"
+#include "src/cli.h"
 
 using namespace lb;
 
 namespace {
-
-constexpr const char* kVersion = "0.1.0";
-
-struct Args {
-  std::string config_path;
-  std::string check_path;
-  bool demo = false;
-  bool help = false;
-  std::string error;
-};
-
-Args parse_args(int argc, char** argv) {
-  Args a;
-  for (int i = 1; i < argc; ++i) {
-    std::string s = argv[i];
-    auto need = [&](const char* what) -> std::string {
-      if (i + 1 >= argc) {
-        a.error = std::string(what) + " needs a value";
-        return {};
-      }
-      return argv[++i];
-    };
-    if (s == "--config" || s == "-c")
-      a.config_path = need("--config");
-    else if (s == "--check")
-      a.check_path = need("--check");
-    else if (s == "--demo")
-      a.demo = true;
-    else if (s == "--help" || s == "-h")
-      a.help = true;
-    else if (s == "--version") {
-      printf("corral %s\n", kVersion);
-      exit(0);
-    } else
-      a.error = "unknown argument: " + s;
-  }
-  return a;
-}
-
-void usage(FILE* f) {
-  fprintf(f,
-          "usage: corral [--config FILE] | --check FILE | --demo\n"
-          "  --config FILE  run with FILE (default: the embedded config, 127.0.0.1:8080 ->\n"
-          "                 Kupo at 127.0.0.1:1442, admin 127.0.0.1:9901)\n"
-          "  --check FILE   validate FILE, print every error with file:line:column\n"
-          "  --demo         start three simulated Kupo and two simulated Ogmios instances on\n"
-          "                 loopback and serve them (Ogmios at /ogmios, WebSocket too)\n"
-          "signals: SIGHUP reloads the config file; SIGTERM/SIGINT stop gracefully\n");
-}
 
 void print_errors(const config::LoadResult& r) {
   for (const config::ConfigError& e : r.errors) fprintf(stderr, "%s\n", e.str().c_str());
@@ -79,25 +29,39 @@ int main(int argc, char** argv) {
   // Before anything else (and before any thread exists): a SIGHUP or SIGTERM that arrives
   // while corral starts stays pending and is handled once the control loop is ready.
   net::hold_control_signals();
-  Args args = parse_args(argc, argv);
-  if (args.help) {
-    usage(stdout);
-    return 0;
-  }
-  if (!args.error.empty()) {
-    fprintf(stderr, "corral: %s\n", args.error.c_str());
-    usage(stderr);
-    return 2;
-  }
-  if (!args.check_path.empty()) {
-    config::LoadResult r = config::load_file(args.check_path);
-    if (!r.config) {
-      print_errors(r);
-      fprintf(stderr, "%s: %zu error(s)\n", args.check_path.c_str(), r.errors.size());
-      return 1;
+  const cli::Args args = cli::parse_args(std::vector<std::string>(argv + 1, argv + argc));
+  switch (args.action) {
+    case cli::Action::usage_error:
+      fprintf(stderr, "corral: %s (corral --help lists the options)\n", args.error.c_str());
+      return cli::kExitUsage;
+    case cli::Action::help:
+      cli::print_usage(stdout);
+      return cli::kExitOk;
+    case cli::Action::version:
+      fputs(cli::version_text().c_str(), stdout);
+      return cli::kExitOk;
+    case cli::Action::print_default_config: {
+      const std::string_view y = config::embedded_default_yaml();
+      fwrite(y.data(), 1, y.size(), stdout);
+      return fflush(stdout) == 0 ? cli::kExitOk : cli::kExitConfig;
     }
-    printf("%s: ok\n", args.check_path.c_str());
-    return 0;
+    case cli::Action::check: {
+      // -t FILE, else -t -c FILE, else the embedded default.
+      const std::string& path = !args.check_path.empty() ? args.check_path : args.config_path;
+      const std::string name = path.empty() ? "<embedded>" : path;
+      config::LoadResult r = path.empty()
+                                 ? config::load_string(config::embedded_default_yaml(), name)
+                                 : config::load_file(path);
+      if (!r.config) {
+        print_errors(r);
+        fprintf(stderr, "%s: %zu error(s)\n", name.c_str(), r.errors.size());
+        return cli::kExitConfig;
+      }
+      printf("%s: ok\n", name.c_str());
+      return cli::kExitOk;
+    }
+    case cli::Action::run:
+      break;
   }
   signal(SIGPIPE, SIG_IGN);
 
@@ -111,7 +75,7 @@ int main(int argc, char** argv) {
   }
   if (!loaded.config) {
     print_errors(loaded);
-    return 1;
+    return cli::kExitConfig;
   }
   if (args.demo) {
     // Three simulated Kupo instances behind /, two simulated Ogmios behind /ogmios.
@@ -125,11 +89,11 @@ int main(int argc, char** argv) {
     loaded = config::load_string(bench::demo_config_yaml(kupo_ports, ogmios_ports), "<demo>");
     if (!loaded.config) {
       print_errors(loaded);
-      return 1;
+      return cli::kExitConfig;
     }
   }
 
-  net::ControlLoop control(loop, *loaded.config, {args.config_path, kVersion, [&fleet] {
+  net::ControlLoop control(loop, *loaded.config, {args.config_path, CORRAL_VERSION, [&fleet] {
                                                     for (auto& b : fleet) b->close();
                                                   }});
   return control.run();

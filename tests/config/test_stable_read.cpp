@@ -66,3 +66,20 @@ TEST_CASE("stable read: a missing file is an error at once") {
   CHECK(r.error.find("cannot read config file") == 0);
   CHECK(sleeps == 0);
 }
+
+TEST_CASE("stable read: a pipe is read once (corral -t /dev/stdin)") {
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  const std::string body = "workers: 1\n";
+  REQUIRE(::write(fds[1], body.data(), body.size()) == ssize_t(body.size()));
+  ::close(fds[1]);
+  int sleeps = 0;
+  // Read twice, the second read would find the pipe's end and agree with a third: empty.
+  config::StableRead r =
+      config::read_stable("/dev/fd/" + std::to_string(fds[0]), 10, 1, [&](uint64_t) { ++sleeps; });
+  ::close(fds[0]);
+  CHECK(r.error.empty());
+  CHECK(r.body == body);
+  CHECK(r.reads == 1);
+  CHECK(sleeps == 0);
+}

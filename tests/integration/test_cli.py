@@ -77,7 +77,7 @@ class Check(harness.unittest.TestCase):
     def test_bad_arguments(self):
         p = subprocess.run([harness.CORRAL, "--bogus"], capture_output=True, text=True, timeout=10)
         self.assertEqual(p.returncode, 2)
-        self.assertIn("unknown argument", p.stderr)
+        self.assertIn("unknown option", p.stderr)
 
 
 if __name__ == "__main__":
