@@ -51,12 +51,12 @@ void HealthMonitor::publish_evictions(size_t pi) {
 // Once per health interval per Cardano pool. Ogmios: the tips of the last probes, where
 // they coincide. Kupo: live traffic's checkpoints at or below fork_depth_slots under the
 // lowest tip (when there are new ones), then GET /checkpoints/{slot} on every voting
-// member at that depth. A rate-limited pool spends no quota on it.
+// member at that depth, unless the pool is rate-limited (no quota is spent on forks).
 void HealthMonitor::maybe_check_forks(size_t pi, uint64_t now_ms) {
   const RuntimePool& rp = rt_->pools[pi];
   Pool& pool = pools_[pi];
   if (rp.kind != config::PoolKind::kupo && rp.kind != config::PoolKind::ogmios) return;
-  if (pool.round || now_ms < pool.next_fork_ms || rp.quota) return;
+  if (pool.round || now_ms < pool.next_fork_ms) return;
   pool.next_fork_ms = now_ms + rt_->config.pools[pi].health.interval_ms;
   if (rp.kind == config::PoolKind::ogmios) {
     std::vector<uint32_t> weights;
@@ -67,7 +67,8 @@ void HealthMonitor::maybe_check_forks(size_t pi, uint64_t now_ms) {
   }
   if (std::optional<uint64_t> slot = pool.policy.fork_check_slot()) {
     live_fork_round(pi, *slot);
-    start_kupo_round(pi, *slot);
+    // The probes cost requests: a rate-limited pool relies on live evidence alone.
+    if (!rp.quota) start_kupo_round(pi, *slot);
   }
 }
 

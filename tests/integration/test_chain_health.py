@@ -182,6 +182,66 @@ class KupoMinorityFork(unittest.TestCase):
             fleet.stop()
 
 
+def live_checks(corral, result):
+    m = re.search(r'corral_fork_live_checks_total\{pool="p",result="%s"\} (\d+)' % result,
+                  corral.metrics())
+    return int(m.group(1)) if m else None
+
+
+class KupoLiveForkEvidence(unittest.TestCase):
+    """Live data responses name their checkpoint (X-Most-Recent-Checkpoint) and its header
+    hash (ETag); corral compares those of different backends at one slot fork_depth_slots
+    below the lowest tip. A rate-limited pool sends no /checkpoints probes (they would
+    spend its quota), so there the live evidence alone must find a fork."""
+
+    def test_live_etags_mark_a_fork_in_a_rate_limited_pool(self):
+        # A moving chain with a block every slot, so that traffic names a new checkpoint
+        # every second on every backend.
+        fleet = harness.Fleet(3, extra=("--block-interval", "1"))
+        corral = None
+        try:
+            corral = harness.Corral(config(fleet, "kupo", ", fork_depth_slots: 2").replace(
+                "    kind: kupo\n", "    kind: kupo\n    rate_limit: {rps: 1000}\n"))
+            stop = []
+
+            def traffic():
+                # 30 users over the three backends, until told to stop.
+                while not stop:
+                    for u in range(30):
+                        harness.get(corral.port, "/matches", {"X-Session-Key": "live-%d" % u})
+                    time.sleep(0.05)
+
+            import threading
+            t = threading.Thread(target=traffic)
+            t.start()
+            try:
+                harness.wait_for(lambda: (live_checks(corral, "agree") or 0) >= 2,
+                                 "two agreeing live rounds", timeout=15)
+                self.assertEqual(live_checks(corral, "disagree"), 0)
+                # From the next slot on, kupo-3's blocks differ from the others'.
+                tip = max(b["tip_slot"] for b in backends(corral).values())
+                fleet.control("kupo-3", fork_at=tip + 1)
+                harness.wait_for(lambda: backends(corral)["kupo-3"]["state"] == "down",
+                                 "kupo-3 marked from live responses", timeout=15)
+            finally:
+                stop.append(True)
+                t.join()
+            k3 = backends(corral)["kupo-3"]
+            self.assertEqual(k3["health"]["reason"], "fork", k3)
+            self.assertEqual(k3["evict"], "fork")
+            self.assertGreaterEqual(live_checks(corral, "disagree"), 2)  # two in a row
+            # No probe round ran: the pool's quota is not spent on /checkpoints.
+            self.assertEqual(sum(fork_checks(corral, r) for r in
+                                 ("agree", "disagree", "no_majority")), 0)
+            for n in ("kupo-1", "kupo-2"):
+                self.assertEqual(backends(corral)[n]["state"], "up")
+            self.assertIsNotNone(corral.proc.wait_line(r"fork check \(live responses at slot"))
+        finally:
+            if corral:
+                corral.stop()
+            fleet.stop()
+
+
 class ReadOnlyReplica(unittest.TestCase):
     def test_frozen_replica_drains_then_evicts(self):
         fleet = harness.Fleet(3)  # a moving chain
