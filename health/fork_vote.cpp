@@ -34,10 +34,12 @@ Tally tally(std::span<const Ballot> ballots) {
     weight_of[*b.value] += b.weight;
   }
   Tally t;
+  t.answered_weight = total;
   if (answers < 2) return t;
   if (weight_of.size() == 1) {
     t.result = ForkResult::agree;
     t.majority = weight_of.begin()->first;
+    t.majority_weight = total;
     return t;
   }
   auto top = std::max_element(weight_of.begin(), weight_of.end(),
@@ -45,14 +47,18 @@ Tally tally(std::span<const Ballot> ballots) {
   if (2 * top->second > total) {
     t.result = ForkResult::disagree;
     t.majority = top->first;
+    t.majority_weight = top->second;
   } else {
     t.result = ForkResult::no_majority;
   }
   return t;
 }
 
-Tally vote(std::span<const Ballot> ballots, std::span<ForkMark> marks) {
+Tally vote(std::span<const Ballot> ballots, std::span<ForkMark> marks, uint64_t quorum_weight) {
   const Tally t = tally(ballots);
+  if (quorum_weight != 0 && (2 * t.answered_weight <= quorum_weight ||
+                             (t.majority && 2 * t.majority_weight <= quorum_weight)))
+    return Tally{};
   if (!t.majority) return t;
   const size_t n = std::min(ballots.size(), marks.size());
   for (size_t i = 0; i < n; ++i) {

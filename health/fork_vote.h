@@ -32,6 +32,14 @@ const char* fork_result_name(ForkResult r);
 struct Tally {
   ForkResult result = ForkResult::none;
   std::optional<std::string> majority;  // the winning value (agree, disagree)
+  uint64_t majority_weight = 0;         // the weight that holds it
+  uint64_t answered_weight = 0;         // the weight of every ballot with a value
+};
+
+// Ballots about one slot (a shared tip, or a checkpoint live traffic saw).
+struct SlotRound {
+  uint64_t slot = 0;
+  std::vector<Ballot> ballots;  // one per member; members without a value abstain
 };
 
 // Counts one round's ballots.
@@ -46,6 +54,11 @@ struct ForkMark {
 // Applies one round to each backend's mark (marks[i] for ballots[i]): outside a decided
 // majority twice in a row -> forked; inside it -> cleared. No answer, or a round without
 // a decision, leaves the mark as it was. Returns the tally.
-Tally vote(std::span<const Ballot> ballots, std::span<ForkMark> marks);
+// `quorum_weight` (0: none): the weight of every member that may vote. When the ballots
+// come only from the members that happen to hold one slot (a shared tip, live traffic's
+// checkpoints), those may be a minority of the pool, even a forked one: unless the
+// ballots, and the winner among them, hold more than half of the quorum, the round
+// decides nothing (result none, no mark changes).
+Tally vote(std::span<const Ballot> ballots, std::span<ForkMark> marks, uint64_t quorum_weight = 0);
 
 }  // namespace health

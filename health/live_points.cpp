@@ -38,7 +38,7 @@ size_t holders(std::span<const LiveMember> members, uint64_t slot) {
 
 // Rings hold a few dozen points per member: the quadratic scan is a few thousand
 // comparisons once per health interval, on the control loop.
-std::optional<LiveRound> live_round(std::span<const LiveMember> members, uint64_t max_slot,
+std::optional<SlotRound> live_round(std::span<const LiveMember> members, uint64_t max_slot,
                                     uint64_t after_slot) {
   uint64_t best = 0;
   for (const LiveMember& m : members) {
@@ -50,7 +50,7 @@ std::optional<LiveRound> live_round(std::span<const LiveMember> members, uint64_
     }
   }
   if (best == 0) return std::nullopt;
-  LiveRound r;
+  SlotRound r;
   r.slot = best;
   r.ballots.resize(members.size());
   for (size_t i = 0; i < members.size(); ++i) {

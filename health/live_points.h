@@ -30,16 +30,11 @@ struct LiveMember {
   uint32_t weight = 1;
 };
 
-struct LiveRound {
-  uint64_t slot = 0;            // the compared slot
-  std::vector<Ballot> ballots;  // one per member; members without a point abstain
-};
-
 // The newest slot in (after_slot, max_slot] at which two or more voting members hold a
 // point, and their ballots ("slot:hash32"); nullopt when there is none. `after_slot` is
 // the previous live round's slot, so each round is fresh evidence and one observation is
 // never counted twice.
-std::optional<LiveRound> live_round(std::span<const LiveMember> members, uint64_t max_slot,
+std::optional<SlotRound> live_round(std::span<const LiveMember> members, uint64_t max_slot,
                                     uint64_t after_slot);
 
 }  // namespace health

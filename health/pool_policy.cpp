@@ -7,8 +7,6 @@
 
 namespace health {
 
-namespace {}  // namespace
-
 PoolParams pool_params(const config::Pool& p) {
   PoolParams r;
   r.backend.rise = p.health.rise;
@@ -182,7 +180,7 @@ void PoolHealth::refold_lag() {
     // Live traffic may have seen a newer checkpoint than the last probe.
     if (b.live_tip) tips[i].tip_slot = std::max(tips[i].tip_slot.value_or(0), *b.live_tip);
     // A forked backend's tip is on another chain: it must not set the bar.
-    tips[i].counted = b.probed && b.last.level != BackendState::down && !b.fork.forked;
+    tips[i].counted = b.probed && b.last.level != BackendState::down && !b.forked();
   }
   std::vector<LagVerdict> v(tips.size());
   judge_lag(tips, {p_.max_lag_slots, p_.move_lag_slots, p_.stale_after_s}, v);
@@ -198,7 +196,7 @@ void PoolHealth::refold_lag() {
 
 // A fork is the worst reason (the answers are wrong, not old), then lag, then staleness.
 void PoolHealth::refresh_evict(BackendRecord& b) const {
-  if (b.fork.forked)
+  if (b.forked())
     b.evict = lb::MoveReason::fork;
   else if (b.far_behind)
     b.evict = lb::MoveReason::lag;
@@ -218,7 +216,7 @@ void PoolHealth::note_live_tip(size_t i, uint64_t slot) {
 // is down because of the vote, so it still votes and can heal), not behind.
 bool PoolHealth::counts_for_forks(const BackendRecord& b) const {
   if (!b.probed || !b.last.tip_slot || b.lagging) return false;
-  return b.fork.forked || b.last.level != BackendState::down;
+  return b.forked() || b.last.level != BackendState::down;
 }
 
 std::optional<uint64_t> PoolHealth::fork_check_slot() const {
@@ -233,43 +231,52 @@ std::optional<uint64_t> PoolHealth::fork_check_slot() const {
   return *lowest - p_.fork_depth_slots;
 }
 
-std::vector<Ballot> PoolHealth::tip_ballots(std::span<const uint32_t> weights) const {
-  std::vector<Ballot> out(members_.size());
+std::optional<SlotRound> PoolHealth::tip_ballots(std::span<const uint32_t> weights,
+                                                 uint64_t after_slot) const {
   std::optional<uint64_t> common;
   for (size_t i = 0; i < members_.size(); ++i) {
     const BackendRecord& a = members_[i];
-    if (!counts_for_forks(a) || !a.last.tip_hash) continue;
+    if (!counts_for_forks(a) || !a.last.tip_hash || *a.last.tip_slot <= after_slot) continue;
     for (size_t j = i + 1; j < members_.size(); ++j) {
       const BackendRecord& b = members_[j];
       if (counts_for_forks(b) && b.last.tip_hash && *b.last.tip_slot == *a.last.tip_slot)
         common = std::max(common.value_or(0), *a.last.tip_slot);
     }
   }
-  if (!common) return out;
+  if (!common) return std::nullopt;
+  SlotRound r;
+  r.slot = *common;
+  r.ballots.resize(members_.size());
   for (size_t i = 0; i < members_.size(); ++i) {
     const BackendRecord& b = members_[i];
+    r.ballots[i].weight = i < weights.size() ? weights[i] : 1;
     if (!counts_for_forks(b) || !b.last.tip_hash || *b.last.tip_slot != *common) continue;
-    out[i].value = std::to_string(*common) + ":" + *b.last.tip_hash;
-    out[i].weight = i < weights.size() ? weights[i] : 1;
+    r.ballots[i].value = std::to_string(*common) + ":" + *b.last.tip_hash;
   }
-  return out;
+  return r;
 }
 
-Tally PoolHealth::fork_round(std::span<const Ballot> ballots, uint64_t now_ms,
+Tally PoolHealth::fork_round(std::span<const Ballot> ballots, ForkSource source, uint64_t now_ms,
                              std::vector<std::pair<size_t, Change>>& changes) {
-  std::vector<ForkMark> marks(members_.size());
-  for (size_t i = 0; i < members_.size(); ++i) marks[i] = members_[i].fork;
-  const Tally t = vote(ballots.subspan(0, std::min(ballots.size(), members_.size())), marks);
-  for (size_t i = 0; i < members_.size(); ++i) {
+  const size_t n = std::min(ballots.size(), members_.size());
+  std::vector<ForkMark> marks(n);
+  uint64_t quorum = 0;
+  for (size_t i = 0; i < n; ++i) {
+    marks[i] = source == ForkSource::live ? members_[i].live_fork : members_[i].fork;
+    if (counts_for_forks(members_[i])) quorum += ballots[i].weight;
+  }
+  const Tally t = vote(ballots.subspan(0, n), marks,
+                       source == ForkSource::probes ? 0 : std::max<uint64_t>(quorum, 1));
+  for (size_t i = 0; i < n; ++i) {
     BackendRecord& b = members_[i];
-    const bool was = b.fork.forked;
-    b.fork = marks[i];
-    if (was == b.fork.forked) continue;
+    const bool was = b.forked();
+    (source == ForkSource::live ? b.live_fork : b.fork) = marks[i];
+    if (was == b.forked()) continue;
     const BackendState before = b.sm.state();
-    b.sm.set_forked(b.fork.forked);
+    b.sm.set_forked(b.forked());
     Change c = settle(b, before,
-                      b.fork.forked ? "disagrees with the pool's majority at a checkpoint"
-                                    : "agrees with the pool's majority again",
+                      b.forked() ? "disagrees with the pool's majority at a checkpoint"
+                                 : "agrees with the pool's majority again",
                       now_ms);
     changes.emplace_back(i, std::move(c));
   }

@@ -86,13 +86,21 @@ struct BackendRecord {
   bool far_behind = false;  // more than move_lag_slots behind
   bool stale = false;
   std::optional<uint64_t> live_tip;  // from live traffic (X-Most-Recent-Checkpoint)
-  ForkMark fork;
+  ForkMark fork;                     // from probe rounds (Kupo /checkpoints, Ogmios tips)
+  ForkMark live_fork;  // from live traffic's checkpoints (Kupo): marked and healed apart
   lb::MoveReason evict = lb::MoveReason::none;  // why pinned users must move; none = stay
   uint64_t probes_up = 0, probes_draining = 0, probes_down = 0;
   uint64_t transitions = 0;
   uint64_t ramp_start_ms = 0;  // slow start began here; 0 = never
   bool returning = false;      // down or ejected since it was last up
+
+  bool forked() const { return fork.forked || live_fork.forked; }
 };
+
+// Where a fork round's ballots come from. Kupo probes ask every voter about one slot;
+// tips (Ogmios) and live checkpoints (Kupo) come only from the members that hold the
+// compared slot, so their winner must hold a majority of the whole pool's voting weight.
+enum class ForkSource : uint8_t { probes, tips, live };
 
 // What one event did to a backend's published state.
 struct Change {
@@ -146,12 +154,15 @@ class PoolHealth {
   // nullopt with fewer than two such members or a chain shorter than the depth.
   std::optional<uint64_t> fork_check_slot() const;
   // Ballots from the members' last probes (Ogmios lastKnownTip): the highest tip slot
-  // that two or more counting members share, each of them voting its hash there; the
-  // others abstain. weights[i] is member i's weight.
-  std::vector<Ballot> tip_ballots(std::span<const uint32_t> weights) const;
-  // One fork round (ballots[i] for member i): marks and unmarks, and every published
+  // past `after_slot` (the previous round's, so one probe is never counted twice) that two
+  // or more counting members share, each of them voting its hash there; the others
+  // abstain. weights[i] is member i's weight. nullopt: no such slot.
+  std::optional<SlotRound> tip_ballots(std::span<const uint32_t> weights,
+                                       uint64_t after_slot) const;
+  // One fork round (ballots[i] for member i, weights for all): marks and unmarks the
+  // source's marks (a member is forked while either mark says so), and every published
   // state that changed, as (member, change).
-  Tally fork_round(std::span<const Ballot> ballots, uint64_t now_ms,
+  Tally fork_round(std::span<const Ballot> ballots, ForkSource source, uint64_t now_ms,
                    std::vector<std::pair<size_t, Change>>& changes);
 
  private:

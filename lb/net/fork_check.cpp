@@ -61,8 +61,10 @@ void HealthMonitor::maybe_check_forks(size_t pi, uint64_t now_ms) {
   if (rp.kind == config::PoolKind::ogmios) {
     std::vector<uint32_t> weights;
     for (const RuntimeBackend& b : rp.backends) weights.push_back(b.weight);
-    const std::vector<health::Ballot> ballots = pool.policy.tip_ballots(weights);
-    finish_fork_round(pi, ballots);
+    if (std::optional<health::SlotRound> r = pool.policy.tip_ballots(weights, pool.round_slot)) {
+      pool.round_slot = r->slot;
+      finish_fork_round(pi, r->ballots, health::ForkSource::tips, r->slot);
+    }
     return;
   }
   if (std::optional<uint64_t> slot = pool.policy.fork_check_slot()) {
@@ -85,10 +87,10 @@ void HealthMonitor::live_fork_round(size_t pi, uint64_t max_slot) {
     points[i] = b.stats->live_points.snapshot();
     members[i] = {points[i], b.reachable() && pool.policy.votes_in_forks(i), b.weight};
   }
-  std::optional<health::LiveRound> r = health::live_round(members, max_slot, pool.live_slot);
+  std::optional<health::SlotRound> r = health::live_round(members, max_slot, pool.round_slot);
   if (!r) return;
-  pool.live_slot = r->slot;
-  finish_fork_round(pi, r->ballots, true, r->slot);
+  pool.round_slot = r->slot;
+  finish_fork_round(pi, r->ballots, health::ForkSource::live, r->slot);
 }
 
 void HealthMonitor::start_kupo_round(size_t pi, uint64_t slot) {
@@ -124,7 +126,7 @@ void HealthMonitor::start_kupo_round(size_t pi, uint64_t slot) {
                  for (size_t pi = 0; pi < pools_.size(); ++pi)
                    if (pools_[pi].name == name && pools_[pi].round == round) {
                      pools_[pi].round.reset();
-                     finish_fork_round(pi, round->ballots);
+                     finish_fork_round(pi, round->ballots, health::ForkSource::probes);
                    }
                });
   }
@@ -132,15 +134,18 @@ void HealthMonitor::start_kupo_round(size_t pi, uint64_t slot) {
 
 // Applies a round: marks and heals (published like any state change, reason "fork"),
 // counts it, and says loudly when the pool cannot tell which chain is right.
-void HealthMonitor::finish_fork_round(size_t pi, std::span<const health::Ballot> ballots, bool live,
-                                      uint64_t slot) {
+void HealthMonitor::finish_fork_round(size_t pi, std::span<const health::Ballot> ballots,
+                                      health::ForkSource source, uint64_t slot) {
   const RuntimePool& rp = rt_->pools[pi];
   Pool& pool = pools_[pi];
+  const bool live = source == health::ForkSource::live;
   ForkChecks& counts = live ? pool.live_forks : pool.forks;
-  const std::string source =
-      live ? "live responses at slot " + std::to_string(slot) : std::string("probes");
+  const std::string what = live ? "live responses at slot " + std::to_string(slot)
+                           : source == health::ForkSource::tips
+                               ? "tips at slot " + std::to_string(slot)
+                               : std::string("probes");
   std::vector<std::pair<size_t, health::Change>> changes;
-  const health::Tally t = pool.policy.fork_round(ballots, uv_now(loop_), changes);
+  const health::Tally t = pool.policy.fork_round(ballots, source, uv_now(loop_), changes);
   switch (t.result) {
     case health::ForkResult::none:
       return;
@@ -153,17 +158,16 @@ void HealthMonitor::finish_fork_round(size_t pi, std::span<const health::Ballot>
         if (ballots[i].value && *ballots[i].value != *t.majority)
           log_backend_limited(rp.name, rp.backends[i].name,
                               "fork check (%s): holds %s where the pool's majority holds %s",
-                              source.c_str(), ballots[i].value->c_str(), t.majority->c_str());
+                              what.c_str(), ballots[i].value->c_str(), t.majority->c_str());
       break;
     case health::ForkResult::no_majority:
       ++counts.no_majority;
       log_pool_limited(rp.name,
                        "fork check (%s): backends disagree on the chain and no strict majority "
                        "of the weight agrees; nobody is marked",
-                       source.c_str());
+                       what.c_str());
       break;
   }
-  pool.last_fork = t.result;
   for (auto& [i, c] : changes) {
     auto it = probes_.find(rp.backends[i].ref);
     if (it != probes_.end()) publish(*it->second, c);

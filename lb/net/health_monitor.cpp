@@ -61,8 +61,7 @@ void HealthMonitor::sync() {
         pool.serving = old.serving;
         pool.forks = old.forks;
         pool.live_forks = old.live_forks;
-        pool.live_slot = old.live_slot;
-        pool.last_fork = old.last_fork;
+        pool.round_slot = old.round_slot;
         // A round in flight answers for the old members: its answers are dropped.
       }
     pool.policy.set_params(health::pool_params(rt_->config.pools[pi]));

@@ -61,10 +61,11 @@ class HealthMonitor final : public HealthView {
     std::string name;
     health::PoolHealth policy;
     Serving serving = Serving::unknown;
-    ForkChecks forks;        // probe rounds by result, kept across reloads
-    ForkChecks live_forks;   // live-traffic rounds by result, kept across reloads
-    uint64_t live_slot = 0;  // the last live round's slot: the next compares a newer one
-    health::ForkResult last_fork = health::ForkResult::none;
+    ForkChecks forks;       // probe rounds by result, kept across reloads
+    ForkChecks live_forks;  // live-traffic rounds by result, kept across reloads
+    // The slot the last tip (Ogmios) or live (Kupo) round compared: the next one needs
+    // newer evidence, so one observation never counts twice.
+    uint64_t round_slot = 0;
     uint64_t next_fork_ms = 0;         // when the next fork round may start
     std::shared_ptr<ForkRound> round;  // in flight; null when idle
   };
@@ -86,9 +87,9 @@ class HealthMonitor final : public HealthView {
   void maybe_check_forks(size_t pool_index, uint64_t now_ms);
   void start_kupo_round(size_t pool_index, uint64_t slot);
   void live_fork_round(size_t pool_index, uint64_t max_slot);
-  // `live`: the ballots are live traffic's points at `slot`, not the probes' answers.
+  // `slot`: the compared slot (0 for Kupo probes: fork_check_slot's).
   void finish_fork_round(size_t pool_index, std::span<const health::Ballot> ballots,
-                         bool live = false, uint64_t slot = 0);
+                         health::ForkSource source, uint64_t slot = 0);
   health::PoolHealth& policy(const Probe& p) { return pools_[p.pool_index].policy; }
 
   uv_loop_t* loop_;

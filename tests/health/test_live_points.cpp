@@ -89,6 +89,12 @@ TEST_CASE("live point ring: keeps newer checkpoints once, forgets a chain rolled
   CHECK(count(110) == 1);  // where it is now
   ring.record(pt(130, 2));
   CHECK(count(130) == 1);
+  // Another block at 130 (a slot battle it switched to): only the new one stays.
+  ring.record(pt(130, 5));
+  CHECK(count(130) == 1);
+  bool has5 = false;
+  for (uint64_t p : ring.snapshot()) has5 = has5 || p == pt(130, 5);
+  CHECK(has5);
   // The ring keeps the newest kSize points.
   for (uint64_t s = 1000; s < 1000 + lb::net::LivePoints::kSize + 5; ++s) ring.record(pt(s, 3));
   CHECK(count(100) == 0);

@@ -11,6 +11,7 @@
 
 using health::BackendRecord;
 using health::Change;
+using health::ForkSource;
 using health::PoolHealth;
 using health::PoolParams;
 using health::ProbeResult;
@@ -443,9 +444,9 @@ TEST_CASE("pool policy: fork rounds mark the minority down with reason fork, the
   split[1].value = "9940:aa";
   split[2].value = "9940:bb";
   std::vector<std::pair<size_t, Change>> changes;
-  CHECK(h.fork_round(split, 3'000, changes).result == health::ForkResult::disagree);
+  CHECK(h.fork_round(split, ForkSource::probes, 3'000, changes).result == health::ForkResult::disagree);
   CHECK(changes.empty());
-  h.fork_round(split, 5'000, changes);
+  h.fork_round(split, ForkSource::probes, 5'000, changes);
   REQUIRE(changes.size() == 1);
   CHECK(changes[0].first == 2);
   CHECK(changes[0].second.after == kDown);
@@ -459,7 +460,7 @@ TEST_CASE("pool policy: fork rounds mark the minority down with reason fork, the
   CHECK(h.fork_check_slot().has_value());
   split[2].value = "9940:aa";
   changes.clear();
-  h.fork_round(split, 7'000, changes);
+  h.fork_round(split, ForkSource::probes, 7'000, changes);
   REQUIRE(changes.size() == 1);
   CHECK(changes[0].second.after == kUp);
   CHECK(h.at(2).evict == lb::MoveReason::none);
@@ -476,13 +477,56 @@ TEST_CASE("pool policy: Ogmios tip ballots only where tips coincide") {
   h.on_probe(1, tipped(10'000, "bb"), 2'000);
   h.on_probe(2, tipped(10'020, "cc"), 2'000);
   const std::vector<uint32_t> w = {1, 2, 1};
-  std::vector<health::Ballot> b = h.tip_ballots(w);
+  std::optional<health::SlotRound> r = h.tip_ballots(w, 0);
+  REQUIRE(r);
+  CHECK(r->slot == 10'000);
+  const std::vector<health::Ballot>& b = r->ballots;
   REQUIRE(b.size() == 3);
   CHECK(b[0].value == std::optional<std::string>("10000:aa"));
   CHECK(b[1].value == std::optional<std::string>("10000:bb"));
   CHECK(b[1].weight == 2);
   CHECK_FALSE(b[2].value);  // its tip is elsewhere: abstains
   CHECK(health::tally(b).majority == std::optional<std::string>("10000:bb"));
+  // A slot already compared is not evidence again (the same probes, a second round).
+  CHECK_FALSE(h.tip_ballots(w, 10'000));
   h.on_probe(1, tipped(10'010, "bb"), 3'000);
-  for (const health::Ballot& x : h.tip_ballots(w)) CHECK_FALSE(x.value);
+  CHECK_FALSE(h.tip_ballots(w, 0));
+}
+
+TEST_CASE("pool policy: tip and live rounds decide only with a majority of the pool's weight") {
+  // Five members; two of them (3 and 4) on a fork hold a slot the others do not.
+  PoolHealth h = pool(5);
+  for (size_t i = 0; i < 5; ++i) h.on_probe(i, probe(kUp, 10'000), 2'000);
+  std::vector<health::Ballot> only_minority(5);
+  only_minority[3].value = "9940:ff";
+  only_minority[4].value = "9940:ff";
+  std::vector<std::pair<size_t, Change>> changes;
+  // Probe rounds count those that answered; tip and live rounds need more than half of
+  // the pool behind the winner, so a forked pair that "agrees" decides nothing.
+  CHECK(h.fork_round(only_minority, ForkSource::live, 3'000, changes).result ==
+        health::ForkResult::none);
+  std::vector<health::Ballot> three_of_five(5);
+  for (size_t i : {0, 1, 3}) three_of_five[i].value = i == 3 ? "9900:ff" : "9900:aa";
+  // 2 of 5 behind the winner: not enough either.
+  CHECK(h.fork_round(three_of_five, ForkSource::tips, 3'000, changes).result ==
+        health::ForkResult::none);
+  std::vector<health::Ballot> four(5);
+  for (size_t i : {0, 1, 2, 3}) four[i].value = i == 3 ? "9800:ff" : "9800:aa";
+  CHECK(h.fork_round(four, ForkSource::live, 3'000, changes).result ==
+        health::ForkResult::disagree);
+  h.fork_round(four, ForkSource::live, 4'000, changes);
+  REQUIRE(changes.size() == 1);
+  CHECK(h.at(3).live_fork.forked);
+  CHECK(h.at(3).evict == lb::MoveReason::fork);
+  // Probe rounds agreeing do not heal a live mark (each source heals its own) ...
+  std::vector<health::Ballot> all_agree(5);
+  for (auto& x : all_agree) x.value = "9700:aa";
+  changes.clear();
+  h.fork_round(all_agree, ForkSource::probes, 5'000, changes);
+  CHECK(changes.empty());
+  CHECK(h.at(3).sm.state() == kDown);
+  // ... a live round where it agrees with the majority does.
+  h.fork_round(all_agree, ForkSource::live, 6'000, changes);
+  REQUIRE(changes.size() == 1);
+  CHECK(changes[0].second.after == kUp);
 }
