@@ -7,7 +7,8 @@
 set -euo pipefail
 pkgs=(libuv1-dev node-llhttp libxxhash-dev libssl-dev libyaml-cpp-dev doctest-dev cmake g++
       pkg-config make python3 curl wrk haproxy nginx-light python3-websockets clang-format systemd
-      clang-14 libclang-rt-14-dev prometheus chromium)
+      clang-14 libclang-rt-14-dev prometheus chromium
+      mandoc dpkg-dev)   # man page lint (tests/package/test_man.sh); cpack's dpkg-shlibdeps
 # Packages whose Debian install starts a daemon (nginx-light: port 80, prometheus: 9090).
 # The monitoring tests start their own Prometheus on an ephemeral port.
 daemons=(haproxy nginx-light prometheus)
