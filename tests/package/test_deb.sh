@@ -104,6 +104,16 @@ check=(-t)
   { step "NOTE: this corral has no -t yet; checking with --check"; check=(--check); }
 /usr/bin/corral "${check[@]}" "$conf" >"$work/check.log" 2>&1 || fail "corral ${check[*]} $conf"
 step "corral ${check[*]} $conf: ok"
+# The unit's own ExecStartPre, as the user it runs as: corral must be able to read the
+# conffile (group corral), or every start would fail.
+pre=$(sed -n 's/^ExecStartPre=//p' "$unit")
+[ "${pre%% *}" = /usr/bin/corral ] || fail "ExecStartPre in $unit: $pre"
+if [ "${check[0]}" = -t ]; then
+  # shellcheck disable=SC2086 # the unit's command line, split as systemd splits it
+  setpriv --reuid=corral --regid=corral --init-groups $pre >"$work/prestart.log" 2>&1 ||
+    fail "ExecStartPre ($pre) as user corral"
+  step "ExecStartPre as user corral: ok ($pre)"
+fi
 
 # The corral system user and its state directory.
 IFS=: read -r _ _ uid gid _ home shell < <(getent passwd corral) || fail "no corral user"
