@@ -76,7 +76,7 @@ step() { echo "test_deb: $*"; }
 step "cpack -G DEB in $build"
 (cd "$build" && cmake --build . --target corral corral-bench corral_default_config >/dev/null &&
   cpack -G DEB -B "$work/deb" >"$work/cpack.log" 2>&1) || fail "cpack failed"
-deb=$(ls "$work"/deb/corral_*.deb 2>/dev/null | head -n 1)
+deb=$(find "$work/deb" -maxdepth 1 -name "corral_*.deb" | head -n 1)
 [ -n "$deb" ] || fail "no corral_*.deb in $work/deb"
 
 # Depends: what the binary links, as Debian packages.
@@ -148,7 +148,7 @@ step "unit enabled, not started; verify clean; exposure $score"
 
 # --- serve, as the corral user ----------------------------------------------------------
 /usr/bin/corral-bench backend --count 2 --listen 127.0.0.1:0 --name kupo >"$work/backend.log" 2>&1 &
-pids+=($!)
+pids+=("$!")
 for _ in $(seq 100); do [ "$(grep -c '^listening' "$work/backend.log")" -ge 2 ] && break; sleep 0.1; done
 mapfile -t backends < <(sed -n 's/^listening \(\S*\) \(127\.0\.0\.1:[0-9]*\).*/\1 \2/p' "$work/backend.log")
 [ ${#backends[@]} -eq 2 ] || fail "the simulated backends did not start"
@@ -179,7 +179,7 @@ chgrp corral "$run/corral.yaml" && chmod 0640 "$run/corral.yaml"
 setpriv --reuid=corral --regid=corral --init-groups /usr/bin/corral -c "$run/corral.yaml" \
   >"$work/corral.log" 2>&1 &
 corral_pid=$!
-pids+=($corral_pid)
+pids+=("$corral_pid")
 port=
 for _ in $(seq 100); do
   port=$(sed -n 's/.*listening public 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/corral.log" | head -n 1)
