@@ -9,6 +9,14 @@ scripts/install-deps.sh
 scripts/build.sh
 (cd "${BUILD_DIR:-build}" && ctest --output-on-failure -j2 "$@")
 
+# The Debian package, installed and removed on this machine (tests/package/test_deb.sh):
+# it needs root (CI is root); the script refuses to touch an existing corral install.
+if [ "$(id -u)" = 0 ]; then
+  tests/package/test_deb.sh "${BUILD_DIR:-build}"
+else
+  echo "test.sh: SKIP tests/package/test_deb.sh (the package test needs root)"
+fi
+
 asan=${CORRAL_ASAN:-}
 if [ -z "$asan" ]; then asan=$([ -n "${CI:-}" ] && echo 1 || echo 0); fi
 [ "$asan" = 1 ] || exit 0

@@ -1,0 +1,58 @@
+# Install rules (`cmake --install build`, prefix /usr/local unless --prefix says otherwise):
+#   bin/corral, bin/corral-bench
+#   share/man/man8/corral.8, man1/corral-bench.1, man5/corral.yaml.5
+#   lib/systemd/system/corral.service  (its paths follow the install prefix)
+#   share/doc/corral/README.md, share/doc/corral/examples/
+#   /etc/corral/corral.yaml            (the embedded default; never overwrites one that exists)
+# The Debian package (cmake/package.cmake) installs the same set with prefix /usr.
+include(GNUInstallDirs)
+
+install(TARGETS corral corral-bench RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+
+install(FILES docs/man/corral.8 DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
+install(FILES docs/man/corral-bench.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
+install(FILES docs/man/corral.yaml.5 DESTINATION ${CMAKE_INSTALL_MANDIR}/man5)
+
+install(FILES README.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
+# examples/ holds complete configs that pass `corral -t` (absent in older trees).
+install(DIRECTORY examples/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples OPTIONAL)
+
+# The unit is generated when it is installed, not when the tree is configured: cpack
+# installs with prefix /usr, `cmake --install` with /usr/local (or --prefix), and the unit's
+# ExecStart must name the binary that prefix put there.
+set(CORRAL_UNIT_IN ${CMAKE_SOURCE_DIR}/packaging/corral.service.in)
+set(CORRAL_UNIT_OUT ${CMAKE_BINARY_DIR}/packaging/corral.service)
+install(CODE "
+  set(bindir \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_BINDIR}\")
+  configure_file(\"${CORRAL_UNIT_IN}\" \"${CORRAL_UNIT_OUT}\" @ONLY)")
+install(FILES ${CORRAL_UNIT_OUT} DESTINATION lib/systemd/system)
+
+# /etc/corral/corral.yaml: the embedded default, written out by one rule from the binary
+# (cmake/default_config.cmake). In the package it is a conffile (dpkg keeps local edits).
+set(CORRAL_DEFAULT_CONFIG ${CMAKE_BINARY_DIR}/packaging/corral.yaml)
+add_custom_command(
+  OUTPUT ${CORRAL_DEFAULT_CONFIG}
+  COMMAND ${CMAKE_COMMAND} -DCORRAL=$<TARGET_FILE:corral>
+          -DSOURCE=${CMAKE_SOURCE_DIR}/config/embedded_default.cpp
+          -DOUTPUT=${CORRAL_DEFAULT_CONFIG} -P ${CMAKE_SOURCE_DIR}/cmake/default_config.cmake
+  DEPENDS corral ${CMAKE_SOURCE_DIR}/config/embedded_default.cpp
+          ${CMAKE_SOURCE_DIR}/cmake/default_config.cmake
+  COMMENT "Writing the default /etc/corral/corral.yaml"
+  VERBATIM)
+add_custom_target(corral_default_config ALL DEPENDS ${CORRAL_DEFAULT_CONFIG})
+# Mode 0640: the config may name secrets' files and corral warns about a config others may
+# read; the package's postinst gives it group corral.
+install(CODE "
+  set(conf \"\$ENV{DESTDIR}/etc/corral/corral.yaml\")
+  if(EXISTS \"\${conf}\")
+    message(STATUS \"Keeping existing: \${conf}\")
+  else()
+    # file(INSTALL) puts DESTDIR in front of an absolute destination itself.
+    file(INSTALL \"${CORRAL_DEFAULT_CONFIG}\" DESTINATION /etc/corral
+         FILE_PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ)
+  endif()")
+
+# The pages render without warnings (mandoc -T lint -W warning, groff -ww -man).
+add_test(NAME man_pages COMMAND ${CMAKE_SOURCE_DIR}/tests/package/test_man.sh
+         ${CMAKE_SOURCE_DIR}/docs/man/corral.8 ${CMAKE_SOURCE_DIR}/docs/man/corral-bench.1
+         ${CMAKE_SOURCE_DIR}/docs/man/corral.yaml.5)
