@@ -231,7 +231,8 @@ void Loader::parse_health(const Entry& e, PoolKind kind, bool kind_known, Health
   only("max_lag_slots", has_tip, "kupo or ogmios");
   only("stale_after", kind == PoolKind::kupo, "kupo");
   only("move_lag_slots", has_tip, "kupo or ogmios");
-  only("fork_depth_slots", has_tip, "kupo or ogmios");
+  // Ogmios backends are compared where their tips coincide, never at a depth.
+  only("fork_depth_slots", kind == PoolKind::kupo, "kupo");
 }
 
 void Loader::parse_eject(const Entry& e, Eject& x) {

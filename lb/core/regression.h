@@ -27,8 +27,8 @@ struct RegressionFacts {
 // past the user's slot, never one that regressed already).
 inline constexpr uint8_t kMaxRegressionResends = 2;
 
-// Whether this head is a regression, and if so whether it may be replaced: only an
-// idempotent, whole request whose answer has not started, within kMaxRegressionResends.
+// Whether this head is a regression, and if so whether it may be replaced: only a safe
+// (GET, HEAD, OPTIONS), whole request whose answer has not started, within kMaxRegressionResends.
 // `resend` still needs a backend at or past the user's slot: when placement finds none,
 // the caller forwards (the whole pool rolled back).
 RegressionAction decide_regression(const RegressionFacts& facts);

@@ -2,13 +2,9 @@
 
 namespace lb {
 
-namespace {
-
 // RFC 9110 §9.2.1 safe methods: read-only, so a 503 can be replaced by another backend's
 // answer without the first having done anything.
 bool safe_method(std::string_view m) { return m == "GET" || m == "HEAD" || m == "OPTIONS"; }
-
-}  // namespace
 
 // RFC 9110 §9.2.2: the safe methods plus PUT and DELETE. Method names are case-sensitive
 // (§9.1), so "get" is not GET.

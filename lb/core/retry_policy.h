@@ -10,6 +10,8 @@ namespace lb {
 
 // RFC 9110 §9.2.2.
 bool idempotent_method(std::string_view method);
+// RFC 9110 §9.2.1: read-only methods.
+bool safe_method(std::string_view method);
 
 enum class Failure : uint8_t {
   connect_failed,    // refused or unreachable: the request never left

@@ -249,7 +249,8 @@ std::optional<Pin> SessionTable::peek(const SessionKey& key) const {
 
 // An entry found idle past ttl counts as already gone: it is dropped (expired) and the
 // key is inserted afresh, so a user back after ttl carries no stale last_slot.
-void SessionTable::pin(const SessionKey& key, BackendRef backend, uint64_t now_ms, uint8_t move) {
+void SessionTable::pin(const SessionKey& key, BackendRef backend, uint64_t now_ms, uint8_t move,
+                       bool forget_slot) {
   if (backend >= kMaxBackends) return;  // a caller bug; ignore rather than index past pinned_
   Shard& sh = shard_for(key);
   std::lock_guard lock(sh.mu);
@@ -264,6 +265,7 @@ void SessionTable::pin(const SessionKey& key, BackendRef backend, uint64_t now_m
         pinned_[backend].fetch_add(1, std::memory_order_relaxed);
         en.backend = backend;
         en.move = move;
+        if (forget_slot) en.last_slot = 0;
       }
       en.last_seen_ms = std::max(en.last_seen_ms, now_ms);
       sh.move_to_front(e);

@@ -48,8 +48,11 @@ class SessionTable {
 
   // Pins key to backend (insert, or move keeping last_slot), evicting the least recently
   // used entry of the shard when the table is full. `move` (a MoveReason value) is kept
-  // as the pin's last_move when this changes the backend of a known key.
-  void pin(const SessionKey& key, BackendRef backend, uint64_t now_ms, uint8_t move = 0);
+  // as the pin's last_move when this changes the backend of a known key. `forget_slot`:
+  // the move leaves a fork, whose slots say nothing about the majority's chain, so the
+  // key's last_slot starts again from the next answer.
+  void pin(const SessionKey& key, BackendRef backend, uint64_t now_ms, uint8_t move = 0,
+           bool forget_slot = false);
 
   // The pin of `key` as it stands, expired or not, without refreshing it (for the access
   // log's slot field): nullopt for an unknown key.

@@ -58,6 +58,7 @@ void Exchange::begin(Worker& worker, ExchangeClient& client, const Runtime& rt,
   stale_retries_ = failovers_ = retries_503_ = regression_resends_ = 0;
   move_reason_ = MoveReason::none;
   regressed_on_ = nullptr;
+  user_slot_ = 0;
   failed_ = {};
   fresh_user_ = swallow_ = regressed_ = head_pending_ = connecting_ = false;
   head_request_ = client.request().method() == "HEAD";
@@ -103,6 +104,9 @@ Decision Exchange::place_excluding(const ExcludedBackends& exclude, bool count_m
       r.pinned_to = pin->backend;
       r.last_slot = pin->last_slot;
     }
+    // What the user had seen when this request left: an answer is a regression only
+    // against that (a parallel request's newer answer arriving first is not one).
+    user_slot_ = r.last_slot;
   }
   // A returning user on a usable pin, the common case, needs no loads or tips.
   if (std::optional<Decision> stay = keep_pin(cands, r)) return *stay;
@@ -118,9 +122,11 @@ Decision Exchange::place_excluding(const ExcludedBackends& exclude, bool count_m
   Decision d = lb::place(view, r);
   if (d.kind == Placement::new_user || d.kind == Placement::moved) {
     const RuntimeBackend& b = pool.backends[d.index];
-    if (pinned_)  // the reason stays with the pin for GET /sessions/<hash>
-      sessions.pin(pin_key_, b.ref, now,
-                   static_cast<uint8_t>(d.kind == Placement::moved ? d.reason : MoveReason::none));
+    if (pinned_) {  // the reason stays with the pin for GET /sessions/<hash>
+      const MoveReason why = d.kind == Placement::moved ? d.reason : MoveReason::none;
+      sessions.pin(pin_key_, b.ref, now, static_cast<uint8_t>(why), why == MoveReason::fork);
+      if (why == MoveReason::fork) user_slot_ = 0;
+    }
     BackendShard& sh = b.stats->local();
     sh.new_pins.fetch_add(1, std::memory_order_relaxed);
     if (d.kind == Placement::moved) move_reason_ = d.reason;
@@ -268,13 +274,13 @@ void Exchange::upstream_head(const http::MessageParser& r) {
     // Remember the chain point this user has seen, so a move never goes backwards; an
     // answer older than it is a regression (a restarted or rolled-back instance).
     HeaderLookup cp = find_header(r.headers(), "x-most-recent-checkpoint");
-    uint64_t slot = 0, seen = 0;
+    uint64_t slot = 0;
     if (cp.found && parse_u64(cp.value, slot)) {
       st.raise_tip(slot);
       if ((status == 200 || status == 304) && pool_->kind == config::PoolKind::kupo)
         if (HeaderLookup etag = find_header(r.headers(), "etag"); etag.found)
           st.live_points.record(health::pack_live_point(slot, etag.value));
-      if (pinned_) seen = worker_->state().sessions.record_slot(pin_key_, slot);
+      if (pinned_) worker_->state().sessions.record_slot(pin_key_, slot);
     }
     // Health hears of 503s, and of the first other answer after them; nothing else.
     if (status == 503) {
@@ -291,7 +297,7 @@ void Exchange::upstream_head(const http::MessageParser& r) {
       swallow_ = true;
       return;
     }
-    if (status != 101 && status != 503 && slot < seen && regression(slot, seen)) return;
+    if (status != 101 && status != 503 && slot < user_slot_ && regression(slot, user_slot_)) return;
     if (regressed_on_) {
       // An older answer was discarded and this one, at or past the user's slot, replaces it.
       regressed_on_->local().regressions_prevented.fetch_add(1, std::memory_order_relaxed);
@@ -323,17 +329,18 @@ void Exchange::upstream_done(bool reusable) {
   end_in_flight();
   // A connection whose request was not fully sent cannot carry another one.
   if (up) up->release(reusable && client_->request_done());
-  if (swallow_) {
-    swallow_ = false;
-    ++retries_503_;
-    backend_->stats->local().retried_503.fetch_add(1, std::memory_order_relaxed);
-    if (!move_request(backend_->ref, false)) {
-      backend_ = nullptr;
-      client_->exchange_failed(503, "backend overloaded", "Retry-After: 1\r\n");
-    }
-    return;
-  }
+  if (swallow_) return retry_after_503();
   client_->exchange_done();
+}
+
+void Exchange::retry_after_503() {
+  swallow_ = false;
+  ++retries_503_;
+  backend_->stats->local().retried_503.fetch_add(1, std::memory_order_relaxed);
+  if (!move_request(backend_->ref, false)) {
+    backend_ = nullptr;
+    client_->exchange_failed(503, "backend overloaded", "Retry-After: 1\r\n");
+  }
 }
 
 bool Exchange::move_request(BackendRef failed, bool count_move) {
@@ -373,6 +380,15 @@ void Exchange::local_fd_exhausted() {
 }
 
 void Exchange::upstream_failed(UpstreamError e) {
+  if (swallow_) {
+    // The answer being dropped (a 503, or an older checkpoint) broke off while it was
+    // drained: its replacement goes ahead as decided, and nothing of it reached the client.
+    up_ = nullptr;  // it closed itself
+    connecting_ = false;
+    if (regressed_) return resend_after_regression();
+    end_in_flight();
+    return retry_after_503();
+  }
   if (e == UpstreamError::fd_exhausted) return local_fd_exhausted();
   RetryFacts facts = retry_facts();
   // up_ is still valid here: it is freed in its close callback.

@@ -110,6 +110,9 @@ class Exchange final : public UpstreamOwner {
   bool regression(uint64_t checkpoint, uint64_t seen);
   // Closes the connection whose answer regressed and re-sends the request.
   void resend_after_regression();
+  // A dropped 503 is fully read (or broke off): the request goes to the next candidate
+  // once, or the client gets corral's 503.
+  void retry_after_503();
   RetryFacts retry_facts() const;
   void local_fd_exhausted();
   // Resends to another backend: false when none can take it; true when sent, or when the
@@ -152,6 +155,7 @@ class Exchange final : public UpstreamOwner {
   uint8_t failovers_ = 0;
   uint8_t retries_503_ = 0;
   uint8_t regression_resends_ = 0;
+  uint64_t user_slot_ = 0;   // the user's last slot when this request was placed
   size_t resend_index_ = 0;  // where a regressed request goes next
   // The first backend whose answer to this request regressed: when a later answer is
   // forwarded without regressing, the regression was prevented (counted there).

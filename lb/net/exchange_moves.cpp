@@ -66,7 +66,10 @@ bool Exchange::regression(uint64_t checkpoint, uint64_t seen) {
   f.resends = regression_resends_;
   BackendShard& sh = backend_->stats->local();
   const std::string cp_text = std::to_string(checkpoint), seen_text = std::to_string(seen);
+  const char* why = "request cannot be re-sent (not GET/HEAD/OPTIONS, a body, or the answer began)";
+  if (f.resends >= kMaxRegressionResends) why = "re-sent as often as allowed";
   if (decide_regression(f) == RegressionAction::resend) {
+    why = "no backend at or past the user's slot";
     failed_.add(backend_->ref);
     Decision d = place_excluding(failed_, true, MoveReason::regression, true);
     if (d.kind != Placement::none) {
@@ -79,14 +82,12 @@ bool Exchange::regression(uint64_t checkpoint, uint64_t seen) {
   }
   sh.regressions_forwarded.fetch_add(1, std::memory_order_relaxed);
   regressed_on_ = nullptr;  // not prevented after all: every backend tried was behind
-  log_event_limited(
-      LogLevel::warn, "answer older than the user's last checkpoint forwarded",
-      {{"pool", pool_->name},
-       {"backend", backend_->name},
-       {"checkpoint", cp_text, true},
-       {"user_slot", seen_text, true},
-       {"why", idempotent_method(f.method) && f.whole ? "no backend at or past the user's slot"
-                                                      : "request cannot be re-sent"}});
+  log_event_limited(LogLevel::warn, "answer older than the user's last checkpoint forwarded",
+                    {{"pool", pool_->name},
+                     {"backend", backend_->name},
+                     {"checkpoint", cp_text, true},
+                     {"user_slot", seen_text, true},
+                     {"why", why}});
   return false;
 }
 

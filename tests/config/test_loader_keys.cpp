@@ -375,4 +375,13 @@ TEST_CASE("loader keys: move_lag_slots and fork_depth_slots") {
       "      health: {move_lag_slots: 1000, fork_depth_slots: 5}}\n");
   REQUIRE(http.errors.size() == 2);
   CHECK(http.errors[0].message.find("applies only to kind: kupo or ogmios") != std::string::npos);
+  // Ogmios is compared at its tip: a depth would be a key that does nothing.
+  LoadResult og = load_text(
+      "listeners: [{name: p, listen: 127.0.0.1:8080, routes: [{prefix: /, pool: o}]}]\n"
+      "pools:\n"
+      "  o: {kind: ogmios, backends: [{name: o, address: 127.0.0.1:2}],\n"
+      "      health: {fork_depth_slots: 5}}\n");
+  REQUIRE(og.errors.size() == 1);
+  CHECK(og.errors[0].key == "pools.o.health.fork_depth_slots");
+  CHECK(og.errors[0].message.find("applies only to kind: kupo;") != std::string::npos);
 }

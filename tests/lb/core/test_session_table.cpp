@@ -509,3 +509,17 @@ TEST_CASE("session table: memory() matches what malloc reports for the same tabl
   }
 #endif
 }
+
+TEST_CASE("session table: a move off a fork forgets the slot, other moves keep it") {
+  SessionTable t(100, kHour);
+  SessionKey a = key_n(1);
+  t.pin(a, 0, 0);
+  t.record_slot(a, 500);
+  t.pin(a, 1, 1, 2);  // an ordinary move: the user must still not go back past 500
+  CHECK(t.touch(a, 2)->last_slot == 500);
+  t.pin(a, 2, 3, 6, true);  // off a fork: its slots say nothing about the new chain
+  CHECK(t.touch(a, 4)->last_slot == 0);
+  CHECK(t.touch(a, 4)->backend == 2);
+  t.record_slot(a, 480);
+  CHECK(t.touch(a, 5)->last_slot == 480);
+}

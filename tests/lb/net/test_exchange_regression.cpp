@@ -228,3 +228,51 @@ TEST_CASE("evict: a pinned user of an evicted backend moves on its next request,
     CHECK(rig.pool_sum(&BackendShard::remaps_down) == 0);
   }
 }
+
+TEST_CASE("regression: parallel requests straddling a block are no regression") {
+  // Two requests of one user leave while it has seen 1000; the second one's answer
+  // (1001) arrives after the first one's (1002). Against what the user had seen when
+  // it left, it is newer: forwarded as it is, nobody moves.
+  Rig rig;
+  auto c1 = rig.client();
+  auto home = rig.first(*c1, "pat", 1000);
+  for (const char* n : {"k1", "k2", "k3"}) rig.stats(n).raise_tip(1002);
+  auto c2 = rig.client();
+  c1->send(Rig::request("pat"));
+  c2->send(Rig::request("pat"));
+  REQUIRE(rig.peers.size() == 2);
+  auto second = rig.peers[1];
+  CHECK(backend_of(*second) == backend_of(*home));
+  second->answer_connect(0);
+  home->send(answer(1002));
+  CHECK(c1->take().find("cp1002") != std::string::npos);
+  second->send(answer(1001));
+  CHECK(c2->take().find("cp1001") != std::string::npos);
+  CHECK(rig.peers.size() == 2);
+  CHECK(rig.pinned("pat") == backend_of(*home));
+  CHECK(rig.pool_sum(&BackendShard::regressions_forwarded) == 0);
+  CHECK(rig.pool_sum(&BackendShard::remaps_regression) == 0);
+}
+
+TEST_CASE("regression: a discarded answer that breaks off still gives way to the re-send") {
+  Rig rig;
+  auto c = rig.client();
+  auto home = rig.first(*c, "quin", 1000);
+  for (const char* n : {"k1", "k2", "k3"}) rig.stats(n).raise_tip(1005);
+  c->send(Rig::request("quin"));
+  // An older checkpoint whose body is cut off halfway.
+  home->send(
+      "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nX-Most-Recent-Checkpoint: 900\r\n\r\ncp900");
+  home->fail(UV_ECONNRESET);
+  REQUIRE(rig.peers.size() == 2);
+  auto fwd = rig.peers.back();
+  CHECK(backend_of(*fwd) != backend_of(*home));
+  fwd->answer_connect(0);
+  fwd->send(answer(1005));
+  const std::string out = c->take();
+  CHECK(out.find("cp900") == std::string::npos);
+  CHECK(out.find("cp1005") != std::string::npos);
+  CHECK(out.find("HTTP/1.1 200") == out.rfind("HTTP/1.1 200"));  // one answer, whole
+  CHECK(rig.peers.size() == 2);                                  // no third request
+  CHECK(rig.pool_sum(&BackendShard::resets) == 0);  // not the backend's failure to count
+}
