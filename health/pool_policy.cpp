@@ -231,17 +231,17 @@ std::optional<uint64_t> PoolHealth::fork_check_slot() const {
   return *lowest - p_.fork_depth_slots;
 }
 
-std::optional<SlotRound> PoolHealth::tip_ballots(std::span<const uint32_t> weights,
-                                                 uint64_t after_slot) const {
+std::optional<SlotRound> PoolHealth::tip_ballots(std::span<const uint32_t> weights) const {
+  auto votes = [&](const BackendRecord& b) {
+    return counts_for_forks(b) && b.last.tip_hash && b.probes() > b.probes_at_tip_vote;
+  };
   std::optional<uint64_t> common;
   for (size_t i = 0; i < members_.size(); ++i) {
     const BackendRecord& a = members_[i];
-    if (!counts_for_forks(a) || !a.last.tip_hash || *a.last.tip_slot <= after_slot) continue;
-    for (size_t j = i + 1; j < members_.size(); ++j) {
-      const BackendRecord& b = members_[j];
-      if (counts_for_forks(b) && b.last.tip_hash && *b.last.tip_slot == *a.last.tip_slot)
+    if (!votes(a)) continue;
+    for (size_t j = i + 1; j < members_.size(); ++j)
+      if (votes(members_[j]) && *members_[j].last.tip_slot == *a.last.tip_slot)
         common = std::max(common.value_or(0), *a.last.tip_slot);
-    }
   }
   if (!common) return std::nullopt;
   SlotRound r;
@@ -250,8 +250,8 @@ std::optional<SlotRound> PoolHealth::tip_ballots(std::span<const uint32_t> weigh
   for (size_t i = 0; i < members_.size(); ++i) {
     const BackendRecord& b = members_[i];
     r.ballots[i].weight = i < weights.size() ? weights[i] : 1;
-    if (!counts_for_forks(b) || !b.last.tip_hash || *b.last.tip_slot != *common) continue;
-    r.ballots[i].value = std::to_string(*common) + ":" + *b.last.tip_hash;
+    if (votes(b) && *b.last.tip_slot == *common)
+      r.ballots[i].value = std::to_string(*common) + ":" + *b.last.tip_hash;
   }
   return r;
 }
@@ -269,6 +269,7 @@ Tally PoolHealth::fork_round(std::span<const Ballot> ballots, ForkSource source,
                        source == ForkSource::probes ? 0 : std::max<uint64_t>(quorum, 1));
   for (size_t i = 0; i < n; ++i) {
     BackendRecord& b = members_[i];
+    if (source == ForkSource::tips && ballots[i].value) b.probes_at_tip_vote = b.probes();
     const bool was = b.forked();
     (source == ForkSource::live ? b.live_fork : b.fork) = marks[i];
     if (was == b.forked()) continue;

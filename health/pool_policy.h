@@ -90,11 +90,13 @@ struct BackendRecord {
   ForkMark live_fork;  // from live traffic's checkpoints (Kupo): marked and healed apart
   lb::MoveReason evict = lb::MoveReason::none;  // why pinned users must move; none = stay
   uint64_t probes_up = 0, probes_draining = 0, probes_down = 0;
+  uint64_t probes_at_tip_vote = 0;  // probes answered when it last voted its tip (Ogmios)
   uint64_t transitions = 0;
   uint64_t ramp_start_ms = 0;  // slow start began here; 0 = never
   bool returning = false;      // down or ejected since it was last up
 
   bool forked() const { return fork.forked || live_fork.forked; }
+  uint64_t probes() const { return probes_up + probes_draining + probes_down; }
 };
 
 // Where a fork round's ballots come from. Kupo probes ask every voter about one slot;
@@ -154,11 +156,10 @@ class PoolHealth {
   // nullopt with fewer than two such members or a chain shorter than the depth.
   std::optional<uint64_t> fork_check_slot() const;
   // Ballots from the members' last probes (Ogmios lastKnownTip): the highest tip slot
-  // past `after_slot` (the previous round's, so one probe is never counted twice) that two
-  // or more counting members share, each of them voting its hash there; the others
-  // abstain. weights[i] is member i's weight. nullopt: no such slot.
-  std::optional<SlotRound> tip_ballots(std::span<const uint32_t> weights,
-                                       uint64_t after_slot) const;
+  // that two or more counting members share, each voting its hash there; the others
+  // abstain. Only a probe answered since the member's last tip vote counts (one probe is
+  // never two rounds). weights[i] is member i's weight. nullopt: no such slot.
+  std::optional<SlotRound> tip_ballots(std::span<const uint32_t> weights) const;
   // One fork round (ballots[i] for member i, weights for all): marks and unmarks the
   // source's marks (a member is forked while either mark says so), and every published
   // state that changed, as (member, change).

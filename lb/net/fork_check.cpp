@@ -61,10 +61,8 @@ void HealthMonitor::maybe_check_forks(size_t pi, uint64_t now_ms) {
   if (rp.kind == config::PoolKind::ogmios) {
     std::vector<uint32_t> weights;
     for (const RuntimeBackend& b : rp.backends) weights.push_back(b.weight);
-    if (std::optional<health::SlotRound> r = pool.policy.tip_ballots(weights, pool.round_slot)) {
-      pool.round_slot = r->slot;
+    if (std::optional<health::SlotRound> r = pool.policy.tip_ballots(weights))
       finish_fork_round(pi, r->ballots, health::ForkSource::tips, r->slot);
-    }
     return;
   }
   if (std::optional<uint64_t> slot = pool.policy.fork_check_slot()) {

@@ -63,8 +63,8 @@ class HealthMonitor final : public HealthView {
     Serving serving = Serving::unknown;
     ForkChecks forks;       // probe rounds by result, kept across reloads
     ForkChecks live_forks;  // live-traffic rounds by result, kept across reloads
-    // The slot the last tip (Ogmios) or live (Kupo) round compared: the next one needs
-    // newer evidence, so one observation never counts twice.
+    // The slot the last live round (Kupo) compared: the next one needs newer evidence, so
+    // one observation never counts twice.
     uint64_t round_slot = 0;
     uint64_t next_fork_ms = 0;         // when the next fork round may start
     std::shared_ptr<ForkRound> round;  // in flight; null when idle

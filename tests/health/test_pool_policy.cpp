@@ -444,7 +444,8 @@ TEST_CASE("pool policy: fork rounds mark the minority down with reason fork, the
   split[1].value = "9940:aa";
   split[2].value = "9940:bb";
   std::vector<std::pair<size_t, Change>> changes;
-  CHECK(h.fork_round(split, ForkSource::probes, 3'000, changes).result == health::ForkResult::disagree);
+  CHECK(h.fork_round(split, ForkSource::probes, 3'000, changes).result ==
+        health::ForkResult::disagree);
   CHECK(changes.empty());
   h.fork_round(split, ForkSource::probes, 5'000, changes);
   REQUIRE(changes.size() == 1);
@@ -477,7 +478,7 @@ TEST_CASE("pool policy: Ogmios tip ballots only where tips coincide") {
   h.on_probe(1, tipped(10'000, "bb"), 2'000);
   h.on_probe(2, tipped(10'020, "cc"), 2'000);
   const std::vector<uint32_t> w = {1, 2, 1};
-  std::optional<health::SlotRound> r = h.tip_ballots(w, 0);
+  std::optional<health::SlotRound> r = h.tip_ballots(w);
   REQUIRE(r);
   CHECK(r->slot == 10'000);
   const std::vector<health::Ballot>& b = r->ballots;
@@ -487,10 +488,17 @@ TEST_CASE("pool policy: Ogmios tip ballots only where tips coincide") {
   CHECK(b[1].weight == 2);
   CHECK_FALSE(b[2].value);  // its tip is elsewhere: abstains
   CHECK(health::tally(b).majority == std::optional<std::string>("10000:bb"));
-  // A slot already compared is not evidence again (the same probes, a second round).
-  CHECK_FALSE(h.tip_ballots(w, 10'000));
+  // Once counted, the same probes are not evidence again: a second round needs new ones.
+  std::vector<std::pair<size_t, Change>> changes;
+  h.fork_round(b, ForkSource::tips, 2'500, changes);
+  CHECK_FALSE(h.tip_ballots(w));
+  h.on_probe(0, tipped(10'000, "aa"), 3'000);
+  CHECK_FALSE(h.tip_ballots(w));  // one fresh probe: nobody to compare it with
+  h.on_probe(1, tipped(10'000, "bb"), 3'000);
+  REQUIRE(h.tip_ballots(w));
+  CHECK(h.tip_ballots(w)->slot == 10'000);
   h.on_probe(1, tipped(10'010, "bb"), 3'000);
-  CHECK_FALSE(h.tip_ballots(w, 0));
+  CHECK_FALSE(h.tip_ballots(w));  // tips apart
 }
 
 TEST_CASE("pool policy: tip and live rounds decide only with a majority of the pool's weight") {

@@ -33,6 +33,20 @@ def fork_checks(corral, result):
     return int(m.group(1)) if m else None
 
 
+def backend_for(corral, user, method="GET", body=None):
+    """The backend that answers `user` (X-Backend), asserting a 200."""
+    status, headers, text = harness.get(corral.port, "/" if body else "/matches",
+                                        {"X-Session-Key": user}, method=method, body=body)
+    assert status == 200, (status, text)
+    return headers["x-backend"]
+
+
+def remaps(corral, reason):
+    m = re.search(r'corral_remaps_total\{pool="p",reason="%s"\} (\d+)' % reason,
+                  corral.metrics())
+    return int(m.group(1)) if m else 0
+
+
 class KupoForks(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -244,28 +258,51 @@ class KupoLiveForkEvidence(unittest.TestCase):
 
 class ReadOnlyReplica(unittest.TestCase):
     def test_frozen_replica_drains_then_evicts(self):
-        fleet = harness.Fleet(3)  # a moving chain
+        # A moving chain, every instance 2500 slots behind the network (202, but level with
+        # each other: all up), so the others can later move ahead of a frozen one without
+        # anyone's checkpoint going back.
+        fleet = harness.Fleet(3, extra=("--lag", "2500"))
         corral = None
         try:
             corral = harness.Corral(config(fleet, "kupo", ", max_lag_slots: 600"))
             harness.wait_for(
-                lambda: all(b["health"]["probes"]["up"] > 0 for b in backends(corral).values()),
-                "first probes")
-            # A --read-only replica whose writer stalled 1000 slots ago: /health stays 200.
-            fleet.control("kupo-3", tip_lag_slots=1000, read_only_stale=True)
+                lambda: all(b["state"] == "up" and b["health"]["probes"]["draining"] > 0
+                            for b in backends(corral).values()), "first probes, all up")
+            pinned = {"old-%d" % u: backend_for(corral, "old-%d" % u) for u in range(30)}
+            on_k3 = [u for u, b in pinned.items() if b == "kupo-3"]
+            self.assertTrue(on_k3, pinned)
+            # kupo-3: a --read-only replica whose writer stalls (/health stays 200); the
+            # others catch up 1000 slots.
+            fleet.control("kupo-3", read_only_stale=True)
+            for n in ("kupo-1", "kupo-2"):
+                fleet.control(n, tip_lag_slots=1500)
             harness.wait_for(lambda: backends(corral)["kupo-3"]["state"] == "draining",
                              "kupo-3 draining")
             k3 = backends(corral)["kupo-3"]
             self.assertTrue(k3["health"]["last_probe"].startswith("200"), k3)
             self.assertGreater(k3["health"]["lag_slots"], 600)
             self.assertEqual(k3["evict"], "none")  # below move_lag_slots (1800): users stay
-            # Another 1000 slots behind: past move_lag_slots, its pinned users move.
-            fleet.control("kupo-3", rollback=1000)
+            # Behind by max_lag_slots: no new user goes there; its own users stay.
+            new = {backend_for(corral, "new-%d" % u) for u in range(30)}
+            self.assertNotIn("kupo-3", new)
+            self.assertEqual({backend_for(corral, u) for u in on_k3}, {"kupo-3"})
+            # The others reach the network's tip: kupo-3 is past move_lag_slots behind.
+            lag_moves = remaps(corral, "lag")
+            for n in ("kupo-1", "kupo-2"):
+                fleet.control(n, tip_lag_slots=0)
             harness.wait_for(lambda: backends(corral)["kupo-3"]["evict"] == "lag", "evict=lag")
             self.assertGreater(backends(corral)["kupo-3"]["health"]["lag_slots"], 1800)
             self.assertIsNotNone(corral.proc.wait_line(r"pinned users move.*lag"))
             for n in ("kupo-1", "kupo-2"):
                 self.assertEqual(backends(corral)[n]["evict"], "none")
+            moved = {u: backend_for(corral, u) for u in on_k3}
+            self.assertNotIn("kupo-3", moved.values())
+            self.assertEqual(remaps(corral, "lag") - lag_moves, len(on_k3))
+            self.assertEqual(remaps(corral, "regression"), 0)
+            # Users of the other backends never moved.
+            for u, b in pinned.items():
+                if b != "kupo-3":
+                    self.assertEqual(backend_for(corral, u), b)
             # Caught up: no eviction, up again.
             fleet.control("kupo-3", read_only_stale=False, health="synced")
             harness.wait_for(lambda: backends(corral)["kupo-3"]["state"] == "up", "kupo-3 up")
@@ -293,6 +330,13 @@ class OgmiosLevel(unittest.TestCase):
             self.assertTrue(o2["health"]["last_probe"].startswith("202"), o2)
             self.assertEqual(o2["state"], "up", o2)
             self.assertEqual(o2["evict"], "none")
+            # It keeps its pinned users and takes new ones (JSON-RPC through corral).
+            rpc = '{"jsonrpc":"2.0","method":"queryNetwork/tip","id":1}'
+            first = {u: backend_for(corral, "o-%d" % u, "POST", rpc) for u in range(20)}
+            self.assertEqual(set(first.values()), {"ogmios-1", "ogmios-2"})
+            for u, b in first.items():
+                self.assertEqual(backend_for(corral, "o-%d" % u, "POST", rpc), b)
+            self.assertEqual(sum(remaps(corral, r) for r in ("down", "lag", "stale")), 0)
             # Far behind the pool, the same 202 drains.
             fleet.control("ogmios-2", tip_lag_slots=2000)
             harness.wait_for(lambda: backends(corral)["ogmios-2"]["state"] == "draining",
