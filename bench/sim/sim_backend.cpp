@@ -207,6 +207,7 @@ void SimBackend::Impl::handle(const ServerRequest& req, Responder r) {
     return;
   }
   ++stats.requests;
+  if (req.method != "GET" && req.method != "HEAD" && req.method != "OPTIONS") ++stats.writes;
   if (dead) {
     r.abort();
     return;
@@ -608,6 +609,7 @@ std::string SimBackend::Impl::control_json() const {
 std::string SimBackend::Impl::stats_json() const {
   return "{\"name\":\"" + json_escape(opt.name) +
          "\",\"requests\":" + std::to_string(stats.requests) +
+         ",\"writes\":" + std::to_string(stats.writes) +
          ",\"in_flight\":" + std::to_string(stats.in_flight) +
          ",\"rejected_503\":" + std::to_string(stats.rejected_503) +
          (ogmios ? ogmios->stats_json_fields() : std::string()) + "}";

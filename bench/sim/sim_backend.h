@@ -54,6 +54,7 @@ struct SimOptions {
 
 struct SimStats {
   uint64_t requests = 0;  // everything but /_sim/
+  uint64_t writes = 0;    // of which not GET, HEAD or OPTIONS (probes never write)
   uint64_t in_flight = 0;
   uint64_t rejected_503 = 0;
 };
