@@ -187,8 +187,26 @@ pools:
       - {name: ${backends[1]%% *}, address: ${backends[1]#* }}
 EOF
 chgrp corral "$run/corral.yaml" && chmod 0640 "$run/corral.yaml"
-setpriv --reuid=corral --regid=corral --init-groups /usr/bin/corral -c "$run/corral.yaml" \
-  >"$work/corral.log" 2>&1 &
+# The unit is Type=notify: systemd counts it started only when READY=1 comes. A socket of
+# this test's own stands in for systemd's NOTIFY_SOCKET (no systemd runs as PID 1 here), so
+# the packaged binary, linked to Debian's libsystemd0, must announce itself to it.
+notify=$run/notify.sock
+python3 -c '
+import grp, os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+os.chown(sys.argv[1], -1, grp.getgrnam("corral").gr_gid)
+os.chmod(sys.argv[1], 0o660)
+out = open(sys.argv[2], "a")
+out.write("bound\n"); out.flush()
+while True:
+    out.write(s.recv(4096).decode(errors="replace").replace("\n", " ") + "\n"); out.flush()
+' "$notify" "$work/notify.log" 2>"$work/notify-err.log" &
+pids+=("$!")
+for _ in $(seq 50); do grep -q '^bound' "$work/notify.log" 2>/dev/null && break; sleep 0.1; done
+grep -q '^bound' "$work/notify.log" 2>/dev/null || fail "the notify socket did not come up"
+NOTIFY_SOCKET=$notify setpriv --reuid=corral --regid=corral --init-groups \
+  /usr/bin/corral -c "$run/corral.yaml" >"$work/corral.log" 2>&1 &
 corral_pid=$!
 pids+=("$corral_pid")
 port=
@@ -200,6 +218,9 @@ for _ in $(seq 100); do
 done
 [ -n "$port" ] || fail "corral did not log its listener"
 [ "$(ps -o user= -p $corral_pid)" = corral ] || fail "corral runs as $(ps -o user= -p $corral_pid)"
+for _ in $(seq 100); do grep -q 'READY=1' "$work/notify.log" && break; sleep 0.1; done
+grep -q 'READY=1' "$work/notify.log" || fail "no READY=1 on NOTIFY_SOCKET: $(cat "$work/notify.log")"
+step "READY=1 on NOTIFY_SOCKET ($(grep -m1 'READY=1' "$work/notify.log" | cut -c1-80))"
 code=
 for _ in $(seq 50); do
   code=$(curl -s -m 2 -o "$work/body" -D "$work/headers" -w '%{http_code}' \
@@ -218,8 +239,9 @@ kill -0 $corral_pid 2>/dev/null && fail "corral still runs 10 s after SIGTERM"
 rc=0
 wait $corral_pid || rc=$?
 [ $rc = 0 ] || fail "corral exited $rc on SIGTERM"
+grep -q 'STOPPING=1' "$work/notify.log" || fail "no STOPPING=1 on NOTIFY_SOCKET"
 [ "$(stat -c %U /var/lib/corral/pins 2>/dev/null)" = corral ] || fail "no state file written by corral in /var/lib/corral"
-step "SIGTERM: exit 0, /var/lib/corral/pins written by corral"
+step "SIGTERM: STOPPING=1, exit 0, /var/lib/corral/pins written by corral"
 
 # --- remove, purge ----------------------------------------------------------------------
 dpkg -r corral >"$work/dpkg-remove.log" 2>&1 || fail "dpkg -r corral"
