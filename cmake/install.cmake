@@ -31,6 +31,7 @@ set(CORRAL_UNIT_IN ${CMAKE_SOURCE_DIR}/packaging/corral.service.in)
 set(CORRAL_UNIT_OUT ${CMAKE_BINARY_DIR}/packaging/corral.service)
 install(CODE "
   set(bindir \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_BINDIR}\")
+  set(docdir \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_DOCDIR}\")
   configure_file(\"${CORRAL_UNIT_IN}\" \"${CORRAL_UNIT_OUT}\" @ONLY)")
 install(FILES ${CORRAL_UNIT_OUT} DESTINATION lib/systemd/system)
 
