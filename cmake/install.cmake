@@ -2,7 +2,8 @@
 #   bin/corral, bin/corral-bench
 #   share/man/man8/corral.8, man1/corral-bench.1, man5/corral.yaml.5
 #   lib/systemd/system/corral.service  (its paths follow the install prefix)
-#   share/doc/corral/README.md, share/doc/corral/examples/
+#   share/doc/corral/README.md, share/doc/corral/examples/ (the configs of examples/ and
+#     corral.socket, an example socket unit: never installed as a unit, never enabled)
 #   /etc/corral/corral.yaml            (the embedded default; never overwrites one that exists)
 # The Debian package (cmake/package.cmake) installs the same set with prefix /usr.
 include(GNUInstallDirs)
@@ -14,8 +15,14 @@ install(FILES docs/man/corral-bench.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
 install(FILES docs/man/corral.yaml.5 DESTINATION ${CMAKE_INSTALL_MANDIR}/man5)
 
 install(FILES README.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
-# examples/ holds complete configs that pass `corral -t` (absent in older trees).
-install(DIRECTORY examples/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples OPTIONAL)
+# examples/ holds complete configs that pass `corral -t` (tests/integration/test_examples.py).
+# Only the configs and the placeholder secret: state/ and logs/ come as empty directories,
+# without whatever a local run left in them.
+install(DIRECTORY examples/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples
+        FILES_MATCHING PATTERN "*.yaml" REGEX "/secrets/[^/]+$")
+# Socket activation is the operator's choice (README "systemd readiness and socket
+# activation"): the socket unit ships as an example to copy to /etc/systemd/system.
+install(FILES packaging/corral.socket DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
 
 # The unit is generated when it is installed, not when the tree is configured: cpack
 # installs with prefix /usr, `cmake --install` with /usr/local (or --prefix), and the unit's
@@ -24,6 +31,7 @@ set(CORRAL_UNIT_IN ${CMAKE_SOURCE_DIR}/packaging/corral.service.in)
 set(CORRAL_UNIT_OUT ${CMAKE_BINARY_DIR}/packaging/corral.service)
 install(CODE "
   set(bindir \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_BINDIR}\")
+  set(docdir \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_DOCDIR}\")
   configure_file(\"${CORRAL_UNIT_IN}\" \"${CORRAL_UNIT_OUT}\" @ONLY)")
 install(FILES ${CORRAL_UNIT_OUT} DESTINATION lib/systemd/system)
 
@@ -32,11 +40,9 @@ install(FILES ${CORRAL_UNIT_OUT} DESTINATION lib/systemd/system)
 set(CORRAL_DEFAULT_CONFIG ${CMAKE_BINARY_DIR}/packaging/corral.yaml)
 add_custom_command(
   OUTPUT ${CORRAL_DEFAULT_CONFIG}
-  COMMAND ${CMAKE_COMMAND} -DCORRAL=$<TARGET_FILE:corral>
-          -DSOURCE=${CMAKE_SOURCE_DIR}/config/embedded_default.cpp
-          -DOUTPUT=${CORRAL_DEFAULT_CONFIG} -P ${CMAKE_SOURCE_DIR}/cmake/default_config.cmake
-  DEPENDS corral ${CMAKE_SOURCE_DIR}/config/embedded_default.cpp
-          ${CMAKE_SOURCE_DIR}/cmake/default_config.cmake
+  COMMAND ${CMAKE_COMMAND} -DCORRAL=$<TARGET_FILE:corral> -DOUTPUT=${CORRAL_DEFAULT_CONFIG}
+          -P ${CMAKE_SOURCE_DIR}/cmake/default_config.cmake
+  DEPENDS corral ${CMAKE_SOURCE_DIR}/cmake/default_config.cmake
   COMMENT "Writing the default /etc/corral/corral.yaml"
   VERBATIM)
 add_custom_target(corral_default_config ALL DEPENDS ${CORRAL_DEFAULT_CONFIG})

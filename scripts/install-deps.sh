@@ -12,9 +12,11 @@ pkgs=(libuv1-dev node-llhttp libxxhash-dev libssl-dev libyaml-cpp-dev doctest-de
 # Packages whose Debian install starts a daemon (nginx-light: port 80, prometheus: 9090).
 # The monitoring tests start their own Prometheus on an ephemeral port.
 daemons=(haproxy nginx-light prometheus)
-# Packaging (tests/package/): mandoc lints the man pages; dpkg-dev has dpkg-shlibdeps, which
-# `cpack -G DEB` runs to declare the package's library dependencies.
-pkgs+=(mandoc dpkg-dev)
+# Packaging (tests/package/): mandoc lints the man pages; man-db is `man -l` (with groff, which
+# test_man.sh runs as `groff -ww`) and what `systemd-analyze verify` runs for the unit's
+# Documentation=man:...; dpkg-dev has dpkg-shlibdeps, which `cpack -G DEB` runs to declare
+# the package's library dependencies.
+pkgs+=(mandoc man-db dpkg-dev)
 
 # The npm packages of tests/node (its own script: npm, not apt; quick when up to date).
 "$(dirname "$0")/install-node-deps.sh"

@@ -2,9 +2,10 @@
 # The Debian package, end to end, on this machine (needs root; scripts/test.sh runs it in CI):
 # build it with cpack from an existing build directory, `dpkg -i` it, check what it put
 # where (binaries, the corral user, /var/lib/corral, the conffile, the unit: enabled, not
-# started, `systemd-analyze verify`, `security` exposure <= 2.0), serve simulated backends
-# with the INSTALLED binary running as the corral user, then `dpkg -r` (binary gone,
-# conffile kept) and `dpkg -P` (conffile and state gone).
+# started, `systemd-analyze verify`, `security` exposure <= 2.0; the example configs and
+# socket unit), serve simulated backends with the INSTALLED binary running as the corral
+# user, then `dpkg -r` (binary gone, conffile kept) and `dpkg -P` (conffile and state gone).
+# cpack reuses BUILD_DIR as it is (scripts/test.sh has built all of it): about 20 s.
 #
 # Usage: tests/package/test_deb.sh [BUILD_DIR]   (default: $BUILD_DIR or build)
 # Exit: 0 passed, 1 failed, 77 skipped (not root).
@@ -17,7 +18,8 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=$(cd "${1:-${BUILD_DIR:-$root/build}}" && pwd)
-unit=/lib/systemd/system/corral.service
+unit=/usr/lib/systemd/system/corral.service
+examples=/usr/share/doc/corral/examples
 conf=/etc/corral/corral.yaml
 
 if [ "$(id -u)" != 0 ]; then
@@ -74,8 +76,12 @@ step() { echo "test_deb: $*"; }
 
 # --- build ------------------------------------------------------------------------------
 step "cpack -G DEB in $build"
+start=$SECONDS
+# The packaged targets are brought up to date first; cpack's own pre-install build of
+# `all` then finds nothing to do in a built tree (a few seconds of make's checks).
 (cd "$build" && cmake --build . --target corral corral-bench corral_default_config >/dev/null &&
   cpack -G DEB -B "$work/deb" >"$work/cpack.log" 2>&1) || fail "cpack failed"
+step "cpack: $((SECONDS - start)) s"
 deb=$(find "$work/deb" -maxdepth 1 -name "corral_*.deb" | head -n 1)
 [ -n "$deb" ] || fail "no corral_*.deb in $work/deb"
 
@@ -94,26 +100,28 @@ step "dpkg -i $(basename "$deb")"
 dpkg -i "$deb" >"$work/dpkg-install.log" 2>&1 || fail "dpkg -i failed"
 for f in /usr/bin/corral /usr/bin/corral-bench /usr/share/man/man8/corral.8 \
   /usr/share/man/man1/corral-bench.1 /usr/share/man/man5/corral.yaml.5 "$unit" \
-  /usr/share/doc/corral/README.md "$conf"; do
+  /usr/share/doc/corral/README.md "$conf" "$examples/corral.socket"; do
   [ -e "$f" ] || fail "$f not installed"
 done
 
-# `corral -t FILE` (engineer cli's CLI); a binary that predates -t still has --check.
-check=(-t)
-/usr/bin/corral --help 2>&1 | grep -qE -- '(^|[ ,/])-t([ ,/]|$)' ||
-  { step "NOTE: this corral has no -t yet; checking with --check"; check=(--check); }
-/usr/bin/corral "${check[@]}" "$conf" >"$work/check.log" 2>&1 || fail "corral ${check[*]} $conf"
-step "corral ${check[*]} $conf: ok"
+/usr/bin/corral -t "$conf" >"$work/check.log" 2>&1 || fail "corral -t $conf"
+step "corral -t $conf: ok"
 # The unit's own ExecStartPre, as the user it runs as: corral must be able to read the
 # conffile (group corral), or every start would fail.
 pre=$(sed -n 's/^ExecStartPre=//p' "$unit")
-[ "${pre%% *}" = /usr/bin/corral ] || fail "ExecStartPre in $unit: $pre"
-if [ "${check[0]}" = -t ]; then
-  # shellcheck disable=SC2086 # the unit's command line, split as systemd splits it
-  setpriv --reuid=corral --regid=corral --init-groups $pre >"$work/prestart.log" 2>&1 ||
-    fail "ExecStartPre ($pre) as user corral"
-  step "ExecStartPre as user corral: ok ($pre)"
-fi
+[ "$pre" = "/usr/bin/corral -t -c $conf" ] || fail "ExecStartPre in $unit: $pre"
+# shellcheck disable=SC2086 # the unit's command line, split as systemd splits it
+setpriv --reuid=corral --regid=corral --init-groups $pre >"$work/prestart.log" 2>&1 ||
+  fail "ExecStartPre ($pre) as user corral"
+step "ExecStartPre as user corral: ok ($pre)"
+# The installed example configs are valid where they were installed.
+n=0
+for f in "$examples"/*.yaml; do
+  /usr/bin/corral -t "$f" >>"$work/check.log" 2>&1 || fail "corral -t $f"
+  n=$((n + 1))
+done
+[ $n -ge 4 ] || fail "only $n example configs in $examples"
+step "corral -t: $n installed examples ok"
 
 # The corral system user and its state directory.
 IFS=: read -r _ _ uid gid _ home shell < <(getent passwd corral) || fail "no corral user"
@@ -127,11 +135,8 @@ step "user corral ($uid:$gid), /var/lib/corral corral:corral"
 # The conffile: dpkg knows it; root's to write, corral's to read; the embedded default.
 dpkg-query -W -f='${Conffiles}\n' corral | grep -q "^ $conf " || fail "$conf is not a conffile"
 [ "$(stat -c %U:%G:%a "$conf")" = root:corral:640 ] || fail "$conf is $(stat -c %U:%G:%a "$conf")"
-if /usr/bin/corral --print-default-config >"$work/default.yaml" 2>/dev/null; then
-  grep -v '^#' "$conf" | cmp -s - "$work/default.yaml" || fail "$conf is not the embedded default"
-else
-  grep -q "name: kupo-1, address: 127.0.0.1:1442" "$conf" || fail "$conf is not the embedded default"
-fi
+/usr/bin/corral --print-default-config >"$work/default.yaml" || fail "corral --print-default-config"
+grep -v '^#' "$conf" | cmp -s - "$work/default.yaml" || fail "$conf is not the embedded default"
 step "conffile $conf (root:corral 0640)"
 
 # The unit: paths from the /usr prefix, enabled, not started, verified, hardened.
@@ -140,6 +145,12 @@ grep -q '^ExecStart=/usr/bin/corral -c /etc/corral/corral.yaml$' "$unit" || fail
 pgrep -u corral >/dev/null && fail "something runs as corral after the install (the unit was started)"
 systemd-analyze verify "$unit" >"$work/verify.log" 2>&1 || fail "systemd-analyze verify $unit"
 [ -s "$work/verify.log" ] && fail "systemd-analyze verify printed: $(cat "$work/verify.log")"
+# The example socket unit, as an operator would install it next to the unit: not enabled.
+[ -e /etc/systemd/system/sockets.target.wants/corral.socket ] && fail "corral.socket is enabled"
+mkdir "$work/units" && cp "$unit" "$examples/corral.socket" "$work/units/"
+systemd-analyze verify "$work/units/corral.socket" >"$work/verify-socket.log" 2>&1 ||
+  fail "systemd-analyze verify corral.socket: $(cat "$work/verify-socket.log")"
+[ -s "$work/verify-socket.log" ] && fail "systemd-analyze verify corral.socket printed: $(cat "$work/verify-socket.log")"
 systemd-analyze security --offline=true "$unit" >"$work/security.log" 2>&1 || true
 score=$(sed -n 's/.*Overall exposure level for corral.service: \([0-9.]*\).*/\1/p' "$work/security.log")
 [ -n "$score" ] || fail "no exposure score from systemd-analyze security"
@@ -176,8 +187,26 @@ pools:
       - {name: ${backends[1]%% *}, address: ${backends[1]#* }}
 EOF
 chgrp corral "$run/corral.yaml" && chmod 0640 "$run/corral.yaml"
-setpriv --reuid=corral --regid=corral --init-groups /usr/bin/corral -c "$run/corral.yaml" \
-  >"$work/corral.log" 2>&1 &
+# The unit is Type=notify: systemd counts it started only when READY=1 comes. A socket of
+# this test's own stands in for systemd's NOTIFY_SOCKET (no systemd runs as PID 1 here), so
+# the packaged binary, linked to Debian's libsystemd0, must announce itself to it.
+notify=$run/notify.sock
+python3 -c '
+import grp, os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+os.chown(sys.argv[1], -1, grp.getgrnam("corral").gr_gid)
+os.chmod(sys.argv[1], 0o660)
+out = open(sys.argv[2], "a")
+out.write("bound\n"); out.flush()
+while True:
+    out.write(s.recv(4096).decode(errors="replace").replace("\n", " ") + "\n"); out.flush()
+' "$notify" "$work/notify.log" 2>"$work/notify-err.log" &
+pids+=("$!")
+for _ in $(seq 50); do grep -q '^bound' "$work/notify.log" 2>/dev/null && break; sleep 0.1; done
+grep -q '^bound' "$work/notify.log" 2>/dev/null || fail "the notify socket did not come up"
+NOTIFY_SOCKET=$notify setpriv --reuid=corral --regid=corral --init-groups \
+  /usr/bin/corral -c "$run/corral.yaml" >"$work/corral.log" 2>&1 &
 corral_pid=$!
 pids+=("$corral_pid")
 port=
@@ -189,9 +218,12 @@ for _ in $(seq 100); do
 done
 [ -n "$port" ] || fail "corral did not log its listener"
 [ "$(ps -o user= -p $corral_pid)" = corral ] || fail "corral runs as $(ps -o user= -p $corral_pid)"
+for _ in $(seq 100); do grep -q 'READY=1' "$work/notify.log" && break; sleep 0.1; done
+grep -q 'READY=1' "$work/notify.log" || fail "no READY=1 on NOTIFY_SOCKET: $(cat "$work/notify.log")"
+step "READY=1 on NOTIFY_SOCKET ($(grep -m1 'READY=1' "$work/notify.log" | cut -c1-80))"
 code=
 for _ in $(seq 50); do
-  code=$(curl -s -o "$work/body" -D "$work/headers" -w '%{http_code}' \
+  code=$(curl -s -m 2 -o "$work/body" -D "$work/headers" -w '%{http_code}' \
     "http://127.0.0.1:$port/s/alice/matches/*?unspent" || true)
   [ "$code" = 200 ] && break
   sleep 0.2
@@ -202,11 +234,14 @@ step "installed /usr/bin/corral as user corral on 127.0.0.1:$port: 200 from $(gr
 
 # A clean stop writes the state file: corral can write to its state directory.
 kill -TERM $corral_pid
+for _ in $(seq 100); do kill -0 $corral_pid 2>/dev/null || break; sleep 0.1; done
+kill -0 $corral_pid 2>/dev/null && fail "corral still runs 10 s after SIGTERM"
 rc=0
 wait $corral_pid || rc=$?
 [ $rc = 0 ] || fail "corral exited $rc on SIGTERM"
+grep -q 'STOPPING=1' "$work/notify.log" || fail "no STOPPING=1 on NOTIFY_SOCKET"
 [ "$(stat -c %U /var/lib/corral/pins 2>/dev/null)" = corral ] || fail "no state file written by corral in /var/lib/corral"
-step "SIGTERM: exit 0, /var/lib/corral/pins written by corral"
+step "SIGTERM: STOPPING=1, exit 0, /var/lib/corral/pins written by corral"
 
 # --- remove, purge ----------------------------------------------------------------------
 dpkg -r corral >"$work/dpkg-remove.log" 2>&1 || fail "dpkg -r corral"
