@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <sys/resource.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <charconv>
@@ -63,22 +64,14 @@ std::optional<ProcStat> parse_proc_stat(std::string_view text) {
   return st;
 }
 
-std::optional<uint64_t> parse_boot_time(std::string_view proc_stat) {
-  size_t at = 0;
-  while (at < proc_stat.size()) {
-    size_t end = proc_stat.find('\n', at);
-    if (end == std::string_view::npos) end = proc_stat.size();
-    std::string_view line = proc_stat.substr(at, end - at);
-    if (line.starts_with("btime ")) {
-      uint64_t v = 0;
-      std::string_view num = line.substr(6);
-      auto [p, ec] = std::from_chars(num.data(), num.data() + num.size(), v);
-      if (ec == std::errc() && p != num.data()) return v;
-      return std::nullopt;
-    }
-    at = end + 1;
-  }
-  return std::nullopt;
+std::optional<double> boot_time_seconds() {
+  timespec real{}, boot{};
+  if (clock_gettime(CLOCK_REALTIME, &real) != 0 || clock_gettime(CLOCK_BOOTTIME, &boot) != 0)
+    return std::nullopt;
+  const auto secs = [](const timespec& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) / 1e9;
+  };
+  return secs(real) - secs(boot);
 }
 
 ProcessMetrics read_process_metrics() {
@@ -88,9 +81,10 @@ ProcessMetrics read_process_metrics() {
   if (std::optional<ProcStat> st = parse_proc_stat(read_proc("/proc/self/stat")); st && ticks > 0) {
     m.resident_bytes = st->rss_pages * static_cast<uint64_t>(page > 0 ? page : 4096);
     m.cpu_seconds = static_cast<double>(st->utime_ticks + st->stime_ticks) / ticks;
-    if (std::optional<uint64_t> boot = parse_boot_time(read_proc("/proc/stat")))
-      m.start_time_seconds = static_cast<double>(*boot) +
-                             static_cast<double>(st->starttime_ticks) / static_cast<double>(ticks);
+    // starttime counts from boot on CLOCK_BOOTTIME (suspend included), as boot_time_seconds.
+    if (std::optional<double> boot = boot_time_seconds())
+      m.start_time_seconds =
+          *boot + static_cast<double>(st->starttime_ticks) / static_cast<double>(ticks);
   }
   if (DIR* d = opendir("/proc/self/fd")) {
     uint64_t n = 0;

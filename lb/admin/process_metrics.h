@@ -1,8 +1,10 @@
 #pragma once
 // What /metrics reports about the process and its disks, with Prometheus' standard
-// process_* meanings: resident memory, CPU time, start time (from /proc/self/stat), open
-// and allowed file descriptors (/proc/self/fd, getrlimit), and filesystem space
-// (statvfs). The parsers are pure so that they can be tested on fixed text.
+// process_* meanings: resident memory, CPU time, start time (from /proc/self/stat and the
+// clocks), open and allowed file descriptors (/proc/self/fd, getrlimit), and filesystem
+// space (statvfs). Nothing outside /proc/self is read: the unit's ProcSubset=pid hides the
+// rest of /proc (/proc/stat among it). The parser is pure so that it can be tested on fixed
+// text.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -22,8 +24,10 @@ struct ProcStat {
 // may hold spaces and ')', so fields are counted after its last ')'. nullopt if short.
 std::optional<ProcStat> parse_proc_stat(std::string_view text);
 
-// The boot time (seconds since the epoch) from the text of /proc/stat ("btime N").
-std::optional<uint64_t> parse_boot_time(std::string_view proc_stat);
+// The boot time, seconds since the epoch: CLOCK_REALTIME - CLOCK_BOOTTIME, the same
+// difference the kernel reports as /proc/stat's "btime" (which ProcSubset=pid hides), to a
+// fraction of a second. nullopt if a clock cannot be read.
+std::optional<double> boot_time_seconds();
 
 struct ProcessMetrics {
   uint64_t resident_bytes = 0;
