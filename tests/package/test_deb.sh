@@ -4,8 +4,12 @@
 # where (binaries, the corral user, /var/lib/corral, the conffile, the unit: enabled, not
 # started, `systemd-analyze verify`, `security` exposure <= 2.0; the example configs and
 # socket unit), serve simulated backends with the INSTALLED binary running as the corral
-# user, then `dpkg -r` (binary gone, conffile kept) and `dpkg -P` (conffile and state gone).
-# cpack reuses BUILD_DIR as it is (scripts/test.sh has built all of it): about 20 s.
+# user with /proc/stat hidden as the unit's ProcSubset=pid hides it (process_start_time_seconds
+# must still be right), `dpkg -i` the same package twice more (the reinstall/upgrade path of
+# the maintainer scripts: an edited conffile, the state directory and an admin's disable are
+# kept), then `dpkg -r` (binary gone, conffile kept) and `dpkg -P` (conffile, state and
+# /var/log/corral gone). cpack reuses BUILD_DIR as it is (scripts/test.sh has built all of
+# it): about 40 s on 2 busy cores (most of it cpack and dpkg's man-db trigger).
 #
 # Usage: tests/package/test_deb.sh [BUILD_DIR]   (default: $BUILD_DIR or build)
 # Exit: 0 passed, 1 failed, 77 skipped (not root).
@@ -34,6 +38,13 @@ if [ -e /usr/bin/corral ] || [ -e /usr/bin/corral-bench ]; then
   echo "test_deb: /usr/bin/corral exists and belongs to no package; not overwriting it" >&2
   exit 1
 fi
+# The purge this test runs removes these: they must not be someone else's.
+for d in /var/lib/corral /var/log/corral; do
+  if [ -e $d ]; then
+    echo "test_deb: $d exists and belongs to no package; not letting a purge remove it" >&2
+    exit 1
+  fi
+done
 
 user_existed=0
 getent passwd corral >/dev/null && user_existed=1
@@ -72,7 +83,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-step() { echo "test_deb: $*"; }
+step() { echo "test_deb: [${SECONDS}s] $*"; }
 
 # --- build ------------------------------------------------------------------------------
 step "cpack -G DEB in $build"
@@ -205,7 +216,12 @@ while True:
 pids+=("$!")
 for _ in $(seq 50); do grep -q '^bound' "$work/notify.log" 2>/dev/null && break; sleep 0.1; done
 grep -q '^bound' "$work/notify.log" 2>/dev/null || fail "the notify socket did not come up"
-NOTIFY_SOCKET=$notify setpriv --reuid=corral --regid=corral --init-groups \
+# Under the unit, ProcSubset=pid hides /proc/stat (and all of /proc but the pid
+# directories); a private mount namespace with /dev/null over /proc/stat does the same here.
+# unshare and sh exec, so $! is corral's own pid.
+started=$(date +%s)
+NOTIFY_SOCKET=$notify unshare --mount sh -c 'mount --bind /dev/null /proc/stat && exec "$@"' sh \
+  setpriv --reuid=corral --regid=corral --init-groups \
   /usr/bin/corral -c "$run/corral.yaml" >"$work/corral.log" 2>&1 &
 corral_pid=$!
 pids+=("$corral_pid")
@@ -232,6 +248,19 @@ done
 grep -qi '^X-Backend: kupo-' "$work/headers" || fail "the 200 did not come from a simulated backend"
 step "installed /usr/bin/corral as user corral on 127.0.0.1:$port: 200 from $(grep -i '^X-Backend' "$work/headers" | tr -d '\r' | cut -d' ' -f2)"
 
+# process_start_time_seconds without /proc/stat: the time corral started, not 0.
+[ "$(readlink /proc/$corral_pid/exe)" = /usr/bin/corral ] || fail "pid $corral_pid is not corral"
+[ "$(wc -c </proc/stat)" -gt 0 ] || fail "this machine's /proc/stat is empty"
+[ "$(nsenter -t $corral_pid -m cat /proc/stat | wc -c)" = 0 ] || fail "/proc/stat is not hidden from corral"
+admin=$(sed -n 's/.*admin listening 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/corral.log" | head -n 1)
+[ -n "$admin" ] || fail "corral did not log its admin listener"
+curl -s -m 5 -o "$work/metrics" "http://127.0.0.1:$admin/metrics" || fail "GET /metrics"
+st=$(sed -n 's/^process_start_time_seconds \([0-9.e+]*\)$/\1/p' "$work/metrics")
+[ -n "$st" ] || fail "no process_start_time_seconds in /metrics"
+awk -v s="$st" -v t="$started" 'BEGIN { exit !(s >= t - 2 && s <= t + 10) }' ||
+  fail "process_start_time_seconds $st with /proc/stat hidden; corral started at $started"
+step "/proc/stat hidden: process_start_time_seconds $st (started at $started)"
+
 # A clean stop writes the state file: corral can write to its state directory.
 kill -TERM $corral_pid
 for _ in $(seq 100); do kill -0 $corral_pid 2>/dev/null || break; sleep 0.1; done
@@ -243,17 +272,54 @@ grep -q 'STOPPING=1' "$work/notify.log" || fail "no STOPPING=1 on NOTIFY_SOCKET"
 [ "$(stat -c %U /var/lib/corral/pins 2>/dev/null)" = corral ] || fail "no state file written by corral in /var/lib/corral"
 step "SIGTERM: STOPPING=1, exit 0, /var/lib/corral/pins written by corral"
 
+# --- reinstall (the upgrade path of the maintainer scripts) -----------------------------
+# An admin's edit of the conffile (a comment line) is kept by --force-confold (and by dpkg
+# anyway, as the packaged file did not change); the state directory and its files stay
+# corral's; the unit stays enabled. Then an admin disables it: a reinstall keeps it off.
+sed -i '0,/^#/s/^#.*/# edited by an admin (test_deb)/' "$conf"
+grep -q '^# edited by an admin (test_deb)$' "$conf" || fail "could not edit a comment in $conf"
+sum=$(sha256sum <"$conf")
+reinstall() {
+  # --no-triggers: man-db's index update (most of a dpkg run's time) waits for dpkg -r.
+  dpkg -i --force-confold --no-triggers "$deb" >"$work/dpkg-reinstall.log" 2>&1 ||
+    fail "dpkg -i again ($1)"
+  [ "$(dpkg-query -W -f='${Status}' corral)" = "install ok installed" ] ||
+    fail "after dpkg -i again ($1): $(dpkg-query -W -f='${Status}' corral)"
+  [ "$(sha256sum <"$conf")" = "$sum" ] || fail "dpkg -i again ($1) changed the edited $conf"
+  [ "$(stat -c %U:%G:%a "$conf")" = root:corral:640 ] || fail "$conf is $(stat -c %U:%G:%a "$conf") after dpkg -i again ($1)"
+  [ "$(stat -c %U:%G:%a /var/lib/corral)" = corral:corral:750 ] ||
+    fail "/var/lib/corral is $(stat -c %U:%G:%a /var/lib/corral) after dpkg -i again ($1)"
+  [ "$(stat -c %U /var/lib/corral/pins 2>/dev/null)" = corral ] || fail "dpkg -i again ($1) lost /var/lib/corral/pins"
+  [ "$(getent passwd corral | cut -d: -f3)" = "$uid" ] || fail "dpkg -i again ($1) changed the corral user"
+}
+reinstall enabled
+[ -L /etc/systemd/system/multi-user.target.wants/corral.service ] || fail "reinstall disabled corral.service"
+DPKG_MAINTSCRIPT_PACKAGE=corral deb-systemd-helper --quiet was-enabled corral.service || fail "deb-systemd-helper: not was-enabled after reinstall"
+step "dpkg -i again: edited conffile kept, /var/lib/corral corral:corral, still enabled"
+# deb-systemd-helper answers only a maintainer script (DPKG_MAINTSCRIPT_PACKAGE); was-enabled
+# is what postinst asks before it enables. systemctl disable works on the files when systemd
+# is not PID 1 (a container, CI).
+systemctl disable corral.service >"$work/disable.log" 2>&1 || fail "systemctl disable corral: $(cat "$work/disable.log")"
+[ ! -e /etc/systemd/system/multi-user.target.wants/corral.service ] || fail "systemctl disable left the link"
+reinstall disabled
+[ ! -e /etc/systemd/system/multi-user.target.wants/corral.service ] || fail "reinstall re-enabled a disabled corral.service"
+DPKG_MAINTSCRIPT_PACKAGE=corral deb-systemd-helper --quiet was-enabled corral.service && fail "deb-systemd-helper: was-enabled after an admin's disable"
+step "systemctl disable, dpkg -i again: stays disabled"
+
 # --- remove, purge ----------------------------------------------------------------------
 dpkg -r corral >"$work/dpkg-remove.log" 2>&1 || fail "dpkg -r corral"
 [ ! -e /usr/bin/corral ] || fail "/usr/bin/corral is still there after dpkg -r"
 [ ! -e "$unit" ] || fail "$unit is still there after dpkg -r"
 [ -e "$conf" ] || fail "dpkg -r removed the conffile"
 step "dpkg -r: binary and unit gone, $conf kept"
+# What LogsDirectory=corral makes on the unit's first start (no systemd runs it here).
+install -d -o corral -g corral -m 0750 /var/log/corral && touch /var/log/corral/access.log
 dpkg -P corral >"$work/dpkg-purge.log" 2>&1 || fail "dpkg -P corral"
 [ ! -e "$conf" ] || fail "$conf is still there after dpkg -P"
 [ ! -e /var/lib/corral ] || fail "/var/lib/corral is still there after dpkg -P"
+[ ! -e /var/log/corral ] || fail "/var/log/corral is still there after dpkg -P"
 [ ! -e /etc/systemd/system/multi-user.target.wants/corral.service ] || fail "enable link left after purge"
 [ ! -e /etc/systemd/system/corral.service ] || fail "mask left after purge"
 dpkg-query -W -f='${Status}' corral 2>/dev/null | grep -qv "not-installed" && fail "dpkg still lists corral"
-step "dpkg -P: conffile, state and enable links gone"
+step "dpkg -P: conffile, state, /var/log/corral and enable links gone"
 echo "test_deb: PASS"
