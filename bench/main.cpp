@@ -14,6 +14,7 @@
 #include "bench/commands.h"
 #include "bench/sim/sim_backend.h"
 #include "lb/net/fd_limit.h"
+#include "lb/net/listen_probe.h"
 #include "src/cli.h"
 
 namespace {
@@ -85,11 +86,6 @@ std::optional<HostPort> parse_host_port(std::string_view s) {
   if (hp.host.empty() || !p || *p > 65535) return std::nullopt;
   hp.port = static_cast<uint16_t>(*p);
   return hp;
-}
-
-std::string format_host_port(const std::string& host, uint16_t port) {
-  const bool v6 = host.find(':') != std::string::npos;
-  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
 // ---- backend ----
@@ -253,13 +249,13 @@ int run_backend(int argc, char** argv) {
     auto b = std::make_unique<bench::SimBackend>(&run.loop, o);
     if (int r = b->listen(listen.host, port); r != 0) {
       std::fprintf(stderr, "corral-bench backend: %s cannot listen on %s: %s\n", o.name.c_str(),
-                   format_host_port(listen.host, port).c_str(), uv_strerror(r));
+                   lb::net::endpoint_text(listen.host, port).c_str(), uv_strerror(r));
       run.backends.push_back(std::move(b));
       status = 1;
       break;
     }
     std::printf("listening %s %s\n", o.name.c_str(),
-                format_host_port(listen.host, b->port()).c_str());
+                lb::net::endpoint_text(listen.host, b->port()).c_str());
     std::fflush(stdout);
     run.backends.push_back(std::move(b));
   }

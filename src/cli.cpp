@@ -41,9 +41,11 @@ Args parse_args(const std::vector<std::string>& argv) {
       if (a.config_path.empty()) fail("option '" + s + "' needs a FILE");
     } else if (s == "-t" || s == "--check") {
       check = true;
-      if (has_inline)
+      if (has_inline) {
+        // --check= names no file: a usage error like --config=, not the embedded default.
+        if (inline_value.empty()) fail("option '--check=' needs a FILE (or -t alone)");
         a.check_path = inline_value;
-      else if (i + 1 < argv.size() && !argv[i + 1].empty() && argv[i + 1][0] != '-')
+      } else if (i + 1 < argv.size() && !argv[i + 1].empty() && argv[i + 1][0] != '-')
         a.check_path = argv[++i];
     } else if (s == "-v" || s == "-V" || s == "--version") {
       version = true;
@@ -59,6 +61,10 @@ Args parse_args(const std::vector<std::string>& argv) {
       fail("unexpected argument '" + s + "' (a config file goes after -c or -t)");
     }
   }
+  // --demo serves its own generated config: a -c or -t next to it would be ignored.
+  if (a.demo && !a.config_path.empty())
+    fail("--demo runs its own simulated backends and config; it cannot be used with -c");
+  if (a.demo && check) fail("--demo cannot be used with -t (check a file with -t FILE alone)");
   if (!a.error.empty())
     a.action = Action::usage_error;
   else if (help)
@@ -75,7 +81,8 @@ Args parse_args(const std::vector<std::string>& argv) {
 void print_usage(FILE* out) {
   std::fprintf(
       out,
-      "usage: corral [-c FILE] [--demo]\n"
+      "usage: corral [-c FILE]\n"
+      "       corral --demo\n"
       "       corral -t [FILE] [-c FILE]\n"
       "       corral -v | --print-default-config | -h\n\n"
       "options:\n"
@@ -88,7 +95,8 @@ void print_usage(FILE* out) {
       "  -v, -V, --version       print the version, the build type and the library versions\n"
       "  --print-default-config  print the embedded default config (YAML) on stdout\n"
       "  --demo                  start three simulated Kupo and two simulated Ogmios instances\n"
-      "                          on loopback and serve them (Ogmios at /ogmios, WebSocket too)\n"
+      "                          on loopback and serve them (Ogmios at /ogmios, WebSocket too);\n"
+      "                          alone: not with -c or -t\n"
       "  -h, --help              this text\n\n"
       "signals:\n"
       "  SIGHUP                  reload the config file (a bad file is refused, the old one\n"
@@ -102,6 +110,10 @@ void print_usage(FILE* out) {
       "  2  usage error (unknown option, missing value)\n");
 }
 
+const char* build_type_text(const char* build_type) {
+  return build_type[0] == '\0' ? "(none)" : build_type;
+}
+
 std::string version_text() {
   char b[512];
   const unsigned xxh = XXH_versionNumber();  // major*10000 + minor*100 + patch
@@ -113,7 +125,7 @@ std::string version_text() {
                 "yaml-cpp %s (built with)\n"
                 "llhttp %d.%d.%d\n"
                 "xxhash %u.%u.%u\n",
-                CORRAL_VERSION, CORRAL_BUILD_TYPE, uv_version_string(),
+                CORRAL_VERSION, build_type_text(CORRAL_BUILD_TYPE), uv_version_string(),
                 OpenSSL_version(OPENSSL_VERSION), CORRAL_YAMLCPP_VERSION, LLHTTP_VERSION_MAJOR,
                 LLHTTP_VERSION_MINOR, LLHTTP_VERSION_PATCH, xxh / 10000, xxh / 100 % 100,
                 xxh % 100);

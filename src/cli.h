@@ -39,6 +39,9 @@ Args parse_args(const std::vector<std::string>& argv);
 // The --help text: every option, the signals and the exit codes.
 void print_usage(FILE* out);
 
+// The build type as -v prints it: CMAKE_BUILD_TYPE, "(none)" when it was empty.
+const char* build_type_text(const char* build_type);
+
 // The -v text: "corral VERSION", the build type, then one line per library with the
 // version it runs with (or was built with, where the library has no run-time call).
 std::string version_text();

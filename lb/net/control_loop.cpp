@@ -40,6 +40,8 @@ constexpr unsigned kQuotaFlushSweeps = 10;
 // (about 2 s for a writer to finish).
 constexpr int kReloadReads = 20;
 constexpr uint64_t kReloadGapMs = 100;
+// After stop_timeout the workers are joined and the state file written: this long at most.
+constexpr uint64_t kStopMarginMs = 5000;
 
 sigset_t control_signals() {
   sigset_t set;
@@ -54,6 +56,13 @@ sigset_t control_signals() {
 std::vector<std::string> listener_names(const config::Config& cfg) {
   std::vector<std::string> out;
   for (const config::Listener& l : cfg.listeners) out.push_back(l.name);
+  return out;
+}
+
+std::vector<ListenerAddress> listener_addresses(const config::Config& cfg) {
+  std::vector<ListenerAddress> out;
+  for (const config::Listener& l : cfg.listeners)
+    out.push_back({l.name, l.listen.host, l.listen.port});
   return out;
 }
 
@@ -92,6 +101,14 @@ bool ControlLoop::open_listener(const config::Listener& l, unsigned nworkers,
     }
     ps->used = true;
     where = format_endpoint(ps->addr);
+    // Matched by name, the socket is served wherever systemd bound it: a different
+    // configured address would otherwise be ignored without a word.
+    if (l.listen.port != 0 && !PassedSockets::bound_to(*ps, l.listen.host, l.listen.port))
+      logf(LogLevel::warn,
+           "listener %s: the socket passed by systemd (name %s) is bound to %s, not to the "
+           "configured listen %s; serving on %s (the socket unit owns the address)",
+           l.name.c_str(), ps->name.c_str(), where.c_str(),
+           endpoint_text(l.listen.host, l.listen.port).c_str(), where.c_str());
     logf(LogLevel::info, "listener %s uses the socket passed by systemd (fd %d, name %s)",
          l.name.c_str(), ps->fd, ps->name.c_str());
   } else {
@@ -150,27 +167,20 @@ int ControlLoop::run() {
   // accepts: refuse to start rather than ignore it.
   for (const PassedSocket& ps : passed_->sockets())
     if (!ps.used) {
-      logf(LogLevel::error,
-           "socket passed by systemd (fd %d, name %s, %s) matches no listener: name it after "
-           "a listener (FileDescriptorName=) or bind it to a listener's address",
-           ps.fd, ps.name.c_str(), format_endpoint(ps.addr).c_str());
+      logf(LogLevel::error, "%s", PassedSockets::unmatched_error(ps).c_str());
       return 1;
     }
-  // The admin address is checked like a listener's (it binds without SO_REUSEPORT, but
-  // this names it the same way).
-  if (std::string busy = probe_listen_address(cfg.admin.listen.host, cfg.admin.listen.port);
-      !busy.empty()) {
-    logf(LogLevel::error, "admin listener %s: %s",
-         endpoint_text(cfg.admin.listen.host, cfg.admin.listen.port).c_str(), busy.c_str());
-    return 1;
-  }
 
   health_ = std::make_unique<HealthMonitor>(loop_, state_);
   admin_ = std::make_unique<admin::AdminServer>(
       loop_, state_, *health_,
       admin::ProcessInfo{nworkers, uv_now(loop_), wall_ms(), options_.version});
+  // The admin socket binds without SO_REUSEPORT, so anybody listening there makes its
+  // own bind fail: no probe needed, only the listeners' wording for it.
   if (int rc = admin_->listen(cfg.admin.listen.host, cfg.admin.listen.port); rc != 0) {
-    logf(LogLevel::error, "admin listener %s: %s", cfg.admin.listen.text.c_str(), uv_strerror(rc));
+    logf(LogLevel::error, "admin listener %s: %s",
+         endpoint_text(cfg.admin.listen.host, cfg.admin.listen.port).c_str(),
+         rc == UV_EADDRINUSE ? kAddressInUse : uv_strerror(rc));
     return 1;
   }
   logf(LogLevel::info, "admin listening %s:%u", cfg.admin.listen.host.c_str(), admin_->port());
@@ -383,6 +393,10 @@ void ControlLoop::reload_config() {
     for (const config::Listener& m : next.listeners) kept = kept || same(l, m);
     if (!kept) remove.push_back(l.name);
   }
+  // A passed socket the new config leaves without its listener (dropped or renamed) would
+  // keep queueing connections nobody accepts: refused, as at start.
+  if (PassedSocket* ps = passed_->unmatched(listener_addresses(next)))
+    return reload_failed(PassedSockets::unmatched_error(*ps));
   const std::vector<std::string> names = listener_names(next);
   for (const config::Listener& l : next.listeners) {
     bool kept = false, owned = false;
@@ -421,9 +435,12 @@ void ControlLoop::stop(const char* why) {
   if (stopping_) return;
   stopping_ = true;
   logf(LogLevel::info, "%s: stopping; finishing in-flight requests", why);
-  notify_stopping(std::string(why) + ": stopping, finishing in-flight requests");
-  if (readiness_) readiness_->close();
   uint64_t deadline = state_.runtime.load()->config.stop_timeout_ms;
+  // systemd's TimeoutStopSec= (30 s in the unit) would kill a longer stop_timeout half-way:
+  // the stop asks for what it needs.
+  notify_stopping(std::string(why) + ": stopping, finishing in-flight requests",
+                  deadline + kStopMarginMs);
+  if (readiness_) readiness_->close();
   for (auto& w : workers_) w->stop(deadline);
   for (uv_signal_t* s : {&sigint_, &sigterm_, &sighup_, &sigusr1_})
     uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);

@@ -29,8 +29,7 @@ std::string probe_listen_address(const std::string& host, uint16_t port) {
   if (addr.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
   std::string err;
   if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sockaddr_len(addr)) != 0)
-    err = errno == EADDRINUSE ? "address already in use by another process"
-                              : std::string("bind: ") + std::strerror(errno);
+    err = errno == EADDRINUSE ? kAddressInUse : std::string("bind: ") + std::strerror(errno);
   ::close(fd);
   return err;
 }

@@ -9,6 +9,9 @@
 
 namespace lb::net {
 
+// What a listen address somebody else listens on is said to be, probe or bind alike.
+inline constexpr char kAddressInUse[] = "address already in use by another process";
+
 // "127.0.0.1:8080" or "[::1]:8080".
 std::string endpoint_text(const std::string& host, uint16_t port);
 

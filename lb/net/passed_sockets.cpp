@@ -61,6 +61,7 @@ bool PassedSockets::take_from_environment(std::string& error) {
 }
 
 namespace {
+// Whether `bound` is host:port; port 0 never matches (it names no address of its own).
 bool same_address(const sockaddr_storage& bound, const std::string& host, uint16_t port) {
   sockaddr_storage want;
   if (port == 0 || !ip_sockaddr(host, port, want) || want.ss_family != bound.ss_family)
@@ -99,6 +100,28 @@ bool PassedSockets::duplicate(const PassedSocket& s, size_t count, std::vector<i
     fds.push_back(fd);
   }
   return true;
+}
+
+PassedSocket* PassedSockets::unmatched(const std::vector<ListenerAddress>& listeners) {
+  std::vector<std::string> names;
+  for (const ListenerAddress& l : listeners) names.push_back(l.name);
+  std::vector<const PassedSocket*> taken;
+  for (const ListenerAddress& l : listeners)
+    if (const PassedSocket* s = find(l.name, l.host, l.port, names)) taken.push_back(s);
+  for (PassedSocket& s : sockets_)
+    if (std::find(taken.begin(), taken.end(), &s) == taken.end()) return &s;
+  return nullptr;
+}
+
+std::string PassedSockets::unmatched_error(const PassedSocket& s) {
+  return "socket passed by systemd (fd " + std::to_string(s.fd) + ", name " + s.name + ", " +
+         format_endpoint(s.addr) +
+         ") matches no listener: name it after a listener (FileDescriptorName=) or bind it "
+         "to a listener's address";
+}
+
+bool PassedSockets::bound_to(const PassedSocket& s, const std::string& host, uint16_t port) {
+  return same_address(s.addr, host, port);
 }
 
 }  // namespace lb::net

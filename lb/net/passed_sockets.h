@@ -12,6 +12,13 @@
 
 namespace lb::net {
 
+// A configured listener as passed-socket matching sees it.
+struct ListenerAddress {
+  std::string name;
+  std::string host;
+  uint16_t port = 0;
+};
+
 struct PassedSocket {
   int fd = -1;
   std::string name;       // LISTEN_FDNAMES entry; "unknown" when none was given
@@ -42,6 +49,14 @@ class PassedSockets {
   // open then).
   static bool duplicate(const PassedSocket& s, size_t count, std::vector<int>& fds,
                         std::string& error);
+
+  // The first passed socket that none of `listeners` takes (by find's rules); nullptr when
+  // each has its listener. A socket left over would queue connections nobody accepts.
+  PassedSocket* unmatched(const std::vector<ListenerAddress>& listeners);
+  // Why s cannot be left over: the error start-up and reload report for it.
+  static std::string unmatched_error(const PassedSocket& s);
+  // Whether s is bound to host:port (an IP literal; port 0 never matches).
+  static bool bound_to(const PassedSocket& s, const std::string& host, uint16_t port);
 
   const std::vector<PassedSocket>& sockets() const { return sockets_; }
   bool empty() const { return sockets_.empty(); }

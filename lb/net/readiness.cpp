@@ -1,5 +1,7 @@
 #include "lb/net/readiness.h"
 
+#include <algorithm>
+
 #include "lb/net/log.h"
 #include "lb/net/sd_notify.h"
 
@@ -17,11 +19,14 @@ Readiness::Readiness(uv_loop_t* loop, std::function<bool()> done,
 Readiness::~Readiness() { close(); }
 
 uint64_t Readiness::bound_for(uint64_t interval_ms, uint64_t timeout_ms) {
-  return interval_ms / 5 + timeout_ms + kSlackMs;
+  return std::min(interval_ms / 5 + timeout_ms + kSlackMs, kMaxWaitMs);
 }
 
 void Readiness::start(uint64_t bound_ms) {
   deadline_ms_ = uv_now(loop_) + bound_ms;
+  // A long wait says so, so that a tight TimeoutStartSec= does not end it (the margin
+  // covers sending READY=1 once it elapsed).
+  if (bound_ms > kExtendAfterMs) notify_extend(bound_ms + kExtendAfterMs);
   timer_ = new uv_timer_t;
   uv_timer_init(loop_, timer_);
   timer_->data = this;

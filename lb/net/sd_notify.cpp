@@ -37,6 +37,12 @@ void notify_reloading(const std::string& status) {
   send(notify_message("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(usec), status));
 }
 
-void notify_stopping(const std::string& status) { send(notify_message("STOPPING=1", status)); }
+void notify_stopping(const std::string& status, uint64_t need_ms) {
+  send(notify_message("STOPPING=1\nEXTEND_TIMEOUT_USEC=" + std::to_string(need_ms * 1000), status));
+}
+
+void notify_extend(uint64_t need_ms) {
+  send("EXTEND_TIMEOUT_USEC=" + std::to_string(need_ms * 1000));
+}
 
 }  // namespace lb::net

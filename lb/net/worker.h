@@ -38,7 +38,8 @@ struct BoundSocket {
 };
 
 // Opens `count` SO_REUSEPORT sockets bound to the same address; the first fixes the port
-// when the configured one is 0. Returns false and sets error on failure.
+// when the configured one is 0. Returns false and sets error on failure; then every socket
+// this call opened is closed again and fds is as it was.
 bool bind_reuseport(const std::string& host, uint16_t port, int backlog, size_t count,
                     std::vector<int>& fds, uint16_t& bound_port, std::string& error);
 

@@ -101,7 +101,8 @@ class Corral(harness.unittest.TestCase):
 
     def test_usage_errors_exit_2(self):
         for args in (["--bogus"], ["-x"], ["-c"], ["--config"], ["stray.yaml"],
-                     ["--version=1"]):
+                     ["--version=1"], ["--config="], ["--check="], ["--demo", "-c", "x.yaml"],
+                     ["--demo", "-t"]):
             with self.subTest(args=args):
                 p = corral(*args)
                 self.assertEqual(p.returncode, 2, p.stderr)
@@ -109,6 +110,13 @@ class Corral(harness.unittest.TestCase):
                 self.assertIn("--help", p.stderr)
         p = corral("--bogus")
         self.assertIn("unknown option '--bogus'", p.stderr)
+        # --check= does not check the embedded default (it used to say "<embedded>: ok").
+        p = corral("--check=")
+        self.assertNotIn("ok", p.stdout)
+        self.assertIn("--check=", p.stderr)
+        p = corral("--demo", "-c", "x.yaml")
+        self.assertIn("--demo", p.stderr)
+        self.assertNotIn("listening", p.stdout + p.stderr)
 
     def test_help_lists_every_option_the_signals_and_exit_codes(self):
         p = corral("--help")

@@ -23,8 +23,8 @@ ACTIVATE = ("import os, sys\n"
             "os.execv(sys.argv[2], sys.argv[2:])\n")
 
 
-def config(fleet, port=0, name="public", probe="interval: 300ms, timeout: 200ms"):
-    text = harness.kupo_config(fleet).replace(
+def config(fleet, port=0, name="public", probe="interval: 300ms, timeout: 200ms", top=""):
+    text = top + harness.kupo_config(fleet).replace(
         "    listen: 127.0.0.1:0\n", "    listen: 127.0.0.1:%d\n" % port, 1)
     text = text.replace("  - name: public\n", "  - name: %s\n" % name, 1)
     return text + "    health: {%s}\n" % probe
@@ -62,7 +62,8 @@ class Readiness(unittest.TestCase):
     def test_ready_reloading_stopping(self):
         n = Notify()
         try:
-            c = harness.Corral(config(self.fleet), env={"NOTIFY_SOCKET": n.path})
+            c = harness.Corral(config(self.fleet, top="stop_timeout: 2s\n"),
+                               env={"NOTIFY_SOCKET": n.path})
             try:
                 msg, _ = n.next()
                 self.assertEqual(msg.get("READY"), "1", msg)
@@ -93,6 +94,9 @@ class Readiness(unittest.TestCase):
                 c.proc.send(signal.SIGTERM)
                 msg, _ = n.next()
                 self.assertEqual(msg.get("STOPPING"), "1", msg)
+                # The stop asks systemd for stop_timeout (2 s) and a 5 s margin, in µs, so
+                # a stop_timeout above TimeoutStopSec= is not cut short.
+                self.assertEqual(msg.get("EXTEND_TIMEOUT_USEC"), str((2000 + 5000) * 1000), msg)
                 c.proc.p.wait(15)  # a second SIGTERM (from c.stop) would not be graceful
             finally:
                 self.assertEqual(c.stop(), 0)
@@ -133,12 +137,14 @@ def listening_socket(port=0):
 class Activated:
     """corral started the way systemd starts a socket-activated service."""
 
-    def __init__(self, text, sock, fdname=None):
+    def __init__(self, text, sock, fdname=None, notify=None):
         self.dir = tempfile.TemporaryDirectory()
-        path = os.path.join(self.dir.name, "corral.yaml")
+        self.path = path = os.path.join(self.dir.name, "corral.yaml")
         with open(path, "w") as f:
             f.write(text)
         env = dict(os.environ, LISTEN_FDS="1")
+        if notify:
+            env["NOTIFY_SOCKET"] = notify.path
         if fdname:
             env["LISTEN_FDNAMES"] = fdname
         fd = sock.fileno()
@@ -201,6 +207,55 @@ class SocketActivation(unittest.TestCase):
                 self.assertEqual(second.stop(), 0)
         finally:
             first.stop()
+            s.close()
+
+    def test_named_socket_on_another_address_than_configured_warns(self):
+        s = listening_socket()
+        port = s.getsockname()[1]
+        other = port + 1 if port < 65535 else port - 1
+        a = Activated(config(self.fleet, other), s, fdname="public")
+        try:
+            a.proc.wait_line(r"corral \S+ running")
+            self.assertIn("listener public: the socket passed by systemd (name public) is bound "
+                          "to 127.0.0.1:%d, not to the configured listen 127.0.0.1:%d; serving "
+                          "on 127.0.0.1:%d" % (port, other, port), a.proc.log())
+            self.assertEqual(self.served(port, 3), [(200, self.name)] * 3)
+        finally:
+            self.assertEqual(a.stop(), 0)
+            s.close()
+
+    def test_reload_that_leaves_the_passed_socket_without_its_listener_is_refused(self):
+        s = listening_socket()
+        port = s.getsockname()[1]
+        n = Notify()
+        try:
+            a = Activated(config(self.fleet, 0), s, fdname="public", notify=n)
+            try:
+                m = a.proc.wait_line(r"admin listening \S+:(\d+)")
+                admin = int(m.group(1))
+                msg, _ = n.next()
+                self.assertEqual(msg.get("READY"), "1", msg)
+                # The listener renamed: its socket would queue connections nobody accepts.
+                with open(a.path, "w") as f:
+                    f.write(config(self.fleet, 0, name="web"))
+                a.proc.send(signal.SIGHUP)
+                msg, _ = n.next()
+                self.assertEqual(msg.get("RELOADING"), "1", msg)
+                msg, _ = n.next()
+                self.assertEqual(msg.get("READY"), "1", msg)
+                self.assertIn("reload failed", msg["STATUS"])
+                self.assertIn("matches no listener", msg["STATUS"])
+                a.proc.wait_line(r"config reload failed: socket passed by systemd \(fd 3, name "
+                                 r"public, 127\.0\.0\.1:%d\) matches no listener" % port)
+                reloads = harness.get_json(admin, "/status")["reloads"]
+                self.assertEqual((reloads["ok"], reloads["failed"]), (0, 1), reloads)
+                self.assertIn("matches no listener", reloads["last_error"])
+                # The old listener still serves on the passed socket.
+                self.assertEqual(self.served(port, 5), [(200, self.name)] * 5)
+            finally:
+                self.assertEqual(a.stop(), 0)
+        finally:
+            n.close()
             s.close()
 
     def test_socket_matching_no_listener_is_refused(self):

@@ -86,6 +86,27 @@ TEST_CASE("cli: usage errors name the mistake and win over everything") {
 
   a = parse_args({"--demo=yes"});
   CHECK(a.action == Action::usage_error);
+
+  // --check= names no file, like --config=: not a check of the embedded default.
+  a = parse_args({"--check="});
+  CHECK(a.action == Action::usage_error);
+  CHECK(a.error.find("--check=") != std::string::npos);
+
+  // --demo serves its own config: -c or -t beside it is refused, in either order.
+  for (const std::vector<std::string>& argv :
+       std::vector<std::vector<std::string>>{{"--demo", "-c", "x.yaml"},
+                                             {"-c", "x.yaml", "--demo"},
+                                             {"--demo", "-t"},
+                                             {"-t", "x.yaml", "--demo"}}) {
+    a = parse_args(argv);
+    CHECK(a.action == Action::usage_error);
+    CHECK(a.error.find("--demo") != std::string::npos);
+  }
+}
+
+TEST_CASE("cli: an empty build type prints as (none)") {
+  CHECK(std::string(cli::build_type_text("")) == "(none)");
+  CHECK(std::string(cli::build_type_text("Release")) == "Release");
 }
 
 TEST_CASE("cli: the version text starts with the version and names every library") {

@@ -1,7 +1,9 @@
 // Port ownership, socket activation and readiness pieces (issue 14): the probe bind
 // (listen_probe.h), passed-socket matching (passed_sockets.h) and the sd_notify text.
+#include <dirent.h>
 #include <doctest.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -31,7 +33,40 @@ int bound_socket(uint16_t& port, bool listening, bool reuseport = false) {
   return fd;
 }
 
+// Descriptors this process has open now (/proc/self/fd, less the one reading it).
+int open_fds() {
+  int n = 0;
+  DIR* d = opendir("/proc/self/fd");
+  REQUIRE(d != nullptr);
+  while (dirent* e = readdir(d)) n += e->d_name[0] != '.';
+  closedir(d);
+  return n - 1;
+}
+
 }  // namespace
+
+TEST_CASE("bind_reuseport closes the sockets it bound when a later one fails") {
+  // The third socket fails for want of a descriptor (EMFILE): descriptors are handed out
+  // lowest first, so with the limit two above the lowest free one, two sockets open.
+  const int lowest = ::dup(0);
+  REQUIRE(lowest >= 0);
+  ::close(lowest);
+  rlimit saved{};
+  REQUIRE(getrlimit(RLIMIT_NOFILE, &saved) == 0);
+  const int before = open_fds();
+  std::vector<int> fds = {-7};  // what the caller had stays
+  uint16_t got = 0;
+  std::string err;
+  rlimit low = saved;
+  low.rlim_cur = static_cast<rlim_t>(lowest + 2);
+  REQUIRE(setrlimit(RLIMIT_NOFILE, &low) == 0);
+  const bool ok = bind_reuseport("127.0.0.1", 0, 16, 4, fds, got, err);
+  REQUIRE(setrlimit(RLIMIT_NOFILE, &saved) == 0);
+  CHECK_FALSE(ok);
+  CHECK(err.find("socket:") != std::string::npos);
+  CHECK(fds == std::vector<int>{-7});
+  CHECK(open_fds() == before);
+}
 
 TEST_CASE("probe_listen_address refuses an address another socket listens on") {
   uint16_t port = 0;
@@ -93,6 +128,32 @@ TEST_CASE("passed sockets match by name first, else by address when unnamed for 
   }
 }
 
+TEST_CASE("a passed socket no listener takes is found, whether dropped or renamed") {
+  uint16_t p1 = 0, p2 = 0;
+  int a = bound_socket(p1, true), b = bound_socket(p2, true);
+  PassedSockets ps;
+  ps.add(a, "public");
+  ps.add(b, "unknown");
+  // Both taken: "public" by name, b by its address.
+  CHECK(ps.unmatched({{"public", "127.0.0.1", 0}, {"api", "127.0.0.1", p2}}) == nullptr);
+  // "public" renamed to "web": a is left over (its port is not web's address).
+  PassedSocket* left = ps.unmatched({{"web", "127.0.0.1", 0}, {"api", "127.0.0.1", p2}});
+  REQUIRE(left != nullptr);
+  CHECK(left->fd == a);
+  CHECK(PassedSockets::unmatched_error(*left) ==
+        "socket passed by systemd (fd " + std::to_string(a) +
+            ", name public, 127.0.0.1:" + std::to_string(p1) +
+            ") matches no listener: name it after a listener (FileDescriptorName=) or bind "
+            "it to a listener's address");
+  // The listener on b's address dropped: b is left over.
+  left = ps.unmatched({{"public", "127.0.0.1", 0}});
+  REQUIRE(left != nullptr);
+  CHECK(left->fd == b);
+  CHECK(PassedSockets::bound_to(ps.sockets()[0], "127.0.0.1", p1));
+  CHECK_FALSE(PassedSockets::bound_to(ps.sockets()[0], "127.0.0.1", p2));
+  CHECK_FALSE(PassedSockets::bound_to(ps.sockets()[0], "127.0.0.1", 0));
+}
+
 TEST_CASE("sd_notify messages: one assignment per line, status on one line") {
   CHECK(notify_message("READY=1", "") == "READY=1");
   CHECK(notify_message("READY=1", "reload failed:\nline 2") ==
@@ -102,4 +163,7 @@ TEST_CASE("sd_notify messages: one assignment per line, status on one line") {
 TEST_CASE("readiness waits at most the first probe's start spread plus its timeout") {
   CHECK(Readiness::bound_for(2000, 1000) == 400 + 1000 + 250);
   CHECK(Readiness::bound_for(10000, 1500) > 1500);
+  // A pool probed every 10 minutes does not hold READY=1 past TimeoutStartSec=.
+  CHECK(Readiness::bound_for(600000, 5000) == Readiness::kMaxWaitMs);
+  CHECK(Readiness::kMaxWaitMs <= 30000);
 }
