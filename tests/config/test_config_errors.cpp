@@ -177,7 +177,10 @@ TEST_CASE("config errors: a bad duration echoes the value and lists the units") 
       {"30", "the unit is missing (a bare number is not a duration)"},
       {"soon", "it must start with a whole number"},
   };
-  for (const auto& [value, why] : cases) {
+  // No structured binding: INFO captures by reference, which clang 14 refuses for one.
+  for (const auto& c : cases) {
+    const std::string& value = c.first;
+    const std::string& why = c.second;
     INFO(value);
     LoadResult r = load(file_with(0, "", "sticky:\n  ttl: " + value + "\n"));
     check_one(r, 10, 8, "sticky.ttl", "bad duration \"" + value + "\": " + why + kUnits);
@@ -214,7 +217,10 @@ TEST_CASE("config errors: a bad size echoes the value and lists the units") {
       {"100B", "plain bytes take no unit (16384, not 16384B)"},
       {"big", "it must start with a whole number"},
   };
-  for (const auto& [value, why] : cases) {
+  // No structured binding: INFO captures by reference, which clang 14 refuses for one.
+  for (const auto& c : cases) {
+    const std::string& value = c.first;
+    const std::string& why = c.second;
     INFO(value);
     LoadResult r = load(file_with(0, "", "limits:\n  max_body_bytes: " + value + "\n"));
     check_one(r, 10, 19, "limits.max_body_bytes", "bad size \"" + value + "\": " + why + kUnits);

@@ -462,6 +462,19 @@ def raw(port, data, timeout=5, shut=False):
         s.close()
 
 
+def check_config(text):
+    """Runs `corral --check` on `text` written to a temporary file (removed after):
+    (completed process, the file's path as corral named it)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        f.write(text)
+    try:
+        p = subprocess.run([CORRAL, "--check", f.name], capture_output=True, text=True,
+                           timeout=10)
+        return p, f.name
+    finally:
+        os.unlink(f.name)
+
+
 def wait_for(cond, what="condition", timeout=10):
     """Polls `cond` until it returns something true, and returns that; fails naming `what`
     after `timeout` seconds."""

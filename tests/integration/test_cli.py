@@ -1,8 +1,6 @@
 """corral --check: a good file passes; a bad one prints every error with file:line:col
 and key, exits non-zero, and never echoes a secret."""
-import os
 import subprocess
-import tempfile
 
 import harness
 
@@ -36,23 +34,13 @@ pools:
 
 
 class Check(harness.unittest.TestCase):
-    def run_check(self, text):
-        with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
-            f.write(text)
-        try:
-            p = subprocess.run([harness.CORRAL, "--check", f.name], capture_output=True,
-                               text=True, timeout=10)
-            return p, f.name
-        finally:
-            os.unlink(f.name)
-
     def test_good_file(self):
-        p, name = self.run_check(GOOD)
+        p, name = harness.check_config(GOOD)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn("ok", p.stdout)
 
     def test_bad_file_lists_every_error(self):
-        p, name = self.run_check(BAD)
+        p, name = harness.check_config(BAD)
         self.assertNotEqual(p.returncode, 0)
         err = p.stderr
         self.assertIn("%s:3:5: listeners[0].lisen: unknown key 'lisen'" % name, err)
@@ -64,7 +52,7 @@ class Check(harness.unittest.TestCase):
 
     def test_missing_secret_never_leaks(self):
         text = GOOD + "    set_headers: {project_id: {env: CORRAL_TEST_UNSET_VAR}}\n"
-        p, name = self.run_check(text)
+        p, name = harness.check_config(text)
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("CORRAL_TEST_UNSET_VAR", p.stderr)
 
