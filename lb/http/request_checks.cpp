@@ -96,7 +96,7 @@ bool host_valid(std::string_view v) {
   return !host.empty() && reg_name_valid(host);
 }
 
-RequestCheck check_request_fields(std::span<const HeaderView> headers, bool http10) {
+RequestCheck check_request_fields(std::span<const HeaderView> headers, bool http10, bool chunked) {
   int hosts = 0;
   int te = 0;
   std::string_view host;
@@ -107,7 +107,7 @@ RequestCheck check_request_fields(std::span<const HeaderView> headers, bool http
       continue;
     }
     if (!iequals(h.name, "transfer-encoding")) continue;
-    if (++te > 1 || !iequals(trim_ows(h.value), "chunked"))
+    if (++te > 1 || !iequals(trim_ows(h.value), "chunked") || !chunked)
       return {400, "unsupported Transfer-Encoding"};
   }
   if (te > 0 && http10) return {400, "Transfer-Encoding on an HTTP/1.0 request"};

@@ -23,6 +23,10 @@ struct RequestCheck {
 bool host_valid(std::string_view v);
 
 // The Host and Transfer-Encoding rules above, for a request of version 1.minor.
-RequestCheck check_request_fields(std::span<const HeaderView> headers, bool http10);
+// `chunked`: the parser frames the body as chunked. A Transfer-Encoding it did not read as
+// chunked (e.g. "chunked" followed by a tab, which llhttp does not take for the token) is
+// refused: corral would see no body where the backend, trimming the tab, sees a chunked
+// one (request smuggling).
+RequestCheck check_request_fields(std::span<const HeaderView> headers, bool http10, bool chunked);
 
 }  // namespace lb::http

@@ -238,7 +238,8 @@ ClientConn::HeadCheck ClientConn::check_head(std::string_view method) const {
   // Host and Transfer-Encoding (request smuggling, RFC 9112 §3.2, §6.1) are checked in
   // lb/http/request_checks; protocol switches are not proxied yet.
   const http::MessageParser& parser = rs_->parser;
-  http::RequestCheck fields = http::check_request_fields(parser.headers(), http10_);
+  http::RequestCheck fields =
+      http::check_request_fields(parser.headers(), http10_, parser.chunked());
   if (fields.status != 0) return {fields.status, fields.reason};
   if (method == "CONNECT") return {501, "CONNECT is not supported"};
   return {};

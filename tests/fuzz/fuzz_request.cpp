@@ -65,7 +65,7 @@ bool corral_forwards(const lb::http::MessageParser& p) {
     if (!iequals(h.name, "transfer-encoding")) continue;
     std::string_view v = h.value;
     while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-    if (++te > 1 || !iequals(v, "chunked")) return false;
+    if (++te > 1 || !iequals(v, "chunked") || !p.chunked()) return false;
   }
   bool http10 = p.version_major() == 1 && p.version_minor() == 0;
   return !(te > 0 && http10);

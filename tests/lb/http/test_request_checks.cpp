@@ -25,29 +25,35 @@ TEST_CASE("Host values: reg-name, IPv4, IP-literal, optional port") {
 
 TEST_CASE("Host: one on HTTP/1.1, never two, and valid") {
   using H = std::vector<HeaderView>;
-  CHECK(check_request_fields(H{{"Host", "a"}}, false).status == 0);
-  CHECK(check_request_fields(H{}, true).status == 0);  // HTTP/1.0 may omit it
-  RequestCheck none = check_request_fields(H{{"X", "1"}}, false);
+  CHECK(check_request_fields(H{{"Host", "a"}}, false, false).status == 0);
+  CHECK(check_request_fields(H{}, true, false).status == 0);  // HTTP/1.0 may omit it
+  RequestCheck none = check_request_fields(H{{"X", "1"}}, false, false);
   CHECK(none.status == 400);
   CHECK(std::string_view(none.reason) == "missing Host header");
-  CHECK(check_request_fields(H{{"Host", "a"}, {"host", "a"}}, false).status == 400);
-  CHECK(check_request_fields(H{{"Host", "a"}, {"HOST", "b"}}, true).status == 400);
-  CHECK(check_request_fields(H{{"Host", "a b"}}, false).status == 400);
-  CHECK(check_request_fields(H{{"Host", ""}}, true).status == 400);
+  CHECK(check_request_fields(H{{"Host", "a"}, {"host", "a"}}, false, false).status == 400);
+  CHECK(check_request_fields(H{{"Host", "a"}, {"HOST", "b"}}, true, false).status == 400);
+  CHECK(check_request_fields(H{{"Host", "a b"}}, false, false).status == 400);
+  CHECK(check_request_fields(H{{"Host", ""}}, true, false).status == 400);
 }
 
 TEST_CASE("Transfer-Encoding: one field, exactly chunked, HTTP/1.1 only") {
   using H = std::vector<HeaderView>;
-  CHECK(check_request_fields(H{{"Host", "a"}, {"Transfer-Encoding", "chunked"}}, false).status ==
-        0);
-  CHECK(check_request_fields(H{{"Host", "a"}, {"Transfer-Encoding", "Chunked "}}, false).status ==
-        0);
+  CHECK(check_request_fields(H{{"Host", "a"}, {"Transfer-Encoding", "chunked"}}, false, true)
+            .status == 0);
+  CHECK(check_request_fields(H{{"Host", "a"}, {"Transfer-Encoding", "Chunked "}}, false, true)
+            .status == 0);
+  // The parser did not frame it as chunked (llhttp and "chunked<TAB>"): refused, or corral
+  // and the backend would disagree on where the body ends.
+  CHECK(check_request_fields(H{{"Host", "a"}, {"Transfer-Encoding", "chunked\t"}}, false, false)
+            .status == 400);
   for (const char* te : {"identity", "gzip, chunked", "chunked, chunked", "xchunked"})
-    CHECK(check_request_fields(H{{"Host", "a"}, {"Transfer-Encoding", te}}, false).status == 400);
+    CHECK(check_request_fields(H{{"Host", "a"}, {"Transfer-Encoding", te}}, false, false).status ==
+          400);
   CHECK(check_request_fields(
             H{{"Host", "a"}, {"Transfer-Encoding", "chunked"}, {"Transfer-Encoding", "chunked"}},
-            false)
+            false, true)
             .status == 400);
-  CHECK(check_request_fields(H{{"Host", "a"}, {"Transfer-Encoding", "chunked"}}, true).status ==
-        400);
+  CHECK(
+      check_request_fields(H{{"Host", "a"}, {"Transfer-Encoding", "chunked"}}, true, true).status ==
+      400);
 }
