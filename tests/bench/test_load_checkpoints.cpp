@@ -10,23 +10,9 @@
 
 #include "bench/load_checkpoints.h"
 #include "bench/load_report.h"
+#include "tests/bench/report_capture.h"
 
 using namespace bench;
-
-namespace {
-
-std::string capture(void (*print)(const LoadReport&, FILE*), const LoadReport& r) {
-  char* buf = nullptr;
-  size_t len = 0;
-  FILE* f = open_memstream(&buf, &len);
-  print(r, f);
-  std::fclose(f);
-  std::string s(buf, len);
-  std::free(buf);
-  return s;
-}
-
-}  // namespace
 
 TEST_CASE("checkpoints: the header value is decimal slots below 2^63") {
   CHECK(parse_checkpoint("123456789") == 123456789u);

@@ -11,23 +11,9 @@
 #include "bench/load_ws_frames.h"
 #include "lb/http/ws_frame.h"
 #include "lb/http/ws_handshake.h"
+#include "tests/bench/report_capture.h"
 
 using namespace bench;
-
-namespace {
-
-std::string capture(void (*print)(const LoadReport&, FILE*), const LoadReport& r) {
-  char* buf = nullptr;
-  size_t len = 0;
-  FILE* f = open_memstream(&buf, &len);
-  print(r, f);
-  std::fclose(f);
-  std::string s(buf, len);
-  std::free(buf);
-  return s;
-}
-
-}  // namespace
 
 TEST_CASE("ws load: the handshake request and its key") {
   const uint8_t raw[16] = {'t', 'h', 'e', ' ', 's', 'a', 'm', 'p',

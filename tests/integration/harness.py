@@ -341,6 +341,28 @@ class Fleet:
         return self.proc.stop(signal.SIGINT)
 
 
+class OneSimCase(unittest.TestCase):
+    """A test class sharing one simulated Kupo (cls.fleet, named cls.name) for its tests."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.fleet = Fleet(1)
+        cls.name = cls.fleet.names()[0]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.fleet.stop()
+
+
+def answers(port, n, path="/kupo/matches/a"):
+    """n GETs of path + i, each on a new connection: the (status, X-Backend) of each."""
+    out = []
+    for i in range(n):
+        status, headers, _ = get(port, "%s%d" % (path, i))
+        out.append((status, headers.get("x-backend")))
+    return out
+
+
 def backends_yaml(fleet, names=None, indent="      "):
     names = names or fleet.names()
     return "".join("%s- {name: %s, address: 127.0.0.1:%d}\n" % (indent, n, fleet.backends[n])

@@ -49,25 +49,7 @@ def run_to_exit(text, timeout=15):
         return rc, p.log()
 
 
-def backends_seen(port, n):
-    """n requests, each on a new connection: the (status, X-Backend) of each."""
-    out = []
-    for i in range(n):
-        status, headers, _ = harness.get(port, "/kupo/matches/addr_%d" % i)
-        out.append((status, headers.get("x-backend")))
-    return out
-
-
-class PortOwnership(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.fleet = harness.Fleet(1)
-        cls.name = cls.fleet.names()[0]
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.fleet.stop()
-
+class PortOwnership(harness.OneSimCase):
     def test_listener_on_an_address_another_process_holds_exits_1(self):
         s, port = occupied()
         try:
@@ -98,14 +80,14 @@ class PortOwnership(unittest.TestCase):
             rc, log = run_to_exit(config(self.fleet, port, prefix="/other/"))
             self.assertEqual(rc, 1, log)
             self.assertIn('listener \\"public\\" 127.0.0.1:%d: address already in use' % port, log)
-            seen = backends_seen(port, 200)
+            seen = harness.answers(port, 200)
             self.assertEqual(seen, [(200, self.name)] * 200)
         finally:
             self.assertEqual(first.stop(), 0)
         # Once the first is gone (its connections in TIME_WAIT), the address is free again.
         again = harness.Corral(config(self.fleet, port))
         try:
-            self.assertEqual(backends_seen(port, 5), [(200, self.name)] * 5)
+            self.assertEqual(harness.answers(port, 5), [(200, self.name)] * 5)
         finally:
             self.assertEqual(again.stop(), 0)
 
@@ -120,7 +102,7 @@ class PortOwnership(unittest.TestCase):
             c.proc.send(signal.SIGHUP)
             c.proc.wait_line(r'config reload failed: .*listener \\"extra\\" 127\.0\.0\.1:%d: '
                              r'address already in use by another process' % busy, start=n)
-            self.assertEqual(backends_seen(port, 20), [(200, self.name)] * 20)
+            self.assertEqual(harness.answers(port, 20), [(200, self.name)] * 20)
             # The test's socket got no connection from corral's listener: nothing accepted.
             s.setblocking(False)
             with self.assertRaises(BlockingIOError):
@@ -137,8 +119,8 @@ class PortOwnership(unittest.TestCase):
             # its socket then is reset by the kernel: SO_REUSEPORT has no hand-over), so the
             # check starts once they had time to.
             time.sleep(0.5)
-            self.assertEqual(backends_seen(port, 20), [(200, self.name)] * 20)
-            self.assertEqual(backends_seen(fresh, 5), [(200, self.name)] * 5)
+            self.assertEqual(harness.answers(port, 20), [(200, self.name)] * 20)
+            self.assertEqual(harness.answers(fresh, 5), [(200, self.name)] * 5)
         finally:
             s.close()
             self.assertEqual(c.stop(), 0)

@@ -50,15 +50,7 @@ class Notify:
         self.dir.cleanup()
 
 
-class Readiness(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.fleet = harness.Fleet(1)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.fleet.stop()
-
+class Readiness(harness.OneSimCase):
     def test_ready_reloading_stopping(self):
         n = Notify()
         try:
@@ -157,22 +149,9 @@ class Activated:
         return rc
 
 
-class SocketActivation(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.fleet = harness.Fleet(1)
-        cls.name = cls.fleet.names()[0]
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.fleet.stop()
-
+class SocketActivation(harness.OneSimCase):
     def served(self, port, n=10):
-        out = []
-        for i in range(n):
-            status, headers, _ = harness.get(port, "/kupo/matches/a%d" % i)
-            out.append((status, headers.get("x-backend")))
-        return out
+        return harness.answers(port, n)
 
     def test_named_socket_serves_its_listener(self):
         s = listening_socket()

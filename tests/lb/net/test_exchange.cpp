@@ -44,18 +44,6 @@ struct Rig : WorkerRig {
       return std::make_unique<MemoryStream>(worker->buffers(), peer);
     });
   }
-
-  BackendStats& stats(const std::string& name) {
-    return *state.registry.backend("kupo", name).stats;
-  }
-  // The backend the session table pins `user` to ("" if none).
-  std::string pinned(const std::string& user) {
-    const auto& pool = state.runtime.load()->pools[0];
-    lb::SessionKey k =
-        lb::pool_session_key(lb::make_session_key(lb::KeySource::header, user), pool.salt);
-    std::optional<lb::Pin> pin = state.sessions.touch(k, uv_now(worker->loop()));
-    return pin ? state.registry.name_of(pin->backend).substr(5) : "";
-  }
 };
 
 std::string get(const std::string& user, const std::string& path = "/matches") {

@@ -35,16 +35,6 @@ std::string backend_of(const MemoryPeer& p) {
 
 struct Rig : WorkerRig {
   Rig() : WorkerRig(kConfig) { memory_upstreams(); }
-  BackendStats& stats(const std::string& name) {
-    return *state.registry.backend("kupo", name).stats;
-  }
-  std::string pinned(const std::string& user) {
-    const auto& pool = state.runtime.load()->pools[0];
-    lb::SessionKey k =
-        lb::pool_session_key(lb::make_session_key(lb::KeySource::header, user), pool.salt);
-    std::optional<lb::Pin> pin = state.sessions.touch(k, uv_now(worker->loop()));
-    return pin ? state.registry.name_of(pin->backend).substr(5) : "";
-  }
   uint64_t pool_sum(std::atomic<uint64_t> BackendShard::*field) {
     uint64_t n = 0;
     state.registry.for_each_in_pool("kupo", [&](const BackendStats& s) { n += s.sum(field); });

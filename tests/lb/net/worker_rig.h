@@ -8,10 +8,12 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "config/loader.h"
+#include "lb/core/session_key.h"
 #include "lb/net/client_conn.h"
 #include "lb/net/memory_stream.h"
 #include "lb/net/proxy_state.h"
@@ -76,6 +78,19 @@ struct WorkerRig {
     return peer;
   }
   std::vector<std::shared_ptr<MemoryPeer>> peers;  // with memory_upstreams(), in order
+
+  // The counters of backend `name` of pool "kupo".
+  BackendStats& stats(const std::string& name) {
+    return *state.registry.backend("kupo", name).stats;
+  }
+  // The backend the session table pins `user` (X-Session-Key) to, "k1".."k3", or "".
+  std::string pinned(const std::string& user) {
+    const auto& pool = state.runtime.load()->pools[0];
+    lb::SessionKey k =
+        lb::pool_session_key(lb::make_session_key(lb::KeySource::header, user), pool.salt);
+    std::optional<lb::Pin> pin = state.sessions.touch(k, uv_now(worker->loop()));
+    return pin ? state.registry.name_of(pin->backend).substr(5) : "";
+  }
 
   WorkerRig(const WorkerRig&) = delete;
   WorkerRig& operator=(const WorkerRig&) = delete;
