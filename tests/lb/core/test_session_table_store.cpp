@@ -1,6 +1,10 @@
 // SessionTable's issue-15 additions: the refresh epoch in touch(), adopt() and erase_if().
 #include <doctest.h>
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
 #include "lb/core/refresh_epoch.h"
 #include "lb/core/session_table.h"
 
@@ -115,4 +119,22 @@ TEST_CASE("session_table: erase_if drops only a pin to the named backend") {
   CHECK(t.pinned(2) == 1);
   CHECK_FALSE(t.erase_if(key(1), 1));  // already gone
   CHECK_FALSE(t.erase_if(key(3), 1));  // never known
+}
+
+TEST_CASE("session_table: concurrent touches see a refresh due once per key and epoch") {
+  SessionTable t(100'000, kTtl);
+  constexpr uint64_t kKeys = 500;
+  for (uint64_t i = 0; i < kKeys; ++i) t.pin(key(i), 1, 0);
+  const uint64_t now = 6'000;  // the next epoch after the pins'
+  std::atomic<uint64_t> due{0};
+  std::vector<std::thread> ts;
+  for (int w = 0; w < 4; ++w)
+    ts.emplace_back([&] {
+      for (int round = 0; round < 5; ++round)
+        for (uint64_t i = 0; i < kKeys; ++i)
+          if (auto r = t.touch(key(i), now, lb::refresh_epoch(now, kTtl)); r && r->refresh_due)
+            due.fetch_add(1, std::memory_order_relaxed);
+    });
+  for (auto& th : ts) th.join();
+  CHECK(due.load() == kKeys);
 }
