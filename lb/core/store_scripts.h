@@ -15,6 +15,9 @@ namespace lb::store_scripts {
 //   KEYS[1] = <p>pin:<32hex>;  ARGV = value, ttl_ms
 //   -> {0, stored}  the key exists: the caller adopts `stored`
 //   -> {1, value}   it did not: `value` is now stored with PX ttl_ms
+// A stored value decode_pin() refuses (garbled, or another version) comes back as {0, v}
+// too: the caller then keeps its own placement and writes it with pin_cas, which treats a
+// value that is not a v1 pin as missing.
 inline constexpr std::string_view pin_claim = R"lua(
 local v = redis.call('GET', KEYS[1])
 if v then return {0, v} end
