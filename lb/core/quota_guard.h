@@ -34,6 +34,10 @@ struct QuotaAdmission {
   uint64_t retry_after_s = 0;  // whole seconds, at least 1, when refused
   bool warn_80 = false;        // this request reached 80% of the daily quota (once a day)
   uint64_t used_today = 0;
+  // Shared mode (issue 15): the local lease ran low and this caller got the one take that
+  // may be in flight: it must send quota_take for lease_size() tokens and report the answer
+  // with grant() or lease_failed(). May be set on a refusal too.
+  bool need_lease = false;
   bool ok() const { return refusal == QuotaRefusal::none; }
 };
 
@@ -54,6 +58,9 @@ struct QuotaSnapshot {
   int cooldown_status = 0;       // 402 or 429 while a cool-down runs, else 0
   uint64_t cooldown_until_unix_ms = 0;
   uint64_t refused_rate = 0, refused_daily = 0, refused_cooldown = 0;
+  bool shared = false;  // spending leases from the shared store
+  double lease = 0;     // tokens left in the local lease (shared mode)
+  uint64_t fallback_divisor = 1;
   uint64_t upstream_402 = 0, upstream_429 = 0, upstream_418 = 0;
 };
 
@@ -96,9 +103,39 @@ class QuotaGuard {
 
   QuotaSnapshot snapshot(uint64_t now_ms, uint64_t unix_ms) const;
 
+  // --- Shared mode (issue 15): the bucket and the daily count live in the store, and this
+  // process spends leases taken from it (store_scripts::quota_take). Cool-downs stay local
+  // (the store shares them through quota_cool + pub/sub, which call upstream_status()).
+
+  // Turns shared mode on (store up) or off (store down: the local bucket and daily limit
+  // apply again, divided by the fallback divisor). Turning it off drops the lease and any
+  // take in flight.
+  void set_shared(bool shared);
+  bool shared() const;
+
+  // Tokens one take asks for: rps/10 clamped to 1..50 (50 without a bucket), so a process
+  // takes about ten leases a second at most and holds at most a tenth of a second's worth.
+  uint64_t lease_size() const;
+
+  // The answer to the take that admit() asked for: `tokens` added to the lease;
+  // `used_today` is the store's fleet-wide count (it replaces the local one); a refusal
+  // ('rate' or 'daily' when tokens is 0) holds for retry_after_ms, during which admit()
+  // refuses the same way without asking again.
+  void grant(uint64_t tokens, uint64_t used_today, QuotaRefusal refusal, uint64_t retry_after_ms,
+             uint64_t now_ms, uint64_t unix_ms);
+
+  // The take failed (store error, timeout): the next admit() may ask again.
+  void lease_failed();
+
+  // While the store is down every instance falls back to its local limits divided by the
+  // last known live instance count, so the fleet stays within the plan (1 = undivided).
+  void set_fallback_divisor(uint64_t n);
+
  private:
-  void roll_day(uint64_t unix_ms);  // mu_ held
-  void refill(uint64_t now_ms);     // mu_ held
+  QuotaAdmission admit_shared(uint64_t now_ms);  // mu_ held
+  QuotaLimits local_limits() const;              // mu_ held
+  void roll_day(uint64_t unix_ms);               // mu_ held
+  void refill(uint64_t now_ms);                  // mu_ held
 
   mutable std::mutex mu_;
   QuotaLimits limits_;
@@ -112,6 +149,12 @@ class QuotaGuard {
   uint64_t backoff_ms_ = kCooldown429FirstMs;
   uint64_t refused_rate_ = 0, refused_daily_ = 0, refused_cooldown_ = 0;
   uint64_t up_402_ = 0, up_429_ = 0, up_418_ = 0;
+  bool shared_ = false;
+  double lease_ = 0;
+  bool take_in_flight_ = false;
+  QuotaRefusal store_refusal_ = QuotaRefusal::none;
+  uint64_t store_refused_until_ms_ = 0;
+  uint64_t divisor_ = 1;
 };
 
 }  // namespace lb
