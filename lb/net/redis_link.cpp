@@ -2,10 +2,12 @@
 
 #include <arpa/inet.h>
 #include <hiredis/async.h>
+#include <openssl/sha.h>
 
 #include <algorithm>
 
 #include "lb/net/log.h"
+#include "lb/net/redis_uv_adapter.h"
 
 namespace lb::net {
 
@@ -18,73 +20,6 @@ Ticket make_ticket(uint32_t slot, uint32_t gen) {
 }
 
 void* as_privdata(Ticket t) { return reinterpret_cast<void*>(static_cast<uintptr_t>(t)); }
-
-// hiredis' libuv adapter, as in hiredis 1.0. The 0.14 one returns on a nonzero poll status,
-// but libuv reports an error on the socket (a reset from a killed Redis) as UV_EBADF and
-// stops the poll: the link would hang until stuck detection. Here an error status runs the
-// registered handlers, whose read or write then fails and disconnects the context.
-struct UvEvents {
-  redisAsyncContext* context;
-  uv_poll_t handle;
-  int events;
-};
-
-void uv_events_poll(uv_poll_t* handle, int status, int events) {
-  auto* p = static_cast<UvEvents*>(handle->data);
-  int ev = status ? p->events : events;
-  if (p->context != nullptr && (ev & UV_READABLE)) redisAsyncHandleRead(p->context);
-  if (p->context != nullptr && (ev & UV_WRITABLE)) redisAsyncHandleWrite(p->context);
-}
-
-void uv_events_set(UvEvents* p, int events) {
-  p->events = events;
-  if (events)
-    uv_poll_start(&p->handle, events, uv_events_poll);
-  else
-    uv_poll_stop(&p->handle);
-}
-
-void uv_add_read(void* d) {
-  auto* p = static_cast<UvEvents*>(d);
-  uv_events_set(p, p->events | UV_READABLE);
-}
-void uv_del_read(void* d) {
-  auto* p = static_cast<UvEvents*>(d);
-  uv_events_set(p, p->events & ~UV_READABLE);
-}
-void uv_add_write(void* d) {
-  auto* p = static_cast<UvEvents*>(d);
-  uv_events_set(p, p->events | UV_WRITABLE);
-}
-void uv_del_write(void* d) {
-  auto* p = static_cast<UvEvents*>(d);
-  uv_events_set(p, p->events & ~UV_WRITABLE);
-}
-// The context is being freed: the poll handle (and p) are freed in the close callback, so
-// the loop must run once more.
-void uv_cleanup(void* d) {
-  auto* p = static_cast<UvEvents*>(d);
-  p->context = nullptr;
-  uv_close(reinterpret_cast<uv_handle_t*>(&p->handle),
-           [](uv_handle_t* h) { delete static_cast<UvEvents*>(h->data); });
-}
-
-bool uv_attach(redisAsyncContext* ac, uv_loop_t* loop) {
-  if (ac->ev.data != nullptr) return false;
-  auto* p = new UvEvents{ac, {}, 0};
-  if (uv_poll_init(loop, &p->handle, ac->c.fd) != 0) {
-    delete p;
-    return false;
-  }
-  p->handle.data = p;
-  ac->ev.addRead = uv_add_read;
-  ac->ev.delRead = uv_del_read;
-  ac->ev.addWrite = uv_add_write;
-  ac->ev.delWrite = uv_del_write;
-  ac->ev.cleanup = uv_cleanup;
-  ac->ev.data = p;
-  return true;
-}
 
 bool numeric_ip(const std::string& ip) {
   unsigned char buf[16];
@@ -173,7 +108,7 @@ void RedisLink::start_connect() {
     lost(last_error_.c_str());
     return;
   }
-  if (!uv_attach(ac, loop_)) {
+  if (!redis_uv_attach(ac, loop_)) {
     redisAsyncFree(ac);
     last_error_ = "cannot attach to the loop";
     lost(last_error_.c_str());
@@ -250,6 +185,12 @@ void RedisLink::on_reply(redisAsyncContext* ac, void* r, void* privdata) {
     self->last_error_ = "connection lost";
     self->set_state(LinkState::down);
   }
+  if (reply && reply->type == REDIS_REPLY_ERROR && reply->len >= 8 &&
+      std::string_view(reply->str, 8) == "NOSCRIPT" && self->ctx_ == ac &&
+      self->state_ == LinkState::up) {
+    ++self->noscripts_;
+    self->load_scripts();  // for the next EVALSHA (sending from a callback is allowed)
+  }
   uint32_t slot;
   if (self->find(reinterpret_cast<uintptr_t>(privdata), &slot) == nullptr) return;  // late
   self->finish(slot, reply ? LinkResult::reply : LinkResult::failed, reply);
@@ -322,8 +263,61 @@ void RedisLink::cancel(Ticket t) {
   --live_;
 }
 
+void RedisLink::set_scripts(std::vector<std::string> bodies) {
+  scripts_ = std::move(bodies);
+  shas_.clear();
+  for (const auto& b : scripts_) {
+    unsigned char md[SHA_DIGEST_LENGTH];
+    SHA1(reinterpret_cast<const unsigned char*>(b.data()), b.size(), md);
+    static const char* hex = "0123456789abcdef";
+    std::string h;
+    for (unsigned char c : md) {
+      h += hex[c >> 4];
+      h += hex[c & 15];
+    }
+    shas_.push_back(std::move(h));
+  }
+}
+
+void RedisLink::load_scripts() {
+  for (const auto& b : scripts_) {
+    const char* argv[3] = {"SCRIPT", "LOAD", b.data()};
+    size_t len[3] = {6, 4, b.size()};
+    redisAsyncCommandArgv(ctx_, &RedisLink::on_script_load, nullptr, 3, argv, len);
+  }
+}
+
+void RedisLink::on_script_load(redisAsyncContext* ac, void* r, void*) {
+  auto* self = static_cast<RedisLink*>(ac->data);
+  auto* reply = static_cast<redisReply*>(r);
+  if (self == nullptr || reply == nullptr || reply->type != REDIS_REPLY_ERROR) return;
+  // A script Redis refuses is a bug of ours: say so once; its EVALSHAs get NOSCRIPT.
+  if (!self->script_error_logged_) {
+    self->script_error_logged_ = true;
+    logf(LogLevel::error, "redis %s:%u: SCRIPT LOAD failed: %.*s", self->opts_.ip.c_str(),
+         static_cast<unsigned>(self->opts_.port), static_cast<int>(reply->len), reply->str);
+  }
+}
+
+Ticket RedisLink::evalsha(size_t index, const std::vector<std::string_view>& keys,
+                          const std::vector<std::string_view>& args, ReplyFn done,
+                          uint64_t timeout_ms) {
+  if (index >= shas_.size()) return 0;
+  std::string nkeys = std::to_string(keys.size());
+  std::vector<std::string_view> argv;
+  argv.reserve(3 + keys.size() + args.size());
+  argv.push_back("EVALSHA");
+  argv.push_back(shas_[index]);
+  argv.push_back(nkeys);
+  argv.insert(argv.end(), keys.begin(), keys.end());
+  argv.insert(argv.end(), args.begin(), args.end());
+  return command(argv, std::move(done), timeout_ms);
+}
+
 void RedisLink::set_state(LinkState s) {
   if (s == state_) return;
+  // Pipelined ahead of every command the state change lets callers send.
+  if (s == LinkState::up && ctx_) load_scripts();
   LinkState was = state_;
   state_ = s;
   uint64_t t = now();

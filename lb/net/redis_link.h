@@ -1,6 +1,6 @@
 #pragma once
 // One connection to Redis on one libuv loop, for the shared pin store (plan-15 §1):
-// hiredis 0.14's async API through a libuv adapter (hiredis 1.0's, see redis_link.cpp).
+// hiredis 0.14's async API through a libuv adapter (hiredis 1.0's: redis_uv_adapter.h).
 // hiredis 0.14 has no command or connect timeouts, so the link adds them: every command
 // carries its own deadline on one uv timer; a reply that arrives after its deadline (or
 // after cancel) is dropped by a generation check. A link whose oldest command is older than
@@ -77,6 +77,16 @@ class RedisLink {
   // ticket that has already finished.
   void cancel(Ticket t);
 
+  // Lua scripts sent as SCRIPT LOAD on every connect, before any command can be sent (so an
+  // EVALSHA that follows finds them), and again after a NOSCRIPT reply (a SCRIPT FLUSH, a
+  // failover): that one command gets the NOSCRIPT error (the caller falls back as for any
+  // error), the next finds the script. Set before connect().
+  void set_scripts(std::vector<std::string> bodies);
+  // EVALSHA of script `index` (of set_scripts) with `keys` and `args`; as command().
+  Ticket evalsha(size_t index, const std::vector<std::string_view>& keys,
+                 const std::vector<std::string_view>& args, ReplyFn done, uint64_t timeout_ms = 0);
+  const std::string& script_sha(size_t index) const { return shas_[index]; }
+
   LinkState state() const { return state_; }
   void on_state(StateFn fn) { on_state_ = std::move(fn); }
   const std::string& last_error() const { return last_error_; }
@@ -85,6 +95,7 @@ class RedisLink {
   uint64_t timeouts() const { return timeouts_; }
   uint64_t stuck() const { return stuck_; }
   uint64_t connects() const { return connects_; }
+  uint64_t noscripts() const { return noscripts_; }
 
  private:
   struct Waiter {
@@ -104,6 +115,8 @@ class RedisLink {
   static void on_reply(redisAsyncContext* ac, void* reply, void* privdata);
   static void on_auth(redisAsyncContext* ac, void* reply, void* privdata);
   static void on_timer(uv_timer_t* t);
+  static void on_script_load(redisAsyncContext* ac, void* reply, void* privdata);
+  void load_scripts();
 
   void start_connect();
   void lost(const char* why);  // the context is gone (hiredis freed it): down + back-off
@@ -140,7 +153,10 @@ class RedisLink {
   uint64_t reconnect_at_ms_ = 0;  // 0: none scheduled
   uint64_t down_since_ms_ = 0;
   uint64_t rng_;
-  uint64_t timeouts_ = 0, stuck_ = 0, connects_ = 0;
+  uint64_t timeouts_ = 0, stuck_ = 0, connects_ = 0, noscripts_ = 0;
+  std::vector<std::string> scripts_;
+  std::vector<std::string> shas_;  // lowercase hex SHA1 of each script
+  bool script_error_logged_ = false;
 };
 
 }  // namespace lb::net

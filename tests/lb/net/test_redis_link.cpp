@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "lb/core/store_scripts.h"
 #include "lb/net/redis_link.h"
 
 using namespace lb::net;
@@ -342,6 +343,49 @@ TEST_CASE("redis link: AUTH first; a wrong password keeps the link down") {
     CHECK(bad.state() != LinkState::up);
     CHECK(bad.connects() >= 2);
     CHECK(bad.last_error().find("wrong") == std::string::npos);
+  }
+  l.until([] { return false; }, 20);
+}
+
+TEST_CASE("redis link: scripts are loaded on connect, and again after NOSCRIPT") {
+  if (!have_redis()) return;
+  RedisServer redis;
+  REQUIRE(redis.ok());
+  Loop l;
+  {
+    RedisLink link(&l.loop);
+    link.set_scripts({std::string(lb::store_scripts::pin_claim)});
+    REQUIRE(link.script_sha(0).size() == 40);
+    REQUIRE(link.connect(opts(redis.port())));
+    REQUIRE(l.until([&] { return link.state() == LinkState::up; }, 3000));
+    // Sent at once after up: the loads are ahead of it on the wire.
+    int n = 0;
+    std::vector<std::string> got;
+    auto collect = [&](LinkResult r, const redisReply* reply) {
+      ++n;
+      got.clear();
+      if (r != LinkResult::reply) return got.push_back("no reply");
+      if (reply->type == REDIS_REPLY_ERROR) return got.push_back(std::string(reply->str, 8));
+      for (size_t i = 0; i < reply->elements; ++i) {
+        const redisReply* e = reply->element[i];
+        got.push_back(e->type == REDIS_REPLY_INTEGER ? std::to_string(e->integer)
+                                                     : std::string(e->str, e->len));
+      }
+    };
+    CHECK(link.evalsha(0, {"corral:pin:1"}, {"v1|kupo-1|5|none", "60000"}, collect) != 0);
+    REQUIRE(l.until([&] { return n == 1; }, 2000));
+    CHECK(got == std::vector<std::string>{"1", "v1|kupo-1|5|none"});
+
+    Outcome flushed;
+    link.command({"SCRIPT", "FLUSH"}, flushed.fn());
+    link.evalsha(0, {"corral:pin:1"}, {"v1|kupo-2|6|none", "60000"}, collect);
+    REQUIRE(l.until([&] { return n == 2; }, 2000));
+    CHECK(got == std::vector<std::string>{"NOSCRIPT"});
+    CHECK(link.noscripts() == 1);
+    link.evalsha(0, {"corral:pin:1"}, {"v1|kupo-2|6|none", "60000"}, collect);
+    REQUIRE(l.until([&] { return n == 3; }, 2000));
+    CHECK(got == std::vector<std::string>{"0", "v1|kupo-1|5|none"});
+    CHECK(link.evalsha(7, {}, {}, collect) == 0);  // no such script
   }
   l.until([] { return false; }, 20);
 }
