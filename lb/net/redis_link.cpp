@@ -280,17 +280,21 @@ void RedisLink::set_scripts(std::vector<std::string> bodies) {
 }
 
 void RedisLink::load_scripts() {
+  if (loading_ != 0) return;  // a burst of NOSCRIPT replies reloads once
   for (const auto& b : scripts_) {
     const char* argv[3] = {"SCRIPT", "LOAD", b.data()};
     size_t len[3] = {6, 4, b.size()};
-    redisAsyncCommandArgv(ctx_, &RedisLink::on_script_load, nullptr, 3, argv, len);
+    if (redisAsyncCommandArgv(ctx_, &RedisLink::on_script_load, nullptr, 3, argv, len) == REDIS_OK)
+      ++loading_;
   }
 }
 
 void RedisLink::on_script_load(redisAsyncContext* ac, void* r, void*) {
   auto* self = static_cast<RedisLink*>(ac->data);
   auto* reply = static_cast<redisReply*>(r);
-  if (self == nullptr || reply == nullptr || reply->type != REDIS_REPLY_ERROR) return;
+  if (self == nullptr) return;
+  if (self->loading_ > 0) --self->loading_;  // NULL too: the context went away
+  if (reply == nullptr || reply->type != REDIS_REPLY_ERROR) return;
   // A script Redis refuses is a bug of ours: say so once; its EVALSHAs get NOSCRIPT.
   if (!self->script_error_logged_) {
     self->script_error_logged_ = true;

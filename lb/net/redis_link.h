@@ -157,6 +157,7 @@ class RedisLink {
   std::vector<std::string> scripts_;
   std::vector<std::string> shas_;  // lowercase hex SHA1 of each script
   bool script_error_logged_ = false;
+  size_t loading_ = 0;  // SCRIPT LOADs not yet answered
 };
 
 }  // namespace lb::net
