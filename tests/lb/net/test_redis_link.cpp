@@ -1,0 +1,393 @@
+// RedisLink against a real redis-server that the test starts on a free loopback port
+// (redis-server has no "port 0"): round trip, per-command timeout while Redis is SIGSTOPped
+// and the late reply dropped, stuck detection, commands failing at once when Redis dies,
+// reconnect after a restart, AUTH. The server is SIGKILLed by RAII (and by PDEATHSIG if
+// the test process itself dies). Skipped when redis-server is not installed.
+#include <doctest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "lb/core/store_scripts.h"
+#include "lb/net/redis_link.h"
+
+using namespace lb::net;
+
+namespace {
+
+const char* kRedis = "/usr/bin/redis-server";
+
+uint16_t free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+bool port_open(uint16_t port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  close(fd);
+  return ok;
+}
+
+// One redis-server child; killed (SIGKILL) and reaped by the destructor.
+class RedisServer {
+ public:
+  explicit RedisServer(std::string password = "") : password_(std::move(password)) {
+    for (int i = 0; i < 5 && pid_ <= 0; ++i) start(free_port());
+  }
+  ~RedisServer() { kill(); }
+  bool ok() const { return pid_ > 0; }
+  uint16_t port() const { return port_; }
+  void pause() { ::kill(pid_, SIGSTOP); }
+  void resume() { ::kill(pid_, SIGCONT); }
+  void kill() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+  // Starts again on the same port (retrying while the old socket lingers).
+  bool restart() {
+    kill();
+    for (int i = 0; i < 20 && pid_ <= 0; ++i) {
+      start(port_);
+      if (pid_ <= 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return ok();
+  }
+
+ private:
+  void start(uint16_t port) {
+    std::string p = std::to_string(port);
+    std::vector<std::string> args = {kRedis,      "--port",           p,    "--bind",
+                                     "127.0.0.1", "--save",           "",   "--appendonly",
+                                     "no",        "--protected-mode", "no", "--logfile",
+                                     "/dev/null", "--daemonize",      "no"};
+    if (!password_.empty()) {
+      args.push_back("--requirepass");
+      args.push_back(password_);
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      std::vector<char*> av;
+      for (auto& a : args) av.push_back(a.data());
+      av.push_back(nullptr);
+      execv(kRedis, av.data());
+      _exit(127);
+    }
+    for (int i = 0; i < 100; ++i) {                       // up to 5 s
+      if (waitpid(pid, nullptr, WNOHANG) == pid) return;  // e.g. address in use
+      if (port_open(port)) {
+        pid_ = pid;
+        port_ = port;
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ::kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+  }
+
+  std::string password_;
+  pid_t pid_ = -1;
+  uint16_t port_ = 0;
+};
+
+struct Loop {
+  uv_loop_t loop{};
+  Loop() { uv_loop_init(&loop); }
+  ~Loop() {
+    uv_run(&loop, UV_RUN_NOWAIT);  // the closes of freed links
+    uv_run(&loop, UV_RUN_NOWAIT);
+    uv_loop_close(&loop);
+  }
+  // Runs the loop until pred() or ms elapse; returns pred().
+  bool until(const std::function<bool()>& pred, uint64_t ms) {
+    uv_timer_t t;
+    uv_timer_init(&loop, &t);
+    bool expired = false;
+    t.data = &expired;
+    uv_timer_start(
+        &t, [](uv_timer_t* h) { *static_cast<bool*>(h->data) = true; }, ms, 0);
+    while (!pred() && !expired) uv_run(&loop, UV_RUN_ONCE);
+    uv_close(reinterpret_cast<uv_handle_t*>(&t), nullptr);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    return pred();
+  }
+};
+
+RedisLinkOptions opts(uint16_t port, std::string password = "", uint64_t timeout_ms = 1000) {
+  RedisLinkOptions o;
+  o.ip = "127.0.0.1";
+  o.port = port;
+  o.password = std::move(password);
+  o.timeout_ms = timeout_ms;
+  return o;
+}
+
+struct Outcome {
+  int calls = 0;
+  LinkResult result = LinkResult::failed;
+  std::string text;
+  RedisLink::ReplyFn fn() {
+    return [this](LinkResult r, const redisReply* reply) {
+      ++calls;
+      result = r;
+      if (reply && reply->str) text.assign(reply->str, reply->len);
+    };
+  }
+};
+
+bool have_redis() {
+  if (access(kRedis, X_OK) == 0) return true;
+  MESSAGE("redis-server is not installed (scripts/install-deps.sh): skipped");
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("redis link: back-off doubles from min to max within the jitter") {
+  CHECK(link_backoff_ms(0, 100, 5000, 1.0) == 100);
+  CHECK(link_backoff_ms(1, 100, 5000, 1.0) == 200);
+  CHECK(link_backoff_ms(5, 100, 5000, 1.0) == 3200);
+  CHECK(link_backoff_ms(6, 100, 5000, 1.0) == 5000);
+  CHECK(link_backoff_ms(60, 100, 5000, 1.0) == 5000);
+  CHECK(link_backoff_ms(0, 100, 5000, 0.8) == 80);
+  CHECK(link_backoff_ms(6, 100, 5000, 1.2) == 6000);
+  CHECK(link_backoff_ms(0, 100, 5000, 3.0) == 120);  // jitter is clamped to ±20%
+}
+
+TEST_CASE("redis link: a host name is refused (no getaddrinfo on a worker)") {
+  Loop l;
+  RedisLink link(&l.loop);
+  auto o = opts(6379);
+  o.ip = "localhost";
+  CHECK_FALSE(link.connect(o));
+  CHECK(link.state() == LinkState::down);
+  CHECK(link.last_error().find("numeric") != std::string::npos);
+  Outcome out;
+  CHECK(link.command({"PING"}, out.fn()) == 0);
+  CHECK(out.calls == 0);
+}
+
+TEST_CASE("redis link: round trip, cancel, and a late reply after SIGSTOP is dropped") {
+  if (!have_redis()) return;
+  RedisServer redis;
+  REQUIRE(redis.ok());
+  Loop l;
+  {
+    RedisLink link(&l.loop);
+    std::vector<LinkState> states;
+    link.on_state([&](LinkState s) { states.push_back(s); });
+    REQUIRE(link.connect(opts(redis.port())));
+    REQUIRE(l.until([&] { return link.state() == LinkState::up; }, 3000));
+
+    Outcome set, get;
+    CHECK(link.command({"SET", "k", "v1|kupo-2|7|none"}, set.fn()) != 0);
+    CHECK(link.command({"GET", "k"}, get.fn()) != 0);
+    REQUIRE(l.until([&] { return get.calls == 1; }, 2000));
+    CHECK(set.calls == 1);
+    CHECK(set.result == LinkResult::reply);
+    CHECK(get.result == LinkResult::reply);
+    CHECK(get.text == "v1|kupo-2|7|none");
+
+    // Cancelled: the reply comes back and is dropped.
+    Outcome cancelled, after;
+    Ticket t = link.command({"GET", "k"}, cancelled.fn());
+    link.cancel(t);
+    link.command({"PING"}, after.fn());
+    REQUIRE(l.until([&] { return after.calls == 1; }, 2000));
+    CHECK(cancelled.calls == 0);
+
+    // Silent Redis: the command times out at its own deadline...
+    redis.pause();
+    Outcome slow;
+    auto t0 = std::chrono::steady_clock::now();
+    link.command({"GET", "k"}, slow.fn(), 80);
+    REQUIRE(l.until([&] { return slow.calls == 1; }, 2000));
+    auto waited =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+            .count();
+    CHECK(slow.result == LinkResult::timeout);
+    CHECK(waited >= 70);
+    CHECK(waited < 400);
+    CHECK(link.timeouts() == 1);
+    CHECK(link.state() == LinkState::up);  // not yet stuck (500 ms)
+    // ...and its late reply, once Redis runs again, is dropped: replies come in order, so
+    // when the next command is answered the late one has been seen.
+    redis.resume();
+    Outcome next;
+    link.command({"GET", "k"}, next.fn());
+    REQUIRE(l.until([&] { return next.calls == 1; }, 2000));
+    CHECK(next.result == LinkResult::reply);
+    CHECK(next.text == "v1|kupo-2|7|none");
+    CHECK(slow.calls == 1);
+    CHECK(link.outstanding() == 0);
+    CHECK(link.connects() == 1);
+    CHECK(states == std::vector<LinkState>{LinkState::connecting, LinkState::up});
+  }
+  l.until([] { return false; }, 20);  // let the adapter's poll handle close
+}
+
+TEST_CASE("redis link: a silent Redis is declared stuck, then the link reconnects") {
+  if (!have_redis()) return;
+  RedisServer redis;
+  REQUIRE(redis.ok());
+  Loop l;
+  {
+    RedisLink link(&l.loop);
+    REQUIRE(link.connect(opts(redis.port(), "", 50)));
+    REQUIRE(l.until([&] { return link.state() == LinkState::up; }, 3000));
+    redis.pause();
+    Outcome a;
+    link.command({"PING"}, a.fn());
+    REQUIRE(l.until([&] { return a.calls == 1; }, 1000));
+    CHECK(a.result == LinkResult::timeout);
+    auto t0 = std::chrono::steady_clock::now();
+    REQUIRE(l.until([&] { return link.state() == LinkState::down; }, 3000));
+    auto waited =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+            .count();
+    CHECK(waited < 1000);
+    CHECK(link.stuck() == 1);
+    Outcome b;
+    CHECK(link.command({"PING"}, b.fn()) == 0);  // down: not sent, never called
+    redis.resume();
+    REQUIRE(l.until([&] { return link.state() == LinkState::up; }, 3000));
+    CHECK(link.connects() == 2);
+    Outcome c;
+    link.command({"PING"}, c.fn());
+    REQUIRE(l.until([&] { return c.calls == 1; }, 2000));
+    CHECK(c.result == LinkResult::reply);
+    CHECK(c.text == "PONG");
+    CHECK(b.calls == 0);
+    CHECK(a.calls == 1);
+  }
+  l.until([] { return false; }, 20);
+}
+
+TEST_CASE("redis link: Redis killed fails outstanding commands at once; restart reconnects") {
+  if (!have_redis()) return;
+  RedisServer redis;
+  REQUIRE(redis.ok());
+  Loop l;
+  {
+    RedisLink link(&l.loop);
+    REQUIRE(link.connect(opts(redis.port(), "", 50)));
+    REQUIRE(l.until([&] { return link.state() == LinkState::up; }, 3000));
+    redis.pause();
+    Outcome pending;
+    link.command({"PING"}, pending.fn(), 5000);
+    l.until([] { return false; }, 30);
+    CHECK(pending.calls == 0);
+    redis.kill();  // the kernel resets the connection: EOF at once
+    // (hiredis 0.14's own libuv adapter missed the reset: only stuck detection, at 500 ms.)
+    REQUIRE(l.until([&] { return pending.calls == 1; }, 400));
+    CHECK(pending.result == LinkResult::failed);
+    CHECK(link.state() != LinkState::up);
+    REQUIRE(redis.restart());
+    REQUIRE(l.until([&] { return link.state() == LinkState::up; }, 8000));
+    CHECK(link.connects() >= 2);
+    Outcome c;
+    link.command({"ECHO", "back"}, c.fn());
+    REQUIRE(l.until([&] { return c.calls == 1; }, 2000));
+    CHECK(c.text == "back");
+  }
+  l.until([] { return false; }, 20);
+}
+
+TEST_CASE("redis link: AUTH first; a wrong password keeps the link down") {
+  if (!have_redis()) return;
+  RedisServer redis("s3cret-pw");
+  REQUIRE(redis.ok());
+  Loop l;
+  {
+    RedisLink good(&l.loop);
+    REQUIRE(good.connect(opts(redis.port(), "s3cret-pw")));
+    REQUIRE(l.until([&] { return good.state() == LinkState::up; }, 3000));
+    Outcome c;
+    good.command({"SET", "a", "1"}, c.fn());
+    REQUIRE(l.until([&] { return c.calls == 1; }, 2000));
+    CHECK(c.result == LinkResult::reply);
+    CHECK(c.text == "OK");
+
+    RedisLink bad(&l.loop);
+    int ups = 0;
+    bad.on_state([&](LinkState s) { ups += s == LinkState::up; });
+    REQUIRE(bad.connect(opts(redis.port(), "wrong")));
+    REQUIRE(l.until([&] { return bad.last_error() == "authentication failed"; }, 3000));
+    l.until([] { return false; }, 400);  // at least one retry at the back-off's pace
+    CHECK(ups == 0);
+    CHECK(bad.state() != LinkState::up);
+    CHECK(bad.connects() >= 2);
+    CHECK(bad.last_error().find("wrong") == std::string::npos);
+  }
+  l.until([] { return false; }, 20);
+}
+
+TEST_CASE("redis link: scripts are loaded on connect, and again after NOSCRIPT") {
+  if (!have_redis()) return;
+  RedisServer redis;
+  REQUIRE(redis.ok());
+  Loop l;
+  {
+    RedisLink link(&l.loop);
+    link.set_scripts({std::string(lb::store_scripts::pin_claim)});
+    REQUIRE(link.script_sha(0).size() == 40);
+    REQUIRE(link.connect(opts(redis.port())));
+    REQUIRE(l.until([&] { return link.state() == LinkState::up; }, 3000));
+    // Sent at once after up: the loads are ahead of it on the wire.
+    int n = 0;
+    std::vector<std::string> got;
+    auto collect = [&](LinkResult r, const redisReply* reply) {
+      ++n;
+      got.clear();
+      if (r != LinkResult::reply) return got.push_back("no reply");
+      if (reply->type == REDIS_REPLY_ERROR) return got.push_back(std::string(reply->str, 8));
+      for (size_t i = 0; i < reply->elements; ++i) {
+        const redisReply* e = reply->element[i];
+        got.push_back(e->type == REDIS_REPLY_INTEGER ? std::to_string(e->integer)
+                                                     : std::string(e->str, e->len));
+      }
+    };
+    CHECK(link.evalsha(0, {"corral:pin:1"}, {"v1|kupo-1|5|none", "60000"}, collect) != 0);
+    REQUIRE(l.until([&] { return n == 1; }, 2000));
+    CHECK(got == std::vector<std::string>{"1", "v1|kupo-1|5|none"});
+
+    Outcome flushed;
+    link.command({"SCRIPT", "FLUSH"}, flushed.fn());
+    // Two in flight both miss (one reload); the next finds the script again.
+    link.evalsha(0, {"corral:pin:1"}, {"v1|kupo-2|6|none", "60000"}, collect);
+    link.evalsha(0, {"corral:pin:1"}, {"v1|kupo-2|6|none", "60000"}, collect);
+    REQUIRE(l.until([&] { return n == 3; }, 2000));
+    CHECK(got == std::vector<std::string>{"NOSCRIPT"});
+    CHECK(link.noscripts() == 2);
+    link.evalsha(0, {"corral:pin:1"}, {"v1|kupo-2|6|none", "60000"}, collect);
+    REQUIRE(l.until([&] { return n == 4; }, 2000));
+    CHECK(got == std::vector<std::string>{"0", "v1|kupo-1|5|none"});
+    CHECK(link.evalsha(7, {}, {}, collect) == 0);  // no such script
+  }
+  l.until([] { return false; }, 20);
+}
