@@ -5,6 +5,7 @@ late header closes the connection without a reply and is logged. A listener with
 option answers "PROXY ..." with 400 as before. On a TLS listener the v2 header and the
 ClientHello arrive in one segment and the handshake still works (corral takes exactly the
 header's bytes). Raw sockets throughout; everything on 127.0.0.1."""
+import signal
 import socket
 import ssl
 import struct
@@ -275,6 +276,79 @@ class ProxyProtocol(harness.OneBackendSuite):
         # Without the header, the ClientHello itself is a malformed header: closed.
         with self.assertRaises((ConnectionError, ssl.SSLError, OSError)):
             tls_exchange(port, b"", request("/tls-none"), self.certs)
+
+
+class StopWithPendingHeader(harness.unittest.TestCase):
+    def test_sigterm_closes_a_connection_still_in_its_header(self):
+        backend = harness.RecordingBackend()
+        corral = None
+        try:
+            corral = harness.Corral(
+                "workers: 1\nadmin: {listen: 127.0.0.1:0}\nlisteners:\n"
+                "  - name: public\n    listen: 127.0.0.1:0\n    proxy_protocol: true\n"
+                "    routes: [{prefix: /, pool: bf}]\n"
+                "limits: {header_timeout: 30s}\nstop_timeout: 20s\n"
+                "pools:\n  bf:\n    kind: http\n"
+                "    backends: [{name: bf-1, address: 127.0.0.1:%d}]\n" % backend.port)
+            s = socket.create_connection(("127.0.0.1", corral.port), timeout=10)
+            try:
+                s.sendall(b"PROXY TCP4 10.0.0.1 ")
+                time.sleep(0.2)
+                start = time.time()
+                rc, corral = corral.stop(), None
+                self.assertEqual(rc, 0)
+                # Not held until header_timeout nor stop_timeout: nothing to finish.
+                self.assertLess(time.time() - start, 8)
+                s.settimeout(5)
+                try:
+                    self.assertEqual(s.recv(100), b"")
+                except ConnectionResetError:
+                    pass
+            finally:
+                s.close()
+        finally:
+            if corral:
+                corral.stop()
+            backend.close()
+
+
+class ReloadSwitchesTheOption(harness.unittest.TestCase):
+    def test_reload_applies_to_new_connections_only(self):
+        backend = harness.RecordingBackend()
+
+        def cfg(on):
+            return ("workers: 1\nadmin: {listen: 127.0.0.1:0}\nlisteners:\n"
+                    "  - name: public\n    listen: 127.0.0.1:0\n%s"
+                    "    routes: [{prefix: /, pool: bf}]\n"
+                    "pools:\n  bf:\n    kind: http\n"
+                    "    backends: [{name: bf-1, address: 127.0.0.1:%d}]\n"
+                    % ("    proxy_protocol: true\n" if on else "", backend.port))
+
+        corral = harness.Corral(cfg(False))
+        try:
+            port = corral.port
+            # An idle keep-alive connection opened before the reload.
+            old = socket.create_connection(("127.0.0.1", port), timeout=10)
+            old.sendall(b"GET /before HTTP/1.1\r\nHost: t\r\n\r\n")
+            self.assertEqual(status_of(old.recv(65536)), 200)
+            mark = len(corral.proc.lines)
+            corral.rewrite(cfg(True))
+            corral.proc.send(signal.SIGHUP)
+            line = corral.proc.wait_line(r"config reload(ed| failed).*", start=mark).group(0)
+            self.assertIn("listener public changed", line)
+            out = harness.raw(port, v1("203.0.113.50") + request("/after"))
+            self.assertEqual(status_of(out), 200, out)
+            # The old connection still speaks plain HTTP.
+            old.sendall(request("/old-again"))
+            self.assertEqual(status_of(old.recv(65536)), 200)
+            old.close()
+            with backend.lock:
+                after = [r for r in backend.requests if b"/after" in r.split(b"\r\n")[0]]
+            self.assertEqual(len(after), 1)
+            self.assertIn(b"X-Forwarded-For: 203.0.113.50", after[0])
+        finally:
+            self.assertEqual(corral.stop(), 0)
+            backend.close()
 
 
 if __name__ == "__main__":
