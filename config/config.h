@@ -52,6 +52,9 @@ struct Listener {
   Address listen;
   std::optional<Tls> tls;
   std::vector<Route> routes;
+  // Connections start with a PROXY protocol v1/v2 header naming the real client (an L4
+  // balancer in front); without one they are closed.
+  bool proxy_protocol = false;
 };
 
 struct Sticky {

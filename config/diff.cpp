@@ -86,7 +86,8 @@ std::vector<std::string> describe_changes(const Config& before, const Config& af
   diff_named(
       before.listeners, after.listeners, "listener", "", listener_name,
       [](const Listener& a, const Listener& b) {
-        return a.listen.text == b.listen.text && a.tls == b.tls;
+        return a.listen.text == b.listen.text && a.tls == b.tls &&
+               a.proxy_protocol == b.proxy_protocol;
       },
       out);
   for_common(before.listeners, after.listeners, listener_name,

@@ -192,6 +192,7 @@ std::shared_ptr<const Runtime> build_runtime(const config::Config& cfg, Registry
     RuntimeListener& rl = rt->listeners.emplace_back();
     rl.name = l.name;
     rl.listen = l.listen;
+    rl.proxy_protocol = l.proxy_protocol;
     rl.stats = registry.listener(l.name);
     if (l.tls) {
       rl.tls = true;

@@ -75,6 +75,9 @@ struct RuntimeListener {
   bool tls = false;
   TlsContext tls_context;
   std::vector<RouteSpec> routes;
+  // Read a PROXY protocol header before anything else (new connections; a reload that
+  // changes it leaves open ones as they are).
+  bool proxy_protocol = false;
   std::shared_ptr<ListenerStats> stats;
   // Per route (same order): requests refused by client_rate_limit; kept across reloads.
   std::vector<std::shared_ptr<std::atomic<uint64_t>>> limited;

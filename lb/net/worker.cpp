@@ -11,6 +11,7 @@
 #include "lb/http/ws_frame.h"
 #include "lb/net/client_conn.h"
 #include "lb/net/log.h"
+#include "lb/net/proxy_preface.h"
 #include "lb/net/socket_address.h"
 #include "lb/net/tcp_stream.h"
 #include "lb/net/tls_stream.h"
@@ -298,30 +299,54 @@ void Worker::accept_ready(Listener& l) {
       log_limited("listener %s: accept: %s", l.name.c_str(), std::strerror(err));
       return;
     }
-    auto tcp = std::make_unique<TcpStream>(&loop_, buffers_);
-    if (int rc = uv_tcp_open(tcp->tcp(), fd); rc != 0) {
-      // Not expected for a fresh descriptor.
-      log_limited("listener %s: cannot adopt a client socket: %s", l.name.c_str(), uv_strerror(rc));
-      ::close(fd);
-      // Go on: the connection's first read fails and its close path releases the
-      // initialised handle, which a plain destructor could not.
-    }
-    uint8_t ip[16];
-    size_t ip_len = peer_ip(tcp->tcp(), ip);
-    uv_tcp_nodelay(tcp->tcp(), 1);
-    std::unique_ptr<Stream> stream = std::move(tcp);
-    if (ls[l.index].tls) {
-      // TLS listener: the connection reads and writes through the TLS stream; the handshake
-      // runs on its first bytes, under the connection's header deadline.
-      const TlsContext& ctx = ls[l.index].tls_context;
-      if (!ctx) {  // logged when the snapshot was built; never clear text instead
-        Discarded::close(std::move(stream));
-        continue;
-      }
-      stream = std::make_unique<TlsStream>(std::move(stream), ctx.get(), TlsStream::Mode::server);
-    }
-    ClientConn::open(*this, std::move(stream), l.index, ip, ip_len);
+    if (ls[l.index].proxy_protocol)
+      ProxyPreface::start(*this, fd, l.name, l.index);  // adopt_client once the header is read
+    else
+      adopt_client(fd, l.name, l.index, nullptr, 0);
   }
+}
+
+void Worker::adopt_client(int fd, const std::string& name, size_t index, const uint8_t* given_ip,
+                          size_t given_len) {
+  const auto& ls = runtime_->listeners;
+  if (index >= ls.size() || ls[index].name != name) {
+    index = ls.size();
+    for (size_t i = 0; i < ls.size(); ++i)
+      if (ls[i].name == name) index = i;
+    if (index == ls.size()) {  // removed by a reload while its PROXY header was read
+      ::close(fd);
+      return;
+    }
+  }
+  auto tcp = std::make_unique<TcpStream>(&loop_, buffers_);
+  if (int rc = uv_tcp_open(tcp->tcp(), fd); rc != 0) {
+    // Not expected for a fresh descriptor.
+    log_limited("listener %s: cannot adopt a client socket: %s", name.c_str(), uv_strerror(rc));
+    ::close(fd);
+    // Go on: the connection's first read fails and its close path releases the
+    // initialised handle, which a plain destructor could not.
+  }
+  uint8_t ip[16];
+  size_t ip_len = 0;
+  if (given_ip && (given_len == 4 || given_len == 16)) {
+    std::memcpy(ip, given_ip, given_len);
+    ip_len = given_len;
+  } else {
+    ip_len = peer_ip(tcp->tcp(), ip);
+  }
+  uv_tcp_nodelay(tcp->tcp(), 1);
+  std::unique_ptr<Stream> stream = std::move(tcp);
+  if (ls[index].tls) {
+    // TLS listener: the connection reads and writes through the TLS stream; the handshake
+    // runs on its first bytes, under the connection's header deadline.
+    const TlsContext& ctx = ls[index].tls_context;
+    if (!ctx) {  // logged when the snapshot was built; never clear text instead
+      Discarded::close(std::move(stream));
+      return;
+    }
+    stream = std::make_unique<TlsStream>(std::move(stream), ctx.get(), TlsStream::Mode::server);
+  }
+  ClientConn::open(*this, std::move(stream), index, ip, ip_len);
 }
 
 std::unique_ptr<Stream> Worker::make_stream(const RuntimeBackend* backend) {
@@ -378,6 +403,21 @@ void Worker::untrack(ClientConn* c) {
   if (stopping_) maybe_finish_stop();
 }
 
+void Worker::track_preface(ProxyPreface* p) {
+  p->track_index = prefaces_.size();
+  prefaces_.push_back(p);
+}
+
+void Worker::untrack_preface(ProxyPreface* p) {
+  size_t i = p->track_index;
+  if (i < prefaces_.size() && prefaces_[i] == p) {
+    prefaces_[i] = prefaces_.back();
+    prefaces_[i]->track_index = i;
+    prefaces_.pop_back();
+  }
+  if (stopping_) maybe_finish_stop();
+}
+
 void Worker::track_tunnel(Tunnel* t) {
   t->track_index = tunnels_.size();
   tunnels_.push_back(t);
@@ -412,12 +452,14 @@ void Worker::begin_stop() {
   upstreams_.close_all();
   std::vector<ClientConn*> conns = conns_;
   for (ClientConn* c : conns) c->stop_gracefully();
+  std::vector<ProxyPreface*> prefaces = prefaces_;  // no request yet: nothing to finish
+  for (ProxyPreface* p : prefaces) p->abort();
   uv_timer_start(&deadline_, &Worker::on_deadline, stop_deadline_ms_.load(), 0);
   maybe_finish_stop();
 }
 
 void Worker::maybe_finish_stop() {
-  if (!conns_.empty() || !tunnels_.empty() || async_closed_) return;
+  if (!conns_.empty() || !tunnels_.empty() || !prefaces_.empty() || async_closed_) return;
   async_closed_ = true;
   upstreams_.close_all();
   uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);

@@ -26,6 +26,7 @@
 namespace lb::net {
 
 class ClientConn;
+class ProxyPreface;
 class Tunnel;
 class TlsStream;
 struct RequestState;
@@ -92,6 +93,16 @@ class Worker {
   void track_tunnel(Tunnel* t);
   void untrack_tunnel(Tunnel* t);
   size_t tunnel_count() const { return tunnels_.size(); }
+  // Connections of proxy_protocol listeners whose PROXY header is still awaited.
+  void track_preface(ProxyPreface* p);
+  void untrack_preface(ProxyPreface* p);
+  size_t preface_count() const { return prefaces_.size(); }
+  // Serves an accepted client socket of listener `name` (index: where it was; a reload
+  // may have moved it, or removed it: then the socket is closed): a TcpStream, TLS on a
+  // TLS listener, a ClientConn. ip: the client's address bytes (4 or 16) from a PROXY
+  // header, or null for the socket's own peer.
+  void adopt_client(int fd, const std::string& name, size_t index, const uint8_t* ip,
+                    size_t ip_len);
   static constexpr uint64_t kTunnelCheckMs = 250;
   unsigned index() const { return index_; }
 
@@ -135,6 +146,7 @@ class Worker {
   FdReserve reserve_;  // freed for one accept when out of descriptors
   std::vector<ClientConn*> conns_;
   std::vector<Tunnel*> tunnels_;
+  std::vector<ProxyPreface*> prefaces_;
   uv_timer_t tunnel_check_{};  // runs only while there are tunnels
   std::mutex pending_mu_;      // guards the two lists below, filled by reload()
   std::vector<BoundSocket> pending_add_;

@@ -83,3 +83,10 @@ TEST_CASE("config diff: every limits and sticky field counts") {
   keyed.sticky.keys.push_back({lb::KeySource::header, "x-wallet"});
   CHECK(config::join_changes(config::describe_changes(base, keyed)) == "sticky changed");
 }
+
+TEST_CASE("config diff: proxy_protocol switched on a listener is a changed listener") {
+  config::Config a = cfg(k1);
+  config::Config b = a;
+  b.listeners[0].proxy_protocol = true;
+  CHECK(config::join_changes(config::describe_changes(a, b)) == "listener public changed");
+}
