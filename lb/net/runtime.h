@@ -83,8 +83,18 @@ struct RuntimeListener {
   std::vector<std::shared_ptr<std::atomic<uint64_t>>> limited;
 };
 
+// sticky.store resolved on the control thread (a worker never calls getaddrinfo): the
+// numeric address and the password's value. The other settings are in config.sticky.store.
+struct RuntimeStore {
+  std::string ip;  // numeric IPv4 or IPv6
+  uint16_t port = 0;
+  std::string password;  // empty: no AUTH
+  bool operator==(const RuntimeStore&) const = default;
+};
+
 struct Runtime {
   config::Config config;
+  std::optional<RuntimeStore> store;  // sticky.store configured
   std::vector<RuntimePool> pools;
   std::vector<RuntimeListener> listeners;
 };
