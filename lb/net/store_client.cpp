@@ -175,10 +175,13 @@ void StoreClient::Impl::defer(StoreWaiter* w, StoreAnswer a) {
 void StoreClient::Impl::on_defer(uv_timer_t* t) {
   auto* self = static_cast<Impl*>(t->data);
   if (self == nullptr) return;
-  // A waiter may park again (or cancel another) from its answer: work on a copy.
-  std::vector<Deferred> now = std::move(self->deferred);
-  self->deferred.clear();
-  for (const Deferred& d : now) d.w->store_answer(d.a);
+  // One at a time from the front: an answer may cancel (and free) another waiter still in
+  // the list, or park again.
+  while (!self->deferred.empty()) {
+    Deferred d = self->deferred.front();
+    self->deferred.erase(self->deferred.begin());
+    d.w->store_answer(d.a);
+  }
 }
 
 StoreClient::StoreClient(uv_loop_t* loop, ProxyState& state)

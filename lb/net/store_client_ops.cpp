@@ -23,6 +23,20 @@ std::string number_text(double v) {
   return buf;
 }
 
+// Whether the running configuration has `backend` in `pool`: the Registry never forgets a
+// name, and a pin to a backend this instance no longer has (another instance runs a newer
+// config) must not be adopted.
+bool configured(const ProxyState& state, const std::string& pool, std::string_view backend) {
+  std::shared_ptr<const Runtime> rt = state.runtime.load();
+  if (!rt) return false;
+  for (const RuntimePool& p : rt->pools) {
+    if (p.name != pool) continue;
+    for (const RuntimeBackend& b : p.backends)
+      if (b.name == backend) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 uint64_t StoreClient::Impl::refresh_every_ms() const {
@@ -80,7 +94,7 @@ void StoreClient::Impl::refreshed(const SessionKey& key, const std::string& pool
   // Another instance moved the user and we missed its invalidation: follow it, if the
   // backend it names is one we know in the same pool.
   std::optional<StoredPin> pin = decode_pin(stored);
-  if (!pin) return;
+  if (!pin || !configured(state, pool, pin->backend)) return;
   std::optional<BackendRef> ref = state.registry.find(pool, pin->backend);
   if (!ref) return;
   state.sessions.adopt(key, *ref, pin->last_slot, static_cast<uint8_t>(pin->reason), uv_now(loop));

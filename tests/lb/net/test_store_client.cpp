@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "config/loader.h"
 #include "lb/core/quota_guard.h"
 #include "lb/core/store_messages.h"
 #include "lb/net/proxy_state.h"
@@ -254,7 +255,15 @@ TEST_CASE("store client: a silent Redis times out and queues; a dead one is not 
     REQUIRE(q.size() == 1);
     CHECK(q[0] == PendingWrite{pin_key_text("t:", kUser), "k1", "v1|k2|6|none"});
 
+    // Killed with a claim in flight: the claim fails at once ("down"), not at its timeout.
+    Waiter lost;
+    REQUIRE(a.client->claim(kUser, pin_of("k3", 1), &lost));
     redis.kill();
+    REQUIRE(l.until([&] { return lost.calls == 1; }, 2000));
+    CHECK(lost.a.outcome == StoreOutcome::failed);
+    CHECK(std::string(lost.a.why) == "down");
+    CHECK(a.state.store.counters.errors == 1);
+    CHECK(a.state.store.pending.size() == 1);
     REQUIRE(l.until([&] { return !a.client->up(); }, 2000));
     Waiter never;
     CHECK_FALSE(a.client->claim(kUser, pin_of("k1"), &never));
@@ -300,8 +309,24 @@ TEST_CASE("store client: refresh re-seeds a missing key and adopts another backe
   Loop l;
   {
     Instance a(l, store_runtime(redis.port()), "a");
+    config::LoadResult cfg = config::load_string(R"(
+listeners:
+  - {name: public, listen: 127.0.0.1:0, routes: [{prefix: /, pool: kupo}]}
+sticky:
+  keys: [{from: header, name: X-Session-Key}]
+pools:
+  kupo:
+    kind: kupo
+    backends:
+      - {name: k1, address: 127.0.0.1:1001}
+      - {name: k2, address: 127.0.0.1:1002}
+)",
+                                                 "test.yaml");
+    REQUIRE(cfg.errors.empty());
+    a.state.runtime.store(build_runtime(*cfg.config, a.state.registry));
     BackendRef k1 = a.state.registry.backend("kupo", "k1").ref;
     BackendRef k2 = a.state.registry.backend("kupo", "k2").ref;
+    a.state.registry.backend("kupo", "k9");  // known to the registry, not configured
     REQUIRE(l.until([&] { return a.client->up(); }, 3000));
     Cli cli(redis.port());
     const std::string key = pin_key_text("t:", kUser);
@@ -325,10 +350,19 @@ TEST_CASE("store client: refresh re-seeds a missing key and adopts another backe
     CHECK(p->last_move == static_cast<uint8_t>(MoveReason::down));
     CHECK(cli.run({"GET", key}) == "v1|k2|50|down");
 
+    // A backend this instance does not run (another instance's newer config): kept as is.
+    cli.run({"SET", key, "v1|k9|60|down"});
+    a.client->note_refresh(RefreshItem{kUser, k2, 51});
+    // Replies come in order: once the next key is re-seeded, the k9 one has been seen.
+    a.client->note_refresh(RefreshItem{SessionKey{5, 5}, k1, 1});
+    REQUIRE(l.until([&] { return a.state.store.counters.refresh_reseeded == 2; }, 2000));
+    CHECK(a.state.store.counters.refresh_adopted == 1);
+    CHECK(a.state.sessions.peek(kUser)->backend == k2);
+
     // A ref without a name is skipped, never sent.
     a.client->note_refresh(RefreshItem{SessionKey{3, 3}, 250, 1});
     l.until([] { return false; }, 250);
-    CHECK(a.state.store.counters.refreshes == 2);
+    CHECK(a.state.store.counters.refreshes == 4);
   }
   l.until([] { return false; }, 20);
 }
