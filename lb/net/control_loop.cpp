@@ -423,7 +423,7 @@ void ControlLoop::reload_config() {
   // The running snapshot lends its TLS contexts to listeners whose pair did not change.
   state_.runtime.store(build_runtime(next, state_.registry, state_.runtime.load().get()));
   health_->sync();
-  store_->configure(*state_.runtime.load());
+  if (store_) store_->configure(*state_.runtime.load());
   apply_log_config(next.log);
   for (unsigned i = 0; i < n; ++i) workers_[i]->reload(std::move(add[i]), remove);
   state_.reloads_ok.fetch_add(1);
