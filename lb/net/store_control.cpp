@@ -131,6 +131,9 @@ void StoreControl::configure(const Runtime& rt) { impl_->configure(rt); }
 bool StoreControl::subscribed() const { return impl_->sub && impl_->sub->subscribed() >= 2; }
 
 void StoreControl::Impl::configure(const Runtime& rt) {
+  StoreShared& store = state.store;
+  // Made at the first configure, store or not, so it is written before any worker runs.
+  if (store.instance.empty()) store.instance = make_instance_id();
   if (!rt.store || !rt.config.sticky.store) return close();
   cfg = *rt.config.sticky.store;
   ttl_ms = rt.config.sticky.ttl_ms;
@@ -139,8 +142,6 @@ void StoreControl::Impl::configure(const Runtime& rt) {
     Pool& out = pools.emplace_back(Pool{p.name, {}});
     for (const RuntimeBackend& b : p.backends) out.backends.push_back({b.name, b.ref});
   }
-  StoreShared& store = state.store;
-  if (store.instance.empty()) store.instance = make_instance_id();
   store.pending.set_max_pending(cfg.max_pending);
 
   RedisLinkOptions o;
@@ -403,22 +404,26 @@ void StoreControl::Impl::adopt(const PendingWrite& w, const StoredPin& stored) {
 }
 
 // The ref of backend `stored` in the key's pool. Keys are pool-salted, so the pool is not
-// in the key: it is the pool of the local pin when there is one, else a configured pool
-// that has both our own choice and the stored backend.
+// in the key: it is the pool of the local pin when there is one, else the one configured
+// pool that has both our own choice and the stored backend. Several such pools (backend
+// names repeated across pools): none is guessed; the user's next request reads the pin.
 std::optional<BackendRef> StoreControl::Impl::resolve(const SessionKey& key,
                                                       const std::string& stored,
                                                       const std::string& own) const {
   if (std::optional<Pin> p = state.sessions.peek(key)) {
     std::string full = state.registry.name_of(p->backend);
     size_t slash = full.find('/');
-    if (slash != std::string::npos)
-      if (auto ref = state.registry.find(full.substr(0, slash), stored)) return ref;
+    if (slash != std::string::npos) return state.registry.find(full.substr(0, slash), stored);
   }
+  std::optional<BackendRef> found;
   for (const Pool& p : pools) {
     if (!own.empty() && !state.registry.find(p.name, own)) continue;
-    if (auto ref = state.registry.find(p.name, stored)) return ref;
+    if (auto ref = state.registry.find(p.name, stored)) {
+      if (found) return std::nullopt;
+      found = ref;
+    }
   }
-  return std::nullopt;
+  return found;
 }
 
 void StoreControl::Impl::on_message(std::string_view channel, std::string_view msg) {

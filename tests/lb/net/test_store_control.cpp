@@ -342,6 +342,14 @@ TEST_CASE("store control: writes queued while Redis was down are flushed; losers
     CHECK(peer.run({"GET", k2}) == "v1|k2|555|none");  // the first writer's pin stays
     CHECK(peer.run({"GET", k1}) == "v1|k2|101|down");
     CHECK(a.state.store.pending.size() == 0);
+
+    // No local pin, and both pools have k1 and k2: the pool is unknown, nothing is guessed.
+    const std::string k5 = pin_key_text(kPrefix, key(5));
+    peer.run({"SET", k5, "v1|k2|9|none"});
+    a.state.store.pending.push({k5, "", encode_pin("k1", 1, MoveReason::none)});
+    REQUIRE(l.until([&] { return a.state.store.counters.flushed.load() == 5; }, 3000));
+    CHECK(a.state.store.counters.flush_adopted.load() == 3);
+    CHECK_FALSE(a.state.sessions.peek(key(5)));
   }
   l.pause(20);
 }
@@ -494,6 +502,27 @@ TEST_CASE("redis link: subscribe mode gets every message, is never stuck, re-sub
     peer.run({"PUBLISH", "c2", "three"});
     REQUIRE(l.until([&] { return got.size() == 3; }, 2000));
     CHECK(got.back() == "c2=three");
+  }
+  l.pause(20);
+}
+
+TEST_CASE("store control: down past 3 x sync_interval forgets the others' counts, not the size") {
+  if (!have_redis()) return;
+  RedisServer redis;
+  REQUIRE(redis.ok());
+  Loop l;
+  {
+    Node a(&l.loop, redis.port(), "host-a:1:0000000a");
+    Node b(&l.loop, redis.port(), "host-b:2:0000000b");
+    auto bf = a.state.registry.quota("bf", QuotaLimits{10, 10, 0});
+    b.state.sessions.pin(key(1), b.ref("kupo", "k3"), uv_now(&l.loop));
+    REQUIRE(l.until([&] { return a.state.store.fleet.others(a.ref("kupo", "k3")) == 1; }, 3000));
+    REQUIRE(a.state.store.fleet.live_instances() == 2);
+    redis.kill();
+    REQUIRE(l.until([&] { return !a.up(); }, 2000));
+    CHECK_FALSE(bf->shared());  // local limits (divided by 2) meanwhile
+    REQUIRE(l.until([&] { return a.state.store.fleet.others(a.ref("kupo", "k3")) == 0; }, 3000));
+    CHECK(a.state.store.fleet.live_instances() == 2);
   }
   l.pause(20);
 }
