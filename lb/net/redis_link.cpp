@@ -62,6 +62,7 @@ RedisLink::~RedisLink() {
   for (auto& w : slab_) w = Waiter{w.gen + 1, false, 0, {}};
   live_ = 0;
   on_state_ = nullptr;
+  on_message_ = nullptr;
   state_ = LinkState::down;
   if (ctx_) {
     redisAsyncContext* ac = ctx_;
@@ -318,10 +319,49 @@ Ticket RedisLink::evalsha(size_t index, const std::vector<std::string_view>& key
   return command(argv, std::move(done), timeout_ms);
 }
 
+void RedisLink::subscribe(std::vector<std::string> channels, MessageFn fn) {
+  channels_ = std::move(channels);
+  on_message_ = std::move(fn);
+}
+
+void RedisLink::send_subscribe() {
+  std::vector<const char*> argv{"SUBSCRIBE"};
+  std::vector<size_t> len{9};
+  for (const auto& c : channels_) {
+    argv.push_back(c.data());
+    len.push_back(c.size());
+  }
+  // Not a command of the slab: no deadline, no place in sent_ (hiredis keeps the callback
+  // in its channel table, not in its reply queue).
+  redisAsyncCommandArgv(ctx_, &RedisLink::on_message, nullptr, static_cast<int>(argv.size()),
+                        argv.data(), len.data());
+}
+
+void RedisLink::on_message(redisAsyncContext* ac, void* r, void*) {
+  auto* self = static_cast<RedisLink*>(ac->data);
+  auto* reply = static_cast<redisReply*>(r);
+  // NULL: the context is being freed (the disconnect path handles the state).
+  if (self == nullptr || self->ctx_ != ac || reply == nullptr) return;
+  if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 3) return;
+  auto text = [&](size_t i) -> std::string_view {
+    const redisReply* e = reply->element[i];
+    if (e->type != REDIS_REPLY_STRING && e->type != REDIS_REPLY_STATUS) return {};
+    return {e->str, e->len};
+  };
+  std::string_view kind = text(0);
+  if (kind == "subscribe") {
+    ++self->subscribed_;
+  } else if (kind == "message" && self->on_message_) {
+    self->on_message_(text(1), text(2));
+  }
+}
+
 void RedisLink::set_state(LinkState s) {
   if (s == state_) return;
   // Pipelined ahead of every command the state change lets callers send.
   if (s == LinkState::up && ctx_) load_scripts();
+  if (s != LinkState::up) subscribed_ = 0;
+  if (s == LinkState::up && ctx_ && !channels_.empty()) send_subscribe();
   LinkState was = state_;
   state_ = s;
   uint64_t t = now();

@@ -87,6 +87,19 @@ class RedisLink {
                  const std::vector<std::string_view>& args, ReplyFn done, uint64_t timeout_ms = 0);
   const std::string& script_sha(size_t index) const { return shas_[index]; }
 
+  // Subscribe mode (the store's subscriber link): `channels` are SUBSCRIBEd every time the
+  // link comes up, so a reconnect subscribes again, and `fn` runs for every message on them
+  // (hiredis keeps a SUBSCRIBE's callback for every message). Set before connect(); a change
+  // takes effect at the next connect(). Such a link carries nothing else: Redis accepts only
+  // (P)SUBSCRIBE on a subscribed connection, and hiredis 0.14 would hand a message to a
+  // pending command's callback. The subscription has no deadline and never counts toward
+  // stuck detection: a silent subscriber is noticed only when TCP reports it (a missed
+  // invalidation is repaired by the refresh path within ttl/10).
+  using MessageFn = std::function<void(std::string_view channel, std::string_view message)>;
+  void subscribe(std::vector<std::string> channels, MessageFn fn);
+  // Channels Redis confirmed on the current connection (0 while not up).
+  size_t subscribed() const { return subscribed_; }
+
   LinkState state() const { return state_; }
   void on_state(StateFn fn) { on_state_ = std::move(fn); }
   const std::string& last_error() const { return last_error_; }
@@ -116,7 +129,9 @@ class RedisLink {
   static void on_auth(redisAsyncContext* ac, void* reply, void* privdata);
   static void on_timer(uv_timer_t* t);
   static void on_script_load(redisAsyncContext* ac, void* reply, void* privdata);
+  static void on_message(redisAsyncContext* ac, void* reply, void* privdata);
   void load_scripts();
+  void send_subscribe();
 
   void start_connect();
   void lost(const char* why);  // the context is gone (hiredis freed it): down + back-off
@@ -157,7 +172,10 @@ class RedisLink {
   std::vector<std::string> scripts_;
   std::vector<std::string> shas_;  // lowercase hex SHA1 of each script
   bool script_error_logged_ = false;
-  size_t loading_ = 0;  // SCRIPT LOADs not yet answered
+  size_t loading_ = 0;                 // SCRIPT LOADs not yet answered
+  std::vector<std::string> channels_;  // subscribe mode: empty = a command link
+  MessageFn on_message_;
+  size_t subscribed_ = 0;
 };
 
 }  // namespace lb::net

@@ -25,6 +25,9 @@ class StoreControl {
   // or closes (no store); re-arms the sync timer for sync_interval.
   void configure(const Runtime& rt);
 
+  // For tests and /status: the subscriber link has both channels confirmed by Redis.
+  bool subscribed() const;
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
