@@ -132,6 +132,9 @@ struct Loop {
     uv_run(&loop, UV_RUN_NOWAIT);
     return pred();
   }
+  void pause(uint64_t ms) {
+    until([] { return false; }, ms);
+  }
 };
 
 inline bool have_redis() {

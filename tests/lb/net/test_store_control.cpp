@@ -26,124 +26,13 @@
 #include "lb/net/runtime.h"
 #include "lb/net/store_control.h"
 #include "lb/net/wall_clock.h"
+#include "tests/lb/net/redis_server.h"
 
 using namespace lb;
 using namespace lb::net;
+using namespace redis_test;
 
 namespace {
-
-// --- A local copy of test_redis_link.cpp's server helper (to be shared as redis_server.h).
-const char* kRedis = "/usr/bin/redis-server";
-
-uint16_t free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
-bool port_open(uint16_t port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(port);
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  close(fd);
-  return ok;
-}
-
-// One redis-server child; SIGKILLed and reaped by the destructor (PDEATHSIG if we die).
-class RedisServer {
- public:
-  RedisServer() {
-    for (int i = 0; i < 5 && pid_ <= 0; ++i) start(free_port());
-  }
-  ~RedisServer() { kill(); }
-  bool ok() const { return pid_ > 0; }
-  uint16_t port() const { return port_; }
-  void kill() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
-  bool restart() {
-    kill();
-    for (int i = 0; i < 20 && pid_ <= 0; ++i) {
-      start(port_);
-      if (pid_ <= 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return ok();
-  }
-
- private:
-  void start(uint16_t port) {
-    std::string p = std::to_string(port);
-    std::vector<std::string> args = {kRedis,      "--port",           p,    "--bind",
-                                     "127.0.0.1", "--save",           "",   "--appendonly",
-                                     "no",        "--protected-mode", "no", "--logfile",
-                                     "/dev/null", "--daemonize",      "no"};
-    pid_t pid = fork();
-    if (pid == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      std::vector<char*> av;
-      for (auto& a : args) av.push_back(a.data());
-      av.push_back(nullptr);
-      execv(kRedis, av.data());
-      _exit(127);
-    }
-    for (int i = 0; i < 100; ++i) {
-      if (waitpid(pid, nullptr, WNOHANG) == pid) return;
-      if (port_open(port)) {
-        pid_ = pid;
-        port_ = port;
-        return;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    ::kill(pid, SIGKILL);
-    waitpid(pid, nullptr, 0);
-  }
-
-  pid_t pid_ = -1;
-  uint16_t port_ = 0;
-};
-
-bool have_redis() {
-  if (access(kRedis, X_OK) == 0) return true;
-  MESSAGE("redis-server is not installed (scripts/install-deps.sh): skipped");
-  return false;
-}
-
-struct Loop {
-  uv_loop_t loop{};
-  Loop() { uv_loop_init(&loop); }
-  ~Loop() {
-    for (int i = 0; i < 4; ++i) uv_run(&loop, UV_RUN_NOWAIT);
-    uv_loop_close(&loop);
-  }
-  bool until(const std::function<bool()>& pred, uint64_t ms) {
-    uv_timer_t t;
-    uv_timer_init(&loop, &t);
-    bool expired = false;
-    t.data = &expired;
-    uv_timer_start(
-        &t, [](uv_timer_t* h) { *static_cast<bool*>(h->data) = true; }, ms, 0);
-    while (!pred() && !expired) uv_run(&loop, UV_RUN_ONCE);
-    uv_close(reinterpret_cast<uv_handle_t*>(&t), nullptr);
-    uv_run(&loop, UV_RUN_NOWAIT);
-    return pred();
-  }
-  void pause(uint64_t ms) {
-    until([] { return false; }, ms);
-  }
-};
 
 // --- One corral instance: its ProxyState, a runtime with pool kupo (k1..k3) and pool bf.
 const char* kPrefix = "t:";
