@@ -22,7 +22,7 @@ def store_line(redis, timeout="50ms", sync_interval="500ms", extra=""):
 
 def config(fleet, redis, weights=None, timeout="50ms", sync_interval="500ms", workers=2,
            balance_factor="1.25", sticky_extra="", pool_extra="", state_file=None,
-           access_log=False):
+           access_log=False, ttl="1h"):
     """A corral in front of every backend of `fleet` (weights: name -> weight, default 1),
     users keyed by the path token /s/<user>/, pins shared through `redis` (None: no
     store; access_log: request lines on stderr). Health probes are quick (a dead backend is down within about a second) and
@@ -36,7 +36,7 @@ def config(fleet, redis, weights=None, timeout="50ms", sync_interval="500ms", wo
             "sticky:\n"
             "  keys:\n"
             "    - {from: path, prefix: /s/}\n"
-            "  ttl: 1h\n"
+            "  ttl: %s\n"
             "  balance_factor: %s\n"
             "%s%s"
             "pools:\n"
@@ -45,7 +45,7 @@ def config(fleet, redis, weights=None, timeout="50ms", sync_interval="500ms", wo
             "    slow_start: 0s\n"
             "    health: {interval: 200ms, timeout: 150ms, rise: 1, fall: 2}\n"
             "%s"
-            "    backends:\n%s") % (balance_factor, store_line(redis, timeout, sync_interval),
+            "    backends:\n%s") % (ttl, balance_factor, store_line(redis, timeout, sync_interval),
                                    sticky_extra, pool_extra, backends)
 
 
