@@ -3,6 +3,7 @@ of a corral in front of a Kupo Fleet with `sticky.store` on a RedisServer, keep-
 that name their backend through X-Corral-Backend (the route's expose_backend), and readers
 of /status.store. Not a test file itself (ctest only runs test_*.py)."""
 import http.client
+import re
 import threading
 import time
 
@@ -25,8 +26,9 @@ def config(fleet, redis, weights=None, timeout="50ms", sync_interval="500ms", wo
            access_log=False, ttl="1h"):
     """A corral in front of every backend of `fleet` (weights: name -> weight, default 1),
     users keyed by the path token /s/<user>/, pins shared through `redis` (None: no
-    store; access_log: request lines on stderr). Health probes are quick (a dead backend is down within about a second) and
-    slow start is off, so a backend back up takes users at once."""
+    store; access_log: request lines on stderr). Health probes are quick (a dead backend
+    is down within about a second) and slow start is off, so a backend back up takes
+    users at once."""
     weights = weights or {}
     backends = "".join("      - {name: %s, address: 127.0.0.1:%d, weight: %d}\n"
                        % (n, fleet.backends[n], weights.get(n, 1)) for n in fleet.names())
@@ -239,7 +241,6 @@ def stop_all(*things):
 
 def metric(text, name, labels=""):
     """The value of one sample of /metrics text (None when absent)."""
-    import re
     rx = r"^%s%s (\S+)$" % (re.escape(name), re.escape("{%s}" % labels) if labels else "")
     m = re.search(rx, text, re.M)
     return float(m.group(1)) if m else None
