@@ -524,23 +524,31 @@ class RedisServer:
 
     READY = r"Ready to accept connections"
 
-    def __init__(self, tries=5):
+    def __init__(self, tries=5, port=None, args=()):
+        """port: this one (retried after a pause) instead of a free one; args: more
+        redis-server options, e.g. ("--requirepass", "secret")."""
         assert REDIS_SERVER and REDIS_CLI, NO_REDIS
         self.proc = None
         self.paused = False
+        self.args = list(args)
+        self.password = None
+        if "--requirepass" in self.args:
+            self.password = self.args[self.args.index("--requirepass") + 1]
         last = ""
         for _ in range(tries):
-            self.port = free_port()
+            self.port = port or free_port()
             last = self._start()
             if not last:
                 return
+            if port:
+                time.sleep(0.2)
         raise AssertionError("redis-server did not start in %d tries:\n%s" % (tries, last))
 
     def _start(self):
         """Starts redis-server on self.port: "" once it is ready, else its log."""
         self.proc = Proc([REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
                           "--save", "", "--appendonly", "no", "--protected-mode", "no",
-                          "--daemonize", "no", "--loglevel", "notice"])
+                          "--daemonize", "no", "--loglevel", "notice", *self.args])
         self.paused = False
         try:
             self.proc.wait_line(self.READY, timeout=10)
@@ -589,8 +597,9 @@ class RedisServer:
     def cli(self, *args, timeout=10):
         """Runs redis-cli against this server: its stdout (raw, stripped). Fails on a
         non-zero exit or an error reply."""
-        p = subprocess.run([REDIS_CLI, "-h", "127.0.0.1", "-p", str(self.port), *map(str, args)],
-                           capture_output=True, text=True, timeout=timeout)
+        auth = ["--no-auth-warning", "-a", self.password] if self.password else []
+        p = subprocess.run([REDIS_CLI, "-h", "127.0.0.1", "-p", str(self.port), *auth,
+                            *map(str, args)], capture_output=True, text=True, timeout=timeout)
         out = p.stdout.strip()
         assert p.returncode == 0 and not out.startswith("ERR"), (args, p.returncode, out,
                                                                   p.stderr)
