@@ -31,6 +31,17 @@ void socket_peer_text(int fd, char* out, size_t size) {
     inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&peer)->sin6_addr, out, size);
 }
 
+// Counts how a preface of `listener` ended in that listener's stats (found by name: the
+// stats live in the Registry by name, so a reload since the accept still finds them).
+void count_result(Worker& w, const std::string& listener,
+                  std::atomic<uint64_t> ListenerShard::*result) {
+  for (const RuntimeListener& l : w.runtime()->listeners)
+    if (l.name == listener) {
+      (l.stats->local().*result).fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+}
+
 }  // namespace
 
 ProxyPreface::ProxyPreface(Worker& worker, int fd, const std::string& listener, size_t index)
@@ -58,7 +69,7 @@ void ProxyPreface::start(Worker& worker, int fd, const std::string& listener, si
   ++p->open_handles_;
   if (int rc = uv_poll_init_socket(loop, &p->poll_, fd); rc != 0) {
     log_limited("listener %s: cannot poll a client socket: %s", listener.c_str(), uv_strerror(rc));
-    p->finish(false, nullptr);
+    p->abort();
     return;
   }
   ++p->open_handles_;
@@ -68,11 +79,17 @@ void ProxyPreface::start(Worker& worker, int fd, const std::string& listener, si
   p->read_some();  // the header often arrives with the connection
 }
 
-void ProxyPreface::abort() { finish(false, nullptr); }
+// The worker is stopping (or the socket could not be polled): the header never came.
+void ProxyPreface::abort() {
+  if (!finished_) count_result(worker_, listener_, &ListenerShard::proxy_closed);
+  finish(false, nullptr);
+}
 
 void ProxyPreface::on_readable(uv_poll_t* h, int status, int) {
   auto* p = static_cast<ProxyPreface*>(h->data);
   if (status != 0) {
+    if (p->finished_) return;
+    count_result(p->worker_, p->listener_, &ListenerShard::proxy_closed);
     p->finish(false, "socket error before the PROXY header");
     return;
   }
@@ -80,7 +97,10 @@ void ProxyPreface::on_readable(uv_poll_t* h, int status, int) {
 }
 
 void ProxyPreface::on_timeout(uv_timer_t* t) {
-  static_cast<ProxyPreface*>(t->data)->finish(false, "no complete PROXY header in time");
+  auto* p = static_cast<ProxyPreface*>(t->data);
+  if (p->finished_) return;
+  count_result(p->worker_, p->listener_, &ListenerShard::proxy_timeout);
+  p->finish(false, "no complete PROXY header in time");
 }
 
 // Peeks at what has arrived after the header bytes already taken. need_more promises
@@ -91,20 +111,24 @@ void ProxyPreface::read_some() {
   ssize_t n = ::recv(fd_, buf_ + have_, sizeof buf_ - have_, MSG_PEEK);
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+    count_result(worker_, listener_, &ListenerShard::proxy_closed);
     finish(false, "socket error before the PROXY header");
     return;
   }
   if (n == 0) {
+    count_result(worker_, listener_, &ListenerShard::proxy_closed);
     finish(false, have_ ? "closed within the PROXY header" : "closed before the PROXY header");
     return;
   }
   const ProxyParse r = parse_proxy_header(buf_, have_ + static_cast<size_t>(n));
   if (r.status == ProxyStatus::bad) {
+    count_result(worker_, listener_, &ListenerShard::proxy_bad);
     finish(false, r.error);
     return;
   }
   const size_t take = r.status == ProxyStatus::ok ? r.consumed - have_ : static_cast<size_t>(n);
   if (::recv(fd_, buf_ + have_, take, 0) != static_cast<ssize_t>(take)) {
+    count_result(worker_, listener_, &ListenerShard::proxy_closed);
     finish(false, "socket error within the PROXY header");
     return;
   }
@@ -114,6 +138,7 @@ void ProxyPreface::read_some() {
     std::memcpy(ip_, r.src, r.src_len);
     ip_len_ = r.src_len;
   }
+  count_result(worker_, listener_, &ListenerShard::proxy_ok);
   finish(true, nullptr);
 }
 

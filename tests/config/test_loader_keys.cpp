@@ -171,7 +171,6 @@ TEST_CASE("loader keys: every key of DESIGN.md's sample that is not parsed yet s
     std::string top, listener, route, pool, health, key;
   };
   const std::vector<Case> cases = {
-      {"sticky: {store: {redis: 127.0.0.1:6379}}", "", "", "", "", "sticky.store"},
       {"", "", "", "    cache: {max_bytes: 256MB}", "", "pools.kupo.cache"},
   };
   for (const Case& c : cases) {
