@@ -118,7 +118,6 @@ bool Exchange::place(Decision& out) {
   // The store is down: decide alone now; the write waits in PendingWrites.
   commit(out, p, true);
   store_mark_ = StoreMark::down;
-  worker_->state().store.counters.local_fallbacks.fetch_add(1, std::memory_order_relaxed);
   if (out.kind == Placement::new_user)
     store->queue_claim(pin_key_, stored_pin(out, p));
   else
@@ -158,7 +157,6 @@ void Exchange::store_answer(const StoreAnswer& a) {
       // queued the write for the control loop's flush.
       commit(d, placing_, true);
       store_mark_ = std::string_view(a.why) == "timeout" ? StoreMark::timeout : StoreMark::down;
-      worker_->state().store.counters.local_fallbacks.fetch_add(1, std::memory_order_relaxed);
       break;
     case StoreOutcome::adopted:
       if (!adopt_stored(a.stored, d)) return;  // parked again: one more cas
