@@ -18,6 +18,7 @@
 #include "lb/core/session_key.h"
 #include "lb/net/socket_address.h"
 #include "lb/net/store_client.h"
+#include "lb/net/wall_clock.h"
 #include "tests/lb/net/redis_server.h"
 #include "tests/lb/net/worker_rig.h"
 
@@ -82,7 +83,8 @@ struct StoreRig : WorkerRig {
   };
   std::vector<Up> ups;
 
-  explicit StoreRig(uint16_t port) : WorkerRig(three_backends_yaml("kupo").c_str()) {
+  explicit StoreRig(uint16_t port, const std::string& yaml = three_backends_yaml("kupo"))
+      : WorkerRig(yaml.c_str()) {
     state.store.pending.set_max_pending(100);
     worker->set_stream_factory([this] {
       auto peer = std::make_shared<MemoryPeer>();
@@ -334,4 +336,54 @@ TEST_CASE("exchange store: a reload that removes the store places parked request
   rig.ups[0].peer->send(kOk);
   CHECK(starts_with(c->take(), "HTTP/1.1 200 OK"));
   redis.resume();
+}
+
+TEST_CASE("exchange store: a shared quota's lease is taken through the store; a 429 is shared") {
+  if (!have_redis()) return;
+  RedisServer redis;
+  REQUIRE(redis.ok());
+  Cli cli(redis.port());
+  const std::string yaml = R"(
+listeners:
+  - name: public
+    listen: 127.0.0.1:0
+    routes:
+      - {prefix: /, pool: bf}
+sticky:
+  keys: [{from: header, name: X-Session-Key}]
+pools:
+  bf:
+    kind: blockfrost
+    slow_start: 0s
+    backends:
+      - {name: k1, address: 127.0.0.1:1001}
+    rate_limit: {rps: 10, burst: 20}
+)";
+  StoreRig rig(redis.port(), yaml);
+  REQUIRE(rig.store_up());
+  QuotaGuard& guard = *rig.state.runtime.load()->pools[0].quota;
+  guard.set_shared(true);  // the control loop does this when the store is up
+  auto lease = [&] { return guard.snapshot(uv_now(rig.worker->loop()), wall_ms()).lease; };
+  CHECK(lease() == 0);
+
+  // The first admission finds no lease: it asks the store (quota_take) through the
+  // worker's client, never waiting for the answer.
+  auto c = rig.client();
+  c->send(get("kim"));
+  REQUIRE(rig.until([&] { return !rig.ups.empty() || !c->written.empty(); }, 2000));
+  CHECK(rig.state.store.counters.quota_takes == 1);
+  REQUIRE(rig.until([&] { return lease() > 0; }, 2000));
+  CHECK(cli.run({"TYPE", "t:quota:bf"}) != "none");  // the fleet's bucket
+  c->take();
+
+  // With the lease the next request goes out; the upstream's 429 trips a cool-down that
+  // every instance must see: quota_cool writes it to the store.
+  auto d = rig.client();
+  size_t made = rig.ups.size();
+  d->send(get("kim"));
+  REQUIRE(rig.ups.size() == made + 1);  // a pinned user: no wait
+  StoreRig::Up up = rig.ups.back();
+  up.peer->answer_connect(0);
+  up.peer->send("HTTP/1.1 429 Too Many Requests\r\nContent-Length: 2\r\n\r\nno");
+  REQUIRE(rig.until([&] { return cli.run({"GET", "t:quota:bf:cool"}) == "429"; }, 2000));
 }
