@@ -119,8 +119,8 @@ Worker::~Worker() {
   join();
   if (store_) {  // never run to its stop: close the link's handles here
     store_.reset();
-    while (uv_run(&loop_, UV_RUN_NOWAIT) != 0) {
-    }
+    // Its close callbacks; other handles may still be open, so not "until idle".
+    for (int i = 0; i < 3; ++i) uv_run(&loop_, UV_RUN_NOWAIT);
   }
   for (SavedSession& s : tls_sessions_) SSL_SESSION_free(s.session);
   uv_loop_close(&loop_);
