@@ -13,6 +13,7 @@
 #include "lb/net/log.h"
 #include "lb/net/proxy_preface.h"
 #include "lb/net/socket_address.h"
+#include "lb/net/store_client.h"
 #include "lb/net/tcp_stream.h"
 #include "lb/net/tls_stream.h"
 #include "lb/net/tunnel.h"
@@ -110,10 +111,17 @@ Worker::Worker(ProxyState& state, unsigned index)
   tunnel_check_.data = this;
   runtime_ = state_.runtime.load();
   state_.buffers.limit = runtime_->config.limits.max_buffer_memory;
+  // The store client is made on the loop's first turn (on_async), never before it runs.
+  if (runtime_->store) uv_async_send(&async_);
 }
 
 Worker::~Worker() {
   join();
+  if (store_) {  // never run to its stop: close the link's handles here
+    store_.reset();
+    // Its close callbacks; other handles may still be open, so not "until idle".
+    for (int i = 0; i < 3; ++i) uv_run(&loop_, UV_RUN_NOWAIT);
+  }
   for (SavedSession& s : tls_sessions_) SSL_SESSION_free(s.session);
   uv_loop_close(&loop_);
 }
@@ -209,7 +217,46 @@ void Worker::on_async(uv_async_t* a) {
       w->open_listener(std::move(b));
   }
   w->check_tunnels();  // a reload may have removed a tunnel's backend
+  if (!w->async_closed_) w->adopt_store();
   if (w->stop_requested_ && !w->stopping_) w->begin_stop();
+}
+
+void Worker::adopt_store() {
+  if (!runtime_->store) {
+    drop_store();
+    return;
+  }
+  if (!store_) store_ = std::make_unique<StoreClient>(&loop_, state_);
+  store_->configure(*runtime_);  // reconnects only when the address or password changed
+}
+
+// The store is gone (a reload removed it, or the worker stops): exchanges still waiting
+// are cancelled and then placed locally; the link's handles finish closing on the loop's
+// next turn.
+void Worker::drop_store() {
+  if (!store_) return;
+  std::vector<Exchange*> waiting;
+  waiting.swap(parked_);
+  for (Exchange* e : waiting) store_->cancel(e);
+  store_.reset();
+  StoreAnswer failed;
+  failed.why = "down";
+  // Each answer resumes a different connection's request: none frees another's exchange.
+  for (Exchange* e : waiting) static_cast<StoreWaiter*>(e)->store_answer(failed);
+}
+
+void Worker::park(Exchange* e) {
+  e->park_index = parked_.size();
+  parked_.push_back(e);
+}
+
+void Worker::unpark(Exchange* e) {
+  size_t i = e->park_index;
+  if (i < parked_.size() && parked_[i] == e) {
+    parked_[i] = parked_.back();
+    parked_[i]->park_index = i;
+    parked_.pop_back();
+  }
 }
 
 void Worker::on_acceptable(uv_poll_t* p, int status, int) {
@@ -462,6 +509,7 @@ void Worker::maybe_finish_stop() {
   if (!conns_.empty() || !tunnels_.empty() || !prefaces_.empty() || async_closed_) return;
   async_closed_ = true;
   upstreams_.close_all();
+  drop_store();  // before the loop ends: its handles close on the next turn
   uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&deadline_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&tunnel_check_), nullptr);

@@ -26,7 +26,9 @@
 namespace lb::net {
 
 class ClientConn;
+class Exchange;
 class ProxyPreface;
+class StoreClient;
 class Tunnel;
 class TlsStream;
 struct RequestState;
@@ -105,6 +107,15 @@ class Worker {
                     size_t ip_len);
   static constexpr uint64_t kTunnelCheckMs = 250;
   unsigned index() const { return index_; }
+  // This loop's client of the shared pin store (sticky.store), or null without one. Made
+  // and configured on the loop (the first turn, then every runtime adopted), so nothing
+  // connects before the loop runs.
+  StoreClient* store() { return store_.get(); }
+  // Exchanges whose placement waits for the store: if a reload removes the store they
+  // are answered `failed` (placed locally) rather than left waiting.
+  void park(Exchange* e);
+  void unpark(Exchange* e);
+  size_t parked_count() const { return parked_.size(); }
 
   struct Listener;  // public for its close callback; defined in worker.cpp
 
@@ -120,6 +131,9 @@ class Worker {
   void begin_stop();
   void maybe_finish_stop();
   void open_listener(BoundSocket s);
+  // Makes, reconfigures or drops store_ for the runtime just adopted.
+  void adopt_store();
+  void drop_store();
   void close_listener(const std::string& name);
 
   ProxyState& state_;
@@ -155,6 +169,8 @@ class Worker {
   std::atomic<uint64_t> stop_deadline_ms_{0};
   bool stopping_ = false;
   bool async_closed_ = false;
+  std::unique_ptr<StoreClient> store_;
+  std::vector<Exchange*> parked_;
 };
 
 }  // namespace lb::net
