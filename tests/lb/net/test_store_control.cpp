@@ -34,7 +34,8 @@ using namespace redis_test;
 
 namespace {
 
-// --- One corral instance: its ProxyState, a runtime with pool kupo (k1..k3) and pool bf.
+// --- One corral instance: its ProxyState, a runtime with pool kupo (k1..k3) and pool bf
+// (b1..b3): backend names are unique across pools, as the loader requires.
 const char* kPrefix = "t:";
 
 struct Node {
@@ -58,7 +59,9 @@ struct Node {
     for (const char* pool : {"kupo", "bf"}) {
       RuntimePool p;
       p.name = pool;
-      for (const char* b : {"k1", "k2", "k3"}) {
+      const bool kupo = std::string(pool) == "kupo";
+      for (const char* b : kupo ? std::vector<const char*>{"k1", "k2", "k3"}
+                                : std::vector<const char*>{"b1", "b2", "b3"}) {
         RuntimeBackend rb;
         rb.name = b;
         rb.ref = state.registry.backend(pool, b).ref;
@@ -151,7 +154,7 @@ TEST_CASE("store control: fleet counts cross instances; a stopped instance's cou
     const uint64_t now = uv_now(&l.loop);
     for (uint64_t i = 1; i <= 3; ++i) a.state.sessions.pin(key(i), a.ref("kupo", "k1"), now);
     for (uint64_t i = 11; i <= 12; ++i) b->state.sessions.pin(key(i), b->ref("kupo", "k2"), now);
-    b->state.sessions.pin(key(20), b->ref("bf", "k1"), now);
+    b->state.sessions.pin(key(20), b->ref("bf", "b1"), now);
 
     REQUIRE(l.until(
         [&] {
@@ -159,7 +162,7 @@ TEST_CASE("store control: fleet counts cross instances; a stopped instance's cou
                  b->state.store.fleet.others(b->ref("kupo", "k1")) == 3;
         },
         3000));
-    CHECK(a.state.store.fleet.others(a.ref("bf", "k1")) == 1);
+    CHECK(a.state.store.fleet.others(a.ref("bf", "b1")) == 1);
     CHECK(a.state.store.fleet.others(a.ref("kupo", "k1")) == 0);  // our own are not "others"
     CHECK(b->state.store.fleet.others(b->ref("kupo", "k2")) == 0);
     CHECK(a.state.store.fleet.live_instances() == 2);
@@ -178,7 +181,7 @@ TEST_CASE("store control: fleet counts cross instances; a stopped instance's cou
                  a.state.store.fleet.live_instances() == 1;
         },
         3000));
-    CHECK(a.state.store.fleet.others(a.ref("bf", "k1")) == 0);
+    CHECK(a.state.store.fleet.others(a.ref("bf", "b1")) == 0);
   }
   l.pause(20);
 }
@@ -232,13 +235,45 @@ TEST_CASE("store control: writes queued while Redis was down are flushed; losers
     CHECK(peer.run({"GET", k1}) == "v1|k2|101|down");
     CHECK(a.state.store.pending.size() == 0);
 
-    // No local pin, and both pools have k1 and k2: the pool is unknown, nothing is guessed.
+    // No local pin: the pool is our own choice's (k1: kupo), and k2 is adopted in it.
     const std::string k5 = pin_key_text(kPrefix, key(5));
     peer.run({"SET", k5, "v1|k2|9|none"});
     a.state.store.pending.push({k5, "", encode_pin("k1", 1, MoveReason::none)});
     REQUIRE(l.until([&] { return a.state.store.counters.flushed.load() == 5; }, 3000));
     CHECK(a.state.store.counters.flush_adopted.load() == 3);
-    CHECK_FALSE(a.state.sessions.peek(key(5)));
+    auto p5 = a.state.sessions.peek(key(5));
+    REQUIRE(p5);
+    CHECK(p5->backend == a.ref("kupo", "k2"));
+
+    // The stored backend is one the Registry knows (an older config had it) but that is
+    // not configured now: not adopted, the next request re-places.
+    a.state.registry.backend("kupo", "k9");
+    const std::string k6 = pin_key_text(kPrefix, key(6));
+    peer.run({"SET", k6, "v1|k9|9|none"});
+    a.state.store.pending.push({k6, "", encode_pin("k1", 1, MoveReason::none)});
+    REQUIRE(l.until([&] { return a.state.store.counters.flushed.load() == 6; }, 3000));
+    CHECK(a.state.store.counters.flush_adopted.load() == 4);
+    CHECK_FALSE(a.state.sessions.peek(key(6)));
+    // Nor one of another pool (b1 is bf's; the key is kupo's).
+    const std::string k7 = pin_key_text(kPrefix, key(7));
+    peer.run({"SET", k7, "v1|b1|9|none"});
+    a.state.store.pending.push({k7, "", encode_pin("k1", 1, MoveReason::none)});
+    REQUIRE(l.until([&] { return a.state.store.counters.flushed.load() == 7; }, 3000));
+    CHECK_FALSE(a.state.sessions.peek(key(7)));
+
+    // A queued move whose key or value cannot be decoded is not written (its message
+    // would be empty): dropped and counted as an error; the writes after it still go.
+    const uint64_t errors = a.state.store.counters.errors.load();
+    const std::string k8 = pin_key_text(kPrefix, key(8));
+    a.state.store.pending.push({k8, "k1", "garbage"});
+    a.state.store.pending.push({"t:pin:nothex", "k1", encode_pin("k2", 1, MoveReason::down)});
+    const std::string k9 = pin_key_text(kPrefix, key(9));
+    a.state.store.pending.push({k9, "", encode_pin("k3", 1, MoveReason::none)});
+    REQUIRE(l.until([&] { return a.state.store.counters.flushed.load() == 8; }, 3000));
+    CHECK(a.state.store.counters.errors.load() == errors + 2);
+    CHECK(a.state.store.pending.size() == 0);
+    CHECK(peer.run({"GET", k9}) == "v1|k3|1|none");
+    CHECK(peer.run({"EXISTS", k8}) == "0");
   }
   l.pause(20);
 }
