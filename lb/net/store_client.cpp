@@ -202,7 +202,10 @@ void StoreClient::configure(const Runtime& rt) {
   m.sync_interval_ms = s.sync_interval_ms;
   m.ttl_ms = rt.config.sticky.ttl_ms;
   m.ttl_text = std::to_string(m.ttl_ms);
-  if (m.link && m.addr == rt.store) return;  // same server: the link stays
+  if (m.link && m.addr == rt.store) {  // same server: the link stays, with the new timeout
+    m.link->set_timeout(m.timeout_ms);
+    return;
+  }
   if (m.link) {
     m.retire();
   } else {
