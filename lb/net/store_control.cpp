@@ -148,13 +148,20 @@ void StoreControl::Impl::configure(const Runtime& rt) {
     cmd->set_scripts(store_script_bodies());
     cmd->on_state([this](LinkState s) { on_state(s); });
   }
+  // A reload that changes only sticky.store.timeout keeps the connections; their stuck
+  // detection and default deadline follow the new value.
+  cmd->set_timeout(o.timeout_ms);
   if (moved && !cmd->connect(o)) {
     state.store.set_error(cmd->last_error());
     logf(LogLevel::error, "shared store %s: %s", cfg.redis.c_str(), cmd->last_error().c_str());
   }
   // A new prefix means new channels: the subscriber connects again (hiredis 0.14 cannot
   // swap subscriptions safely on a live connection).
-  if (!sub) sub = std::make_unique<RedisLink>(loop);
+  if (!sub) {
+    sub = std::make_unique<RedisLink>(loop);
+    sub->on_state([this](LinkState s) { state.store.sub_state.store(static_cast<uint8_t>(s)); });
+  }
+  sub->set_timeout(o.timeout_ms);
   if (moved || sub_prefix != cfg.prefix) {
     sub_prefix = cfg.prefix;
     sub->subscribe(
@@ -182,6 +189,7 @@ void StoreControl::Impl::close() {
   state.store.fleet.clear();
   state.store.fleet.set_live_instances(1);
   state.store.state.store(static_cast<uint8_t>(LinkState::down));
+  state.store.sub_state.store(static_cast<uint8_t>(LinkState::down));
   if (had) {
     state.store.since_unix_ms.store(wall_ms());
     logf(LogLevel::info, "shared store removed: pins stay local to this instance");

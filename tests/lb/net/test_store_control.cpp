@@ -450,3 +450,94 @@ TEST_CASE("store control: down past 3 x sync_interval forgets the others' counts
   }
   l.pause(20);
 }
+
+TEST_CASE("store control: one warning and one 'up again' per outage, whatever the links") {
+  if (!have_redis()) return;
+  RedisServer redis;
+  REQUIRE(redis.ok());
+  Loop l;
+  {
+    Node a(&l.loop, redis.port(), "host-a:1:0000000a");
+    // Two workers' links to the same Redis (StoreClient's), with the store's scripts.
+    std::vector<std::unique_ptr<RedisLink>> workers;
+    for (int i = 0; i < 2; ++i) {
+      auto w = std::make_unique<RedisLink>(&l.loop);
+      RedisLinkOptions o;
+      o.ip = "127.0.0.1";
+      o.port = redis.port();
+      o.timeout_ms = 50;
+      w->connect(o);
+      workers.push_back(std::move(w));
+    }
+    auto all_up = [&] {
+      return a.up() && a.control->subscribed() && workers[0]->state() == LinkState::up &&
+             workers[1]->state() == LinkState::up;
+    };
+    REQUIRE(l.until(all_up, 3000));
+    StderrCapture capture;
+    {
+      redis.kill();
+      REQUIRE(l.until([&] { return !a.up() && workers[0]->state() != LinkState::up; }, 2000));
+      l.pause(700);  // reconnect attempts on every link
+      REQUIRE(redis.restart());
+      REQUIRE(l.until(all_up, 8000));
+    }
+    const std::string log = capture.text();
+    INFO(log);
+    CHECK(count(log, "level=warn") == 1);
+    CHECK(count(log, "shared store 127.0.0.1:" + std::to_string(redis.port()) + ": down") == 1);
+    CHECK(count(log, "up again after") == 1);
+    CHECK(count(log, "level=info") == 1);
+    CHECK(count(log, "msg=\"redis ") == 0);  // the links' own transitions are debug
+  }
+  l.pause(20);
+}
+
+TEST_CASE("store control: a reloaded sticky.store.timeout reaches the links without reconnect") {
+  if (!have_redis()) return;
+  RedisServer redis;
+  REQUIRE(redis.ok());
+  Loop l;
+  {
+    Node a(&l.loop, redis.port(), "host-a:1:0000000a");
+    // Connected afresh with timeout 5 s: stuck after 20 s.
+    Runtime none;
+    a.control->configure(none);
+    a.rt->config.sticky.store->timeout_ms = 5000;
+    a.rt->config.sticky.store->sync_interval_ms = 60'000;  // no fleet_sync traffic
+    a.control->configure(*a.rt);
+    REQUIRE(l.until([&] { return a.up() && a.control->subscribed(); }, 3000));
+    // The reload: same address, timeout 200 ms (the control link's minimum): stuck after
+    // max(4 × 200, 500) ms once the idle PING goes unanswered.
+    a.rt->config.sticky.store->timeout_ms = 200;
+    a.control->configure(*a.rt);
+    CHECK(a.up());  // the connections stay
+    redis.pause();
+    REQUIRE(l.until([&] { return !a.up(); }, 1000 + 800 + 700));
+    redis.resume();
+    REQUIRE(l.until([&] { return a.up(); }, 5000));
+  }
+  l.pause(20);
+}
+
+TEST_CASE("store control: the subscriber link's state is in StoreShared") {
+  if (!have_redis()) return;
+  RedisServer redis;
+  REQUIRE(redis.ok());
+  Loop l;
+  {
+    Node a(&l.loop, redis.port(), "host-a:1:0000000a");
+    auto sub_up = [&] {
+      return a.state.store.sub_state.load() == static_cast<uint8_t>(LinkState::up);
+    };
+    REQUIRE(l.until(sub_up, 3000));
+    redis.kill();
+    REQUIRE(l.until([&] { return !sub_up(); }, 2000));
+    REQUIRE(redis.restart());
+    REQUIRE(l.until(sub_up, 8000));
+    Runtime none;
+    a.control->configure(none);
+    CHECK(a.state.store.sub_state.load() == static_cast<uint8_t>(LinkState::down));
+  }
+  l.pause(20);
+}
