@@ -22,6 +22,9 @@ void store_status_json(JsonWriter& j, const net::Runtime& rt, const net::ProxySt
   const net::StoreShared& s = st.store;
   const auto state = static_cast<net::LinkState>(s.state.load(std::memory_order_relaxed));
   j.key("state").value(net::link_state_name(state));
+  j.key("subscriber")
+      .value(net::link_state_name(
+          static_cast<net::LinkState>(s.sub_state.load(std::memory_order_relaxed))));
   j.key("redis").value(cfg->redis);
   j.key("address");
   if (rt.store && !rt.store->ip.empty())

@@ -64,6 +64,11 @@ void PendingWrites::trim() {
   }
 }
 
+bool PendingWrites::contains(const std::string& key) const {
+  std::lock_guard lock(mu_);
+  return by_key_.contains(key);
+}
+
 size_t PendingWrites::size() const {
   std::lock_guard lock(mu_);
   return queue_.size();

@@ -44,6 +44,10 @@ class PendingWrites {
   // Reload: a smaller bound drops the oldest at once.
   void set_max_pending(size_t max_pending);
 
+  // Whether a write for `key` is queued: a worker must not let an older stored pin undo
+  // a decision this process made during an outage and has not written yet.
+  bool contains(const std::string& key) const;
+
   size_t size() const;
   size_t max_pending() const;
   uint64_t dropped() const;  // since start

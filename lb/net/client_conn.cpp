@@ -78,6 +78,7 @@ void ClientConn::give_request_state() {
   // A placement still waiting for the store: its answer must not find a pooled state.
   if (rs_ && rs_->exchange.parked()) rs_->exchange.abort();
   if (rs_ && rs_->access.active) write_access();
+  if (rs_) rs_->host_fields.reset();  // only an absolute-form request had one
   worker_.request_states().give(rs_);
   rs_ = nullptr;
 }

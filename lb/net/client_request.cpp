@@ -23,9 +23,8 @@ namespace {
 
 // `in` with Host set to an absolute-form target's authority (added when the client sent
 // none), written into `out`: a copy of the views, not of the bytes.
-std::span<const HeaderView> set_host(
-    std::array<HeaderView, http::MessageParser::kMaxHeaders + 1>& out,
-    std::span<const HeaderView> in, std::string_view authority) {
+std::span<const HeaderView> set_host(RequestState::HostFields& out, std::span<const HeaderView> in,
+                                     std::string_view authority) {
   size_t n = 0;
   bool found = false;
   for (const HeaderView& h : in) {
@@ -121,7 +120,10 @@ void ClientConn::on_request_head() {
   }
   // Absolute-form: the authority replaces the Host field (RFC 9112 §3.2.2).
   std::span<const HeaderView> headers = parser.headers();
-  if (!nt.authority.empty()) headers = set_host(rs.host_fields, headers, nt.authority);
+  if (!nt.authority.empty()) {
+    if (!rs.host_fields) rs.host_fields = std::make_unique<RequestState::HostFields>();
+    headers = set_host(*rs.host_fields, headers, nt.authority);
+  }
   RequestView view{method, nt.origin, headers, {ip_, ip_len_}};
   Extraction ex = extract_key(cfg.sticky.keys, view);
   rs.access.has_session = ex.found;

@@ -9,6 +9,7 @@
 #include "lb/net/log.h"
 #include "lb/net/quota_check.h"
 #include "lb/net/socket_address.h"
+#include "lb/net/store_ops.h"
 #include "lb/net/worker.h"
 
 namespace lb::net {
@@ -166,15 +167,13 @@ void Exchange::store_answer(const StoreAnswer& a) {
 }
 
 bool Exchange::adopt_stored(const StoredPin& stored, Decision& d) {
-  const RuntimePool& pool = *pool_;
-  const RuntimeBackend* found = nullptr;
-  for (const RuntimeBackend& b : pool.backends)
-    if (b.name == stored.backend) found = &b;
+  // Only a backend this request's pool has now (the Registry never forgets a name).
+  const std::optional<BackendRef> found = resolve_stored(*rt_, pool_->name, stored.backend);
   if (found) {
     // Another instance placed this user first: follow it, then decide again on that pin
     // (a usable one keeps it; an unusable one is a move like any other).
     SessionTable& sessions = worker_->state().sessions;
-    sessions.adopt(pin_key_, found->ref, stored.last_slot, static_cast<uint8_t>(stored.reason),
+    sessions.adopt(pin_key_, *found, stored.last_slot, static_cast<uint8_t>(stored.reason),
                    uv_now(worker_->loop()));
     Placing p;
     d = decide({}, MoveReason::down, false, p);
@@ -204,9 +203,11 @@ bool Exchange::adopt_stored(const StoredPin& stored, Decision& d) {
       return false;
     }
   }
-  // The second loss (or no link): keep the local decision.
+  // The second loss (or no link): keep the local decision, and queue it against what the
+  // store holds so the control loop's flush makes Redis agree.
   if (!found) d.kind = Placement::new_user;  // nothing local to move from
   commit(d, placing_, true);
+  if (store) store->queue_cas(pin_key_, stored.backend, stored_pin(pending_, placing_));
   store_mark_ = StoreMark::adopted;
   return true;
 }
@@ -222,10 +223,15 @@ StoredPin Exchange::stored_pin(const Decision& d, const Placing& p) const {
 std::string Exchange::backend_name(BackendRef ref) const {
   for (const RuntimeBackend& b : pool_->backends)
     if (b.ref == ref) return b.name;
-  // Removed from the pool by a reload: the registry still knows "pool/name".
-  std::string full = worker_->state().registry.name_of(ref);
-  size_t slash = full.find('/');
-  return slash == std::string::npos ? std::string() : full.substr(slash + 1);
+  // Not in this request's snapshot: the worker's current one may have it (a reload moved
+  // it). Never Registry::name_of, a scan of every ref under the process-wide mutex.
+  if (const std::shared_ptr<const Runtime>& now = worker_->runtime(); now && now.get() != rt_)
+    for (const RuntimePool& p : now->pools)
+      for (const RuntimeBackend& b : p.backends)
+        if (b.ref == ref) return b.name;
+  // Removed by a reload: expect nothing. pin_cas then loses to the name the store holds,
+  // and adopt_stored() writes the move again against that name.
+  return std::string();
 }
 
 Decision Exchange::place_excluding(const ExcludedBackends& exclude, bool count_move, MoveReason why,

@@ -14,6 +14,9 @@ namespace lb::net {
 namespace {
 
 constexpr uint64_t kNoWake = UINT64_MAX;
+// A command link with nothing outstanding for this long sends a PING, so a Redis that
+// froze (SIGSTOP, a dead host without RST) is noticed by stuck detection without traffic.
+constexpr uint64_t kIdlePingMs = 1000;
 
 Ticket make_ticket(uint32_t slot, uint32_t gen) {
   return (uint64_t{gen} << 32) | (uint64_t{slot} + 1);
@@ -67,6 +70,7 @@ RedisLink::~RedisLink() {
   if (ctx_) {
     redisAsyncContext* ac = ctx_;
     ctx_ = nullptr;
+    ac->data = nullptr;  // the callbacks the free runs see no link
     redisAsyncFree(ac);
   }
   uv_timer_stop(timer_);
@@ -118,6 +122,11 @@ void RedisLink::start_connect() {
   ac->data = this;
   ctx_ = ac;
   connect_at_ms_ = now();
+  loading_ = 0;
+  handshake_ = 0;
+  // A peer that vanished without a FIN or RST (half-open TCP) is found by the kernel, also
+  // on the subscriber link, which has no deadline of its own.
+  redisEnableKeepAlive(&ac->c);
   redisAsyncSetConnectCallback(ac, &RedisLink::on_connect);
   redisAsyncSetDisconnectCallback(ac, &RedisLink::on_disconnect);
   if (!opts_.password.empty()) {
@@ -126,8 +135,42 @@ void RedisLink::start_connect() {
     size_t len[2] = {4, opts_.password.size()};
     redisAsyncCommandArgv(ac, &RedisLink::on_auth, nullptr, 2, argv, len);
   }
+  // The link is up only once Redis answers on it: a frozen Redis still completes the TCP
+  // handshake from its listen backlog. The scripts' SCRIPT LOADs are that first answer (a
+  // PING when there are none); connect_stuck_ms bounds the wait.
+  if (!scripts_.empty()) {
+    load_scripts();
+    handshake_ = loading_;
+  }
+  if (handshake_ == 0) {
+    const char* argv[1] = {"PING"};
+    size_t len[1] = {4};
+    if (redisAsyncCommandArgv(ac, &RedisLink::on_handshake, nullptr, 1, argv, len) == REDIS_OK)
+      handshake_ = 1;
+  }
   set_state(LinkState::connecting);
   rearm();
+}
+
+void RedisLink::handshake_reply(redisAsyncContext* ac, const redisReply* reply) {
+  // NULL: the context is being freed; the connect or disconnect path handles the state.
+  if (ctx_ != ac || reply == nullptr || state_ != LinkState::connecting || kill_pending_) return;
+  if (reply->type == REDIS_REPLY_ERROR && reply->len >= 6 &&
+      std::string_view(reply->str, 6) == "NOAUTH") {
+    // Redis wants a password and none was configured: as a refused one.
+    last_error_ = "authentication required";
+    kill_pending_ = true;
+    uv_timer_start(timer_, &RedisLink::on_timer, 0, 0);
+    return;
+  }
+  if (handshake_ > 0) --handshake_;
+  if (handshake_ == 0) set_state(LinkState::up);
+  rearm();
+}
+
+void RedisLink::on_handshake(redisAsyncContext* ac, void* r, void*) {
+  auto* self = static_cast<RedisLink*>(ac->data);
+  if (self) self->handshake_reply(ac, static_cast<redisReply*>(r));
 }
 
 void RedisLink::on_connect(const redisAsyncContext* ac, int status) {
@@ -140,8 +183,7 @@ void RedisLink::on_connect(const redisAsyncContext* ac, int status) {
     self->lost(self->last_error_.c_str());
     return;
   }
-  if (self->opts_.password.empty()) self->set_state(LinkState::up);
-  self->rearm();
+  self->rearm();  // up once the handshake is answered (start_connect)
 }
 
 void RedisLink::on_auth(redisAsyncContext* ac, void* r, void*) {
@@ -152,17 +194,16 @@ void RedisLink::on_auth(redisAsyncContext* ac, void* r, void*) {
   if (reply->type == REDIS_REPLY_ERROR) {
     self->last_error_ = "authentication failed";
     if (!self->auth_failed_logged_) {
+      // Debug: the owner (StoreControl) logs the outage once, with this reason.
       self->auth_failed_logged_ = true;
-      logf(LogLevel::error, "redis %s:%u: authentication failed", self->opts_.ip.c_str(),
+      logf(LogLevel::debug, "redis %s:%u: authentication failed", self->opts_.ip.c_str(),
            static_cast<unsigned>(self->opts_.port));
     }
     // Never free inside a hiredis callback: the timer does it at once.
     self->kill_pending_ = true;
     uv_timer_start(self->timer_, &RedisLink::on_timer, 0, 0);
-    return;
   }
-  self->set_state(LinkState::up);
-  self->rearm();
+  // Accepted: the handshake's replies (queued behind AUTH) bring the link up.
 }
 
 void RedisLink::on_disconnect(const redisAsyncContext* ac, int) {
@@ -179,12 +220,17 @@ void RedisLink::on_disconnect(const redisAsyncContext* ac, int) {
 void RedisLink::on_reply(redisAsyncContext* ac, void* r, void* privdata) {
   auto* self = static_cast<RedisLink*>(ac->data);
   if (self == nullptr) return;
-  if (!self->sent_.empty()) self->sent_.pop_front();  // replies come in send order
   auto* reply = static_cast<redisReply*>(r);
-  if (reply == nullptr && self->state_ == LinkState::up) {
-    // The context is going away (EOF or our free): nothing more can be sent on it.
-    self->last_error_ = "connection lost";
-    self->set_state(LinkState::down);
+  if (self->ctx_ == ac) {
+    // Replies come in send order. A context we dropped already cleared sent_.
+    if (!self->sent_.empty()) self->sent_.pop_front();
+    self->last_io_ms_ = self->now();
+    if (reply == nullptr && self->state_ == LinkState::up) {
+      // The context is going away (EOF, reset): nothing more can be sent on it.
+      self->last_error_ = ac->errstr[0] != '\0' ? std::string("connection lost: ") + ac->errstr
+                                                : std::string("connection lost");
+      self->set_state(LinkState::down);
+    }
   }
   if (reply && reply->type == REDIS_REPLY_ERROR && reply->len >= 8 &&
       std::string_view(reply->str, 8) == "NOSCRIPT" && self->ctx_ == ac &&
@@ -193,7 +239,10 @@ void RedisLink::on_reply(redisAsyncContext* ac, void* r, void* privdata) {
     self->load_scripts();  // for the next EVALSHA (sending from a callback is allowed)
   }
   uint32_t slot;
-  if (self->find(reinterpret_cast<uintptr_t>(privdata), &slot) == nullptr) return;  // late
+  if (self->find(reinterpret_cast<uintptr_t>(privdata), &slot) == nullptr) {
+    self->rearm();  // late, cancelled or the idle PING: the stuck clock moved on
+    return;
+  }
   self->finish(slot, reply ? LinkResult::reply : LinkResult::failed, reply);
   self->rearm();
 }
@@ -293,9 +342,11 @@ void RedisLink::load_scripts() {
 void RedisLink::on_script_load(redisAsyncContext* ac, void* r, void*) {
   auto* self = static_cast<RedisLink*>(ac->data);
   auto* reply = static_cast<redisReply*>(r);
-  if (self == nullptr) return;
-  if (self->loading_ > 0) --self->loading_;  // NULL too: the context went away
+  if (self == nullptr || self->ctx_ != ac) return;  // a context we already let go
+  if (self->loading_ > 0) --self->loading_;         // NULL too: the context went away
+  if (self->state_ == LinkState::connecting) self->handshake_reply(ac, reply);
   if (reply == nullptr || reply->type != REDIS_REPLY_ERROR) return;
+  if (reply->len >= 6 && std::string_view(reply->str, 6) == "NOAUTH") return;  // not ours
   // A script Redis refuses is a bug of ours: say so once; its EVALSHAs get NOSCRIPT.
   if (!self->script_error_logged_) {
     self->script_error_logged_ = true;
@@ -358,22 +409,23 @@ void RedisLink::on_message(redisAsyncContext* ac, void* r, void*) {
 
 void RedisLink::set_state(LinkState s) {
   if (s == state_) return;
-  // Pipelined ahead of every command the state change lets callers send.
-  if (s == LinkState::up && ctx_) load_scripts();
   if (s != LinkState::up) subscribed_ = 0;
   if (s == LinkState::up && ctx_ && !channels_.empty()) send_subscribe();
   LinkState was = state_;
   state_ = s;
   uint64_t t = now();
+  // Debug only: a process has W+2 links to one Redis; the operator's one warning per outage
+  // and one "up again" line are StoreControl's.
   if (s == LinkState::up) {
-    attempt_ = 0;
+    attempt_ = 0;  // Redis answered on this connection: the back-off starts over
+    last_io_ms_ = t;
     if (down_since_ms_ != 0)
-      logf(LogLevel::info, "redis %s:%u: up after %llu ms", opts_.ip.c_str(),
+      logf(LogLevel::debug, "redis %s:%u: up after %llu ms", opts_.ip.c_str(),
            static_cast<unsigned>(opts_.port), static_cast<unsigned long long>(t - down_since_ms_));
     down_since_ms_ = 0;
   } else if (s == LinkState::down && was == LinkState::up) {
     down_since_ms_ = t;
-    logf(LogLevel::warn, "redis %s:%u: down: %s", opts_.ip.c_str(),
+    logf(LogLevel::debug, "redis %s:%u: down: %s", opts_.ip.c_str(),
          static_cast<unsigned>(opts_.port), last_error_.c_str());
   } else if (s == LinkState::down && down_since_ms_ == 0) {
     down_since_ms_ = t;  // never up (or failed while connecting): the outage starts here
@@ -441,9 +493,10 @@ void RedisLink::on_timer(uv_timer_t* t) {
   if (self->ctx_ && self->state_ == LinkState::connecting &&
       n - self->connect_at_ms_ >= self->connect_stuck_ms()) {
     ++self->stuck_;
-    self->drop("connect timed out");
+    self->drop("connect timed out (no answer from Redis)");
     return;
   }
+  if (self->idle_ping_due() && n >= self->last_io_ms_ + kIdlePingMs) self->send_ping();
   if (self->ctx_ == nullptr && self->reconnect_at_ms_ != 0 && n >= self->reconnect_at_ms_) {
     self->start_connect();
     return;
@@ -462,6 +515,7 @@ void RedisLink::rearm() {
     wake = std::min(wake, sent_.front().at_ms + stuck_ms());
   if (ctx_ && state_ == LinkState::connecting)
     wake = std::min(wake, connect_at_ms_ + connect_stuck_ms());
+  if (idle_ping_due()) wake = std::min(wake, last_io_ms_ + kIdlePingMs);
   if (ctx_ == nullptr && reconnect_at_ms_ != 0) wake = std::min(wake, reconnect_at_ms_);
   if (kill_pending_) wake = now();
   if (wake == kNoWake) {
@@ -470,6 +524,27 @@ void RedisLink::rearm() {
   }
   uint64_t n = now();
   uv_timer_start(timer_, &RedisLink::on_timer, wake > n ? wake - n : 0, 0);
+}
+
+bool RedisLink::idle_ping_due() const {
+  // Not on a subscriber: in subscribe mode hiredis 0.14 would hand the PONG to the
+  // subscription's callback (that link relies on TCP keepalive).
+  return ctx_ && state_ == LinkState::up && channels_.empty() && sent_.empty() && !closing_;
+}
+
+void RedisLink::send_ping() {
+  const char* argv[1] = {"PING"};
+  size_t len[1] = {4};
+  // Ticket 0: no waiter (on_reply finds none), but a place in sent_, so stuck detection
+  // watches it like any command.
+  if (redisAsyncCommandArgv(ctx_, &RedisLink::on_reply, as_privdata(0), 1, argv, len) == REDIS_OK)
+    sent_.push_back(Sent{0, now()});
+  last_io_ms_ = now();
+}
+
+void RedisLink::set_timeout(uint64_t timeout_ms) {
+  opts_.timeout_ms = std::max<uint64_t>(timeout_ms, 1);
+  rearm();  // stuck and connect deadlines follow the new timeout
 }
 
 }  // namespace lb::net

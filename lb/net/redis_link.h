@@ -9,6 +9,12 @@
 // callback), every outstanding command fails at once, and the link reconnects with back-off
 // (100 ms doubling to 5 s, ±20% jitter).
 //
+// The link is up only once Redis has answered on the new connection (AUTH, then the
+// scripts' SCRIPT LOADs or a PING), within the connect limit: a SIGSTOPped Redis still
+// completes TCP handshakes from its listen backlog. The back-off starts over only then. A
+// command link idle for 1 s sends a PING, so a frozen Redis is found without traffic (stuck
+// after max(4×timeout, 500 ms) more); every link has TCP keepalive (half-open peers).
+//
 // The address must be numeric (resolved once on the control thread): hiredis' connect calls
 // getaddrinfo, which never blocks on a numeric host. AUTH is the first command; a refused
 // password keeps the link down (logged once, never with the password) and retries at the
@@ -69,6 +75,10 @@ class RedisLink {
   // Starts connecting (dropping any current connection). False, with last_error(), when the
   // address is not numeric; the link then stays down without retrying.
   bool connect(RedisLinkOptions opts);
+  // A new default command timeout (sticky.store.timeout reloaded) without reconnecting:
+  // it also moves the stuck and connect deadlines (from max(4×, 10×timeout)).
+  void set_timeout(uint64_t timeout_ms);
+  uint64_t timeout_ms() const { return opts_.timeout_ms; }
   // Sends argv; `done` runs exactly once (reply, timeout or failed) unless cancelled, never
   // from inside this call. Returns 0 (and never calls `done`) when the link is not up.
   // timeout_ms 0: the link's default.
@@ -130,6 +140,11 @@ class RedisLink {
   static void on_timer(uv_timer_t* t);
   static void on_script_load(redisAsyncContext* ac, void* reply, void* privdata);
   static void on_message(redisAsyncContext* ac, void* reply, void* privdata);
+  static void on_handshake(redisAsyncContext* ac, void* reply, void* privdata);
+  // One reply of the connect handshake; the last one brings the link up.
+  void handshake_reply(redisAsyncContext* ac, const redisReply* reply);
+  bool idle_ping_due() const;
+  void send_ping();
   void load_scripts();
   void send_subscribe();
 
@@ -173,6 +188,8 @@ class RedisLink {
   std::vector<std::string> shas_;  // lowercase hex SHA1 of each script
   bool script_error_logged_ = false;
   size_t loading_ = 0;                 // SCRIPT LOADs not yet answered
+  size_t handshake_ = 0;               // connect handshake replies not yet answered
+  uint64_t last_io_ms_ = 0;            // last reply or idle PING (the idle PING's clock)
   std::vector<std::string> channels_;  // subscribe mode: empty = a command link
   MessageFn on_message_;
   size_t subscribed_ = 0;

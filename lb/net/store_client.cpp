@@ -5,9 +5,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "lb/core/pin_codec.h"
 #include "lb/core/quota_guard.h"
-#include "lb/core/store_messages.h"
-#include "lb/core/store_scripts.h"
 #include "lb/net/proxy_state.h"
 #include "lb/net/store_client_impl.h"
 
@@ -49,20 +48,19 @@ StoreClient::Impl::~Impl() {
   close_timer(refresh_timer);
 }
 
-bool StoreClient::Impl::park(StoreWaiter* w, bool cas, const SessionKey& key, std::string expected,
-                             std::string value, const std::vector<std::string_view>& args) {
+bool StoreClient::Impl::park(StoreWaiter* w, bool cas, const SessionKey& key, PendingWrite write,
+                             const std::vector<std::string_view>& keys,
+                             const std::vector<std::string_view>& args) {
   if (!up()) return false;
   cancel(w);  // one operation per waiter
   uint64_t s = ++seq;
-  std::string k = pin_key_text(prefix, key);
   Ticket t = link->evalsha(
-      cas ? kPinCas : kPinClaim, {k}, args,
+      cas ? StoreScript::pin_cas : StoreScript::pin_claim, keys, args,
       [this, w, s](LinkResult r, const redisReply* reply) { answered(w, s, r, reply); },
       timeout_ms);
   if (t == 0) return false;
   // RedisLink never calls back inside evalsha(), so parking after the send is safe.
-  parked[w] = Parked{
-      t, s, cas, key, PendingWrite{std::move(k), std::move(expected), std::move(value)}, now_us()};
+  parked[w] = Parked{t, s, cas, key, std::move(write), now_us()};
   return true;
 }
 
@@ -132,12 +130,9 @@ void StoreClient::Impl::answered(StoreWaiter* w, uint64_t s, LinkResult r,
 void StoreClient::Impl::send_cas(const SessionKey& key, std::string_view expected,
                                  const std::string& value, std::string_view to) {
   if (!up()) return;
-  std::string k = pin_key_text(prefix, key);
-  std::string channel = prefix + "pins";
-  std::string msg =
-      encode_pin_moved(PinMoved{key, std::string(expected), std::string(to), state.store.instance});
+  CasArgs a = cas_args(prefix, key, std::string(expected), value, to, state.store.instance, ttl_ms);
   link->evalsha(
-      kPinCas, {k}, {expected, value, ttl_text, channel, msg},
+      StoreScript::pin_cas, a.keys(), a.args(),
       [this](LinkResult r, const redisReply* reply) {
         long long won = -1;
         if (r != LinkResult::reply || !reply_int(reply, 0, &won)) count_failure(r);
@@ -207,15 +202,15 @@ void StoreClient::configure(const Runtime& rt) {
   m.sync_interval_ms = s.sync_interval_ms;
   m.ttl_ms = rt.config.sticky.ttl_ms;
   m.ttl_text = std::to_string(m.ttl_ms);
-  if (m.link && m.addr == rt.store) return;  // same server: the link stays
+  if (m.link && m.addr == rt.store) {  // same server: the link stays, with the new timeout
+    m.link->set_timeout(m.timeout_ms);
+    return;
+  }
   if (m.link) {
     m.retire();
   } else {
     m.link = std::make_unique<RedisLink>(m.loop);
-    m.link->set_scripts({std::string(store_scripts::pin_claim), std::string(store_scripts::pin_cas),
-                         std::string(store_scripts::pin_touch),
-                         std::string(store_scripts::quota_take),
-                         std::string(store_scripts::quota_cool)});
+    m.link->set_scripts(store_script_bodies());
   }
   m.addr = rt.store;
   RedisLinkOptions o;
@@ -231,21 +226,19 @@ bool StoreClient::up() const { return impl_->up(); }
 bool StoreClient::claim(const SessionKey& key, const StoredPin& mine, StoreWaiter* w) {
   Impl& m = *impl_;
   if (!m.up()) return false;
-  std::string v = encode_pin(mine.backend, mine.last_slot, mine.reason);
-  std::vector<std::string_view> args = {v, m.ttl_text};
-  return m.park(w, false, key, "", v, args);
+  ClaimArgs a =
+      claim_args(m.prefix, key, encode_pin(mine.backend, mine.last_slot, mine.reason), m.ttl_ms);
+  return m.park(w, false, key, PendingWrite{a.key, "", a.value}, a.keys(), a.args());
 }
 
 bool StoreClient::cas(const SessionKey& key, std::string_view expected_backend,
                       const StoredPin& mine, StoreWaiter* w) {
   Impl& m = *impl_;
   if (!m.up()) return false;
-  std::string v = encode_pin(mine.backend, mine.last_slot, mine.reason);
-  std::string channel = m.prefix + "pins";
-  std::string msg = encode_pin_moved(
-      PinMoved{key, std::string(expected_backend), mine.backend, m.state.store.instance});
-  std::vector<std::string_view> args = {expected_backend, v, m.ttl_text, channel, msg};
-  return m.park(w, true, key, std::string(expected_backend), v, args);
+  CasArgs a = cas_args(m.prefix, key, std::string(expected_backend),
+                       encode_pin(mine.backend, mine.last_slot, mine.reason), mine.backend,
+                       m.state.store.instance, m.ttl_ms);
+  return m.park(w, true, key, PendingWrite{a.key, a.expected, a.value}, a.keys(), a.args());
 }
 
 void StoreClient::cancel(StoreWaiter* w) { impl_->cancel(w); }

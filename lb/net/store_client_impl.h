@@ -18,11 +18,9 @@
 #include "lb/net/redis_link.h"
 #include "lb/net/runtime.h"
 #include "lb/net/store_client.h"
+#include "lb/net/store_ops.h"
 
 namespace lb::net {
-
-// The scripts' indexes in RedisLink::set_scripts (the worker link loads only these).
-enum StoreScript : size_t { kPinClaim, kPinCas, kPinTouch, kQuotaTake, kQuotaCool };
 
 struct StoreClient::Impl {
   Impl(uv_loop_t* loop, ProxyState& state);
@@ -45,9 +43,10 @@ struct StoreClient::Impl {
   };
 
   bool up() const { return link && link->state() == LinkState::up; }
-  // Parks w on one pin_claim or pin_cas; false when nothing could be sent.
-  bool park(StoreWaiter* w, bool cas, const SessionKey& key, std::string expected,
-            std::string value, const std::vector<std::string_view>& args);
+  // Parks w on one pin_claim or pin_cas (`cas`: which; the arguments from store_ops.h);
+  // false when nothing could be sent. `write` is what fall_back() queues.
+  bool park(StoreWaiter* w, bool cas, const SessionKey& key, PendingWrite write,
+            const std::vector<std::string_view>& keys, const std::vector<std::string_view>& args);
   void answered(StoreWaiter* w, uint64_t seq, LinkResult r, const redisReply* reply);
   // The write goes to PendingWrites; the answer tells the waiter to decide locally.
   StoreAnswer fall_back(const Parked& p, const char* why);
@@ -66,7 +65,7 @@ struct StoreClient::Impl {
   void add_refresh(const RefreshItem& item);
   void flush_refresh();
   static void on_refresh_timer(uv_timer_t* t);
-  void refreshed(const SessionKey& key, const std::string& pool, LinkResult r,
+  void refreshed(const RefreshItem& item, const std::string& pool, LinkResult r,
                  const redisReply* reply);
   bool take_quota(const std::string& pool, QuotaGuard& guard);
   void quota_answer(uint64_t id, LinkResult r, const redisReply* reply);

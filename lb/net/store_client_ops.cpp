@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <string>
 
+#include "lb/core/pin_codec.h"
 #include "lb/core/quota_guard.h"
 #include "lb/core/refresh_epoch.h"
 #include "lb/core/store_messages.h"
@@ -23,18 +24,18 @@ std::string number_text(double v) {
   return buf;
 }
 
-// Whether the running configuration has `backend` in `pool`: the Registry never forgets a
-// name, and a pin to a backend this instance no longer has (another instance runs a newer
-// config) must not be adopted.
-bool configured(const ProxyState& state, const std::string& pool, std::string_view backend) {
-  std::shared_ptr<const Runtime> rt = state.runtime.load();
-  if (!rt) return false;
-  for (const RuntimePool& p : rt->pools) {
-    if (p.name != pool) continue;
+// "pool" and "backend" of `ref` in the running configuration (names unique across pools),
+// read from its pools rather than Registry::name_of, a scan of every ref ever made under
+// the process-wide Registry mutex. Null when no pool has it now (removed by a reload):
+// nothing to refresh for it.
+const RuntimeBackend* find_ref(const Runtime& rt, BackendRef ref, const RuntimePool** pool) {
+  for (const RuntimePool& p : rt.pools)
     for (const RuntimeBackend& b : p.backends)
-      if (b.name == backend) return true;
-  }
-  return false;
+      if (b.ref == ref) {
+        *pool = &p;
+        return &b;
+      }
+  return nullptr;
 }
 
 }  // namespace
@@ -61,26 +62,26 @@ void StoreClient::Impl::flush_refresh() {
   std::vector<RefreshItem> items = batch.take(uv_now(loop));
   // Down: dropped; the keys come due again next epoch.
   if (!up()) return;
+  std::shared_ptr<const Runtime> rt = state.runtime.load();  // once per batch
+  if (!rt) return;
   for (const RefreshItem& it : items) {
-    std::string name = state.registry.name_of(it.backend);  // "pool/backend"
-    size_t slash = name.find('/');
-    if (slash == std::string::npos || slash + 1 == name.size()) continue;
-    std::string pool = name.substr(0, slash);
-    std::string_view backend = std::string_view(name).substr(slash + 1);
+    const RuntimePool* pool = nullptr;
+    const RuntimeBackend* b = find_ref(*rt, it.backend, &pool);
+    if (b == nullptr) continue;
     std::string key = pin_key_text(prefix, it.key);
     std::string slot = std::to_string(it.last_slot);
-    std::string seed = encode_pin(backend, it.last_slot, MoveReason::none);
+    std::string seed = encode_pin(b->name, it.last_slot, MoveReason::none);
     Ticket t = link->evalsha(
-        kPinTouch, {key}, {backend, slot, ttl_text, seed},
-        [this, k = it.key, pool](LinkResult r, const redisReply* reply) {
-          refreshed(k, pool, r, reply);
+        StoreScript::pin_touch, {key}, {b->name, slot, ttl_text, seed},
+        [this, it, p = pool->name](LinkResult r, const redisReply* reply) {
+          refreshed(it, p, r, reply);
         },
         timeout_ms);
     if (t != 0) state.store.counters.refreshes.fetch_add(1, std::memory_order_relaxed);
   }
 }
 
-void StoreClient::Impl::refreshed(const SessionKey& key, const std::string& pool, LinkResult r,
+void StoreClient::Impl::refreshed(const RefreshItem& item, const std::string& pool, LinkResult r,
                                   const redisReply* reply) {
   long long code = -1;
   if (r != LinkResult::reply || !reply_int(reply, 0, &code)) return count_failure(r);
@@ -92,12 +93,21 @@ void StoreClient::Impl::refreshed(const SessionKey& key, const std::string& pool
   std::string_view stored;
   if (code != 0 || !reply_str(reply, 1, &stored)) return;
   // Another instance moved the user and we missed its invalidation: follow it, if the
-  // backend it names is one we know in the same pool.
+  // backend it names is one we have in the same pool now. Not when this process has moved
+  // the user since the refresh left (the local pin no longer names the refreshed backend)
+  // or still has a write for it queued from an outage: the stored pin is then the one the
+  // user left, and adopting it would send the user back (users move forward only); the
+  // control loop's flush writes our move over it.
   std::optional<StoredPin> pin = decode_pin(stored);
-  if (!pin || !configured(state, pool, pin->backend)) return;
-  std::optional<BackendRef> ref = state.registry.find(pool, pin->backend);
+  std::shared_ptr<const Runtime> rt = state.runtime.load();
+  if (!pin || !rt) return;
+  std::optional<BackendRef> ref = resolve_stored(*rt, pool, pin->backend);
   if (!ref) return;
-  state.sessions.adopt(key, *ref, pin->last_slot, static_cast<uint8_t>(pin->reason), uv_now(loop));
+  std::optional<Pin> local = state.sessions.peek(item.key);
+  if (local && local->backend != item.backend) return;
+  if (state.store.pending.contains(pin_key_text(prefix, item.key))) return;
+  state.sessions.adopt(item.key, *ref, pin->last_slot, static_cast<uint8_t>(pin->reason),
+                       uv_now(loop));
   c.refresh_adopted.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -111,7 +121,7 @@ bool StoreClient::Impl::take_quota(const std::string& pool, QuotaGuard& guard) {
   std::string cool = bucket + ":cool";
   uint64_t id = ++seq;
   Ticket t = link->evalsha(
-      kQuotaTake, {bucket, cool}, {want, rps, burst, daily},
+      StoreScript::quota_take, {bucket, cool}, {want, rps, burst, daily},
       [this, id](LinkResult r, const redisReply* reply) { quota_answer(id, r, reply); },
       timeout_ms);
   if (t == 0) return false;
@@ -166,7 +176,7 @@ void StoreClient::Impl::cool_quota(const std::string& pool, int status, uint64_t
   std::string msg =
       encode_quota_cooled(QuotaCooled{pool, status, until_unix_ms, state.store.instance});
   link->evalsha(
-      kQuotaCool, {key}, {st, ttl, channel, msg},
+      StoreScript::quota_cool, {key}, {st, ttl, channel, msg},
       [this](LinkResult r, const redisReply* reply) {
         if (r != LinkResult::reply || reply == nullptr || reply->type == REDIS_REPLY_ERROR)
           count_failure(r);

@@ -12,11 +12,11 @@
 
 #include "lb/core/pin_codec.h"
 #include "lb/core/store_messages.h"
-#include "lb/core/store_scripts.h"
 #include "lb/net/log.h"
 #include "lb/net/proxy_state.h"
 #include "lb/net/redis_link.h"
 #include "lb/net/runtime.h"
+#include "lb/net/store_ops.h"
 #include "lb/net/wall_clock.h"
 
 namespace lb::net {
@@ -27,8 +27,6 @@ constexpr size_t kFlushBatch = 256;
 // The control link waits longer than a request would: nobody is parked on it, and a slow
 // fleet_sync over many instances must not count as an outage.
 constexpr uint64_t kMinControlTimeoutMs = 200;
-
-enum Script : size_t { kClaim = 0, kCas = 1, kSync = 2 };
 
 // "<hostname>:<pid>:<8 hex random>": unique per process, so a restart is a new instance
 // whose predecessor's counts simply expire.
@@ -49,13 +47,6 @@ std::optional<std::string> element_text(const redisReply* e) {
     return std::string(e->str, e->len);
   if (e->type == REDIS_REPLY_INTEGER) return std::to_string(e->integer);
   return std::nullopt;
-}
-
-// The session key of a pin key "<prefix>pin:<32 hex>" (whatever the prefix was when the
-// write was queued).
-std::optional<SessionKey> key_of(std::string_view pin_key) {
-  if (pin_key.size() < 36 || pin_key.substr(pin_key.size() - 36, 4) != "pin:") return std::nullopt;
-  return parse_key_hex(pin_key.substr(pin_key.size() - 32));
 }
 
 }  // namespace
@@ -100,6 +91,8 @@ struct StoreControl::Impl {
   void adopt(const PendingWrite& w, const StoredPin& stored);
   std::optional<BackendRef> resolve(const SessionKey& key, const std::string& stored,
                                     const std::string& own) const;
+  // The pool a backend configured now belongs to (names are unique across pools).
+  static std::optional<std::string_view> pool_of(const Runtime& rt, std::string_view backend);
   void on_message(std::string_view channel, std::string_view msg);
   void on_pin_moved(std::string_view msg);
   void on_quota_cooled(std::string_view msg);
@@ -152,17 +145,23 @@ void StoreControl::Impl::configure(const Runtime& rt) {
   const bool moved = !addr || *addr != *rt.store;
   if (!cmd) {
     cmd = std::make_unique<RedisLink>(loop);
-    cmd->set_scripts({std::string(store_scripts::pin_claim), std::string(store_scripts::pin_cas),
-                      std::string(store_scripts::fleet_sync)});
+    cmd->set_scripts(store_script_bodies());
     cmd->on_state([this](LinkState s) { on_state(s); });
   }
+  // A reload that changes only sticky.store.timeout keeps the connections; their stuck
+  // detection and default deadline follow the new value.
+  cmd->set_timeout(o.timeout_ms);
   if (moved && !cmd->connect(o)) {
     state.store.set_error(cmd->last_error());
     logf(LogLevel::error, "shared store %s: %s", cfg.redis.c_str(), cmd->last_error().c_str());
   }
   // A new prefix means new channels: the subscriber connects again (hiredis 0.14 cannot
   // swap subscriptions safely on a live connection).
-  if (!sub) sub = std::make_unique<RedisLink>(loop);
+  if (!sub) {
+    sub = std::make_unique<RedisLink>(loop);
+    sub->on_state([this](LinkState s) { state.store.sub_state.store(static_cast<uint8_t>(s)); });
+  }
+  sub->set_timeout(o.timeout_ms);
   if (moved || sub_prefix != cfg.prefix) {
     sub_prefix = cfg.prefix;
     sub->subscribe(
@@ -190,6 +189,7 @@ void StoreControl::Impl::close() {
   state.store.fleet.clear();
   state.store.fleet.set_live_instances(1);
   state.store.state.store(static_cast<uint8_t>(LinkState::down));
+  state.store.sub_state.store(static_cast<uint8_t>(LinkState::down));
   if (had) {
     state.store.since_unix_ms.store(wall_ms());
     logf(LogLevel::info, "shared store removed: pins stay local to this instance");
@@ -272,7 +272,7 @@ void StoreControl::Impl::sync() {
       args.push_back(std::to_string(state.sessions.pinned(b.ref)));
     }
   std::vector<std::string_view> views(args.begin(), args.end());
-  syncing = cmd->evalsha(kSync, {counts_key, instances_key}, views,
+  syncing = cmd->evalsha(StoreScript::fleet_sync, {counts_key, instances_key}, views,
                          [this](LinkResult r, const redisReply* reply) { on_sync(r, reply); }) != 0;
 }
 
@@ -298,10 +298,9 @@ void StoreControl::Impl::on_sync(LinkResult r, const redisReply* reply) {
   }
   std::vector<std::string_view> pairs(texts.begin(), texts.end());
   auto resolve = [&](std::string_view name) -> std::optional<BackendRef> {
-    size_t slash = name.find('/');
-    if (slash == std::string_view::npos) return std::nullopt;
-    return state.registry.find(std::string(name.substr(0, slash)),
-                               std::string(name.substr(slash + 1)));
+    std::optional<PoolBackend> pb = split_pool_backend(name);
+    if (!pb) return std::nullopt;
+    return state.registry.find(std::string(pb->pool), std::string(pb->backend));
   };
   std::optional<FleetReply> fr = parse_fleet_reply(reply->element[0]->integer, pairs, resolve);
   if (!fr) {
@@ -324,8 +323,6 @@ void StoreControl::Impl::flush() {
   batch->writes = state.store.pending.take(kFlushBatch);
   if (batch->writes.empty()) return;
   flushing = true;
-  const std::string ttl = std::to_string(ttl_ms);
-  const std::string channel = cfg.prefix + "pins";
   batch->left = 1;  // held until every write is sent
   for (size_t i = 0; i < batch->writes.size(); ++i) {
     const PendingWrite& w = batch->writes[i];
@@ -333,16 +330,26 @@ void StoreControl::Impl::flush() {
       on_flushed(*batch, i, r, reply);
       if (--batch->left == 0) finish_batch(*batch);
     };
+    // The key as it was queued (a reload may have changed the prefix since).
+    std::optional<SessionKey> key = key_of_pin_key(w.key);
     Ticket t = 0;
     if (w.expected.empty()) {
-      t = cmd->evalsha(kClaim, {w.key}, {w.value, ttl}, done);
+      // No message to build: a claim whose key cannot be decoded is still written as queued.
+      ClaimArgs a{w.key, w.value, std::to_string(ttl_ms)};
+      t = cmd->evalsha(StoreScript::pin_claim, a.keys(), a.args(), done);
     } else {
-      std::optional<SessionKey> key = key_of(w.key);
       std::optional<StoredPin> mine = decode_pin(w.value);
-      std::string msg;
-      if (key && mine)
-        msg = encode_pin_moved(PinMoved{*key, w.expected, mine->backend, state.store.instance});
-      t = cmd->evalsha(kCas, {w.key}, {w.expected, w.value, ttl, channel, msg}, done);
+      if (!key || !mine) {
+        // A move nobody could be told about (its message would be empty): never written.
+        state.store.counters.errors.fetch_add(1, std::memory_order_relaxed);
+        log_limited("shared store: dropped a queued move of %s that cannot be decoded",
+                    w.key.c_str());
+        continue;
+      }
+      CasArgs a = cas_args(cfg.prefix, *key, w.expected, w.value, mine->backend,
+                           state.store.instance, ttl_ms);
+      a.key = w.key;
+      t = cmd->evalsha(StoreScript::pin_cas, a.keys(), a.args(), done);
     }
     if (t != 0)
       ++batch->left;
@@ -395,35 +402,40 @@ void StoreControl::Impl::finish_batch(Batch& b) {
 
 // Another instance wrote the key first (or moved it): follow it, as a request would.
 void StoreControl::Impl::adopt(const PendingWrite& w, const StoredPin& stored) {
-  std::optional<SessionKey> key = key_of(w.key);
+  std::optional<SessionKey> key = key_of_pin_key(w.key);
   if (!key) return;
   std::optional<StoredPin> mine = decode_pin(w.value);
   std::optional<BackendRef> ref = resolve(*key, stored.backend, mine ? mine->backend : "");
-  if (!ref) return;  // a backend this instance does not have: the next request re-places
+  if (!ref) return;  // a backend this instance does not have now: the next request re-places
   state.sessions.adopt(*key, *ref, stored.last_slot, static_cast<uint8_t>(stored.reason), now());
 }
 
-// The ref of backend `stored` in the key's pool. Keys are pool-salted, so the pool is not
-// in the key: it is the pool of the local pin when there is one, else the one configured
-// pool that has both our own choice and the stored backend. Several such pools (backend
-// names repeated across pools): none is guessed; the user's next request reads the pin.
+std::optional<std::string_view> StoreControl::Impl::pool_of(const Runtime& rt,
+                                                            std::string_view backend) {
+  for (const RuntimePool& p : rt.pools)
+    for (const RuntimeBackend& b : p.backends)
+      if (b.name == backend) return std::string_view(p.name);
+  return std::nullopt;
+}
+
+// The ref of backend `stored` in the key's pool, only if it is configured there now.
+// Keys are pool-salted, so the pool is not in the key: it is the pool of our own queued
+// choice (backend names are unique across pools, config/read_pools.cpp), else the pool of
+// the local pin.
 std::optional<BackendRef> StoreControl::Impl::resolve(const SessionKey& key,
                                                       const std::string& stored,
                                                       const std::string& own) const {
-  if (std::optional<Pin> p = state.sessions.peek(key)) {
-    std::string full = state.registry.name_of(p->backend);
-    size_t slash = full.find('/');
-    if (slash != std::string::npos) return state.registry.find(full.substr(0, slash), stored);
-  }
-  std::optional<BackendRef> found;
-  for (const Pool& p : pools) {
-    if (!own.empty() && !state.registry.find(p.name, own)) continue;
-    if (auto ref = state.registry.find(p.name, stored)) {
-      if (found) return std::nullopt;
-      found = ref;
+  std::shared_ptr<const Runtime> rt = state.runtime.load();
+  if (!rt) return std::nullopt;
+  std::optional<std::string_view> pool = own.empty() ? std::nullopt : pool_of(*rt, own);
+  std::string local;
+  if (!pool)
+    if (std::optional<Pin> p = state.sessions.peek(key)) {
+      local = state.registry.name_of(p->backend);
+      if (std::optional<PoolBackend> pb = split_pool_backend(local)) pool = pb->pool;
     }
-  }
-  return found;
+  if (!pool) return std::nullopt;
+  return resolve_stored(*rt, *pool, stored);
 }
 
 void StoreControl::Impl::on_message(std::string_view channel, std::string_view msg) {

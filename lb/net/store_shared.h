@@ -49,6 +49,9 @@ struct StoreShared {
   // The control link's state (LinkState as uint8_t): the store's state in /status.
   std::atomic<uint8_t> state{0};
   std::atomic<uint64_t> since_unix_ms{0};  // when `state` last changed
+  // The subscriber link's state (LinkState as uint8_t): invalidations and cool-downs from
+  // the other instances arrive only while it is up.
+  std::atomic<uint8_t> sub_state{0};
 
   // The last error text (never a password), for /status.
   void set_error(std::string text) {

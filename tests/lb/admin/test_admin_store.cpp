@@ -114,10 +114,12 @@ TEST_CASE("admin store: state, address and counters; the password in neither doc
   c.roundtrip.observe(800'000);
 
   rig.set_state(lb::net::LinkState::down);
+  rig.state.store.sub_state = static_cast<uint8_t>(lb::net::LinkState::up);
   std::string st = rig.admin->status_json();
   INFO(st);
   CHECK(has(st,
-            "\"store\":{\"configured\":true,\"state\":\"down\",\"redis\":\"127.0.0.1:6399\","
+            "\"store\":{\"configured\":true,\"state\":\"down\",\"subscriber\":\"up\",\"redis\":"
+            "\"127.0.0.1:6399\","
             "\"address\":\"127.0.0.1:6399\",\"prefix\":\"t1:\","
             "\"since_unix_ms\":1700000000123,"
             "\"last_error\":\"connect: Connection refused\",\"instance\":\"host:42:0badcafe\","

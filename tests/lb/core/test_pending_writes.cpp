@@ -48,6 +48,22 @@ TEST_CASE("pending_writes: same key keeps its place, first expected, latest valu
   CHECK(all[1] == w("b", "x", "v1|y|0|down"));
 }
 
+TEST_CASE("pending_writes: contains follows push, take, restore and drops") {
+  PendingWrites q(2);
+  CHECK_FALSE(q.contains("a"));
+  q.push(w("a", "x", "v1|y|0|down"));
+  q.push(w("b", "", "v1|x|1|none"));
+  CHECK(q.contains("a"));
+  CHECK(q.contains("b"));
+  auto batch = q.take(1);  // "a" leaves for a flush
+  CHECK_FALSE(q.contains("a"));
+  q.restore(batch);  // the flush could not send it
+  CHECK(q.contains("a"));
+  q.push(w("c", "", "v1|x|1|none"));  // over the bound: the oldest ("a") is dropped
+  CHECK_FALSE(q.contains("a"));
+  CHECK(q.contains("c"));
+}
+
 TEST_CASE("pending_writes: over max_pending the oldest is dropped and counted") {
   PendingWrites q(3);
   for (int i = 0; i < 7; ++i) q.push(w("k" + std::to_string(i), "", "v"));

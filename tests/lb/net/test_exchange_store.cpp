@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <string>
@@ -227,6 +228,46 @@ TEST_CASE("exchange store: a stored backend this pool lacks is replaced once by 
   CHECK(rig.pinned("dave") == up.backend());
   CHECK(cli.run({"GET", rig.key_text("dave")}) == "v1|" + up.backend() + "|0|removed");
   CHECK(rig.state.store.counters.cas_won == 1);
+}
+
+// Scripts Redis has run so far (EVALSHA and EVAL), from INFO commandstats.
+long long scripts_run(Cli& cli) {
+  std::string info = cli.run({"INFO", "commandstats"});
+  long long n = 0;
+  for (const char* cmd : {"cmdstat_evalsha:calls=", "cmdstat_eval:calls="})
+    if (size_t at = info.find(cmd); at != std::string::npos)
+      n += std::stoll(info.substr(at + std::strlen(cmd)));
+  return n;
+}
+
+TEST_CASE("exchange store: a second lost cas keeps the local decision and queues it") {
+  if (!have_redis()) return;
+  RedisServer redis;
+  REQUIRE(redis.ok());
+  Cli cli(redis.port());
+  StoreRig rig(redis.port());
+  REQUIRE(rig.store_up());
+  const std::string key = rig.key_text("erin");
+  REQUIRE(cli.run({"SET", key, "v1|gone|9|none"}) == "OK");
+  long long before = scripts_run(cli);
+  auto c = rig.client();
+  c->send(get("erin"));
+  // Redis has run the claim (lost to "gone"); its answer is not read yet. Another
+  // instance now moves the user to a backend this one lacks too, so the one extra cas
+  // (expecting "gone") loses as well.
+  REQUIRE(rig.until([&] { return scripts_run(cli) > before; }, 2000));
+  REQUIRE(cli.run({"SET", key, "v1|gone2|9|none"}) == "OK");
+  REQUIRE(rig.until([&] { return !rig.ups.empty(); }, 2000));
+  StoreRig::Up up = rig.ups[0];
+  CHECK(rig.pinned("erin") == up.backend());
+  CHECK(rig.state.store.counters.cas_lost == 1);
+  CHECK(cli.run({"GET", key}) == "v1|gone2|9|none");
+  // The decision is queued against what the store holds, for the control loop's flush.
+  std::vector<PendingWrite> queued = rig.state.store.pending.take(10);
+  REQUIRE(queued.size() == 1);
+  CHECK(queued[0].key == key);
+  CHECK(queued[0].expected == "gone2");
+  CHECK(queued[0].value == "v1|" + up.backend() + "|0|removed");
 }
 
 TEST_CASE("exchange store: a client that leaves while parked cancels; nothing is sent") {

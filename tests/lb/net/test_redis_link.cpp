@@ -266,3 +266,98 @@ TEST_CASE("redis link: scripts are loaded on connect, and again after NOSCRIPT")
   }
   l.until([] { return false; }, 20);
 }
+
+TEST_CASE("redis link: a SIGSTOPped Redis that accepts TCP never makes the link up") {
+  if (!have_redis()) return;
+  RedisServer redis;
+  REQUIRE(redis.ok());
+  Loop l;
+  {
+    RedisLink link(&l.loop);
+    link.set_scripts({std::string(lb::store_scripts::pin_claim)});
+    RedisLink plain(&l.loop);  // no scripts: a PING is its first answer
+    int ups = 0;
+    link.on_state([&](LinkState s) { ups += s == LinkState::up; });
+    plain.on_state([&](LinkState s) { ups += s == LinkState::up; });
+    redis.pause();
+    // The kernel completes the TCP handshake from the listen backlog; Redis answers nothing.
+    REQUIRE(link.connect(opts(redis.port(), "", 50)));
+    REQUIRE(plain.connect(opts(redis.port(), "", 50)));
+    l.pause(2600);
+    CHECK(ups == 0);
+    CHECK(link.state() != LinkState::up);
+    CHECK(plain.state() != LinkState::up);
+    CHECK(link.last_error().find("no answer") != std::string::npos);
+    // Each attempt waits the connect limit (1 s) and the back-off grows: no fast cycling.
+    CHECK(link.connects() <= 3);
+    CHECK(plain.connects() <= 3);
+    redis.resume();
+    REQUIRE(l.until([&] { return link.state() == LinkState::up && plain.state() == LinkState::up; },
+                    8000));
+    CHECK(ups == 2);
+    // Up means the scripts are there: the first EVALSHA finds its script.
+    Outcome e;
+    link.evalsha(0, {"corral:pin:9"}, {"v1|kupo-1|5|none", "60000"}, e.fn());
+    REQUIRE(l.until([&] { return e.calls == 1; }, 2000));
+    CHECK(e.result == LinkResult::reply);
+    CHECK(link.noscripts() == 0);
+  }
+  l.until([] { return false; }, 20);
+}
+
+TEST_CASE("redis link: an idle link notices a SIGSTOPped Redis (idle PING, then stuck)") {
+  if (!have_redis()) return;
+  RedisServer redis;
+  REQUIRE(redis.ok());
+  Loop l;
+  {
+    RedisLink link(&l.loop);
+    REQUIRE(link.connect(opts(redis.port(), "", 50)));
+    REQUIRE(l.until([&] { return link.state() == LinkState::up; }, 3000));
+    l.pause(1200);  // idle PINGs answered: still up, never stuck
+    CHECK(link.state() == LinkState::up);
+    CHECK(link.stuck() == 0);
+    CHECK(link.outstanding() == 0);
+    redis.pause();
+    auto t0 = std::chrono::steady_clock::now();
+    // max(4 × 50, 500) ms after an idle PING sent at most 1 s from now.
+    REQUIRE(l.until([&] { return link.state() != LinkState::up; }, 1500 + 500));
+    auto waited =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+            .count();
+    CHECK(waited >= 450);
+    CHECK(link.stuck() == 1);
+    redis.resume();
+    REQUIRE(l.until([&] { return link.state() == LinkState::up; }, 3000));
+  }
+  l.until([] { return false; }, 20);
+}
+
+TEST_CASE("redis link: set_timeout changes the default command timeout without reconnecting") {
+  if (!have_redis()) return;
+  RedisServer redis;
+  REQUIRE(redis.ok());
+  Loop l;
+  {
+    RedisLink link(&l.loop);
+    REQUIRE(link.connect(opts(redis.port(), "", 5000)));
+    REQUIRE(l.until([&] { return link.state() == LinkState::up; }, 3000));
+    link.set_timeout(40);
+    CHECK(link.timeout_ms() == 40);
+    redis.pause();
+    Outcome slow;
+    auto t0 = std::chrono::steady_clock::now();
+    link.command({"PING"}, slow.fn());  // the link's default timeout
+    REQUIRE(l.until([&] { return slow.calls == 1; }, 3000));
+    auto waited =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+            .count();
+    CHECK(slow.result == LinkResult::timeout);
+    CHECK(waited < 400);
+    // Stuck detection follows too: max(4 × 40, 500) ms, not 20 s.
+    REQUIRE(l.until([&] { return link.state() != LinkState::up; }, 1500));
+    CHECK(link.connects() == 1);  // no reconnect before the stuck one
+    redis.resume();
+  }
+  l.until([] { return false; }, 20);
+}

@@ -367,6 +367,71 @@ pools:
   l.until([] { return false; }, 20);
 }
 
+TEST_CASE("store client: a refresh never undoes a move that is queued or newer") {
+  if (!have_redis()) return;
+  RedisServer redis;
+  REQUIRE(redis.ok());
+  Loop l;
+  {
+    Instance a(l, store_runtime(redis.port()), "a");
+    config::LoadResult cfg = config::load_string(R"(
+listeners:
+  - {name: public, listen: 127.0.0.1:0, routes: [{prefix: /, pool: kupo}]}
+sticky:
+  keys: [{from: header, name: X-Session-Key}]
+pools:
+  kupo:
+    kind: kupo
+    backends:
+      - {name: k1, address: 127.0.0.1:1001}
+      - {name: k2, address: 127.0.0.1:1002}
+      - {name: k3, address: 127.0.0.1:1003}
+)",
+                                                 "test.yaml");
+    REQUIRE(cfg.errors.empty());
+    a.state.runtime.store(build_runtime(*cfg.config, a.state.registry));
+    BackendRef k1 = a.state.registry.backend("kupo", "k1").ref;
+    BackendRef k2 = a.state.registry.backend("kupo", "k2").ref;
+    REQUIRE(l.until([&] { return a.client->up(); }, 3000));
+    Cli cli(redis.port());
+    const std::string key = pin_key_text("t:", kUser);
+    uint64_t reseeded = 0;
+    // Replies come in order: once a fresh key is re-seeded, the one before was handled.
+    auto settle = [&](uint64_t n) {
+      a.client->note_refresh(RefreshItem{SessionKey{9, n}, k1, 1});
+      ++reseeded;
+      return l.until([&] { return a.state.store.counters.refresh_reseeded == reseeded; }, 2000);
+    };
+
+    // During an outage this instance moved the user k1 -> k2; the move is still queued
+    // when a worker link is back first. The store's k1 is the backend the user left.
+    cli.run({"SET", key, "v1|k1|40|none"});
+    a.state.sessions.pin(kUser, k2, uv_now(&l.loop), static_cast<uint8_t>(MoveReason::down));
+    a.client->queue_cas(kUser, "k1", pin_of("k2", 40, MoveReason::down));
+    REQUIRE(a.state.store.pending.contains(key));
+    a.client->note_refresh(RefreshItem{kUser, k2, 41});
+    REQUIRE(settle(1));
+    CHECK(a.state.store.counters.refreshes == 2);
+    CHECK(a.state.store.counters.refresh_adopted == 0);
+    CHECK(a.state.sessions.peek(kUser)->backend == k2);
+
+    // Flushed meanwhile; the refresh left naming k1, but the local pin moved to k2 before
+    // its answer (k3, another instance's older move) came: k2 stays.
+    a.state.store.pending.take(100);
+    cli.run({"SET", key, "v1|k3|45|down"});
+    a.client->note_refresh(RefreshItem{kUser, k1, 42});
+    REQUIRE(settle(2));
+    CHECK(a.state.store.counters.refresh_adopted == 0);
+    CHECK(a.state.sessions.peek(kUser)->backend == k2);
+
+    // Nothing queued and the pin unchanged since: the stored move is followed.
+    a.client->note_refresh(RefreshItem{kUser, k2, 43});
+    REQUIRE(l.until([&] { return a.state.store.counters.refresh_adopted == 1; }, 2000));
+    CHECK(a.state.sessions.peek(kUser)->backend == a.state.registry.backend("kupo", "k3").ref);
+  }
+  l.until([] { return false; }, 20);
+}
+
 TEST_CASE("store client: quota_take leases at most lease_size; a cool-down refuses") {
   if (!have_redis()) return;
   RedisServer redis;

@@ -34,7 +34,8 @@ using namespace redis_test;
 
 namespace {
 
-// --- One corral instance: its ProxyState, a runtime with pool kupo (k1..k3) and pool bf.
+// --- One corral instance: its ProxyState, a runtime with pool kupo (k1..k3) and pool bf
+// (b1..b3): backend names are unique across pools, as the loader requires.
 const char* kPrefix = "t:";
 
 struct Node {
@@ -58,7 +59,9 @@ struct Node {
     for (const char* pool : {"kupo", "bf"}) {
       RuntimePool p;
       p.name = pool;
-      for (const char* b : {"k1", "k2", "k3"}) {
+      const bool kupo = std::string(pool) == "kupo";
+      for (const char* b : kupo ? std::vector<const char*>{"k1", "k2", "k3"}
+                                : std::vector<const char*>{"b1", "b2", "b3"}) {
         RuntimeBackend rb;
         rb.name = b;
         rb.ref = state.registry.backend(pool, b).ref;
@@ -151,7 +154,7 @@ TEST_CASE("store control: fleet counts cross instances; a stopped instance's cou
     const uint64_t now = uv_now(&l.loop);
     for (uint64_t i = 1; i <= 3; ++i) a.state.sessions.pin(key(i), a.ref("kupo", "k1"), now);
     for (uint64_t i = 11; i <= 12; ++i) b->state.sessions.pin(key(i), b->ref("kupo", "k2"), now);
-    b->state.sessions.pin(key(20), b->ref("bf", "k1"), now);
+    b->state.sessions.pin(key(20), b->ref("bf", "b1"), now);
 
     REQUIRE(l.until(
         [&] {
@@ -159,7 +162,7 @@ TEST_CASE("store control: fleet counts cross instances; a stopped instance's cou
                  b->state.store.fleet.others(b->ref("kupo", "k1")) == 3;
         },
         3000));
-    CHECK(a.state.store.fleet.others(a.ref("bf", "k1")) == 1);
+    CHECK(a.state.store.fleet.others(a.ref("bf", "b1")) == 1);
     CHECK(a.state.store.fleet.others(a.ref("kupo", "k1")) == 0);  // our own are not "others"
     CHECK(b->state.store.fleet.others(b->ref("kupo", "k2")) == 0);
     CHECK(a.state.store.fleet.live_instances() == 2);
@@ -178,7 +181,7 @@ TEST_CASE("store control: fleet counts cross instances; a stopped instance's cou
                  a.state.store.fleet.live_instances() == 1;
         },
         3000));
-    CHECK(a.state.store.fleet.others(a.ref("bf", "k1")) == 0);
+    CHECK(a.state.store.fleet.others(a.ref("bf", "b1")) == 0);
   }
   l.pause(20);
 }
@@ -232,13 +235,45 @@ TEST_CASE("store control: writes queued while Redis was down are flushed; losers
     CHECK(peer.run({"GET", k1}) == "v1|k2|101|down");
     CHECK(a.state.store.pending.size() == 0);
 
-    // No local pin, and both pools have k1 and k2: the pool is unknown, nothing is guessed.
+    // No local pin: the pool is our own choice's (k1: kupo), and k2 is adopted in it.
     const std::string k5 = pin_key_text(kPrefix, key(5));
     peer.run({"SET", k5, "v1|k2|9|none"});
     a.state.store.pending.push({k5, "", encode_pin("k1", 1, MoveReason::none)});
     REQUIRE(l.until([&] { return a.state.store.counters.flushed.load() == 5; }, 3000));
     CHECK(a.state.store.counters.flush_adopted.load() == 3);
-    CHECK_FALSE(a.state.sessions.peek(key(5)));
+    auto p5 = a.state.sessions.peek(key(5));
+    REQUIRE(p5);
+    CHECK(p5->backend == a.ref("kupo", "k2"));
+
+    // The stored backend is one the Registry knows (an older config had it) but that is
+    // not configured now: not adopted, the next request re-places.
+    a.state.registry.backend("kupo", "k9");
+    const std::string k6 = pin_key_text(kPrefix, key(6));
+    peer.run({"SET", k6, "v1|k9|9|none"});
+    a.state.store.pending.push({k6, "", encode_pin("k1", 1, MoveReason::none)});
+    REQUIRE(l.until([&] { return a.state.store.counters.flushed.load() == 6; }, 3000));
+    CHECK(a.state.store.counters.flush_adopted.load() == 4);
+    CHECK_FALSE(a.state.sessions.peek(key(6)));
+    // Nor one of another pool (b1 is bf's; the key is kupo's).
+    const std::string k7 = pin_key_text(kPrefix, key(7));
+    peer.run({"SET", k7, "v1|b1|9|none"});
+    a.state.store.pending.push({k7, "", encode_pin("k1", 1, MoveReason::none)});
+    REQUIRE(l.until([&] { return a.state.store.counters.flushed.load() == 7; }, 3000));
+    CHECK_FALSE(a.state.sessions.peek(key(7)));
+
+    // A queued move whose key or value cannot be decoded is not written (its message
+    // would be empty): dropped and counted as an error; the writes after it still go.
+    const uint64_t errors = a.state.store.counters.errors.load();
+    const std::string k8 = pin_key_text(kPrefix, key(8));
+    a.state.store.pending.push({k8, "k1", "garbage"});
+    a.state.store.pending.push({"t:pin:nothex", "k1", encode_pin("k2", 1, MoveReason::down)});
+    const std::string k9 = pin_key_text(kPrefix, key(9));
+    a.state.store.pending.push({k9, "", encode_pin("k3", 1, MoveReason::none)});
+    REQUIRE(l.until([&] { return a.state.store.counters.flushed.load() == 8; }, 3000));
+    CHECK(a.state.store.counters.errors.load() == errors + 2);
+    CHECK(a.state.store.pending.size() == 0);
+    CHECK(peer.run({"GET", k9}) == "v1|k3|1|none");
+    CHECK(peer.run({"EXISTS", k8}) == "0");
   }
   l.pause(20);
 }
@@ -412,6 +447,97 @@ TEST_CASE("store control: down past 3 x sync_interval forgets the others' counts
     CHECK_FALSE(bf->shared());  // local limits (divided by 2) meanwhile
     REQUIRE(l.until([&] { return a.state.store.fleet.others(a.ref("kupo", "k3")) == 0; }, 3000));
     CHECK(a.state.store.fleet.live_instances() == 2);
+  }
+  l.pause(20);
+}
+
+TEST_CASE("store control: one warning and one 'up again' per outage, whatever the links") {
+  if (!have_redis()) return;
+  RedisServer redis;
+  REQUIRE(redis.ok());
+  Loop l;
+  {
+    Node a(&l.loop, redis.port(), "host-a:1:0000000a");
+    // Two workers' links to the same Redis (StoreClient's), with the store's scripts.
+    std::vector<std::unique_ptr<RedisLink>> workers;
+    for (int i = 0; i < 2; ++i) {
+      auto w = std::make_unique<RedisLink>(&l.loop);
+      RedisLinkOptions o;
+      o.ip = "127.0.0.1";
+      o.port = redis.port();
+      o.timeout_ms = 50;
+      w->connect(o);
+      workers.push_back(std::move(w));
+    }
+    auto all_up = [&] {
+      return a.up() && a.control->subscribed() && workers[0]->state() == LinkState::up &&
+             workers[1]->state() == LinkState::up;
+    };
+    REQUIRE(l.until(all_up, 3000));
+    StderrCapture capture;
+    {
+      redis.kill();
+      REQUIRE(l.until([&] { return !a.up() && workers[0]->state() != LinkState::up; }, 2000));
+      l.pause(700);  // reconnect attempts on every link
+      REQUIRE(redis.restart());
+      REQUIRE(l.until(all_up, 8000));
+    }
+    const std::string log = capture.text();
+    INFO(log);
+    CHECK(count(log, "level=warn") == 1);
+    CHECK(count(log, "shared store 127.0.0.1:" + std::to_string(redis.port()) + ": down") == 1);
+    CHECK(count(log, "up again after") == 1);
+    CHECK(count(log, "level=info") == 1);
+    CHECK(count(log, "msg=\"redis ") == 0);  // the links' own transitions are debug
+  }
+  l.pause(20);
+}
+
+TEST_CASE("store control: a reloaded sticky.store.timeout reaches the links without reconnect") {
+  if (!have_redis()) return;
+  RedisServer redis;
+  REQUIRE(redis.ok());
+  Loop l;
+  {
+    Node a(&l.loop, redis.port(), "host-a:1:0000000a");
+    // Connected afresh with timeout 5 s: stuck after 20 s.
+    Runtime none;
+    a.control->configure(none);
+    a.rt->config.sticky.store->timeout_ms = 5000;
+    a.rt->config.sticky.store->sync_interval_ms = 60'000;  // no fleet_sync traffic
+    a.control->configure(*a.rt);
+    REQUIRE(l.until([&] { return a.up() && a.control->subscribed(); }, 3000));
+    // The reload: same address, timeout 200 ms (the control link's minimum): stuck after
+    // max(4 × 200, 500) ms once the idle PING goes unanswered.
+    a.rt->config.sticky.store->timeout_ms = 200;
+    a.control->configure(*a.rt);
+    CHECK(a.up());  // the connections stay
+    redis.pause();
+    REQUIRE(l.until([&] { return !a.up(); }, 1000 + 800 + 700));
+    redis.resume();
+    REQUIRE(l.until([&] { return a.up(); }, 5000));
+  }
+  l.pause(20);
+}
+
+TEST_CASE("store control: the subscriber link's state is in StoreShared") {
+  if (!have_redis()) return;
+  RedisServer redis;
+  REQUIRE(redis.ok());
+  Loop l;
+  {
+    Node a(&l.loop, redis.port(), "host-a:1:0000000a");
+    auto sub_up = [&] {
+      return a.state.store.sub_state.load() == static_cast<uint8_t>(LinkState::up);
+    };
+    REQUIRE(l.until(sub_up, 3000));
+    redis.kill();
+    REQUIRE(l.until([&] { return !sub_up(); }, 2000));
+    REQUIRE(redis.restart());
+    REQUIRE(l.until(sub_up, 8000));
+    Runtime none;
+    a.control->configure(none);
+    CHECK(a.state.store.sub_state.load() == static_cast<uint8_t>(LinkState::down));
   }
   l.pause(20);
 }
