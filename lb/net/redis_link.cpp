@@ -106,6 +106,8 @@ bool RedisLink::connect(RedisLinkOptions opts) {
 void RedisLink::start_connect() {
   reconnect_at_ms_ = 0;
   ++connects_;
+  connect_at_ms_ = now();  // also for an attempt that fails at once: its back-off counts
+  was_up_ = false;
   redisAsyncContext* ac = redisAsyncConnect(opts_.ip.c_str(), opts_.port);
   if (ac == nullptr || ac->err) {
     last_error_ = ac ? ac->errstr : "out of memory";
@@ -121,7 +123,6 @@ void RedisLink::start_connect() {
   }
   ac->data = this;
   ctx_ = ac;
-  connect_at_ms_ = now();
   loading_ = 0;
   handshake_ = 0;
   // A peer that vanished without a FIN or RST (half-open TCP) is found by the kernel, also
@@ -418,6 +419,7 @@ void RedisLink::set_state(LinkState s) {
   // and one "up again" line are StoreControl's.
   if (s == LinkState::up) {
     attempt_ = 0;  // Redis answered on this connection: the back-off starts over
+    was_up_ = true;
     last_io_ms_ = t;
     if (down_since_ms_ != 0)
       logf(LogLevel::debug, "redis %s:%u: up after %llu ms", opts_.ip.c_str(),
@@ -450,8 +452,13 @@ void RedisLink::lost(const char* why) {
   rng_ ^= rng_ >> 7;
   rng_ ^= rng_ << 17;
   double jitter = 0.8 + 0.4 * static_cast<double>(rng_ % 10001) / 10000.0;
-  reconnect_at_ms_ =
-      now() + link_backoff_ms(attempt_++, opts_.backoff_min_ms, opts_.backoff_max_ms, jitter);
+  const uint64_t wait =
+      link_backoff_ms(attempt_++, opts_.backoff_min_ms, opts_.backoff_max_ms, jitter);
+  // Attempts start at most once per back-off: an attempt that never came up (a frozen Redis
+  // holds it for connect_stuck_ms) already spent its wait, so the link comes back within
+  // one attempt of Redis' return rather than after a back-off grown past it. A link that
+  // was up waits the whole back-off from now.
+  reconnect_at_ms_ = std::max(now(), (was_up_ ? now() : connect_at_ms_) + wait);
   rearm();
 }
 

@@ -179,6 +179,7 @@ class RedisLink {
   bool closing_ = false;
   bool kill_pending_ = false;  // AUTH refused inside a callback: the timer frees
   unsigned attempt_ = 0;
+  bool was_up_ = false;           // the current (or last) connection came up
   uint64_t connect_at_ms_ = 0;    // when the current connect started
   uint64_t reconnect_at_ms_ = 0;  // 0: none scheduled
   uint64_t down_since_ms_ = 0;

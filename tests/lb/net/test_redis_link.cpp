@@ -292,8 +292,10 @@ TEST_CASE("redis link: a SIGSTOPped Redis that accepts TCP never makes the link 
     CHECK(link.connects() <= 3);
     CHECK(plain.connects() <= 3);
     redis.resume();
+    // Attempts start once per back-off at most, counted from the start of the attempt: back
+    // within about one connect limit.
     REQUIRE(l.until([&] { return link.state() == LinkState::up && plain.state() == LinkState::up; },
-                    8000));
+                    2000));
     CHECK(ups == 2);
     // Up means the scripts are there: the first EVALSHA finds its script.
     Outcome e;
