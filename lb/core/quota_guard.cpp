@@ -219,6 +219,16 @@ QuotaAdmission QuotaGuard::admit_shared(uint64_t now_ms, uint64_t unix_ms) {
   }
   ask();
   // No lease yet (a take in flight, failed or unsent): the local fallback, paid back later.
+  // While a take is merely on its way, at most one lease's worth is owed to the store, so
+  // the fleet overspends its bucket by at most two leases per instance (the one in hand and
+  // this debt) even when the store's bucket is empty; a take that failed (link down, slow,
+  // unsent) lifts the cap: the store is unreachable from here and the divided local limits
+  // are the fleet's whole protection, as when the store is down.
+  if (!take_failed_ && debt_ >= lease_size_for(limits_, divisor_)) {
+    QuotaAdmission r = refused(QuotaRefusal::rate, 429, 1000, fleet_used(), refused_rate_);
+    r.need_lease = asked;
+    return r;
+  }
   QuotaAdmission a = admit_local(unix_ms);
   if (a.ok()) ++debt_;
   a.need_lease = asked;
@@ -230,7 +240,7 @@ void QuotaGuard::set_shared(bool shared) {
   if (shared_ == shared) return;
   shared_ = shared;
   lease_ = 0;
-  take_in_flight_ = false;
+  take_in_flight_ = take_failed_ = false;
   store_refusal_ = QuotaRefusal::none;
   store_refused_until_ms_ = 0;
 }
@@ -248,7 +258,7 @@ uint64_t QuotaGuard::lease_size() const {
 void QuotaGuard::grant(uint64_t tokens, uint64_t used_today, QuotaRefusal refusal,
                        uint64_t retry_after_ms, uint64_t now_ms, uint64_t unix_ms) {
   std::lock_guard lock(mu_);
-  take_in_flight_ = false;
+  take_in_flight_ = take_failed_ = false;
   if (!shared_) return;  // the store went down meanwhile: local limits rule now
   roll_day(unix_ms);
   lease_ += static_cast<double>(tokens);
@@ -268,9 +278,10 @@ void QuotaGuard::grant(uint64_t tokens, uint64_t used_today, QuotaRefusal refusa
   }
 }
 
-void QuotaGuard::lease_failed() {
+void QuotaGuard::lease_failed(bool unreachable) {
   std::lock_guard lock(mu_);
   take_in_flight_ = false;
+  take_failed_ = unreachable;
 }
 
 void QuotaGuard::set_fallback_divisor(uint64_t n) {

@@ -130,8 +130,10 @@ class QuotaGuard {
   void grant(uint64_t tokens, uint64_t used_today, QuotaRefusal refusal, uint64_t retry_after_ms,
              uint64_t now_ms, uint64_t unix_ms);
 
-  // The take failed (store error, timeout): the next admit() may ask again.
-  void lease_failed();
+  // The take failed (store error, timeout, not sent): the next admit() may ask again, and
+  // until a take is answered the local fallback is not capped at one lease of debt.
+  // unreachable=false: the store answered, without a lease (a cool-down), so the cap stays.
+  void lease_failed(bool unreachable = true);
 
   // The live instance count: while the store is down, or while this process has no lease,
   // the local bucket and the rest of the fleet's daily quota are divided by it, so the
@@ -170,6 +172,7 @@ class QuotaGuard {
   bool shared_ = false;
   double lease_ = 0;
   bool take_in_flight_ = false;
+  bool take_failed_ = false;  // the last take failed: the store is unreachable from here
   QuotaRefusal store_refusal_ = QuotaRefusal::none;
   uint64_t store_refused_until_ms_ = 0;
   uint64_t divisor_ = 1;

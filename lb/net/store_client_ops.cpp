@@ -146,7 +146,7 @@ void StoreClient::Impl::quota_answer(uint64_t id, LinkResult r, const redisReply
     const int code = status == "402" ? 402 : status == "418" ? 418 : 429;
     const uint64_t left = pttl > 0 ? static_cast<uint64_t>(pttl) : 1000;
     guard.apply_remote_cooldown(code, unix_ms + left, now, unix_ms);
-    return guard.lease_failed();  // no lease: the cool-down refuses until it ends
+    return guard.lease_failed(false);  // no lease: the cool-down refuses until it ends
   }
   long long retry = 0, used = 0;
   if (!reply_int(reply, 2, &retry) || !reply_int(reply, 3, &used) || granted < 0 || used < 0) {

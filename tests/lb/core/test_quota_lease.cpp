@@ -62,15 +62,37 @@ TEST_CASE("quota lease: an empty lease admits from the local fallback; one calle
   CHECK(g.daily_count().second == 45);  // this process's own count
 }
 
+TEST_CASE("quota lease: while a take is on its way, at most one lease is owed to the store") {
+  QuotaGuard g(limits(10, 500, 0), 0);
+  g.set_shared(true);
+  int ok = 0;
+  for (int i = 0; i < 100; ++i) ok += g.admit(0, kNoon).ok();
+  CHECK(ok == 25);  // one lease's worth: the store's bucket may be empty
+  CHECK(g.snapshot(0, kNoon).refused_rate == 75);
+  // The store answered with nothing (its bucket is empty): the debt stays, so does the cap.
+  g.grant(0, 100, QuotaRefusal::rate, 100, 1, kNoon);
+  CHECK(g.admit(2, kNoon).refusal == QuotaRefusal::rate);
+  QuotaAdmission a = g.admit(200, kNoon);  // the hold is over: asks, still capped
+  CHECK(a.refusal == QuotaRefusal::rate);
+  CHECK(a.need_lease);
+  // A cool-down answer keeps the cap too; only an unreachable store lifts it.
+  g.lease_failed(false);
+  CHECK_FALSE(g.admit(201, kNoon).ok());
+  g.lease_failed();
+  CHECK(g.admit(202, kNoon).ok());
+}
+
 TEST_CASE("quota lease: the fallback in shared mode is the local bucket divided") {
   QuotaGuard g(limits(10, 40, 0), 0);
   g.set_fallback_divisor(4);  // the live instance count, set with each take
   g.set_shared(true);
-  int ok = 0;
+  REQUIRE(g.admit(0, kNoon).need_lease);
+  g.lease_failed();  // this worker's link is down: the divided local bucket decides
+  int ok = 1;
   for (int i = 0; i < 100; ++i) ok += g.admit(0, kNoon).ok();
   CHECK(ok == 10);  // burst 40 / 4: this instance's share while it has no lease
   QuotaSnapshot s = g.snapshot(0, kNoon);
-  CHECK(s.refused_rate == 90);
+  CHECK(s.refused_rate == 91);
   CHECK(g.lease_size() == 1 + 10);
 }
 
