@@ -66,7 +66,8 @@ void store_metrics(Exposition& e, const net::Runtime& rt, const net::ProxyState&
   e.line("corral_store_roundtrip_seconds_count", "", cum);
 
   e.help("corral_store_instances", "gauge",
-         "corral instances sharing the store (live at the last fleet sync; 0 before one).");
+         "corral instances sharing the store, this one included (live at the last fleet sync; 1 "
+         "before the first; the last known count while the store is down).");
   e.line("corral_store_instances", "", s.fleet.live_instances());
   e.help("corral_sessions_fleet", "gauge",
          "Sessions pinned to the backend by every instance sharing the store (this one's "

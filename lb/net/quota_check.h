@@ -18,7 +18,9 @@ class StoreClient;
 // Whether one more request may go to `pool` now (always, without a guard); an admitted
 // request is counted. Logs the 80%-of-the-day warning once a day. In the guard's shared
 // mode (sticky.store up) an admission that asks for a lease sends quota_take through
-// `store`; with no store (or its link down) the take fails at once (lease_failed).
+// `store`; with no store (or its link down) the take fails at once (lease_failed), and
+// until a lease comes the guard admits from its divided local bucket, never refusing for
+// want of the store.
 QuotaAdmission admit_quota(const RuntimePool& pool, uv_loop_t* loop, StoreClient* store = nullptr);
 
 // Tells the pool's guard (if any) of a final upstream status; logs a cool-down it trips,

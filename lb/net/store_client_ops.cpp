@@ -112,6 +112,9 @@ void StoreClient::Impl::refreshed(const RefreshItem& item, const std::string& po
 }
 
 bool StoreClient::Impl::take_quota(const std::string& pool, QuotaGuard& guard) {
+  // Until the take answers (or when it cannot be sent) the guard admits from its local
+  // fallback: this instance's share of the fleet, as of the last fleet sync.
+  guard.set_fallback_divisor(state.store.fleet.live_instances());
   if (!up()) return false;
   QuotaLimits l = guard.limits();
   std::string want = std::to_string(guard.lease_size());
@@ -143,16 +146,17 @@ void StoreClient::Impl::quota_answer(uint64_t id, LinkResult r, const redisReply
   }
   uint64_t now = uv_now(loop), unix_ms = wall_ms();
   if (refusal == "cool") {
-    // {0, 'cool', status, pttl}: another instance tripped an upstream cool-down. The guard
-    // refuses with its status (402 or 429) for what is left of it. The store sent no daily
-    // count: keep ours.
+    // {0, 'cool', status, pttl}: another instance tripped an upstream cool-down (we missed
+    // its message). The guard holds it for what is left of it, as a remote one: not counted,
+    // no back-off of ours doubled. The store sent no daily count: the fleet's stays.
     std::string_view status;
     long long pttl = -1;
     reply_str(reply, 2, &status);
     reply_int(reply, 3, &pttl);
-    QuotaRefusal why = status == "402" ? QuotaRefusal::cooldown_402 : QuotaRefusal::cooldown_429;
-    uint64_t left = pttl > 0 ? static_cast<uint64_t>(pttl) : 1000;
-    return guard.grant(0, guard.daily_count().second, why, left, now, unix_ms);
+    const int code = status == "402" ? 402 : status == "418" ? 418 : 429;
+    const uint64_t left = pttl > 0 ? static_cast<uint64_t>(pttl) : 1000;
+    guard.apply_remote_cooldown(code, unix_ms + left, now, unix_ms);
+    return guard.lease_failed(false);  // no lease: the cool-down refuses until it ends
   }
   long long retry = 0, used = 0;
   if (!reply_int(reply, 2, &retry) || !reply_int(reply, 3, &used) || granted < 0 || used < 0) {

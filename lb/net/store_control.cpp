@@ -478,7 +478,7 @@ void StoreControl::Impl::on_quota_cooled(std::string_view msg) {
   }
   if (m->instance == state.store.instance) return;
   if (std::shared_ptr<QuotaGuard> g = state.registry.find_quota(m->pool))
-    g->upstream_status(m->status, now(), wall_ms());
+    g->apply_remote_cooldown(m->status, m->until_unix_ms, now(), wall_ms());
 }
 
 }  // namespace lb::net

@@ -444,14 +444,17 @@ TEST_CASE("store client: quota_take leases at most lease_size; a cool-down refus
     uint64_t now = uv_now(&l.loop);
     QuotaGuard guard(QuotaLimits{100, 500, 1000}, now);
     guard.set_shared(true);
-    QuotaAdmission first = guard.admit(now, wall_ms());  // empty lease: asks for one
-    CHECK_FALSE(first.ok());
+    // Empty lease: admitted from the local fallback (never refused for the store's sake),
+    // and asks for a lease that also pays that request back.
+    QuotaAdmission first = guard.admit(now, wall_ms());
+    CHECK(first.ok());
     REQUIRE(first.need_lease);
+    CHECK(guard.lease_size() == 26);  // max(100/10, 500/20) + the one fallback request
     REQUIRE(a.client->quota_take("bf", guard));
     REQUIRE(l.until([&] { return guard.snapshot(uv_now(&l.loop), wall_ms()).lease > 0; }, 2000));
     double lease = guard.snapshot(uv_now(&l.loop), wall_ms()).lease;
     CHECK(lease <= static_cast<double>(guard.lease_size()));
-    CHECK(cli.run({"HGET", "t:quota:bf", "used"}) == std::to_string(static_cast<int>(lease)));
+    CHECK(cli.run({"HGET", "t:quota:bf", "used"}) == std::to_string(static_cast<int>(lease) + 1));
     CHECK(guard.admit(uv_now(&l.loop), wall_ms()).ok());
     CHECK(a.state.store.counters.quota_takes == 1);
 
@@ -473,8 +476,8 @@ TEST_CASE("store client: quota_take leases at most lease_size; a cool-down refus
     other.set_shared(true);
     REQUIRE(other.admit(now, wall_ms()).need_lease);
     REQUIRE(a.client->quota_take("bf", other));
-    // Until the answer comes, admit() refuses for 'rate' (a take is in flight); after it,
-    // for the cool-down.
+    // Until the answer comes, admit() uses the local fallback; after it, it refuses for the
+    // cool-down, held as another instance's (not counted as an upstream 429 of ours).
     QuotaAdmission refused;
     REQUIRE(l.until(
         [&] {
@@ -486,6 +489,7 @@ TEST_CASE("store client: quota_take leases at most lease_size; a cool-down refus
     CHECK(refused.status == 429);
     CHECK(refused.retry_after_s >= 1);
     CHECK(other.snapshot(uv_now(&l.loop), wall_ms()).lease == 0);
+    CHECK(other.snapshot(uv_now(&l.loop), wall_ms()).upstream_429 == 0);
   }
   l.until([] { return false; }, 20);
 }
