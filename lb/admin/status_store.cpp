@@ -25,6 +25,8 @@ void store_status_json(JsonWriter& j, const net::Runtime& rt, const net::ProxySt
   j.key("subscriber")
       .value(net::link_state_name(
           static_cast<net::LinkState>(s.sub_state.load(std::memory_order_relaxed))));
+  j.key("worker_links").value(load(s.worker_links));
+  j.key("worker_links_up").value(load(s.worker_links_up));
   j.key("redis").value(cfg->redis);
   j.key("address");
   if (rt.store && !rt.store->ip.empty())

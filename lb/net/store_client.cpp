@@ -39,7 +39,7 @@ StoreClient::Impl::~Impl() {
   // The link first: no reply callback runs once its destruction begins. Deferred answers
   // are dropped (no waiter is called after ~StoreClient starts); a quota take in flight is
   // released so the guard may ask again.
-  link.reset();
+  drop_link();
   for (auto& [id, take] : takes) take.guard->lease_failed();
   takes.clear();
   parked.clear();
@@ -189,7 +189,7 @@ void StoreClient::configure(const Runtime& rt) {
   if (!rt.store || !rt.config.sticky.store) {
     if (m.link) {
       m.retire();
-      m.link.reset();
+      m.drop_link();
     }
     m.addr.reset();
     m.batch.take(uv_now(m.loop));
@@ -209,8 +209,7 @@ void StoreClient::configure(const Runtime& rt) {
   if (m.link) {
     m.retire();
   } else {
-    m.link = std::make_unique<RedisLink>(m.loop);
-    m.link->set_scripts(store_script_bodies());
+    m.make_link();
   }
   m.addr = rt.store;
   RedisLinkOptions o;
@@ -222,6 +221,29 @@ void StoreClient::configure(const Runtime& rt) {
 }
 
 bool StoreClient::up() const { return impl_->up(); }
+
+void StoreClient::Impl::make_link() {
+  link = std::make_unique<RedisLink>(loop);
+  link->set_scripts(store_script_bodies());
+  link->on_state([this](LinkState s) { count_up(s == LinkState::up); });
+  state.store.worker_links.fetch_add(1, std::memory_order_relaxed);
+}
+
+void StoreClient::Impl::drop_link() {
+  if (!link) return;
+  count_up(false);
+  link.reset();
+  state.store.worker_links.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void StoreClient::Impl::count_up(bool up) {
+  if (up == counted_up) return;
+  counted_up = up;
+  if (up)
+    state.store.worker_links_up.fetch_add(1, std::memory_order_relaxed);
+  else
+    state.store.worker_links_up.fetch_sub(1, std::memory_order_relaxed);
+}
 
 bool StoreClient::claim(const SessionKey& key, const StoredPin& mine, StoreWaiter* w) {
   Impl& m = *impl_;

@@ -43,6 +43,10 @@ struct StoreClient::Impl {
   };
 
   bool up() const { return link && link->state() == LinkState::up; }
+  // Makes the link (counted in StoreShared::worker_links) or drops it.
+  void make_link();
+  void drop_link();
+  void count_up(bool up);  // StoreShared::worker_links_up follows this link's state
   // Parks w on one pin_claim or pin_cas (`cas`: which; the arguments from store_ops.h);
   // false when nothing could be sent. `write` is what fall_back() queues.
   bool park(StoreWaiter* w, bool cas, const SessionKey& key, PendingWrite write,
@@ -77,6 +81,7 @@ struct StoreClient::Impl {
   uv_loop_t* loop;
   ProxyState& state;
   std::unique_ptr<RedisLink> link;  // null: no store configured
+  bool counted_up = false;
   std::optional<RuntimeStore> addr;
   std::string prefix = "corral:";
   uint64_t timeout_ms = 50;

@@ -52,6 +52,10 @@ struct StoreShared {
   // The subscriber link's state (LinkState as uint8_t): invalidations and cool-downs from
   // the other instances arrive only while it is up.
   std::atomic<uint8_t> sub_state{0};
+  // The workers' links (one per worker while a store is configured), and how many are up:
+  // a request parks on Redis only on a worker whose own link is up.
+  std::atomic<uint64_t> worker_links{0};
+  std::atomic<uint64_t> worker_links_up{0};
 
   // The last error text (never a password), for /status.
   void set_error(std::string text) {

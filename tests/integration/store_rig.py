@@ -211,8 +211,15 @@ def backends_status(corral, pool="kupo"):
 
 
 def wait_state(corrals, state, timeout=15):
-    """Waits until /status.store.state is `state` on every corral."""
-    harness.wait_for(lambda: all(store(c)["state"] == state for c in corrals),
+    """Waits until /status.store.state is `state` on every corral; for "up", also every
+    worker's own link (a worker whose link is still reconnecting places locally)."""
+    def reached(c):
+        st = store(c)
+        if st["state"] != state:
+            return False
+        return state != "up" or (st["worker_links"] > 0 and
+                                 st["worker_links_up"] == st["worker_links"])
+    harness.wait_for(lambda: all(reached(c) for c in corrals),
                      "store.state %s on every instance" % state, timeout)
 
 

@@ -118,7 +118,8 @@ TEST_CASE("admin store: state, address and counters; the password in neither doc
   std::string st = rig.admin->status_json();
   INFO(st);
   CHECK(has(st,
-            "\"store\":{\"configured\":true,\"state\":\"down\",\"subscriber\":\"up\",\"redis\":"
+            "\"store\":{\"configured\":true,\"state\":\"down\",\"subscriber\":\"up\",\"worker_"
+            "links\":0,\"worker_links_up\":0,\"redis\":"
             "\"127.0.0.1:6399\","
             "\"address\":\"127.0.0.1:6399\",\"prefix\":\"t1:\","
             "\"since_unix_ms\":1700000000123,"
