@@ -242,6 +242,18 @@ size_t SessionTable::shard_size(size_t i) const {
 }
 
 std::optional<Pin> SessionTable::touch(const SessionKey& key, uint64_t now_ms) {
+  std::optional<TouchResult> r = touch_entry(key, now_ms, nullptr);
+  if (!r) return std::nullopt;
+  return r->pin;
+}
+
+std::optional<TouchResult> SessionTable::touch(const SessionKey& key, uint64_t now_ms,
+                                               uint16_t epoch) {
+  return touch_entry(key, now_ms, &epoch);
+}
+
+std::optional<TouchResult> SessionTable::touch_entry(const SessionKey& key, uint64_t now_ms,
+                                                     const uint16_t* epoch) {
   Shard& sh = shard_for(key);
   std::lock_guard lock(sh.mu);
   size_t s = sh.find_slot(key);
@@ -255,25 +267,11 @@ std::optional<Pin> SessionTable::touch(const SessionKey& key, uint64_t now_ms) {
   // max(): a worker whose clock lags must not make the entry look older than it is.
   en.last_seen_ms = std::max(en.last_seen_ms, now_ms);
   sh.move_to_front(e);
-  return Pin{en.backend, en.last_slot, en.move};
-}
-
-std::optional<TouchResult> SessionTable::touch(const SessionKey& key, uint64_t now_ms,
-                                               uint16_t epoch) {
-  Shard& sh = shard_for(key);
-  std::lock_guard lock(sh.mu);
-  size_t s = sh.find_slot(key);
-  if (s == kNoSlot) return std::nullopt;
-  uint32_t e = sh.index[s];
-  Entry& en = sh.slab[e];
-  if (idle_ms(en, now_ms) > ttl_ms_.load(std::memory_order_relaxed)) {
-    sh.expire_at(s, pinned_.get(), expired_.get());
-    return std::nullopt;
+  bool due = false;
+  if (epoch) {
+    due = en.epoch != *epoch;
+    en.epoch = *epoch;
   }
-  en.last_seen_ms = std::max(en.last_seen_ms, now_ms);
-  sh.move_to_front(e);
-  const bool due = en.epoch != epoch;
-  en.epoch = epoch;
   return TouchResult{Pin{en.backend, en.last_slot, en.move}, due};
 }
 

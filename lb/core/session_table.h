@@ -118,6 +118,9 @@ class SessionTable {
   size_t bytes_per_session() const;
 
  private:
+  // Both touch()es: epoch null leaves the entry's refresh epoch alone.
+  std::optional<TouchResult> touch_entry(const SessionKey& key, uint64_t now_ms,
+                                         const uint16_t* epoch);
   struct Shard;
   friend struct SessionTableTestPeer;  // tests read per-shard sizes to check the spread
   Shard& shard_for(const SessionKey& key) const;

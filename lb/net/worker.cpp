@@ -20,6 +20,27 @@
 
 namespace lb::net {
 
+namespace {
+
+// The worker's unordered lists (open connections, prefaces, tunnels, parked exchanges):
+// each member keeps its own index, so removal is O(1) by swapping in the last one.
+template <class T>
+void list_add(std::vector<T*>& v, T* x, size_t T::*index) {
+  x->*index = v.size();
+  v.push_back(x);
+}
+
+template <class T>
+void list_remove(std::vector<T*>& v, T* x, size_t T::*index) {
+  size_t i = x->*index;
+  if (i >= v.size() || v[i] != x) return;
+  v[i] = v.back();
+  v[i]->*index = i;
+  v.pop_back();
+}
+
+}  // namespace
+
 // A listening socket. corral accepts itself (uv_poll on the socket, accept4) rather than
 // through uv_listen, because libuv's own EMFILE handling refuses clients silently: here
 // running out of descriptors is counted, logged and answered (see accept_ready).
@@ -245,19 +266,9 @@ void Worker::drop_store() {
   for (Exchange* e : waiting) static_cast<StoreWaiter*>(e)->store_answer(failed);
 }
 
-void Worker::park(Exchange* e) {
-  e->park_index = parked_.size();
-  parked_.push_back(e);
-}
+void Worker::park(Exchange* e) { list_add(parked_, e, &Exchange::park_index); }
 
-void Worker::unpark(Exchange* e) {
-  size_t i = e->park_index;
-  if (i < parked_.size() && parked_[i] == e) {
-    parked_[i] = parked_.back();
-    parked_[i]->park_index = i;
-    parked_.pop_back();
-  }
-}
+void Worker::unpark(Exchange* e) { list_remove(parked_, e, &Exchange::park_index); }
 
 void Worker::on_acceptable(uv_poll_t* p, int status, int) {
   auto* l = static_cast<Listener*>(p->data);
@@ -435,50 +446,28 @@ size_t Worker::tls_session_count() const {
   return n;
 }
 
-void Worker::track(ClientConn* c) {
-  c->track_index = conns_.size();
-  conns_.push_back(c);
-}
+void Worker::track(ClientConn* c) { list_add(conns_, c, &ClientConn::track_index); }
 
 void Worker::untrack(ClientConn* c) {
-  size_t i = c->track_index;
-  if (i < conns_.size() && conns_[i] == c) {
-    conns_[i] = conns_.back();
-    conns_[i]->track_index = i;
-    conns_.pop_back();
-  }
+  list_remove(conns_, c, &ClientConn::track_index);
   if (stopping_) maybe_finish_stop();
 }
 
-void Worker::track_preface(ProxyPreface* p) {
-  p->track_index = prefaces_.size();
-  prefaces_.push_back(p);
-}
+void Worker::track_preface(ProxyPreface* p) { list_add(prefaces_, p, &ProxyPreface::track_index); }
 
 void Worker::untrack_preface(ProxyPreface* p) {
-  size_t i = p->track_index;
-  if (i < prefaces_.size() && prefaces_[i] == p) {
-    prefaces_[i] = prefaces_.back();
-    prefaces_[i]->track_index = i;
-    prefaces_.pop_back();
-  }
+  list_remove(prefaces_, p, &ProxyPreface::track_index);
   if (stopping_) maybe_finish_stop();
 }
 
 void Worker::track_tunnel(Tunnel* t) {
-  t->track_index = tunnels_.size();
-  tunnels_.push_back(t);
+  list_add(tunnels_, t, &Tunnel::track_index);
   if (tunnels_.size() == 1)
     uv_timer_start(&tunnel_check_, &Worker::on_tunnel_check, kTunnelCheckMs, kTunnelCheckMs);
 }
 
 void Worker::untrack_tunnel(Tunnel* t) {
-  size_t i = t->track_index;
-  if (i < tunnels_.size() && tunnels_[i] == t) {
-    tunnels_[i] = tunnels_.back();
-    tunnels_[i]->track_index = i;
-    tunnels_.pop_back();
-  }
+  list_remove(tunnels_, t, &Tunnel::track_index);
   if (tunnels_.empty()) uv_timer_stop(&tunnel_check_);
   if (stopping_) maybe_finish_stop();
 }
