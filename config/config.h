@@ -52,6 +52,29 @@ struct Listener {
   Address listen;
   std::optional<Tls> tls;
   std::vector<Route> routes;
+  // Connections start with a PROXY protocol v1/v2 header naming the real client (an L4
+  // balancer in front); without one they are closed.
+  bool proxy_protocol = false;
+};
+
+struct Secret {
+  std::string env;    // variable name, or empty
+  std::string file;   // path, or empty
+  std::string value;  // resolved at load time; never logged
+  bool operator==(const Secret&) const = default;
+};
+
+// sticky.store (issue 15): the shared pin store, Redis.
+struct StickyStore {
+  std::string redis;  // HOST:PORT as configured (shown in /status)
+  std::string host;
+  uint16_t port = 6379;
+  std::string prefix = "corral:";
+  uint64_t timeout_ms = 50;
+  Secret password;  // kind none: no AUTH
+  uint64_t sync_interval_ms = 2000;
+  uint64_t max_pending = 100'000;  // 0: writes made while Redis is down are not queued
+  bool operator==(const StickyStore&) const = default;
 };
 
 struct Sticky {
@@ -60,6 +83,7 @@ struct Sticky {
   uint64_t max_sessions = 1'000'000;
   double balance_factor = 1.25;
   lb::SelectorKind hash = lb::SelectorKind::rendezvous;
+  std::optional<StickyStore> store;                // none: pins stay local to this instance
   bool operator==(const Sticky&) const = default;  // every field: a reload diff misses none
 };
 
@@ -107,12 +131,6 @@ struct Timeouts {
 };
 
 // A header value taken from the environment or a file, never from the YAML itself.
-struct Secret {
-  std::string env;    // variable name, or empty
-  std::string file;   // path, or empty
-  std::string value;  // resolved at load time; never logged
-};
-
 // The Blockfrost quota guard of a pool (lb/core/quota_guard.h): a token bucket shared by
 // every worker plus a count per UTC day, which needs state_file to survive restarts.
 struct RateLimit {

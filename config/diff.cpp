@@ -86,7 +86,8 @@ std::vector<std::string> describe_changes(const Config& before, const Config& af
   diff_named(
       before.listeners, after.listeners, "listener", "", listener_name,
       [](const Listener& a, const Listener& b) {
-        return a.listen.text == b.listen.text && a.tls == b.tls;
+        return a.listen.text == b.listen.text && a.tls == b.tls &&
+               a.proxy_protocol == b.proxy_protocol;
       },
       out);
   for_common(before.listeners, after.listeners, listener_name,
@@ -96,7 +97,18 @@ std::vector<std::string> describe_changes(const Config& before, const Config& af
                    [](const Route& r) { return r.prefix; }, same_route, out);
              });
   if (before.limits != after.limits) out.push_back("limits changed");
-  if (before.sticky != after.sticky) out.push_back("sticky changed");
+  // The store separately: its link reconnects on a change, which the operator should see named
+  // (a password change shows as "changed", never with the value).
+  config::Sticky sb = before.sticky, sa = after.sticky;
+  sb.store.reset();
+  sa.store.reset();
+  if (sb != sa) out.push_back("sticky changed");
+  if (before.sticky.store && !after.sticky.store)
+    out.push_back("sticky.store removed");
+  else if (!before.sticky.store && after.sticky.store)
+    out.push_back("sticky.store added");
+  else if (before.sticky.store != after.sticky.store)
+    out.push_back("sticky.store changed");
   if (before.log != after.log) out.push_back("log changed");
   if (before.admin.token != after.admin.token) out.push_back("admin token changed");
   return out;

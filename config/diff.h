@@ -11,7 +11,8 @@
 namespace config {
 
 // One entry per change, e.g. "backend kupo/kupo-3 added", "listener extra removed",
-// "route public /kupo/ changed", "injected header blockfrost/project_id added", in a
+// "route public /kupo/ changed", "injected header blockfrost/project_id added",
+// "sticky.store changed" (its password included, never shown), in a
 // stable order (pools, backends, headers, listeners, routes, then other settings).
 std::vector<std::string> describe_changes(const Config& before, const Config& after);
 

@@ -58,6 +58,7 @@ class Loader : public Reader {
   // read_sticky.cpp
   void parse_sticky(const Map& root, Config& c);
   void parse_key_source(const Entry& e, Sticky& s);
+  void parse_store(const Entry& e, Sticky& s);
 
   // read_pools.cpp
   void parse_pools(const Map& root, Config& c);
@@ -72,6 +73,8 @@ class Loader : public Reader {
   // read_secrets.cpp
   void parse_set_headers(const Entry& e, Pool& p);
   void parse_remove_headers(const Entry& e, Pool& p);
+  // {env: VAR} | {file: PATH} -> out (value resolved); false with the error recorded.
+  bool read_secret(const Entry& e, Secret& out);
 
   // Whole-file checks (loader.cpp).
   void check_pool_refs(const Config& c);

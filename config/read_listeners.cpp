@@ -22,7 +22,7 @@ void Loader::parse_listeners(const Map& root, Config& c) {
 }
 
 void Loader::parse_listener(const Entry& e, Config& c) {
-  Map m = as_map(e, {"name", "listen", "routes", "tls"}, {"proxy_protocol"});
+  Map m = as_map(e, {"name", "listen", "routes", "tls", "proxy_protocol"});
   if (!m.ok) return;
   Listener l;
   if (const Entry* n = get(m, "name", true); n && read_name(*n, l.name)) {
@@ -32,6 +32,7 @@ void Loader::parse_listener(const Entry& e, Config& c) {
   if (const Entry* a = get(m, "listen", true); a && read_address(*a, l.listen, true))
     binds_.push_back(Bind{l.listen, a->pos, a->path});
   if (const Entry* t = get(m, "tls")) parse_listener_tls(*t, l);
+  if (const Entry* p = get(m, "proxy_protocol")) read_bool(*p, l.proxy_protocol);
   const Entry* r = get(m, "routes");
   if (!r) {
     add(m.pos, join(m.path, "routes"), "a listener needs at least one route");

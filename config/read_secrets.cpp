@@ -1,5 +1,6 @@
-// pools.NAME.set_headers: header values injected upstream, taken from the environment
-// or a file, never from the YAML itself.
+// pools.NAME.set_headers: header values injected upstream, and the secrets other sections
+// use (sticky.store.password), taken from the environment or a file, never from the YAML
+// itself.
 #include <algorithm>
 #include <cstdlib>
 
@@ -30,61 +31,70 @@ void Loader::parse_set_headers(const Entry& e, Pool& p) {
                     [&](const auto& n) { return text::iequals(n, h.key); }))
       add(h.key_pos, h.path, "header '" + h.key + "' is set twice");
     names.push_back(h.key);
-    if (!h.v.IsMap()) {
-      // Do not echo the value: this is exactly where someone pastes a key.
-      error(h, "expected {env: VAR} or {file: PATH}; secrets are not written in the config");
-      continue;
-    }
-    Map sm = as_map(h, {"env", "file"});
-    const Entry* env = get(sm, "env");
-    const Entry* file = get(sm, "file");
-    if (env && file) {
-      error(h, "give either env or file, not both");
-      continue;
-    }
-    if (!env && !file) {
-      if (sm.entries.size() == h.v.size()) error(h, "expected {env: VAR} or {file: PATH}");
-      continue;
-    }
     Secret s;
-    std::string value;
-    if (env) {
-      if (!read_string(*env, s.env)) continue;
-      if (!text::is_env_name(s.env)) {
-        error(*env, "not a valid environment variable name");
-        continue;
-      }
-      const char* v = std::getenv(s.env.c_str());
-      if (!v) {
-        error(*env, "environment variable '" + s.env + "' is not set");
-        continue;
-      }
-      value = text::trim(v);
-      if (value.empty()) {
-        error(*env, "environment variable '" + s.env + "' is empty");
-        continue;
-      }
-    } else {
-      if (!read_string(*file, s.file)) continue;
-      s.file = resolve(s.file);
-      std::string raw;
-      if (std::string why = text::read_small_file(s.file, raw); !why.empty()) {
-        error(*file, "cannot read '" + s.file + "': " + why);
-        continue;
-      }
-      value = text::trim(raw);
-      if (value.empty()) {
-        error(*file, "file '" + s.file + "' is empty");
-        continue;
-      }
-    }
-    if (text::has_control_chars(value)) {
-      error(env ? *env : *file, "the secret holds a line break or control character");
-      continue;
-    }
-    s.value = std::move(value);
-    p.set_headers.emplace_back(h.key, std::move(s));
+    if (read_secret(h, s)) p.set_headers.emplace_back(h.key, std::move(s));
   }
+}
+
+// A secret written as {env: VAR} or {file: PATH} (set_headers, sticky.store.password),
+// resolved now so that a missing one fails the load (and a reload) instead of the first use.
+// Error messages name the variable or file, never the value.
+bool Loader::read_secret(const Entry& h, Secret& out) {
+  if (!h.v.IsMap()) {
+    // Do not echo the value: this is exactly where someone pastes a key.
+    error(h, "expected {env: VAR} or {file: PATH}; secrets are not written in the config");
+    return false;
+  }
+  Map sm = as_map(h, {"env", "file"});
+  const Entry* env = get(sm, "env");
+  const Entry* file = get(sm, "file");
+  if (env && file) {
+    error(h, "give either env or file, not both");
+    return false;
+  }
+  if (!env && !file) {
+    if (sm.entries.size() == h.v.size()) error(h, "expected {env: VAR} or {file: PATH}");
+    return false;
+  }
+  Secret s;
+  std::string value;
+  if (env) {
+    if (!read_string(*env, s.env)) return false;
+    if (!text::is_env_name(s.env)) {
+      error(*env, "not a valid environment variable name");
+      return false;
+    }
+    const char* v = std::getenv(s.env.c_str());
+    if (!v) {
+      error(*env, "environment variable '" + s.env + "' is not set");
+      return false;
+    }
+    value = text::trim(v);
+    if (value.empty()) {
+      error(*env, "environment variable '" + s.env + "' is empty");
+      return false;
+    }
+  } else {
+    if (!read_string(*file, s.file)) return false;
+    s.file = resolve(s.file);
+    std::string raw;
+    if (std::string why = text::read_small_file(s.file, raw); !why.empty()) {
+      error(*file, "cannot read '" + s.file + "': " + why);
+      return false;
+    }
+    value = text::trim(raw);
+    if (value.empty()) {
+      error(*file, "file '" + s.file + "' is empty");
+      return false;
+    }
+  }
+  if (text::has_control_chars(value)) {
+    error(env ? *env : *file, "the secret holds a line break or control character");
+    return false;
+  }
+  s.value = std::move(value);
+  out = std::move(s);
+  return true;
 }
 
 }  // namespace config::detail

@@ -1,6 +1,8 @@
 #include "config/yaml_source.h"
 
 #include <cctype>
+#include <string_view>
+#include <utility>
 
 #include "config/text.h"
 
@@ -105,13 +107,23 @@ size_t indent_of(std::string_view l) {
   return i == std::string_view::npos ? l.size() : i;
 }
 
-// Line `n` (0-based) as it may be shown: header values under set_headers are where
-// someone pastes a key, so there only the key is kept ("project_id: ..."), as the
-// loader never echoes those values either.
+// The keys whose values are secrets (set_headers' header values, sticky.store.password).
+constexpr std::string_view kSecretKeys[] = {"set_headers:", "password:"};
+
+// Where a secret key starts in `l` and its length, or npos.
+std::pair<size_t, size_t> secret_key_in(std::string_view l) {
+  for (std::string_view k : kSecretKeys)
+    if (size_t at = l.find(k); at != std::string_view::npos) return {at, k.size()};
+  return {std::string_view::npos, 0};
+}
+
+// Line `n` (0-based) as it may be shown: header values under set_headers and a password
+// are where someone pastes a key, so there only the key is kept ("project_id: ..."), as
+// the loader never echoes those values either.
 std::string shown_line(const std::vector<std::string_view>& lines, size_t n) {
   std::string_view l = lines[n];
-  if (size_t at = l.find("set_headers:"); at != std::string_view::npos)
-    return std::string(l.substr(0, at + 12)) + " ...";
+  if (auto [at, len] = secret_key_in(l); at != std::string_view::npos)
+    return std::string(l.substr(0, at + len)) + " ...";
   size_t limit = indent_of(l);
   bool secret = false;
   for (size_t k = n; k-- > 0 && limit > 0 && !secret;) {
@@ -122,7 +134,7 @@ std::string shown_line(const std::vector<std::string_view>& lines, size_t n) {
     limit = ind;
     std::string_view head = c.substr(ind);
     if (head.substr(0, 2) == "- ") head.remove_prefix(2);
-    secret = head.substr(0, 12) == "set_headers:";
+    for (std::string_view k : kSecretKeys) secret = secret || head.starts_with(k);
   }
   if (!secret) return std::string(l);
   size_t colon = l.find(':');

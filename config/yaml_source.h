@@ -32,8 +32,8 @@ std::vector<SourceIssue> find_unquoted_ipv6(std::string_view yaml);
 // :port), that text, e.g. "[::1]:1442"; else nullopt.
 std::optional<std::string> bracketed_ipv6_at(std::string_view yaml, int line, int column);
 
-// The 1-based line `line` of `yaml`, trimmed, with a header value under set_headers
-// replaced by "..." (secrets are never echoed); empty when there is no such line.
+// The 1-based line `line` of `yaml`, trimmed, with a header value under set_headers or a
+// password replaced by "..." (secrets are never echoed); empty when there is no such line.
 std::string source_line(std::string_view yaml, int line);
 
 // A plain sentence for one of yaml-cpp's parser messages ("end of map not found"),

@@ -9,9 +9,13 @@ pkgs=(libuv1-dev node-llhttp libxxhash-dev libssl-dev libyaml-cpp-dev doctest-de
       pkg-config make python3 curl wrk haproxy nginx-light python3-websockets clang-format systemd
       clang-14 libclang-rt-14-dev prometheus chromium
       libsystemd-dev) # libsystemd-dev: sd_notify readiness and socket activation
-# Packages whose Debian install starts a daemon (nginx-light: port 80, prometheus: 9090).
-# The monitoring tests start their own Prometheus on an ephemeral port.
-daemons=(haproxy nginx-light prometheus)
+# Shared pins (sticky.store): hiredis 0.14 with its libuv adapter; redis-server (and the
+# redis-cli it pulls in) only for the tests, which start their own on a free loopback port.
+pkgs+=(libhiredis-dev redis-server)
+# Packages whose Debian install starts a daemon (nginx-light: port 80, prometheus: 9090,
+# redis-server: 6379). The monitoring and store tests start their own Prometheus and Redis on
+# ephemeral ports.
+daemons=(haproxy nginx-light prometheus redis-server)
 # Packaging (tests/package/): mandoc lints the man pages; man-db is `man -l` (with groff, which
 # test_man.sh runs as `groff -ww`) and what `systemd-analyze verify` runs for the unit's
 # Documentation=man:...; dpkg-dev has dpkg-shlibdeps, which `cpack -G DEB` runs to declare
@@ -31,9 +35,9 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update
 
-# A fresh nginx, HAProxy or Prometheus would start at once with Debian's default config and hold port 80
-# on a machine that never asked for a web server. While this install runs, and only when one
-# of them is new, /usr/sbin/policy-rc.d (exit 101 = "action forbidden") tells invoke-rc.d and
+# A fresh nginx, HAProxy, Prometheus or Redis would start at once with Debian's default config
+# and hold port 80 (or 6379) on a machine that never asked for one. While this install runs, and
+# only when one of them is new, /usr/sbin/policy-rc.d (exit 101 = "action forbidden") tells invoke-rc.d and
 # deb-systemd-invoke not to start or restart services. Services already running are left as
 # they are; an existing policy-rc.d (containers often have one) is respected, never replaced.
 policy=/usr/sbin/policy-rc.d
@@ -54,5 +58,5 @@ apt-get install -y --no-install-recommends "${missing[@]}"
 if [ "$own_policy" = 1 ]; then
   rm -f "$policy"
   trap - EXIT
-  echo "install-deps: new nginx/haproxy/prometheus packages were installed without starting their services"
+  echo "install-deps: new nginx/haproxy/prometheus/redis packages were installed without starting their services"
 fi

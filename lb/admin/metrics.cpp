@@ -1,7 +1,7 @@
 // GET /metrics: the Prometheus text exposition (issue 12's agreed names; the README's
-// "Metrics" table lists them) of backends, health, quota guards, sessions, listeners, the
-// process and its disks. Counters are per-worker shards summed here (lb/net/backend_stats.h):
-// a scrape takes no lock the request path takes.
+// "Metrics" table lists them) of backends, health, quota guards, sessions, the shared pin
+// store (metrics_store.cpp), listeners, the process and its disks. Counters are per-worker shards
+// summed here (lb/net/backend_stats.h): a scrape takes no lock the request path takes.
 #include <cmath>
 #include <cstdint>
 #include <optional>
@@ -12,6 +12,7 @@
 #include "lb/admin/admin_server.h"
 #include "lb/admin/exposition.h"
 #include "lb/admin/process_metrics.h"
+#include "lb/admin/status_store.h"
 #include "lb/net/access_log.h"
 #include "lb/net/wall_clock.h"
 
@@ -167,6 +168,16 @@ void listener_metrics(Exposition& e, const net::Runtime& rt, net::ProxyState& st
   for (const auto& l : rt.listeners)
     if (l.tls)
       e.line("corral_tls_failures_total", listener_label(l), l.stats->sum(&LS::tls_failures));
+  e.help("corral_proxy_protocol_total", "counter",
+         "proxy_protocol listeners: connections by how their PROXY header ended: ok, bad "
+         "(garbled or unsupported), timeout (none complete in time), closed (before it ended).");
+  for (const auto& l : rt.listeners)
+    if (l.proxy_protocol)
+      e.by_label("corral_proxy_protocol_total", listener_label(l), "result",
+                 {{"ok", l.stats->sum(&LS::proxy_ok)},
+                  {"bad", l.stats->sum(&LS::proxy_bad)},
+                  {"timeout", l.stats->sum(&LS::proxy_timeout)},
+                  {"closed", l.stats->sum(&LS::proxy_closed)}});
   e.help("corral_fd_exhausted_total", "counter",
          "Times corral ran out of file descriptors (EMFILE/ENFILE): accepting a client, or "
          "opening a connection to a backend (never counted as the backend's failure).");
@@ -376,6 +387,7 @@ std::string AdminServer::metrics_text() const {
   e.line("corral_sessions_expired_total", "", ss.expired);
   e.help("corral_sessions_evicted_total", "counter", "Pins dropped by the max_sessions bound.");
   e.line("corral_sessions_evicted_total", "", ss.evicted);
+  store_metrics(e, *rt, state_);
 
   e.help("corral_config_reloads_total", "counter", "SIGHUP reloads by result.");
   e.by_label("corral_config_reloads_total", "", "result",

@@ -1,5 +1,5 @@
-// GET /status: the JSON document of process, sessions, pools, backends (with their health
-// view and quota guard), recent state transitions and listeners.
+// GET /status: the JSON document of process, sessions, the shared pin store, pools, backends
+// (with their health view and quota guard), recent state transitions and listeners.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -8,6 +8,7 @@
 #include "lb/admin/admin_server.h"
 #include "lb/admin/exposition.h"
 #include "lb/admin/json_writer.h"
+#include "lb/admin/status_store.h"
 #include "lb/core/balancer.h"
 #include "lb/net/wall_clock.h"
 
@@ -143,6 +144,8 @@ std::string AdminServer::status_json() const {
   else
     j.null();
   j.end_object();
+  j.key("store");
+  store_status_json(j, *rt, state_);
   j.key("reloads").begin_object();
   j.key("ok").value(load(state_.reloads_ok));
   j.key("failed").value(load(state_.reloads_failed));
@@ -209,6 +212,7 @@ std::string AdminServer::status_json() const {
       j.key("addresses").value(net::describe(*b.addrs->get()));
       j.key("weight").value(b.weight);
       j.key("pinned_sessions").value(state_.sessions.pinned(b.ref));
+      if (rt->config.sticky.store) j.key("pinned_fleet").value(pinned_fleet(state_, b.ref));
       // Gauges raised in one shard and lowered in another: a read between the two can sum
       // below 0, which is never true; clamped as /metrics does.
       j.key("in_flight").value(non_negative(s.sum(&BS::in_flight)));
@@ -283,6 +287,13 @@ std::string AdminServer::status_json() const {
     j.key("tls").value(l.tls);
     using LS = net::ListenerShard;
     if (l.tls) j.key("tls_failures").value(l.stats->sum(&LS::tls_failures));
+    j.key("proxy_protocol").value(l.proxy_protocol);
+    if (l.proxy_protocol) {
+      j.key("proxy_headers").begin_object();
+      j.key("ok").value(l.stats->sum(&LS::proxy_ok)).key("bad").value(l.stats->sum(&LS::proxy_bad));
+      j.key("timeout").value(l.stats->sum(&LS::proxy_timeout));
+      j.key("closed").value(l.stats->sum(&LS::proxy_closed)).end_object();
+    }
     j.key("open").value(non_negative(l.stats->sum(&LS::open)));
     j.key("accepted").value(l.stats->sum(&LS::accepted));
     j.key("rejected").value(l.stats->sum(&LS::rejected));

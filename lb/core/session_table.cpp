@@ -17,6 +17,8 @@
 #include <bit>
 #include <limits>
 
+#include "lb/core/refresh_epoch.h"
+
 namespace lb {
 namespace {
 
@@ -35,6 +37,7 @@ struct Entry {
   uint32_t prev = kNil;  // towards the hot end; also unused while on the free list
   uint32_t next = kNil;  // towards the cold end; the free-list link while free
   uint8_t move = 0;      // Pin::last_move; lives in what was padding
+  uint16_t epoch = 0;    // refresh epoch of the last store refresh (refresh_epoch.h); padding too
 };
 static_assert(sizeof(Entry) == 48, "Entry layout drives the bytes/session budget");
 
@@ -165,6 +168,23 @@ struct alignas(64) SessionTable::Shard {
     return static_cast<uint32_t>(slab.size() - 1);
   }
 
+  // Adds key (not present; the caller made room under cap) at the hot end.
+  void insert(size_t cap, const SessionKey& key, BackendRef backend, uint64_t now_ms,
+              uint64_t last_slot, uint8_t move, uint16_t epoch, std::atomic<uint64_t>* pinned) {
+    uint32_t e = alloc(cap);
+    Entry& en = slab[e];  // after alloc: growing the slab moves entries
+    en.key = key;
+    en.last_seen_ms = now_ms;
+    en.last_slot = last_slot;
+    en.backend = backend;
+    en.move = move;
+    en.epoch = epoch;
+    index_insert(e);
+    push_front(e);
+    ++size;
+    pinned[backend].fetch_add(1, std::memory_order_relaxed);
+  }
+
   // Drops the entry at index slot s and returns its entry number to the free list;
   // returns the backend it was pinned to.
   BackendRef remove_at(size_t s, std::atomic<uint64_t>* pinned) {
@@ -222,6 +242,18 @@ size_t SessionTable::shard_size(size_t i) const {
 }
 
 std::optional<Pin> SessionTable::touch(const SessionKey& key, uint64_t now_ms) {
+  std::optional<TouchResult> r = touch_entry(key, now_ms, nullptr);
+  if (!r) return std::nullopt;
+  return r->pin;
+}
+
+std::optional<TouchResult> SessionTable::touch(const SessionKey& key, uint64_t now_ms,
+                                               uint16_t epoch) {
+  return touch_entry(key, now_ms, &epoch);
+}
+
+std::optional<TouchResult> SessionTable::touch_entry(const SessionKey& key, uint64_t now_ms,
+                                                     const uint16_t* epoch) {
   Shard& sh = shard_for(key);
   std::lock_guard lock(sh.mu);
   size_t s = sh.find_slot(key);
@@ -235,7 +267,12 @@ std::optional<Pin> SessionTable::touch(const SessionKey& key, uint64_t now_ms) {
   // max(): a worker whose clock lags must not make the entry look older than it is.
   en.last_seen_ms = std::max(en.last_seen_ms, now_ms);
   sh.move_to_front(e);
-  return Pin{en.backend, en.last_slot, en.move};
+  bool due = false;
+  if (epoch) {
+    due = en.epoch != *epoch;
+    en.epoch = *epoch;
+  }
+  return TouchResult{Pin{en.backend, en.last_slot, en.move}, due};
 }
 
 std::optional<Pin> SessionTable::peek(const SessionKey& key) const {
@@ -266,6 +303,7 @@ void SessionTable::pin(const SessionKey& key, BackendRef backend, uint64_t now_m
         en.backend = backend;
         en.move = move;
         if (forget_slot) en.last_slot = 0;
+        en.epoch = refresh_epoch(now_ms, ttl);  // the move was just written to the store
       }
       en.last_seen_ms = std::max(en.last_seen_ms, now_ms);
       sh.move_to_front(e);
@@ -276,17 +314,8 @@ void SessionTable::pin(const SessionKey& key, BackendRef backend, uint64_t now_m
   // A loop, not an if: after set_limits shrank the cap, the shard may be over it.
   size_t cap = max_per_shard_.load(std::memory_order_relaxed);
   while (sh.size >= cap) sh.pop_cold(now_ms, ttl, pinned_.get(), expired_.get());
-  uint32_t e = sh.alloc(cap);
-  Entry& en = sh.slab[e];  // after alloc: growing the slab moves entries
-  en.key = key;
-  en.last_seen_ms = now_ms;
-  en.last_slot = 0;
-  en.backend = backend;
-  en.move = 0;  // a new user: never moved
-  sh.index_insert(e);
-  sh.push_front(e);
-  ++sh.size;
-  pinned_[backend].fetch_add(1, std::memory_order_relaxed);
+  // A new user: never moved; its new pin was just claimed in the store (epoch).
+  sh.insert(cap, key, backend, now_ms, 0, 0, refresh_epoch(now_ms, ttl), pinned_.get());
 }
 
 uint64_t SessionTable::record_slot(const SessionKey& key, uint64_t slot) {
@@ -298,6 +327,50 @@ uint64_t SessionTable::record_slot(const SessionKey& key, uint64_t slot) {
   const uint64_t before = en.last_slot;
   en.last_slot = std::max(en.last_slot, slot);
   return before;
+}
+
+bool SessionTable::adopt(const SessionKey& key, BackendRef backend, uint64_t last_slot,
+                         uint8_t move, uint64_t now_ms) {
+  if (backend >= kMaxBackends) return false;  // a caller bug, as in pin()
+  Shard& sh = shard_for(key);
+  std::lock_guard lock(sh.mu);
+  const uint64_t ttl = ttl_ms_.load(std::memory_order_relaxed);
+  const uint16_t epoch = refresh_epoch(now_ms, ttl);
+  size_t s = sh.find_slot(key);
+  if (s != kNoSlot) {
+    uint32_t e = sh.index[s];
+    Entry& en = sh.slab[e];
+    if (idle_ms(en, now_ms) <= ttl) {
+      const bool changed = en.backend != backend;
+      if (changed) {
+        pinned_[en.backend].fetch_sub(1, std::memory_order_relaxed);
+        pinned_[backend].fetch_add(1, std::memory_order_relaxed);
+        en.backend = backend;
+        en.move = move;
+      }
+      // Slots only grow along one chain, and the store's last_slot is the fleet's max:
+      // keep whichever is higher, as record_slot() would.
+      en.last_slot = std::max(en.last_slot, last_slot);
+      en.last_seen_ms = std::max(en.last_seen_ms, now_ms);
+      en.epoch = epoch;
+      sh.move_to_front(e);
+      return changed;
+    }
+    sh.expire_at(s, pinned_.get(), expired_.get());
+  }
+  size_t cap = max_per_shard_.load(std::memory_order_relaxed);
+  while (sh.size >= cap) sh.pop_cold(now_ms, ttl, pinned_.get(), expired_.get());
+  sh.insert(cap, key, backend, now_ms, last_slot, move, epoch, pinned_.get());
+  return true;
+}
+
+bool SessionTable::erase_if(const SessionKey& key, BackendRef backend) {
+  Shard& sh = shard_for(key);
+  std::lock_guard lock(sh.mu);
+  size_t s = sh.find_slot(key);
+  if (s == kNoSlot || sh.slab[sh.index[s]].backend != backend) return false;
+  sh.remove_at(s, pinned_.get());
+  return true;
 }
 
 bool SessionTable::erase(const SessionKey& key) {

@@ -22,6 +22,12 @@ struct Pin {
   uint8_t last_move = 0;   // why the user was last moved: a MoveReason value, 0 = never
 };
 
+// What touch() with a refresh epoch returns (issue 15's shared store).
+struct TouchResult {
+  Pin pin;
+  bool refresh_due = false;  // first touch of this key in this refresh epoch: queue a refresh
+};
+
 struct SessionTableStats {
   uint64_t size = 0;
   uint64_t expired = 0;  // dropped after ttl idle
@@ -45,6 +51,24 @@ class SessionTable {
   // The pin of `key` if present and not idle longer than ttl at now_ms; refreshes its
   // last-seen time and LRU position. An expired entry is removed and counted.
   std::optional<Pin> touch(const SessionKey& key, uint64_t now_ms);
+
+  // touch(), and also tells whether the key's TTL in the shared store is due for a refresh:
+  // true on the first touch whose `epoch` (refresh_epoch(now_ms, ttl), refresh_epoch.h)
+  // differs from the entry's, which then takes `epoch`. So each key is refreshed at most
+  // once per epoch per process, whichever worker touches it. pin() and adopt() stamp the
+  // entry with the current epoch (the store was just written or read).
+  std::optional<TouchResult> touch(const SessionKey& key, uint64_t now_ms, uint16_t epoch);
+
+  // A pin read from the shared store (another instance's decision): inserts the key, or
+  // re-pins it to `backend`, with last_slot raised to max(local, last_slot) and `move` kept
+  // as last_move when the backend changes. Evicts like pin() when the table is full.
+  // Returns true when the key was unknown (or expired) or named another backend.
+  bool adopt(const SessionKey& key, BackendRef backend, uint64_t last_slot, uint8_t move,
+             uint64_t now_ms);
+
+  // Drops key only if it is pinned to `backend` (an invalidation from another instance
+  // moved it away from there; if we already follow a newer pin, keep it). True if dropped.
+  bool erase_if(const SessionKey& key, BackendRef backend);
 
   // Pins key to backend (insert, or move keeping last_slot), evicting the least recently
   // used entry of the shard when the table is full. `move` (a MoveReason value) is kept
@@ -94,6 +118,9 @@ class SessionTable {
   size_t bytes_per_session() const;
 
  private:
+  // Both touch()es: epoch null leaves the entry's refresh epoch alone.
+  std::optional<TouchResult> touch_entry(const SessionKey& key, uint64_t now_ms,
+                                         const uint16_t* epoch);
   struct Shard;
   friend struct SessionTableTestPeer;  // tests read per-shard sizes to check the spread
   Shard& shard_for(const SessionKey& key) const;

@@ -65,8 +65,11 @@ void append_access_line(std::string& out, LogFormat format, const AccessRecord& 
       {"remap", r.remap},
       {"session", session},
       {"slot", slot, true},
+      {"store", r.store},
   };
-  append_log_line(out, format, r.unix_us, "info", r.msg, fields);
+  // `store` only where sticky.store is configured: the line stays as it was without it.
+  std::span<const LogField> shown(fields, std::size(fields) - (r.store.empty() ? 1 : 0));
+  append_log_line(out, format, r.unix_us, "info", r.msg, shown);
 }
 
 }  // namespace lb::net

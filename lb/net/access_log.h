@@ -30,6 +30,9 @@ struct AccessRecord {
   // operator passes to the admin listener's GET /sessions/<hash>.
   SessionKey session;
   uint64_t slot = 0;  // the user's newest checkpoint slot after this request (0 = unknown)
+  // What the shared store did for the placement (hit, claimed, adopted, moved, timeout,
+  // down, "-"); empty without sticky.store, and then the field is left out. A literal.
+  std::string_view store;
 };
 
 // A record that owns its text: a tunnel's, kept from the handshake until it closes.

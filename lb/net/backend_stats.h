@@ -125,6 +125,12 @@ struct alignas(64) ListenerShard {
   std::atomic<uint64_t> body_timeouts{0};  // request bodies past limits.body_timeout (408)
   std::atomic<uint64_t> send_timeouts{0};  // clients cut off by limits.send_timeout
   std::atomic<uint64_t> tls_failures{0};   // TLS listeners: failed handshakes and records
+  // proxy_protocol listeners: how each connection's PROXY header ended
+  // (corral_proxy_protocol_total{listener,result}).
+  std::atomic<uint64_t> proxy_ok{0};       // a valid header: the connection was adopted
+  std::atomic<uint64_t> proxy_bad{0};      // a garbled or unsupported header
+  std::atomic<uint64_t> proxy_timeout{0};  // no complete header within the deadline
+  std::atomic<uint64_t> proxy_closed{0};   // closed (or a socket error) before it ended
   std::atomic<int64_t> open{0};
 
   void count(int status) { local.count(status); }

@@ -75,7 +75,10 @@ RequestState& ClientConn::req() {
 }
 
 void ClientConn::give_request_state() {
+  // A placement still waiting for the store: its answer must not find a pooled state.
+  if (rs_ && rs_->exchange.parked()) rs_->exchange.abort();
   if (rs_ && rs_->access.active) write_access();
+  if (rs_) rs_->host_fields.reset();  // only an absolute-form request had one
   worker_.request_states().give(rs_);
   rs_ = nullptr;
 }
@@ -143,6 +146,11 @@ void ClientConn::on_eof(Stream&) {
   // Half-close: the client sent all it will. Finish the current response, then close.
   client_eof_ = true;
   close_after_ = true;
+  if (phase_ == Phase::placing) {
+    // Gone while its user's placement waited for the store: nobody is left to answer.
+    close();  // cancels the store's answer (Exchange::abort)
+    return;
+  }
   if (exchanging() && !resp_started_) {
     // Gone before its answer started (nginx's default): the upstream exchange is
     // abandoned now rather than held until the backend answers or times out. A body cut
@@ -235,18 +243,19 @@ void ClientConn::process() {
       // body_timeout runs from the end of the head, whatever the pace of the body.
       body_due_ms_ = worker_.deadlines().now() + rt_->config.limits.body_timeout_ms;
       on_request_head();  // copies what it needs out of the head's views
-      if (!closing_) stream_->hold_input(false);
+      // Placing: the views stay in use until the store answers (exchange_placed).
+      if (!closing_ && phase_ != Phase::placing) stream_->hold_input(false);
       continue;
     }
     if (phase_ == Phase::body || phase_ == Phase::discard) {
       if (!process_body()) break;
       continue;
     }
-    break;  // connecting, waiting, lingering: events drive us
+    break;  // placing, connecting, waiting, lingering: events drive us
   }
   if (closing_) return;
   // A head still waiting for body bytes (or for a bodyless request's end) goes out now.
-  if (rs_ && phase_ != Phase::connecting) rs_->exchange.flush_head();
+  if (rs_ && phase_ != Phase::connecting && phase_ != Phase::placing) rs_->exchange.flush_head();
   update_reading();
 }
 

@@ -15,6 +15,7 @@
 // failover and retries, passive health events) is lb/net/exchange.
 #include <uv.h>
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -47,6 +48,25 @@ struct RequestState {
   std::span<const std::string> remove_response;
   // The route's expose_backend header name (empty: off); a view into the snapshot.
   std::string_view expose_backend;
+  // The routed request between placement and the head written for the backend: it may
+  // wait for the shared store (Phase::placing). The views point into the read buffer
+  // (held until the head is written), into `scratch` or `host_fields`, or into the
+  // snapshot the connection holds, so they survive the wait.
+  struct PendingHead {
+    std::string_view method;
+    std::string_view forward;  // RouteMatch::forward
+    bool needs_slash = false;
+    std::span<const HeaderView> headers;
+    bool has_body = false;
+    bool upgrade = false;
+    const RuntimePool* pool = nullptr;
+  } head;
+  // The request's fields with Host set to an absolute-form target's authority (a copy of
+  // the views, not of the bytes), when `head.headers` needs it. Allocated only for such a
+  // (rare) request and freed when the state is pooled again: inline it would add ~3 KB
+  // to every pooled state.
+  using HostFields = std::array<HeaderView, http::MessageParser::kMaxHeaders + 1>;
+  std::unique_ptr<HostFields> host_fields;
   // What the access log says of this request (lb/net/access_log), gathered while it runs
   // when the log is on; written when the request state is given back. Views point into
   // the connection's snapshot, which is only swapped at the next request's head.
@@ -86,6 +106,7 @@ class ClientConn final : public StreamHandler, public ExchangeClient {
     connecting,  // waiting for an upstream connection
     body,        // streaming the request body upstream
     discard,     // reading past the body of a request answered locally
+    placing,     // the head is routed; its user's placement waits for the shared store
     waiting,     // request sent; waiting for the response to finish
     lingering,   // response sent, write side shut; draining input before close
   };
@@ -135,6 +156,9 @@ class ClientConn final : public StreamHandler, public ExchangeClient {
 
   // client_request.cpp
   void on_request_head();
+  // The second half of a request head, once its user is placed: corral's 503 when no
+  // backend can take it, the pool's quota, the head for the backend, the exchange's start.
+  void finish_head(const Decision& d);
   struct HeadCheck {
     int status = 0;  // 0: fine
     const char* reason = nullptr;
@@ -169,6 +193,7 @@ class ClientConn final : public StreamHandler, public ExchangeClient {
   void exchange_drained() override;
   std::string_view websocket_key() const override { return {rs_->ws_key, rs_->ws_key_len}; }
   void exchange_switched(std::unique_ptr<Stream> upstream) override;
+  void exchange_placed(const Decision& d) override;
 
   Worker& worker_;
   std::shared_ptr<const Runtime> rt_;  // the snapshot this exchange runs on

@@ -38,6 +38,10 @@ void ClientConn::arm_timer() {
     case Phase::lingering:
       ms = kLingerMs;
       break;
+    case Phase::placing:
+      // The store answers within sticky.store.timeout; header_timeout is the backstop.
+      ms = lim.header_timeout_ms;
+      break;
     case Phase::connecting:
     case Phase::waiting:
       break;  // the backend's deadlines run; send_timeout watches a client that stops reading
@@ -123,6 +127,12 @@ void ClientConn::phase_expired(uint64_t now) {
   if (phase_ == Phase::head && head_partial_) {
     log_limited("client %s: request head not complete within header_timeout", ip_text());
     reply_local(408, "request head not received in time", true);
+    return;
+  }
+  if (phase_ == Phase::placing) {
+    log_limited("client %s: no placement within header_timeout (shared store)", ip_text());
+    rs_->exchange.abort();  // drops the store's answer
+    reply_local(503, "no backend placement in time", true, "Retry-After: 1\r\n");
     return;
   }
   if ((phase_ == Phase::body || phase_ == Phase::discard) && !resp_started_) {

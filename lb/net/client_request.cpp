@@ -21,25 +21,23 @@
 namespace lb::net {
 namespace {
 
-// The request's fields with Host set to an absolute-form target's authority (added when
-// the client sent none), on the stack: a copy of the views, not of the bytes.
-struct HostFields {
-  std::array<HeaderView, http::MessageParser::kMaxHeaders + 1> fields;
-  std::span<const HeaderView> set(std::span<const HeaderView> in, std::string_view authority) {
-    size_t n = 0;
-    bool found = false;
-    for (const HeaderView& h : in) {
-      fields[n] = h;
-      if (iequals(h.name, "host")) {
-        fields[n].value = authority;
-        found = true;
-      }
-      ++n;
+// `in` with Host set to an absolute-form target's authority (added when the client sent
+// none), written into `out`: a copy of the views, not of the bytes.
+std::span<const HeaderView> set_host(RequestState::HostFields& out, std::span<const HeaderView> in,
+                                     std::string_view authority) {
+  size_t n = 0;
+  bool found = false;
+  for (const HeaderView& h : in) {
+    out[n] = h;
+    if (iequals(h.name, "host")) {
+      out[n].value = authority;
+      found = true;
     }
-    if (!found) fields[n++] = {"Host", authority};
-    return {fields.data(), n};
+    ++n;
   }
-};
+  if (!found) out[n++] = {"Host", authority};
+  return {out.data(), n};
+}
 
 // Drops every field named `name` from a written response head: a backend's own
 // expose_backend field must not reach the client beside corral's.
@@ -122,8 +120,10 @@ void ClientConn::on_request_head() {
   }
   // Absolute-form: the authority replaces the Host field (RFC 9112 §3.2.2).
   std::span<const HeaderView> headers = parser.headers();
-  std::optional<HostFields> host_fields;
-  if (!nt.authority.empty()) headers = host_fields.emplace().set(headers, nt.authority);
+  if (!nt.authority.empty()) {
+    if (!rs.host_fields) rs.host_fields = std::make_unique<RequestState::HostFields>();
+    headers = set_host(*rs.host_fields, headers, nt.authority);
+  }
   RequestView view{method, nt.origin, headers, {ip_, ip_len_}};
   Extraction ex = extract_key(cfg.sticky.keys, view);
   rs.access.has_session = ex.found;
@@ -174,26 +174,49 @@ void ClientConn::on_request_head() {
     rs.access.session = exchange.pin_key();
     rs.access.pinned = true;
   }
-  Decision d = exchange.place();
+  RequestState::PendingHead& ph = rs.head;
+  ph.method = method;
+  ph.forward = m.forward;
+  ph.needs_slash = m.needs_slash;
+  ph.headers = headers;
+  ph.has_body = has_body;
+  ph.upgrade = upgrade;
+  ph.pool = &pool;
+  Decision d;
+  if (!exchange.place(d)) {
+    // Waiting for the shared store (at most sticky.store.timeout): the head's bytes stay
+    // held; reading goes on so a client that hangs up is noticed, and header_timeout
+    // still bounds the wait.
+    phase_ = Phase::placing;
+    arm_timer();
+    return;
+  }
+  finish_head(d);
+}
+
+void ClientConn::finish_head(const Decision& d) {
+  RequestState& rs = *rs_;
+  const RequestState::PendingHead& ph = rs.head;
+  const RuntimePool& pool = *ph.pool;
   if (d.kind == Placement::none) {
-    reply_local(503, "no backend available", has_body, "Retry-After: 5\r\n");
+    reply_local(503, "no backend available", ph.has_body, "Retry-After: 5\r\n");
     return;
   }
   // A pool with rate_limit: refused here, the request never reaches the backend and costs
   // no quota (lb/core/quota_guard.h); admitted, it is counted.
-  if (QuotaAdmission q = admit_quota(pool, worker_.loop()); !q.ok()) {
+  if (QuotaAdmission q = admit_quota(pool, worker_.loop(), worker_.store()); !q.ok()) {
     QuotaReply reply;
     quota_reply(q, reply);
-    reply_local(q.status, reply.reason, has_body, reply.headers);
+    reply_local(q.status, reply.reason, ph.has_body, reply.headers);
     return;
   }
 
   http::RequestHead head;
-  head.method = method;
-  head.path = m.forward;
-  head.path_needs_slash = m.needs_slash;
+  head.method = ph.method;
+  head.path = ph.forward;
+  head.path_needs_slash = ph.needs_slash;
   head.http10 = http10_;
-  head.headers = headers;
+  head.headers = ph.headers;
   char ip[48];
   format_ip(ip_, ip_len_, ip, sizeof ip);
   head.client_ip = ip;
@@ -201,14 +224,24 @@ void ClientConn::on_request_head() {
   head.remove = pool.remove_request;
   rs.remove_response = pool.remove_response;
   head.chunked = reframe_;
-  head.upgrade = upgrade;
+  head.upgrade = ph.upgrade;
   http::write_request_head(rs.req_head, head);
   rs.parser.resume_after_head();  // the body (if any) is parsed as it goes out
   // A handshake has no body: it is whole, and what follows it belongs to the tunnel.
-  if (upgrade) req_done_ = true;
+  if (ph.upgrade) req_done_ = true;
   disarm_timer();  // the exchange's deadlines run now
   phase_ = Phase::connecting;
-  exchange.start(d.index);
+  rs.exchange.start(d.index);
+}
+
+// The store answered a parked placement: the request goes on, then whatever was read
+// meanwhile (body bytes, a pipelined request) is processed.
+void ClientConn::exchange_placed(const Decision& d) {
+  if (closing_ || phase_ != Phase::placing) return;
+  finish_head(d);
+  if (closing_) return;
+  stream_->hold_input(false);
+  process();
 }
 
 // client_rate_limit (lb/core/client_limiter): the user's bucket, keyed by the session key

@@ -26,6 +26,7 @@
 #include "lb/net/sd_notify.h"
 #include "lb/net/socket_address.h"
 #include "lb/net/state_file.h"
+#include "lb/net/store_control.h"
 #include "lb/net/wall_clock.h"
 #include "lb/net/worker.h"
 
@@ -191,6 +192,9 @@ int ControlLoop::run() {
          "disk metrics are off: no state_file and no monitor.disk_paths; set "
          "monitor: {disk_paths: [DIR]} to export corral_disk_free_bytes for DIR");
 
+  // Before the workers: the instance id is made here, and they read it.
+  store_ = std::make_unique<StoreControl>(loop_, state_);
+  store_->configure(*state_.runtime.load());
   // Worker threads inherit the held mask, so signals reach only this thread's handlers.
   for (unsigned i = 0; i < nworkers; ++i) {
     workers_.push_back(std::make_unique<Worker>(state_, i));
@@ -419,6 +423,7 @@ void ControlLoop::reload_config() {
   // The running snapshot lends its TLS contexts to listeners whose pair did not change.
   state_.runtime.store(build_runtime(next, state_.registry, state_.runtime.load().get()));
   health_->sync();
+  if (store_) store_->configure(*state_.runtime.load());
   apply_log_config(next.log);
   for (unsigned i = 0; i < n; ++i) workers_[i]->reload(std::move(add[i]), remove);
   state_.reloads_ok.fetch_add(1);
@@ -448,6 +453,7 @@ void ControlLoop::stop(const char* why) {
   admin_->close();
   health_->stop();
   resolver_->stop();
+  store_.reset();  // its links and timer close while the loop runs on
   if (options_.on_stop) options_.on_stop();
 }
 

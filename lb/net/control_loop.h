@@ -25,6 +25,7 @@ class HealthMonitor;
 class PassedSockets;
 class Readiness;
 class Resolver;
+class StoreControl;
 class Worker;
 struct BoundSocket;
 
@@ -82,6 +83,9 @@ class ControlLoop {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<HealthMonitor> health_;
   std::unique_ptr<Resolver> resolver_;  // re-resolves backend host names
+  // sticky.store: fleet counts, the flush of queued writes, other instances' messages.
+  // Destroyed at stop, so its links close while the loop still runs.
+  std::unique_ptr<StoreControl> store_;
   std::unique_ptr<admin::AdminServer> admin_;
   std::unique_ptr<PassedSockets> passed_;  // socket activation (passed_sockets.h)
   std::unique_ptr<Readiness> readiness_;   // READY=1 for systemd (readiness.h)

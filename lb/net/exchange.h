@@ -16,6 +16,7 @@
 #include "lb/core/session_key.h"
 #include "lb/http/message_parser.h"
 #include "lb/net/runtime.h"
+#include "lb/net/store_client.h"
 #include "lb/net/upstream_conn.h"
 
 namespace lb::net {
@@ -53,19 +54,34 @@ class ExchangeClient {
   // client side takes the upstream stream and makes the tunnel. The exchange is over and
   // touches nothing after this call, so the client side may free it.
   virtual void exchange_switched(std::unique_ptr<Stream> upstream) = 0;
+  // A placement that waited for the shared store (place() returned false) is decided:
+  // the request goes on as if place() had returned `d`. Called from the loop, never
+  // inside place().
+  virtual void exchange_placed(const Decision& d) = 0;
 
  protected:
   ~ExchangeClient() = default;
 };
 
-class Exchange final : public UpstreamOwner {
+// What the shared store had to do with this request's placement (the access log's
+// `store` field): none: no store, or a keyless user.
+enum class StoreMark : uint8_t { none, hit, claimed, adopted, moved, timeout, down };
+const char* store_mark_name(StoreMark m);
+
+class Exchange final : public UpstreamOwner, public StoreWaiter {
  public:
   // A new request: the user's key (found=false: keyless, spread per request).
   void begin(Worker& worker, ExchangeClient& client, const Runtime& rt, const RuntimePool& pool,
              const SessionKey* user_key);
-  // Places the user (pinned, new or moved) and pins a new placement; kind none: nothing
-  // can take the request.
-  Decision place();
+  // Places the user (pinned, new or moved) and pins a new placement into `out`; kind
+  // none: nothing can take the request. With a shared store (sticky.store) a keyed user
+  // who is new here, or must move, is claimed in the store first: then false is returned
+  // (parked) and the decision comes later through ExchangeClient::exchange_placed, unless
+  // abort() comes first.
+  bool place(Decision& out);
+  // The placement is waiting for the store.
+  bool parked() const { return parked_; }
+  StoreMark store_mark() const { return store_mark_; }
   // Starts the exchange with the placed backend (index into the pool).
   void start(size_t backend);
   // Body bytes for the backend, in order; the head goes out with the first of them.
@@ -78,6 +94,7 @@ class Exchange final : public UpstreamOwner {
   void pause_response();
   void resume_response();
   // The client is gone or the exchange is void: close the upstream side now.
+  // Also drops a parked placement's store answer.
   void abort();
   // The client left before its answer started: the one entry point for a waiter leaving.
   // Counts the backend's client abort and aborts the upstream side (closed, never pooled:
@@ -95,6 +112,33 @@ class Exchange final : public UpstreamOwner {
   MoveReason move_reason() const { return move_reason_; }
 
  private:
+  // What decide() saw of the user's pin, for commit() and the store.
+  struct Placing {
+    uint64_t now = 0;
+    bool has_pin = false;
+    BackendRef from = 0;  // the pin decide() found (a move's origin)
+    uint64_t last_slot = 0;
+    bool refresh_due = false;  // the pin's TTL in the store is due for a refresh
+  };
+  // The placement without side effects (the session table is only touched): where the
+  // request would go. `why`, `require_slot`: as place_excluding.
+  Decision decide(const ExcludedBackends& exclude, MoveReason why, bool require_slot, Placing& p);
+  // Pins a new or moved decision in the local table and counts it.
+  void commit(const Decision& d, const Placing& p, bool count_move);
+  // The stored form of a new or moved decision.
+  StoredPin stored_pin(const Decision& d, const Placing& p) const;
+  // The configured name of backend `ref` ("" if this process has forgotten it).
+  std::string backend_name(BackendRef ref) const;
+  // Sends the claim (new user) or cas (move) for `pending_` and parks; false when the
+  // store took nothing (its link is not up).
+  bool ask_store(StoreClient& store);
+  // StoreWaiter: the claim/cas answer.
+  void store_answer(const StoreAnswer& a) override;
+  // The store answered `adopted` with a pin: true and `d` set when the request can go there
+  // (or elsewhere without another round trip); false when parked again for one more cas.
+  bool adopt_stored(const StoredPin& stored, Decision& d);
+  void unpark();
+
   // `why`: the move reason when the user's pin is among `exclude`; `require_slot`: only a
   // backend at or past the user's last slot may take it (a resend after a regression).
   Decision place_excluding(const ExcludedBackends& exclude, bool count_move,
@@ -167,6 +211,16 @@ class Exchange final : public UpstreamOwner {
   bool head_pending_ = false;
   bool connecting_ = false;
   bool head_request_ = false;
+  // The shared store: a placement waiting for its answer, what it decided locally, and
+  // whether the one extra cas after an unusable adopted pin is spent.
+  bool parked_ = false;
+  bool cas_again_spent_ = false;
+  StoreMark store_mark_ = StoreMark::none;
+  Decision pending_;
+  Placing placing_;
+
+ public:
+  size_t park_index = 0;  // position in the worker's list of parked exchanges
 };
 
 }  // namespace lb::net

@@ -152,7 +152,7 @@ void HealthMonitor::arm(Probe& p, bool first) {
   const config::Health& h = rt_->config.pools[p.pool_index].health;
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   uint64_t spread = h.interval_ms / 10;
-  // The first probe comes soon (within one spread) so state is known early.
+  // The first probe comes soon (within two spreads, interval/5) so state is known early.
   uint64_t base = first ? 0 : h.interval_ms - spread;
   uint64_t delay = base + (spread ? rng() % (2 * spread + 1) : 0);
   uv_timer_start(p.timer.get(), &HealthMonitor::on_probe_timer, delay, 0);

@@ -11,6 +11,7 @@
 #include "lb/net/buffer_pool.h"
 #include "lb/net/passive_events.h"
 #include "lb/net/runtime.h"
+#include "lb/net/store_shared.h"
 
 namespace lb::net {
 
@@ -31,6 +32,8 @@ struct ProxyState {
   std::atomic<int64_t> connections{0};  // open client connections, all listeners
   BufferBudget buffers;                 // every connection buffer of the process
   PassiveEvents passive;
+  // The shared pin store's queue, fleet counts and counters (idle without sticky.store).
+  StoreShared store{0};
   // EMFILE/ENFILE: corral's own descriptor shortage (accept or upstream socket), never a
   // backend's failure (corral_fd_exhausted_total{side}).
   std::atomic<uint64_t> fd_exhausted{0};         // making an upstream socket

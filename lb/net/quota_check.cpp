@@ -3,13 +3,17 @@
 #include <cstdio>
 
 #include "lb/net/log.h"
+#include "lb/net/store_client.h"
 #include "lb/net/wall_clock.h"
 
 namespace lb::net {
 
-QuotaAdmission admit_quota(const RuntimePool& pool, uv_loop_t* loop) {
+QuotaAdmission admit_quota(const RuntimePool& pool, uv_loop_t* loop, StoreClient* store) {
   if (!pool.quota) return {};
   QuotaAdmission a = pool.quota->admit(uv_now(loop), wall_ms());
+  // The one take in flight is ours: it is answered later (grant) and never waited for.
+  if (a.need_lease && !(store && store->quota_take(pool.name, *pool.quota)))
+    pool.quota->lease_failed();
   if (!a.ok())
     log_pool_limited(pool.name, "request answered %d by corral (%s), Retry-After %llu s", a.status,
                      a.refusal == QuotaRefusal::rate    ? "rate_limit rps/burst"
@@ -27,10 +31,13 @@ QuotaAdmission admit_quota(const RuntimePool& pool, uv_loop_t* loop) {
   return a;
 }
 
-void note_upstream_status(const RuntimePool& pool, int status, uv_loop_t* loop) {
+void note_upstream_status(const RuntimePool& pool, int status, uv_loop_t* loop,
+                          StoreClient* store) {
   if (!pool.quota) return;
-  QuotaTrip t = pool.quota->upstream_status(status, uv_now(loop), wall_ms());
+  const uint64_t unix_ms = wall_ms();
+  QuotaTrip t = pool.quota->upstream_status(status, uv_now(loop), unix_ms);
   if (!t.tripped) return;
+  if (store) store->quota_cool(pool.name, t.status, unix_ms + t.cooldown_ms);
   // One line per cool-down, never per request: at most one a second.
   log_pool(LogLevel::warn, pool.name,
            "upstream answered %d; corral answers %d itself for %llu ms instead of sending "

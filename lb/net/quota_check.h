@@ -13,12 +13,20 @@
 
 namespace lb::net {
 
-// Whether one more request may go to `pool` now (always, without a guard); an admitted
-// request is counted. Logs the 80%-of-the-day warning once a day.
-QuotaAdmission admit_quota(const RuntimePool& pool, uv_loop_t* loop);
+class StoreClient;
 
-// Tells the pool's guard (if any) of a final upstream status; logs a cool-down it trips.
-void note_upstream_status(const RuntimePool& pool, int status, uv_loop_t* loop);
+// Whether one more request may go to `pool` now (always, without a guard); an admitted
+// request is counted. Logs the 80%-of-the-day warning once a day. In the guard's shared
+// mode (sticky.store up) an admission that asks for a lease sends quota_take through
+// `store`; with no store (or its link down) the take fails at once (lease_failed), and
+// until a lease comes the guard admits from its divided local bucket, never refusing for
+// want of the store.
+QuotaAdmission admit_quota(const RuntimePool& pool, uv_loop_t* loop, StoreClient* store = nullptr);
+
+// Tells the pool's guard (if any) of a final upstream status; logs a cool-down it trips,
+// and shares it through `store` (quota_cool) so every instance holds off.
+void note_upstream_status(const RuntimePool& pool, int status, uv_loop_t* loop,
+                          StoreClient* store = nullptr);
 
 // The refusal a client gets: its reason (a JSON error body) and its Retry-After field,
 // written into `buf`.

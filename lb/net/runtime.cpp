@@ -1,5 +1,8 @@
 #include "lb/net/runtime.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <cstring>
 
 #include "lb/core/session_key.h"
@@ -136,12 +139,52 @@ TlsContext client_tls(const config::Backend& b, const std::string& pool) {
   return ctx;
 }
 
+// The numeric text of an address ("10.0.0.5", "::1"), without the port.
+std::string numeric_ip(const sockaddr_storage& a) {
+  char buf[INET6_ADDRSTRLEN] = "";
+  if (a.ss_family == AF_INET)
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(a).sin_addr, buf, sizeof buf);
+  else if (a.ss_family == AF_INET6)
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6&>(a).sin6_addr, buf, sizeof buf);
+  return buf;
+}
+
+// sticky.store resolved here, on the control thread (a worker never calls getaddrinfo): the
+// first address of the host. The store is an optimisation, so a name that does not resolve
+// never stops a start or a reload: like a backend, it is logged and left down (`ip` empty);
+// a reload keeps the last good address of the same host:port instead.
+RuntimeStore resolve_store(const config::StickyStore& s, const Runtime* prev) {
+  RuntimeStore out;
+  out.port = s.port;
+  out.password = s.password.value;
+  AddressBook book(s.host, s.port);
+  std::string why;
+  if (!resolve_now(book, why)) {
+    if (prev && prev->store && !prev->store->ip.empty() && prev->config.sticky.store &&
+        prev->config.sticky.store->redis == s.redis) {
+      out.ip = prev->store->ip;
+      logf(LogLevel::warn, "sticky.store: cannot resolve %s (%s); keeping %s", s.redis.c_str(),
+           why.c_str(), out.ip.c_str());
+    } else {
+      logf(LogLevel::warn,
+           "sticky.store: cannot resolve %s (%s); pins stay local until a reload resolves it",
+           s.redis.c_str(), why.c_str());
+    }
+    return out;
+  }
+  out.ip = numeric_ip(book.get()->front());
+  if (!book.literal())
+    logf(LogLevel::info, "sticky.store: %s resolves to %s", s.redis.c_str(), out.ip.c_str());
+  return out;
+}
+
 }  // namespace
 
 std::shared_ptr<const Runtime> build_runtime(const config::Config& cfg, Registry& registry,
                                              const Runtime* prev) {
   auto rt = std::make_shared<Runtime>();
   rt->config = cfg;
+  if (cfg.sticky.store) rt->store = resolve_store(*cfg.sticky.store, prev);
   for (const config::Pool& p : cfg.pools) {
     RuntimePool& pool = rt->pools.emplace_back();
     pool.name = p.name;
@@ -192,6 +235,7 @@ std::shared_ptr<const Runtime> build_runtime(const config::Config& cfg, Registry
     RuntimeListener& rl = rt->listeners.emplace_back();
     rl.name = l.name;
     rl.listen = l.listen;
+    rl.proxy_protocol = l.proxy_protocol;
     rl.stats = registry.listener(l.name);
     if (l.tls) {
       rl.tls = true;

@@ -75,13 +75,26 @@ struct RuntimeListener {
   bool tls = false;
   TlsContext tls_context;
   std::vector<RouteSpec> routes;
+  // Read a PROXY protocol header before anything else (new connections; a reload that
+  // changes it leaves open ones as they are).
+  bool proxy_protocol = false;
   std::shared_ptr<ListenerStats> stats;
   // Per route (same order): requests refused by client_rate_limit; kept across reloads.
   std::vector<std::shared_ptr<std::atomic<uint64_t>>> limited;
 };
 
+// sticky.store resolved on the control thread (a worker never calls getaddrinfo): the
+// numeric address and the password's value. The other settings are in config.sticky.store.
+struct RuntimeStore {
+  std::string ip;  // numeric IPv4 or IPv6
+  uint16_t port = 0;
+  std::string password;  // empty: no AUTH
+  bool operator==(const RuntimeStore&) const = default;
+};
+
 struct Runtime {
   config::Config config;
+  std::optional<RuntimeStore> store;  // sticky.store configured
   std::vector<RuntimePool> pools;
   std::vector<RuntimeListener> listeners;
 };

@@ -11,12 +11,35 @@
 #include "lb/http/ws_frame.h"
 #include "lb/net/client_conn.h"
 #include "lb/net/log.h"
+#include "lb/net/proxy_preface.h"
 #include "lb/net/socket_address.h"
+#include "lb/net/store_client.h"
 #include "lb/net/tcp_stream.h"
 #include "lb/net/tls_stream.h"
 #include "lb/net/tunnel.h"
 
 namespace lb::net {
+
+namespace {
+
+// The worker's unordered lists (open connections, prefaces, tunnels, parked exchanges):
+// each member keeps its own index, so removal is O(1) by swapping in the last one.
+template <class T>
+void list_add(std::vector<T*>& v, T* x, size_t T::*index) {
+  x->*index = v.size();
+  v.push_back(x);
+}
+
+template <class T>
+void list_remove(std::vector<T*>& v, T* x, size_t T::*index) {
+  size_t i = x->*index;
+  if (i >= v.size() || v[i] != x) return;
+  v[i] = v.back();
+  v[i]->*index = i;
+  v.pop_back();
+}
+
+}  // namespace
 
 // A listening socket. corral accepts itself (uv_poll on the socket, accept4) rather than
 // through uv_listen, because libuv's own EMFILE handling refuses clients silently: here
@@ -109,10 +132,17 @@ Worker::Worker(ProxyState& state, unsigned index)
   tunnel_check_.data = this;
   runtime_ = state_.runtime.load();
   state_.buffers.limit = runtime_->config.limits.max_buffer_memory;
+  // The store client is made on the loop's first turn (on_async), never before it runs.
+  if (runtime_->store) uv_async_send(&async_);
 }
 
 Worker::~Worker() {
   join();
+  if (store_) {  // never run to its stop: close the link's handles here
+    store_.reset();
+    // Its close callbacks; other handles may still be open, so not "until idle".
+    for (int i = 0; i < 3; ++i) uv_run(&loop_, UV_RUN_NOWAIT);
+  }
   for (SavedSession& s : tls_sessions_) SSL_SESSION_free(s.session);
   uv_loop_close(&loop_);
 }
@@ -208,8 +238,37 @@ void Worker::on_async(uv_async_t* a) {
       w->open_listener(std::move(b));
   }
   w->check_tunnels();  // a reload may have removed a tunnel's backend
+  if (!w->async_closed_) w->adopt_store();
   if (w->stop_requested_ && !w->stopping_) w->begin_stop();
 }
+
+void Worker::adopt_store() {
+  if (!runtime_->store) {
+    drop_store();
+    return;
+  }
+  if (!store_) store_ = std::make_unique<StoreClient>(&loop_, state_);
+  store_->configure(*runtime_);  // reconnects only when the address or password changed
+}
+
+// The store is gone (a reload removed it, or the worker stops): exchanges still waiting
+// are cancelled and then placed locally; the link's handles finish closing on the loop's
+// next turn.
+void Worker::drop_store() {
+  if (!store_) return;
+  std::vector<Exchange*> waiting;
+  waiting.swap(parked_);
+  for (Exchange* e : waiting) store_->cancel(e);
+  store_.reset();
+  StoreAnswer failed;
+  failed.why = "down";
+  // Each answer resumes a different connection's request: none frees another's exchange.
+  for (Exchange* e : waiting) static_cast<StoreWaiter*>(e)->store_answer(failed);
+}
+
+void Worker::park(Exchange* e) { list_add(parked_, e, &Exchange::park_index); }
+
+void Worker::unpark(Exchange* e) { list_remove(parked_, e, &Exchange::park_index); }
 
 void Worker::on_acceptable(uv_poll_t* p, int status, int) {
   auto* l = static_cast<Listener*>(p->data);
@@ -298,30 +357,54 @@ void Worker::accept_ready(Listener& l) {
       log_limited("listener %s: accept: %s", l.name.c_str(), std::strerror(err));
       return;
     }
-    auto tcp = std::make_unique<TcpStream>(&loop_, buffers_);
-    if (int rc = uv_tcp_open(tcp->tcp(), fd); rc != 0) {
-      // Not expected for a fresh descriptor.
-      log_limited("listener %s: cannot adopt a client socket: %s", l.name.c_str(), uv_strerror(rc));
-      ::close(fd);
-      // Go on: the connection's first read fails and its close path releases the
-      // initialised handle, which a plain destructor could not.
-    }
-    uint8_t ip[16];
-    size_t ip_len = peer_ip(tcp->tcp(), ip);
-    uv_tcp_nodelay(tcp->tcp(), 1);
-    std::unique_ptr<Stream> stream = std::move(tcp);
-    if (ls[l.index].tls) {
-      // TLS listener: the connection reads and writes through the TLS stream; the handshake
-      // runs on its first bytes, under the connection's header deadline.
-      const TlsContext& ctx = ls[l.index].tls_context;
-      if (!ctx) {  // logged when the snapshot was built; never clear text instead
-        Discarded::close(std::move(stream));
-        continue;
-      }
-      stream = std::make_unique<TlsStream>(std::move(stream), ctx.get(), TlsStream::Mode::server);
-    }
-    ClientConn::open(*this, std::move(stream), l.index, ip, ip_len);
+    if (ls[l.index].proxy_protocol)
+      ProxyPreface::start(*this, fd, l.name, l.index);  // adopt_client once the header is read
+    else
+      adopt_client(fd, l.name, l.index, nullptr, 0);
   }
+}
+
+void Worker::adopt_client(int fd, const std::string& name, size_t index, const uint8_t* given_ip,
+                          size_t given_len) {
+  const auto& ls = runtime_->listeners;
+  if (index >= ls.size() || ls[index].name != name) {
+    index = ls.size();
+    for (size_t i = 0; i < ls.size(); ++i)
+      if (ls[i].name == name) index = i;
+    if (index == ls.size()) {  // removed by a reload while its PROXY header was read
+      ::close(fd);
+      return;
+    }
+  }
+  auto tcp = std::make_unique<TcpStream>(&loop_, buffers_);
+  if (int rc = uv_tcp_open(tcp->tcp(), fd); rc != 0) {
+    // Not expected for a fresh descriptor.
+    log_limited("listener %s: cannot adopt a client socket: %s", name.c_str(), uv_strerror(rc));
+    ::close(fd);
+    // Go on: the connection's first read fails and its close path releases the
+    // initialised handle, which a plain destructor could not.
+  }
+  uint8_t ip[16];
+  size_t ip_len = 0;
+  if (given_ip && (given_len == 4 || given_len == 16)) {
+    std::memcpy(ip, given_ip, given_len);
+    ip_len = given_len;
+  } else {
+    ip_len = peer_ip(tcp->tcp(), ip);
+  }
+  uv_tcp_nodelay(tcp->tcp(), 1);
+  std::unique_ptr<Stream> stream = std::move(tcp);
+  if (ls[index].tls) {
+    // TLS listener: the connection reads and writes through the TLS stream; the handshake
+    // runs on its first bytes, under the connection's header deadline.
+    const TlsContext& ctx = ls[index].tls_context;
+    if (!ctx) {  // logged when the snapshot was built; never clear text instead
+      Discarded::close(std::move(stream));
+      return;
+    }
+    stream = std::make_unique<TlsStream>(std::move(stream), ctx.get(), TlsStream::Mode::server);
+  }
+  ClientConn::open(*this, std::move(stream), index, ip, ip_len);
 }
 
 std::unique_ptr<Stream> Worker::make_stream(const RuntimeBackend* backend) {
@@ -363,35 +446,28 @@ size_t Worker::tls_session_count() const {
   return n;
 }
 
-void Worker::track(ClientConn* c) {
-  c->track_index = conns_.size();
-  conns_.push_back(c);
-}
+void Worker::track(ClientConn* c) { list_add(conns_, c, &ClientConn::track_index); }
 
 void Worker::untrack(ClientConn* c) {
-  size_t i = c->track_index;
-  if (i < conns_.size() && conns_[i] == c) {
-    conns_[i] = conns_.back();
-    conns_[i]->track_index = i;
-    conns_.pop_back();
-  }
+  list_remove(conns_, c, &ClientConn::track_index);
+  if (stopping_) maybe_finish_stop();
+}
+
+void Worker::track_preface(ProxyPreface* p) { list_add(prefaces_, p, &ProxyPreface::track_index); }
+
+void Worker::untrack_preface(ProxyPreface* p) {
+  list_remove(prefaces_, p, &ProxyPreface::track_index);
   if (stopping_) maybe_finish_stop();
 }
 
 void Worker::track_tunnel(Tunnel* t) {
-  t->track_index = tunnels_.size();
-  tunnels_.push_back(t);
+  list_add(tunnels_, t, &Tunnel::track_index);
   if (tunnels_.size() == 1)
     uv_timer_start(&tunnel_check_, &Worker::on_tunnel_check, kTunnelCheckMs, kTunnelCheckMs);
 }
 
 void Worker::untrack_tunnel(Tunnel* t) {
-  size_t i = t->track_index;
-  if (i < tunnels_.size() && tunnels_[i] == t) {
-    tunnels_[i] = tunnels_.back();
-    tunnels_[i]->track_index = i;
-    tunnels_.pop_back();
-  }
+  list_remove(tunnels_, t, &Tunnel::track_index);
   if (tunnels_.empty()) uv_timer_stop(&tunnel_check_);
   if (stopping_) maybe_finish_stop();
 }
@@ -412,14 +488,17 @@ void Worker::begin_stop() {
   upstreams_.close_all();
   std::vector<ClientConn*> conns = conns_;
   for (ClientConn* c : conns) c->stop_gracefully();
+  std::vector<ProxyPreface*> prefaces = prefaces_;  // no request yet: nothing to finish
+  for (ProxyPreface* p : prefaces) p->abort();
   uv_timer_start(&deadline_, &Worker::on_deadline, stop_deadline_ms_.load(), 0);
   maybe_finish_stop();
 }
 
 void Worker::maybe_finish_stop() {
-  if (!conns_.empty() || !tunnels_.empty() || async_closed_) return;
+  if (!conns_.empty() || !tunnels_.empty() || !prefaces_.empty() || async_closed_) return;
   async_closed_ = true;
   upstreams_.close_all();
+  drop_store();  // before the loop ends: its handles close on the next turn
   uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&deadline_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&tunnel_check_), nullptr);

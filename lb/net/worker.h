@@ -26,6 +26,9 @@
 namespace lb::net {
 
 class ClientConn;
+class Exchange;
+class ProxyPreface;
+class StoreClient;
 class Tunnel;
 class TlsStream;
 struct RequestState;
@@ -92,8 +95,27 @@ class Worker {
   void track_tunnel(Tunnel* t);
   void untrack_tunnel(Tunnel* t);
   size_t tunnel_count() const { return tunnels_.size(); }
+  // Connections of proxy_protocol listeners whose PROXY header is still awaited.
+  void track_preface(ProxyPreface* p);
+  void untrack_preface(ProxyPreface* p);
+  size_t preface_count() const { return prefaces_.size(); }
+  // Serves an accepted client socket of listener `name` (index: where it was; a reload
+  // may have moved it, or removed it: then the socket is closed): a TcpStream, TLS on a
+  // TLS listener, a ClientConn. ip: the client's address bytes (4 or 16) from a PROXY
+  // header, or null for the socket's own peer.
+  void adopt_client(int fd, const std::string& name, size_t index, const uint8_t* ip,
+                    size_t ip_len);
   static constexpr uint64_t kTunnelCheckMs = 250;
   unsigned index() const { return index_; }
+  // This loop's client of the shared pin store (sticky.store), or null without one. Made
+  // and configured on the loop (the first turn, then every runtime adopted), so nothing
+  // connects before the loop runs.
+  StoreClient* store() { return store_.get(); }
+  // Exchanges whose placement waits for the store: if a reload removes the store they
+  // are answered `failed` (placed locally) rather than left waiting.
+  void park(Exchange* e);
+  void unpark(Exchange* e);
+  size_t parked_count() const { return parked_.size(); }
 
   struct Listener;  // public for its close callback; defined in worker.cpp
 
@@ -109,6 +131,9 @@ class Worker {
   void begin_stop();
   void maybe_finish_stop();
   void open_listener(BoundSocket s);
+  // Makes, reconfigures or drops store_ for the runtime just adopted.
+  void adopt_store();
+  void drop_store();
   void close_listener(const std::string& name);
 
   ProxyState& state_;
@@ -135,6 +160,7 @@ class Worker {
   FdReserve reserve_;  // freed for one accept when out of descriptors
   std::vector<ClientConn*> conns_;
   std::vector<Tunnel*> tunnels_;
+  std::vector<ProxyPreface*> prefaces_;
   uv_timer_t tunnel_check_{};  // runs only while there are tunnels
   std::mutex pending_mu_;      // guards the two lists below, filled by reload()
   std::vector<BoundSocket> pending_add_;
@@ -143,6 +169,8 @@ class Worker {
   std::atomic<uint64_t> stop_deadline_ms_{0};
   bool stopping_ = false;
   bool async_closed_ = false;
+  std::unique_ptr<StoreClient> store_;
+  std::vector<Exchange*> parked_;
 };
 
 }  // namespace lb::net

@@ -83,3 +83,46 @@ TEST_CASE("config diff: every limits and sticky field counts") {
   keyed.sticky.keys.push_back({lb::KeySource::header, "x-wallet"});
   CHECK(config::join_changes(config::describe_changes(base, keyed)) == "sticky changed");
 }
+
+TEST_CASE("config diff: proxy_protocol switched on a listener is a changed listener") {
+  config::Config a = cfg(k1);
+  config::Config b = a;
+  b.listeners[0].proxy_protocol = true;
+  CHECK(config::join_changes(config::describe_changes(a, b)) == "listener public changed");
+}
+
+TEST_CASE("config diff: sticky.store added, removed and changed, the password never shown") {
+  setenv("CORRAL_DIFF_STORE_PW", "first-secret", 1);
+  const std::string store_a =
+      "sticky: {store: {redis: 127.0.0.1:6379, password: {env: CORRAL_DIFF_STORE_PW}}}\n";
+  auto with = [](const std::string& top) {
+    config::LoadResult r = config::load_string(
+        top +
+            "listeners:\n  - name: public\n    listen: 127.0.0.1:0\n    routes:\n"
+            "      - {prefix: /kupo/, pool: kupo}\npools:\n  kupo:\n    kind: kupo\n    "
+            "backends:\n" +
+            k1,
+        "t.yaml");
+    REQUIRE_MESSAGE(r.config, loader_test::dump(r));
+    return *r.config;
+  };
+  const config::Config none = with("");
+  const config::Config a = with(store_a);
+  setenv("CORRAL_DIFF_STORE_PW", "second-secret", 1);
+  const config::Config a_new_pw = with(store_a);
+  unsetenv("CORRAL_DIFF_STORE_PW");
+  const config::Config b = with("sticky: {store: {redis: 127.0.0.1:6380}}\n");
+  const config::Config b_keys =
+      with("sticky: {store: {redis: 127.0.0.1:6380}, keys: [{from: cookie, name: c}]}\n");
+
+  CHECK(config::join_changes(config::describe_changes(none, a)) == "sticky.store added");
+  CHECK(config::join_changes(config::describe_changes(a, none)) == "sticky.store removed");
+  CHECK(config::join_changes(config::describe_changes(a, b)) == "sticky.store changed");
+  CHECK(config::join_changes(config::describe_changes(a, a)) == "no changes");
+  const std::string pw = config::join_changes(config::describe_changes(a, a_new_pw));
+  CHECK(pw == "sticky.store changed");
+  CHECK(pw.find("secret") == std::string::npos);
+  CHECK(config::join_changes(config::describe_changes(b, b_keys)) == "sticky changed");
+  CHECK(config::join_changes(config::describe_changes(a, b_keys)) ==
+        "sticky changed; sticky.store changed");
+}

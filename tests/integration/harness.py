@@ -3,6 +3,7 @@ loopback with ephemeral ports, and cleans them up. Only 127.0.0.1 is ever target
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -521,6 +522,124 @@ def pinned(corral, pool="kupo"):
         if p["name"] == pool:
             return {b["name"]: b["pinned_sessions"] for b in p["backends"]}
     raise KeyError(pool)
+
+
+REDIS_SERVER = shutil.which("redis-server")
+REDIS_CLI = shutil.which("redis-cli")
+NO_REDIS = "redis-server or redis-cli is not installed (scripts/install-deps.sh installs them)"
+
+
+def needs_redis(cls_or_fn):
+    """Skips a test (class) with a message when redis-server or redis-cli is absent."""
+    return unittest.skipUnless(REDIS_SERVER and REDIS_CLI, NO_REDIS)(cls_or_fn)
+
+
+class RedisServer:
+    """A throw-away redis-server on 127.0.0.1, no persistence, no protected mode. Redis reads
+    `--port 0` as "no TCP listener", so the port comes from free_port(); another process may
+    take it before Redis binds, so the start is retried on a new port (up to 5 times).
+
+    pause() (SIGSTOP: TCP still accepts, nothing answers), resume() (SIGCONT), kill()
+    (SIGKILL: connections reset, data gone), restart() (a new, empty server on the same
+    port), cli(*args) (redis-cli's raw answer). A context manager whose exit kills it; like
+    every Proc, it also dies with the test process."""
+
+    READY = r"Ready to accept connections"
+
+    def __init__(self, tries=5, port=None, args=()):
+        """port: this one (retried after a pause) instead of a free one; args: more
+        redis-server options, e.g. ("--requirepass", "secret")."""
+        assert REDIS_SERVER and REDIS_CLI, NO_REDIS
+        self.proc = None
+        self.paused = False
+        self.args = list(args)
+        self.password = None
+        if "--requirepass" in self.args:
+            self.password = self.args[self.args.index("--requirepass") + 1]
+        last = ""
+        for _ in range(tries):
+            self.port = port or free_port()
+            last = self._start()
+            if not last:
+                return
+            if port:
+                time.sleep(0.2)
+        raise AssertionError("redis-server did not start in %d tries:\n%s" % (tries, last))
+
+    def _start(self):
+        """Starts redis-server on self.port: "" once it is ready, else its log."""
+        self.proc = Proc([REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
+                          "--save", "", "--appendonly", "no", "--protected-mode", "no",
+                          "--daemonize", "no", "--loglevel", "notice", *self.args])
+        self.paused = False
+        try:
+            self.proc.wait_line(self.READY, timeout=10)
+            return ""
+        except AssertionError:
+            log = self.proc.log()
+            self.proc.stop(signal.SIGKILL, timeout=5)
+            self.proc = None
+            return log
+
+    @property
+    def address(self):
+        return "127.0.0.1:%d" % self.port
+
+    def running(self):
+        return self.proc is not None and self.proc.p.poll() is None
+
+    def pause(self):
+        self.proc.send(signal.SIGSTOP)
+        self.paused = True
+
+    def resume(self):
+        self.proc.send(signal.SIGCONT)
+        self.paused = False
+
+    def kill(self):
+        """SIGKILL (works on a paused server too); nothing is kept."""
+        if self.proc is not None:
+            self.proc.stop(signal.SIGKILL, timeout=5)
+            self.proc = None
+        self.paused = False
+
+    def restart(self, tries=5):
+        """A new, empty redis-server on the same port (the old one killed first). The port is
+        free once the old process is gone (Redis sets SO_REUSEADDR), unless another process
+        took it meanwhile: retried a few times, then fails."""
+        self.kill()
+        last = ""
+        for _ in range(tries):
+            last = self._start()
+            if not last:
+                return
+            time.sleep(0.2)
+        raise AssertionError("redis-server did not restart on port %d:\n%s" % (self.port, last))
+
+    def cli(self, *args, timeout=10):
+        """Runs redis-cli against this server: its stdout (raw, stripped). Fails on a
+        non-zero exit or an error reply."""
+        auth = ["--no-auth-warning", "-a", self.password] if self.password else []
+        p = subprocess.run([REDIS_CLI, "-h", "127.0.0.1", "-p", str(self.port), *auth,
+                            *map(str, args)], capture_output=True, text=True, timeout=timeout)
+        out = p.stdout.strip()
+        assert p.returncode == 0 and not out.startswith("ERR"), (args, p.returncode, out,
+                                                                  p.stderr)
+        return out
+
+    def keys(self, pattern):
+        """Every key matching pattern (SCAN, not KEYS: fine on a test server either way)."""
+        out = self.cli("--scan", "--pattern", pattern)
+        return [k for k in out.splitlines() if k]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.paused and self.running():
+            self.resume()
+        self.kill()
+        return False
 
 
 def main():

@@ -27,12 +27,13 @@ def check(path, cwd):
 class Examples(harness.unittest.TestCase):
     def test_the_examples_that_must_exist(self):
         names = {os.path.basename(p) for p in example_files(EXAMPLES)}
-        for n in ("kupo-fleet.yaml", "kupo-ogmios.yaml", "blockfrost.yaml", "large-fleet.yaml"):
+        for n in ("kupo-fleet.yaml", "kupo-ogmios.yaml", "blockfrost.yaml", "large-fleet.yaml",
+                  "shared-pins.yaml"):
             self.assertIn(n, names)
 
     def test_every_example_passes_check(self):
         files = example_files(EXAMPLES)
-        self.assertGreaterEqual(len(files), 4)
+        self.assertGreaterEqual(len(files), 5)
         with tempfile.TemporaryDirectory() as elsewhere:
             for f in files:
                 with self.subTest(example=os.path.basename(f)):

@@ -4,7 +4,8 @@
   alert is among those the unit tests make fire, and a copy of the rules whose 503 threshold
   can never be crossed fails them), `check config` on the scrape example.
 - live: corral in front of simulated Kupo instances (pool kupo) and one more behind a
-  Blockfrost-style quota guard (pool bf), with traffic. `promtool check metrics` on a live
+  Blockfrost-style quota guard (pool bf), with traffic, and a sticky.store that nobody
+  answers (so the store's families are exported, down). `promtool check metrics` on a live
   scrape of /metrics finds nothing to say. A Prometheus of our own (loopback, ephemeral port,
   scrape_interval 1s, the shipped alerts.yml loaded) scrapes the admin port; kupo-1 turns
   overloaded, and Prometheus' HTTP API shows its 503 rate above zero and its
@@ -147,6 +148,7 @@ class ShippedFiles(unittest.TestCase):
             text = f.read()
         fired = re.findall(r"alertname: (\w+)\n\s+exp_alerts:\n\s+- exp_labels:", text)
         self.assertIn("CorralBackend503Rate", fired)
+        self.assertIn("CorralStoreDown", fired)
         # ... and those tests notice a rule that cannot fire: the same rules with the 503
         # threshold at 100% fail them, naming that alert.
         with tempfile.TemporaryDirectory() as d:
@@ -349,6 +351,9 @@ def config(fleet, state_dir):
                 "      - {prefix: /kupo/, pool: kupo, strip_prefix: true}\n"
                 "      - {prefix: /bf/, pool: bf, strip_prefix: true}\n") +
             "sticky:\n  keys: [{from: header, name: X-Session-Key}]\n"
+            # A store nobody listens on: the corral_store_* families are exported (down),
+            # so promtool checks them and CorralStoreDown's query has data.
+            "  store: {redis: 127.0.0.1:%d, timeout: 20ms}\n" % harness.free_port() +
             "pools:\n"
             "  kupo:\n    kind: kupo\n    backends:\n" + harness.backends_yaml(fleet, kupo) +
             "    health: {interval: 300ms, timeout: 250ms}\n"

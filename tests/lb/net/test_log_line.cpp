@@ -108,6 +108,14 @@ TEST_CASE("access line: the fields, the session only as a keyed hash") {
   std::string n;
   append_access_line(n, LogFormat::logfmt, r, 42);
   CHECK(n.find("session=\"\" slot=\"\"\n") != std::string::npos);
+  // With sticky.store the line ends with what the store did for the placement.
+  r.store = "adopted";
+  std::string st;
+  append_access_line(st, LogFormat::logfmt, r, 42);
+  CHECK(st.find("slot=\"\" store=adopted\n") != std::string::npos);
+  std::string sj;
+  append_access_line(sj, LogFormat::json, r, 42);
+  CHECK(sj.find("\"store\":\"adopted\"}") != std::string::npos);
 }
 
 TEST_CASE("access line: a tunnel's record owns its text and adds what the tunnel carried") {
