@@ -3,7 +3,7 @@
 #include <hiredis/async.h>
 #include <openssl/sha.h>
 
-#include <cstdio>
+#include <string>
 
 #include "lb/net/log.h"
 #include "lb/net/redis_link.h"
