@@ -8,6 +8,8 @@ different weights (so their own choices differ) share pins through a real redis-
 - Redis SIGSTOPped (TCP up, silent): requests still succeed, and a new user's request
   waits at most about sticky.store.timeout.
 Skipped without redis-server."""
+import json
+import re
 import statistics
 import threading
 import time
@@ -39,9 +41,9 @@ class StoreFailover(unittest.TestCase):
 
     def start(self, timeout="1s", sync_interval="500ms", ttl="1h"):
         self.a = harness.Corral(config(self.fleet, self.redis, WEIGHTS_A, timeout=timeout,
-                                       sync_interval=sync_interval, ttl=ttl))
+                                       sync_interval=sync_interval, ttl=ttl, access_log=True))
         self.b = harness.Corral(config(self.fleet, self.redis, WEIGHTS_B, timeout=timeout,
-                                       sync_interval=sync_interval, ttl=ttl))
+                                       sync_interval=sync_interval, ttl=ttl, access_log=True))
         store_rig.wait_state([self.a, self.b], "up")
         return [self.a, self.b]
 
@@ -118,6 +120,27 @@ class StoreFailover(unittest.TestCase):
         # copy (then a read-through), or it tried its own move and lost the CAS.
         self.assertGreaterEqual(sa["invalidations_in"] + sb["invalidations_in"] +
                                 sa["cas_lost"] + sb["cas_lost"], len(moving))
+
+        # The move's reason travels with the pin: GET /sessions/<hash> shows it on both
+        # instances, whichever one made the move.
+        for u in moving[:6]:
+            for c in corrals:
+                self.assertEqual(self.session_of(c, u), {"backend": seen[u][0],
+                                                         "last_move": "down"}, (u, c.port))
+
+    def session_of(self, c, user):
+        """One request of `user` through c, then c's GET /sessions/<hash> for it (the hash
+        from c's access line; nothing else is sent meanwhile)."""
+        lines = lambda: re.findall(r"msg=request .*?\bsession=(\w+)", c.proc.log())
+        before = len(lines())
+        status, _, _ = Client(c.port).ask(user)
+        self.assertEqual(status, 200)
+        after = harness.wait_for(lambda: (lambda ls: ls if len(ls) > before else None)(lines()),
+                                 "the access line of %s" % user, 5)
+        code, _, body = harness.get(c.admin_port, "/sessions/" + after[-1])
+        self.assertEqual(code, 200, body)
+        s = json.loads(body)
+        return {"backend": s["backend"], "last_move": s["last_move"]}
 
     def test_redis_killed_then_back_converges(self):
         # ttl 30s: a key's expiry is refreshed (and a missing key re-seeded) at most every
