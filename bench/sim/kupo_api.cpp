@@ -194,6 +194,15 @@ std::string health_prometheus(const SimChain& chain, uint64_t now_ms) {
   return out;
 }
 
+bool is_null_hash(std::string_view hash, uint64_t pct) { return seed_of(hash) % 100 < pct; }
+
+uint64_t delay_ms(uint64_t latency_ms, uint64_t jitter_ms, uint64_t seq) {
+  // jitter_ms + 1 cannot wrap for any value a control key or flag accepts in practice; guard
+  // anyway so UINT64_MAX means "any 64-bit value" rather than a division by zero.
+  const uint64_t spread = jitter_ms == UINT64_MAX ? mix(seq) : mix(seq) % (jitter_ms + 1);
+  return latency_ms + spread;
+}
+
 bool is_hex(std::string_view s, size_t length) {
   if (s.size() != length) return false;
   for (char c : s)

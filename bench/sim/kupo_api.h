@@ -57,6 +57,14 @@ std::vector<std::string> metadata(uint64_t slot);
 std::string health_json(const SimChain& chain, uint64_t now_ms);
 std::string health_prometheus(const SimChain& chain, uint64_t now_ms);
 
+// The simulated "not indexed yet" set: true when fnv1a(hash) % 100 < pct. It depends only on
+// the hash text, so every instance and the bench agree without coordination; pct >= 100 makes
+// every hash null, 0 none.
+bool is_null_hash(std::string_view hash, uint64_t pct);
+// The wait before a data request is answered: latency_ms + splitmix(seq) % (jitter_ms + 1),
+// deterministic in the request's sequence number so a run can be replayed.
+uint64_t delay_ms(uint64_t latency_ms, uint64_t jitter_ms, uint64_t seq);
+
 bool is_hex(std::string_view s, size_t length);
 bool is_slot(std::string_view s);
 

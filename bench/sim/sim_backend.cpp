@@ -161,6 +161,8 @@ struct SimBackend::Impl {
   uint64_t now() const { return uv_now(loop); }
 
   void handle(const ServerRequest& req, Responder r);
+  // Adds one to stats.by_route for the request's first path segment.
+  void count_route(const std::vector<std::string>& segments);
   void handle_sim(const ServerRequest& req, std::string_view path, Responder& r);
   void answer(const KupoRequest& k, Responder& r);
   void answer_data(const KupoRequest& k, Responder& r);
@@ -183,6 +185,7 @@ struct SimBackend::Impl {
   std::string apply_control(const FlatJson& j);
   std::string control_json() const;
   std::string stats_json() const;
+  std::string by_route_json() const;
 
   uv_loop_t* loop;
   SimOptions opt;
@@ -194,6 +197,7 @@ struct SimBackend::Impl {
   bool flap = false;
   bool overload = false;
   uint64_t flap_count = 0;
+  uint64_t data_seq = 0;  // data requests admitted so far: the jitter's seed
   bool closed = false;
   SimStats stats;
   std::unordered_set<Delayed*> delayed;
@@ -208,6 +212,11 @@ void SimBackend::Impl::handle(const ServerRequest& req, Responder r) {
   }
   ++stats.requests;
   if (req.method != "GET" && req.method != "HEAD" && req.method != "OPTIONS") ++stats.writes;
+  KupoRequest k;
+  if (!ogmios) {
+    k.segments = split_path(path);
+    count_route(k.segments);
+  }
   if (dead) {
     r.abort();
     return;
@@ -216,9 +225,7 @@ void SimBackend::Impl::handle(const ServerRequest& req, Responder r) {
     ogmios->handle_http(req, r);
     return;
   }
-  KupoRequest k;
   k.method = std::string(req.method);
-  k.segments = split_path(path);
   if (q != std::string_view::npos) k.query = std::string(req.target.substr(q + 1));
   if (auto a = lb::find_header(req.headers, "accept"); a.found) k.accept = std::string(a.value);
   if (auto e = lb::find_header(req.headers, "if-none-match"); e.found)
@@ -237,12 +244,32 @@ void SimBackend::Impl::handle(const ServerRequest& req, Responder r) {
       answer_busy(r);
     return;
   }
-  if (opt.latency_ms == 0) {
+  const uint64_t wait = kupo_api::delay_ms(opt.latency_ms, opt.latency_jitter_ms, data_seq++);
+  if (wait == 0) {
     answer(k, r);
     return;
   }
   ++stats.in_flight;
-  schedule(std::move(k), std::move(r), opt.latency_ms, false);
+  schedule(std::move(k), std::move(r), wait, false);
+}
+
+void SimBackend::Impl::count_route(const std::vector<std::string>& segments) {
+  SimRouteCounts& c = stats.by_route;
+  const std::string_view first = segments.empty() ? std::string_view() : segments[0];
+  if (first == "datums")
+    ++c.datums;
+  else if (first == "scripts")
+    ++c.scripts;
+  else if (first == "metadata")
+    ++c.metadata;
+  else if (first == "checkpoints")
+    ++c.checkpoints;
+  else if (first == "matches")
+    ++c.matches;
+  else if (first == "health")
+    ++c.health;
+  else
+    ++c.other;
 }
 
 void SimBackend::Impl::schedule(KupoRequest k, Responder r, uint64_t ms, bool reject) {
@@ -421,10 +448,13 @@ void SimBackend::Impl::answer_data(const KupoRequest& k, Responder& r) {
   }
   if (what == "datums") {
     if (!kupo_api::is_hex(k.segments[1], 64)) return bad(kupo_api::kHintMalformedDatumHash);
+    // Kupo answers 200 `null` for a hash it has not indexed (yet).
+    if (kupo_api::is_null_hash(k.segments[1], opt.null_percent)) return json("null");
     return json(kupo_api::datum(k.segments[1]));
   }
   if (what == "scripts") {
     if (!kupo_api::is_hex(k.segments[1], 56)) return bad(kupo_api::kHintMalformedScriptHash);
+    if (kupo_api::is_null_hash(k.segments[1], opt.null_percent)) return json("null");
     return json(kupo_api::script(k.segments[1]));
   }
   if (what == "metadata") {
@@ -511,7 +541,8 @@ void SimBackend::Impl::handle_sim(const ServerRequest& req, std::string_view pat
 std::string SimBackend::Impl::apply_control(const FlatJson& j) {
   // Validate everything first so that a bad request changes nothing.
   struct Change {
-    std::optional<uint64_t> latency_ms, capacity, reject_delay_ms, tip_lag_slots, rollback;
+    std::optional<uint64_t> latency_ms, capacity, reject_delay_ms, tip_lag_slots, rollback,
+        latency_jitter_ms, null_percent;
     std::optional<SimHealth> health;
     std::optional<bool> dead, freeze_tip, flap, overload, read_only_stale;
     bool set_fork = false;
@@ -530,7 +561,12 @@ std::string SimBackend::Impl::apply_control(const FlatJson& j) {
     std::string err;
     if (key == "latency_ms")
       err = count(c.latency_ms);
-    else if (key == "capacity")
+    else if (key == "latency_jitter_ms")
+      err = count(c.latency_jitter_ms);
+    else if (key == "null_percent") {
+      err = count(c.null_percent);
+      if (err.empty() && *c.null_percent > 100) err = "null_percent must be 0..100";
+    } else if (key == "capacity")
       err = count(c.capacity);
     else if (key == "reject_delay_ms")
       err = count(c.reject_delay_ms);
@@ -564,6 +600,8 @@ std::string SimBackend::Impl::apply_control(const FlatJson& j) {
   }
   const uint64_t t = now();
   if (c.latency_ms) opt.latency_ms = *c.latency_ms;
+  if (c.latency_jitter_ms) opt.latency_jitter_ms = *c.latency_jitter_ms;
+  if (c.null_percent) opt.null_percent = *c.null_percent;
   if (c.capacity) opt.capacity = *c.capacity;
   if (c.reject_delay_ms) opt.reject_delay_ms = *c.reject_delay_ms;
   if (c.health) chain.set_health(*c.health, t);
@@ -589,6 +627,8 @@ std::string SimBackend::Impl::control_json() const {
   std::string out =
       "{\"name\":\"" + json_escape(opt.name) + "\",\"kind\":\"" + json_escape(opt.kind) + "\"";
   out += ",\"latency_ms\":" + std::to_string(opt.latency_ms);
+  out += ",\"latency_jitter_ms\":" + std::to_string(opt.latency_jitter_ms);
+  out += ",\"null_percent\":" + std::to_string(opt.null_percent);
   out += ",\"capacity\":" + std::to_string(opt.capacity);
   out += ",\"reject_delay_ms\":" + std::to_string(opt.reject_delay_ms);
   out += ",\"health\":\"" + std::string(to_string(chain.health(t))) + "\"";
@@ -612,7 +652,17 @@ std::string SimBackend::Impl::stats_json() const {
          ",\"writes\":" + std::to_string(stats.writes) +
          ",\"in_flight\":" + std::to_string(stats.in_flight) +
          ",\"rejected_503\":" + std::to_string(stats.rejected_503) +
-         (ogmios ? ogmios->stats_json_fields() : std::string()) + "}";
+         (ogmios ? ogmios->stats_json_fields() : by_route_json()) + "}";
+}
+
+std::string SimBackend::Impl::by_route_json() const {
+  const SimRouteCounts& c = stats.by_route;
+  return ",\"by_route\":{\"datums\":" + std::to_string(c.datums) +
+         ",\"scripts\":" + std::to_string(c.scripts) +
+         ",\"metadata\":" + std::to_string(c.metadata) +
+         ",\"checkpoints\":" + std::to_string(c.checkpoints) +
+         ",\"matches\":" + std::to_string(c.matches) + ",\"health\":" + std::to_string(c.health) +
+         ",\"other\":" + std::to_string(c.other) + "}";
 }
 
 // ---- SimBackend ----
