@@ -14,35 +14,10 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "lb/core/cache_key.h"
 #include "lb/core/cached_answer.h"
 
-// CacheKey (the XXH3-128 of pool salt + canonical string) belongs to lb/core/cache_key.h,
-// written on another branch. Until that file exists, the two words this cache needs are
-// declared here; once it lands, its definition is used instead and this one drops out.
-#if __has_include("lb/core/cache_key.h")
-#include "lb/core/cache_key.h"
-#else
 namespace lb {
-struct CacheKey {
-  uint64_t lo = 0;
-  uint64_t hi = 0;
-};
-}  // namespace lb
-#endif
-
-namespace lb {
-
-// Map hash and equality over the two words only, so they work whatever else CacheKey grows.
-struct CacheKeyHash {
-  size_t operator()(const CacheKey& k) const noexcept {
-    return static_cast<size_t>(k.lo ^ (k.hi * 0x9e3779b97f4a7c15ULL));
-  }
-};
-struct CacheKeyEq {
-  bool operator()(const CacheKey& a, const CacheKey& b) const noexcept {
-    return a.lo == b.lo && a.hi == b.hi;
-  }
-};
 
 struct ResponseCacheStats {
   uint64_t entries = 0;
@@ -122,7 +97,7 @@ class ResponseCache {
   // intrusive links stay valid across rehashes and the map frees them.
   struct alignas(64) Shard {
     mutable std::mutex mu;
-    std::unordered_map<CacheKey, Node, CacheKeyHash, CacheKeyEq> map;
+    std::unordered_map<CacheKey, Node, CacheKeyHash> map;
     Node* head = nullptr;  // most recently used
     Node* tail = nullptr;  // least recently used
     uint64_t bytes = 0;

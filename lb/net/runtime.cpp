@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "lb/core/session_key.h"
@@ -94,6 +95,24 @@ void Registry::for_each_quota(
     const std::function<void(const std::string&, QuotaGuard&)>& fn) const {
   std::lock_guard lock(mu_);
   for (const auto& [name, g] : quotas_) fn(name, *g);
+}
+
+std::shared_ptr<PoolCache> Registry::cache(const std::string& pool, const config::CacheConfig& cfg,
+                                           bool kupo) {
+  std::lock_guard lock(mu_);
+  auto& c = caches_[pool];
+  if (!c)
+    c = std::make_shared<PoolCache>(cfg, kupo);
+  else if (c->reconfigure(cfg, kupo))
+    log_pool(LogLevel::info, pool, "cache purged: its rules changed");
+  return c;
+}
+
+void Registry::retain_caches(const std::vector<std::string>& keep) {
+  std::lock_guard lock(mu_);
+  std::erase_if(caches_, [&](const auto& kv) {
+    return std::find(keep.begin(), keep.end(), kv.first) == keep.end();
+  });
 }
 
 namespace {
@@ -199,6 +218,7 @@ std::shared_ptr<const Runtime> build_runtime(const config::Config& cfg, Registry
     if (p.rate_limit)
       pool.quota =
           registry.quota(p.name, {p.rate_limit->rps, p.rate_limit->burst, p.rate_limit->daily});
+    if (p.cache) pool.cache = registry.cache(p.name, *p.cache, p.kind == config::PoolKind::kupo);
     std::vector<SelectorBackend> sel;
     for (const config::Backend& b : p.backends) {
       RuntimeBackend& rb = pool.backends.emplace_back();
@@ -260,6 +280,10 @@ std::shared_ptr<const Runtime> build_runtime(const config::Config& cfg, Registry
       rl.routes.push_back(std::move(spec));
     }
   }
+  std::vector<std::string> cached;
+  for (const config::Pool& p : cfg.pools)
+    if (p.cache) cached.push_back(p.name);
+  registry.retain_caches(cached);
   return rt;
 }
 
