@@ -20,12 +20,7 @@ def send(port, data, shut=False, timeout=8):
 class ProxyMetrics(harness.OneBackendSuite):
     @classmethod
     def config(cls, port):
-        return ("workers: 1\n"
-                "admin: {listen: 127.0.0.1:0}\n"
-                "listeners:\n"
-                "  - name: public\n"
-                "    listen: 127.0.0.1:0\n"
-                "    routes: [{prefix: /, pool: b}]\n"
+        return (harness.listener_config("      - {prefix: /, pool: b}\n") +
                 "  - name: l4\n"
                 "    listen: 127.0.0.1:0\n"
                 "    proxy_protocol: true\n"
