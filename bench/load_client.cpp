@@ -408,7 +408,10 @@ void Worker::complete(Conn& c, bool send_next) {
   const bool counted = record_answer(c.due_ns, c.sent_ns, now, c.status);
   if (counted) {
     ++out_.statuses[size_t(std::clamp(c.status, 0, 599))];
-    if (c.backend_id >= 0 && c.user < out_.user_backends.size())
+    // With --mix only /matches answers count for stickiness: a lookup's answer is immutable,
+    // so any backend (or a cache's copy, with the producer's X-Backend) may give it.
+    const bool sticky = !mix_ || c.draw.kind == MixKind::matches;
+    if (sticky && c.backend_id >= 0 && c.user < out_.user_backends.size())
       out_.user_backends[c.user] |= uint64_t{1} << c.backend_id;
     if (has_checkpoint) {
       out_.regressions.add(behind);

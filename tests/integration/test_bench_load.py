@@ -308,7 +308,7 @@ class BenchLoad(unittest.TestCase):
             before = harness.get_json(port, "/_sim/stats")["by_route"]
             r = load("--url", "http://127.0.0.1:%d/" % port, "--mix", "lucid", "--users", "200",
                      "--key", "header:X-Session-Key", "--connections", "16", "--rate", "800",
-                     "--duration", "2", "--no-progress")
+                     "--duration", "2", "--backend-header", "X-Backend", "--no-progress")
             after = harness.get_json(port, "/_sim/stats")["by_route"]
             m = r["mix"]
             for k in ("lookups", "lookup_requests", "null_final", "retries", "matches",
@@ -335,6 +335,10 @@ class BenchLoad(unittest.TestCase):
             self.assertGreaterEqual(lookups_seen, m["lookup_requests"])
             self.assertGreaterEqual(after["matches"] - before["matches"], m["matches"])
             self.assertGreater(after["scripts"] - before["scripts"], 0)
+            # Stickiness is tracked on the /matches answers (one backend here: no violation).
+            self.assertGreater(r["users_seen"], 100, r)
+            self.assertEqual(r["sticky_violations"], 0, r)
+            self.assertEqual(r["backends"], ["lucid-1"])
 
             # The check can fail: told there is no null set, every null is a wrong answer.
             wrong = load("--url", "http://127.0.0.1:%d" % port, "--mix", "lucid", "--rate",
