@@ -4,6 +4,7 @@
 // deterministic fake data derived from the request, so that two instances answer the same
 // query the same way. Pure functions, no I/O.
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -34,13 +35,20 @@ struct MatchQuery {
   bool spent = false;
   bool unspent = false;
   bool oldest_first = false;
+  uint64_t count = 0;  // 0: two to four matches per pattern; else exactly this many (filtered)
 };
 
 // One JSON object per match of `pattern`, in the requested order: two to four outputs,
 // created before `checkpoint`, every other one spent (filtered by ?spent / ?unspent); their
 // points carry the hashes of the chain forked at `fork_at` (honest without).
+// With q.count set, exactly that many (after the filter), about 500 bytes each: the large
+// streamed answers of the simulator's match_count.
 std::vector<std::string> matches(std::string_view pattern, const MatchQuery& q, uint64_t checkpoint,
                                  std::optional<uint64_t> fork_at = std::nullopt);
+// The same objects one at a time, so a large answer is never held whole.
+void matches_each(std::string_view pattern, const MatchQuery& q, uint64_t checkpoint,
+                  std::optional<uint64_t> fork_at,
+                  const std::function<void(const std::string&)>& each);
 
 // {"slot_no":..,"header_hash":..} on the chain forked at `fork_at` (honest without).
 std::string point(uint64_t slot, std::optional<uint64_t> fork_at = std::nullopt);

@@ -8,7 +8,7 @@
 //                        "tip_lag_slots":1000,"dead":true,"freeze_tip":true,"reject_delay_ms":175,
 //                        "flap":true,"overload":true,"fork_at":SLOT|null,
 //                        "read_only_stale":true,"rollback":N,"latency_jitter_ms":15,
-//                        "null_percent":5}
+//                        "null_percent":5,"match_count":20000}
 //                       (flap: every other /health answer is 503; overload: every data
 //                        request gets Kupo's 503; fork_at: header hashes from SLOT on leave
 //                        the honest chain, the same for every instance forked at SLOT, null
@@ -20,7 +20,9 @@
 //                        latency_jitter_ms: each data request waits latency_ms +
 //                        splitmix(seq) % (jitter + 1); null_percent: /datums and /scripts
 //                        answer 200 `null` (Kupo's "not found yet") for the hashes
-//                        kupo_api::is_null_hash picks)
+//                        kupo_api::is_null_hash picks; match_count: GET /matches answers
+//                        exactly N objects of ~500 B, chunked, the same bytes for the same
+//                        pattern until the day of slots turns, 0 = two to four per pattern)
 //   GET  /_sim/stats    {"name":..,"requests":N,"in_flight":N,"rejected_503":N,
 //                        "by_route":{"datums":N,"scripts":N,"metadata":N,"checkpoints":N,
 //                                    "matches":N,"health":N,"other":N}} (by_route: kupo only)
@@ -31,7 +33,8 @@
 // it can be revived); for Ogmios it also drops every open WebSocket without a close frame.
 // latency_ms, health, tip_lag_slots, freeze_tip, fork_at, read_only_stale (for Ogmios just
 // a frozen tip) and rollback apply to both kinds; capacity, reject_delay_ms, flap, overload,
-// latency_jitter_ms and null_percent to Kupo only. Every response carries X-Backend: <name>.
+// latency_jitter_ms, null_percent and match_count to Kupo only. Every response carries X-Backend:
+// <name>.
 #include <uv.h>
 
 #include <cstdint>
@@ -51,8 +54,9 @@ struct SimOptions {
   uint64_t latency_ms = 0;         // added before answering each data request
   uint64_t latency_jitter_ms = 0;  // plus splitmix(seq) % (jitter + 1) ms, per data request
   uint64_t null_percent =
-      0;                   // share of datum/script hashes answered `null` (kupo_api::is_null_hash)
-  uint64_t capacity = 50;  // data requests in flight before 503 (Kupo's default); 0 = no limit
+      0;  // share of datum/script hashes answered `null` (kupo_api::is_null_hash)
+  uint64_t match_count = 0;  // GET /matches answers exactly this many; 0: two to four
+  uint64_t capacity = 50;    // data requests in flight before 503 (Kupo's default); 0 = no limit
   uint64_t reject_delay_ms = 0;  // Kupo retries ~25+50+100 ms before its 503; 0 answers at once
   uint64_t tip_slot = 0;         // 0: the mainnet slot of the system clock
   bool freeze_tip = false;
@@ -81,6 +85,9 @@ struct SimStats {
   uint64_t rejected_503 = 0;
   SimRouteCounts by_route;  // kind kupo only
 };
+
+// The largest match_count accepted (about 50 MB of answer, all queued at once).
+inline constexpr uint64_t kMaxMatchCount = 100'000;
 
 // Today's mainnet slot from the system clock (Shelley started at slot 4492800, 1 slot/s).
 uint64_t mainnet_slot_now();

@@ -1,9 +1,11 @@
-// The simulator's pure knobs for issue 16: the deterministic null set and the latency jitter.
+// The simulator's pure knobs for issue 16: the deterministic null set, the latency jitter and
+// match_count's large answers.
 #include <doctest.h>
 
 #include <cstdint>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "bench/sim/kupo_api.h"
 #include "lb/core/splitmix.h"
@@ -63,4 +65,34 @@ TEST_CASE("kupo_api: delay_ms stays within latency..latency+jitter and covers th
   CHECK(delay_ms(0, 1000, 1) != delay_ms(0, 1000, 2));
   // No division by zero at the top of the range.
   CHECK(delay_ms(1, UINT64_MAX, 3) >= 1);
+}
+
+TEST_CASE("kupo_api: matches with a count give exactly that many, stable while the tip moves") {
+  using bench::kupo_api::MatchQuery;
+  const uint64_t cp = 150'000'000;  // mid-day: cp - cp % 86400 is 150,000,000 - 6,400
+  MatchQuery q;
+  q.count = 500;
+  const auto all = bench::kupo_api::matches("addr1qxyz", q, cp);
+  REQUIRE(all.size() == 500);
+  size_t bytes = 0;
+  for (const std::string& m : all) bytes += m.size();
+  CHECK(bytes / all.size() > 300);
+  CHECK(bytes / all.size() < 800);
+  // The same pattern a few blocks later: the same bytes; another pattern: others.
+  CHECK(bench::kupo_api::matches("addr1qxyz", q, cp + 200) == all);
+  CHECK(bench::kupo_api::matches("addr1qabc", q, cp) != all);
+  // ?unspent keeps the count, every element unspent; matches_each streams the same objects.
+  q.unspent = true;
+  const auto unspent = bench::kupo_api::matches("addr1qxyz", q, cp);
+  REQUIRE(unspent.size() == 500);
+  for (const std::string& m : unspent) CHECK(m.find("\"spent_at\":null") != std::string::npos);
+  std::vector<std::string> streamed;
+  bench::kupo_api::matches_each("addr1qxyz", q, cp, std::nullopt,
+                                [&](const std::string& m) { streamed.push_back(m); });
+  CHECK(streamed == unspent);
+  // Without a count: two to four, as before.
+  const auto few = bench::kupo_api::matches("addr1qxyz", {}, cp);
+  CHECK(few.size() >= 2);
+  CHECK(few.size() <= 4);
+  CHECK(few[0] == all[0]);  // the count only extends the same sequence
 }

@@ -1,6 +1,7 @@
 """`corral-bench backend`'s issue-16 knobs on a real process: /_sim/stats by_route counts,
 the deterministic null set (--null-percent / null_percent) and latency jitter
-(--latency-jitter-ms / latency_jitter_ms). The expectations are computed here from the
+(--latency-jitter-ms / latency_jitter_ms) and large /matches answers (--match-count /
+match_count). The expectations are computed here from the
 spec (FNV-1a, SplitMix64), independently of the C++ code."""
 import json
 import time
@@ -118,6 +119,49 @@ class SimKupoKnobs(harness.unittest.TestCase):
             t0 = time.monotonic()
             harness.get(port, "/datums/" + hexhash(99, 64))
             self.assertLess((time.monotonic() - t0) * 1000, min(expect) + 1000)
+        finally:
+            fleet.stop()
+
+    def test_match_count(self):
+        fleet = harness.Fleet(1, name="kupo", extra=("--match-count", "3"))
+        try:
+            port = fleet.backends[fleet.names()[0]]
+            self.assertEqual(harness.get_json(port, "/_sim/control")["match_count"], 3)
+            addr = "addr1qxyz" + "q" * 50
+            status, _, body = harness.get(port, "/matches/" + addr)
+            self.assertEqual(status, 200, body)
+            self.assertEqual(len(json.loads(body)), 3)
+
+            control(port, match_count=2000)
+            status, headers, body = harness.get(port, "/matches/" + addr + "?unspent")
+            self.assertEqual(status, 200)
+            self.assertEqual(headers.get("transfer-encoding"), "chunked")
+            items = json.loads(body)  # one JSON array, whatever the chunking
+            self.assertEqual(len(items), 2000)
+            self.assertTrue(all(m["spent_at"] is None for m in items))
+            self.assertTrue(all(m["address"] == addr for m in items))
+            self.assertTrue(300 < len(body) / 2000 < 800, len(body))
+            self.assertEqual(len({(m["transaction_id"], m["output_index"]) for m in items}),
+                             len(items))
+            # The same request gives the same bytes (the tip moves, the answer does not
+            # until the day of slots turns); another pattern gives other bytes.
+            self.assertEqual(harness.get(port, "/matches/" + addr + "?unspent")[2], body)
+            other = harness.get(port, "/matches/addr1qother?unspent")[2]
+            self.assertEqual(len(json.loads(other)), 2000)
+            self.assertNotEqual(other, body)
+            everything = json.loads(harness.get(port, "/matches/" + addr)[2])
+            self.assertEqual(len(everything), 2000)
+            self.assertEqual(sum(m["spent_at"] is not None for m in everything), 1000)
+            oldest = json.loads(harness.get(port, "/matches/" + addr + "?order=oldest_first")[2])
+            self.assertEqual(oldest, list(reversed(everything)))
+
+            status, _, _ = harness.get(port, "/_sim/control", method="POST",
+                                       body=json.dumps({"match_count": 100001}))
+            self.assertEqual(status, 400)
+            self.assertEqual(harness.get_json(port, "/_sim/control")["match_count"], 2000)
+            control(port, match_count=0)  # back to Kupo-sized answers: two to four
+            n = len(json.loads(harness.get(port, "/matches/" + addr)[2]))
+            self.assertIn(n, (2, 3, 4))
         finally:
             fleet.stop()
 
