@@ -69,14 +69,16 @@ void CacheFill::head(const http::MessageParser& r, std::shared_ptr<const Backend
     raw_cap_ = limit_ + limit_ / 8;
   } else if (r.has_content_length()) {
     if (r.content_length() > limit_) return abandon(NotStored::too_large);
-    if (!reserve(static_cast<size_t>(r.content_length()))) return abandon(NotStored::budget);
+    if (!reserve(static_cast<size_t>(r.content_length()), true)) return abandon(NotStored::budget);
   }
   collecting_ = true;
 }
 
-bool CacheFill::reserve(size_t total) {
+bool CacheFill::reserve(size_t total, bool exact) {
   if (total <= raw_.capacity()) return true;
-  size_t want = std::max(total, std::min(raw_cap_, std::max(kFirstReserve, 2 * raw_.capacity())));
+  size_t want =
+      exact ? total
+            : std::max(total, std::min(raw_cap_, std::max(kFirstReserve, 2 * raw_.capacity())));
   size_t more = want - charged_;
   uint64_t used = budget_->bytes.load(std::memory_order_relaxed);
   if (used + more > budget_->limit.load(std::memory_order_relaxed)) return false;
@@ -103,6 +105,9 @@ void CacheFill::finish(uint64_t now_ms) {
   } else if (collecting_) {
     entry->body = std::move(raw_);
   }
+  // The cache charges the body's size: spare capacity (a chunked body's growth) would be
+  // memory it does not count. A Content-Length body was reserved exactly: no copy.
+  entry->body.shrink_to_fit();
   const CacheRules& rules = pc.rules();
   AnswerFacts a;
   a.status = status_;

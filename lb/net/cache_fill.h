@@ -55,7 +55,8 @@ class CacheFill {
   // Gives up on this answer, counting `why`; the client's answer goes on.
   void abandon(NotStored why);
   // Room for `total` raw bytes, charged to the budget; false when the budget refuses.
-  bool reserve(size_t total);
+  // `exact`: the length is known (Content-Length), so no more is reserved.
+  bool reserve(size_t total, bool exact = false);
   void release_memory();
 
   std::shared_ptr<PoolCache> cache_;  // null: no fill under way

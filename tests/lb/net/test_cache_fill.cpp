@@ -252,3 +252,29 @@ TEST_CASE("cache fill: HEAD never fills; its GET does") {
   CHECK(rig.count(&CacheShard::stores) == 1);
   CHECK(is_hit(rig, *c, path));
 }
+
+TEST_CASE("cache fill: an entry holds no spare capacity the cache would not count") {
+  CacheRig rig;
+  auto c = rig.client();
+  // Content-Length: reserved exactly. Chunked: grown as it came, then trimmed.
+  std::string plain(3000, 'p');
+  std::string chunked_body = std::string(5000, 'q') + std::string(5000, 'r');
+  upstream_serves(rig, *c, datum_path(20), "", answer(plain));
+  c->take();
+  upstream_serves(rig, *c, datum_path(21), "",
+                  "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1388\r\n" +
+                      std::string(5000, 'q') + "\r\n1388\r\n" + std::string(5000, 'r') +
+                      "\r\n0\r\n\r\n");
+  c->take();
+  CHECK(rig.count(&CacheShard::stores) == 2);
+  const std::pair<int, const std::string*> cases[] = {{20, &plain}, {21, &chunked_body}};
+  for (auto [n, body] : cases) {
+    std::string canonical;
+    CacheKey key = rig.key_of(datum_path(n), canonical);
+    auto e = rig.cache().cache.get(key, canonical, rig.worker->deadlines().now());
+    REQUIRE(e);
+    CHECK(e->body == *body);
+    CHECK(e->body.capacity() <= e->body.size() + 32);
+    CHECK(e->charge == answer_charge(*e));
+  }
+}
