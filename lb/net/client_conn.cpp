@@ -79,6 +79,10 @@ void ClientConn::give_request_state() {
   if (rs_ && rs_->exchange.parked()) rs_->exchange.abort();
   if (rs_ && rs_->access.active) write_access();
   if (rs_) rs_->host_fields.reset();  // only an absolute-form request had one
+  if (rs_) {                          // issue 16: a hit's entry and an unfinished fill are let go
+    rs_->hit.reset();
+    rs_->fill.reset();
+  }
   worker_.request_states().give(rs_);
   rs_ = nullptr;
 }
@@ -404,6 +408,10 @@ void ClientConn::linger() {
 
 void ClientConn::on_drained(Stream&) {
   if (closing_) return;
+  if (writing_hit()) {  // issue 16: the next slices of a hit's body
+    continue_hit_body();
+    if (closing_ || writing_hit()) return;
+  }
   if (close_after_ && !exchanging() && phase_ != Phase::lingering &&
       (resp_started_ || phase_ == Phase::waiting)) {
     linger();

@@ -21,8 +21,11 @@
 #include <span>
 #include <string>
 
+#include "lb/core/cached_answer.h"
+#include "lb/core/router.h"
 #include "lb/http/message_parser.h"
 #include "lb/net/access_log.h"
+#include "lb/net/cache_fill.h"
 #include "lb/net/deadlines.h"
 #include "lb/net/exchange.h"
 #include "lb/net/runtime.h"
@@ -81,8 +84,21 @@ struct RequestState {
     uint64_t bytes_in = 0, bytes_out = 0;
     bool has_session = false;
     SessionKey session;
-    bool pinned = false;  // `session` is the user's key in the pool's session table
+    bool pinned = false;     // `session` is the user's key in the pool's session table
+    std::string_view cache;  // "hit", "miss" or empty (AccessRecord::cache)
   } access;
+
+  // ---- issue 16: the response cache (lb/net/client_cache.cpp, lb/net/cache_fill.h) ----
+  // A hit being written: the entry is held until its last byte is out, so an eviction
+  // meanwhile frees nothing a client still reads; `hit_off` body bytes went out so far.
+  std::shared_ptr<const CachedAnswer> hit;
+  size_t hit_off = 0;
+  // A plain miss's answer on its way into the cache (inactive otherwise).
+  CacheFill fill;
+  // The canonical request string of the lookup (cache_key.h); its capacity is reused, so
+  // a lookup allocates nothing in steady state.
+  std::string cache_canonical;
+  // ---- end issue 16 ----
 };
 
 class ClientConn final : public StreamHandler, public ExchangeClient {
@@ -178,6 +194,28 @@ class ClientConn final : public StreamHandler, public ExchangeClient {
   // `status`, or is cut off if an answer started.
   void fail_exchange(int status, const char* reason, std::string_view extra_headers = {});
   bool exchanging() const { return rs_ && rs_->exchange.active(); }
+
+  // ---- issue 16: the response cache (client_cache.cpp) ----
+  // A GET or HEAD on a pool with a cache, looked up before placement (plan-16 §0.1): true
+  // when it was answered from the cache; false to go upstream as any request does (a
+  // cacheable GET miss with a fill begun). Reads the user's pin only (peek): a hit never
+  // creates, moves or refreshes a pin and feeds no health input.
+  bool try_cache(const RuntimePool& pool, std::string_view method, const RouteMatch& m,
+                 std::span<const HeaderView> headers, bool has_body, const SessionKey* user_key);
+  // Writes the head of a hit (or of its 304) and starts its body.
+  void serve_hit(const RuntimePool& pool, std::shared_ptr<const CachedAnswer> entry,
+                 const SessionKey* user_key, bool not_modified, uint64_t now_ms);
+  // Writes the hit's body in slices of at most max_pending while the client keeps up
+  // (resumed from on_drained); ends the request after the last byte.
+  void continue_hit_body();
+  bool writing_hit() const { return rs_ && rs_->hit; }
+  // The miss's answer, handed to its fill as it goes to the client (no-ops without one).
+  void fill_head(const http::MessageParser& r);
+  void fill_body(const char* data, size_t len) {
+    if (rs_->fill.active()) rs_->fill.body(data, len);
+  }
+  void finish_fill();
+  // ---- end issue 16 ----
 
   // ExchangeClient
   const http::MessageParser& request() const override { return rs_->parser; }

@@ -167,6 +167,10 @@ void ClientConn::on_request_head() {
   if (upgrade && !accept_upgrade(*m.route, headers, has_body)) return;
 
   const RuntimePool& pool = rt_->pools[m.route->pool];
+  // issue 16: a cacheable GET or HEAD is looked up before placement; a hit is answered
+  // here and places nobody (client_cache.cpp).
+  if (pool.cache && try_cache(pool, method, m, headers, has_body, ex.found ? &ex.key : nullptr))
+    return;
   Exchange& exchange = rs.exchange;
   exchange.begin(worker_, *this, *rt_, pool, ex.found ? &ex.key : nullptr);
   rs.access.pool = pool.name;
@@ -325,6 +329,7 @@ void ClientConn::exchange_head(const http::MessageParser& r) {
     return;
   }
   note_backend_answer(status);
+  fill_head(r);  // issue 16: a miss's answer is also kept for the cache
   resp_head_pending_ = true;
   resp_started_ = true;
 }
@@ -346,6 +351,7 @@ void ClientConn::note_backend_answer(int status) {
 }
 
 void ClientConn::exchange_body(const char* data, size_t len) {
+  fill_body(data, len);
   note_sent(len);
   if (resp_head_pending_) {
     resp_head_pending_ = false;
@@ -404,6 +410,7 @@ void ClientConn::exchange_done() {
     // find the next request's start reliably, so this connection ends here.
     close_after_ = true;
   }
+  finish_fill();  // issue 16: the whole answer is here; store it if it may be
   finish_exchange();
 }
 
