@@ -362,3 +362,71 @@ TEST_CASE("flight: not collapsed with collapse off, without a cache, or on diffe
     CHECK(rig.ups.size() == 3);
   }
 }
+
+TEST_CASE("flight: the leader gone, a failover sends each follower solo and frees the engine") {
+  Rig rig(3);
+  auto leader = rig.client();
+  leader->send(get("same"));
+  std::vector<std::shared_ptr<MemoryPeer>> followers = {rig.client(), rig.client()};
+  for (auto& f : followers) f->send(get("same"));
+  REQUIRE(rig.ups.size() == 1);
+  leader->fail(UV_ECONNRESET);  // before the head: the flight adopts the engine
+  MemoryStream::settle();
+  CHECK(rig.worker->request_states().size() == 0);
+  std::string dead = rig.ups[0].backend();
+  rig.ups[0].peer->answer_connect(UV_ECONNREFUSED);
+  // Nobody is left for the engine: it stops; each follower sends its own request.
+  REQUIRE(rig.ups.size() == 3);
+  CHECK(rig.worker->request_states().size() == 1);  // the adopted state, given back once
+  for (size_t i = 1; i < rig.ups.size(); ++i) {
+    CHECK(rig.ups[i].backend() != dead);
+    rig.ups[i].peer->answer_connect(0);
+    rig.ups[i].peer->send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  }
+  for (auto& f : followers) CHECK(parse_response(f->take()).body == "ok");
+  CHECK(rig.worker->request_states().size() == 3);
+  CHECK(rig.worker->flights().size() == 0);
+}
+
+TEST_CASE("flight: a forwarded 503 reaches every pinned waiter; none is retried") {
+  Rig rig(3);
+  auto first = rig.client();
+  first->send(get("pinned"));
+  REQUIRE(rig.ups.size() == 1);
+  Upstream home = rig.ups[0];
+  home.peer->answer_connect(0);
+  home.peer->take();
+  home.peer->send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  first->take();
+  // The same user twice at once: a leader (on the pooled connection) and a follower, both
+  // pinned there: a pinned user's 503 is forwarded, to each of them.
+  auto second = rig.client();
+  first->send(get("pinned"));
+  second->send(get("pinned"));
+  CHECK(rig.ups.size() == 1);
+  CHECK(count(home.peer->take(), "GET /matches") == 1);
+  home.peer->send("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nbusy");
+  CHECK(first->take().rfind("HTTP/1.1 503", 0) == 0);
+  CHECK(second->take().rfind("HTTP/1.1 503", 0) == 0);
+  CHECK(rig.ups.size() == 1);
+  CHECK(rig.collapsed() == 1);
+}
+
+TEST_CASE("flight: the stop deadline aborts a flight and answers its waiters") {
+  Rig rig;
+  auto a = rig.client();
+  auto b = rig.client();
+  a->send(get("a"));
+  b->send(get("b"));
+  REQUIRE(rig.worker->flights().size() == 1);
+  rig.ups[0].peer->answer_connect(0);
+  rig.worker->stop(0);
+  for (int i = 0; i < 10 && rig.worker->flights().size() != 0; ++i) {
+    uv_run(rig.worker->loop(), UV_RUN_NOWAIT);
+    MemoryStream::settle();
+  }
+  CHECK(rig.worker->flights().size() == 0);
+  CHECK(rig.ups[0].peer->closed);
+  CHECK(a->closed);
+  CHECK(b->closed);
+}
