@@ -430,3 +430,71 @@ TEST_CASE("flight: the stop deadline aborts a flight and answers its waiters") {
   CHECK(a->closed);
   CHECK(b->closed);
 }
+
+TEST_CASE("flight: per waiter: a new user's 503 is retried elsewhere, a pinned one's forwarded") {
+  Rig rig(3);
+  auto old_user = rig.client();
+  old_user->send(get("old"));
+  REQUIRE(rig.ups.size() == 1);
+  Upstream home = rig.ups[0];
+  home.peer->answer_connect(0);
+  home.peer->take();
+  home.peer->send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  old_user->take();
+  // While the others are down a new user can only be placed where "old" is pinned.
+  std::vector<std::string> others;
+  for (const char* n : {"k1", "k2", "k3"})
+    if (n != home.backend()) others.push_back(n);
+  for (auto& n : others) rig.stats(n).state.store(lb::BackendState::down);
+  auto new_user = rig.client();
+  old_user->send(get("old"));  // leads, on the pooled connection
+  new_user->send(get("new"));  // follows: same backend
+  CHECK(rig.ups.size() == 1);
+  for (auto& n : others) rig.stats(n).state.store(lb::BackendState::up);
+  home.peer->send("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nbusy");
+  CHECK(old_user->take().rfind("HTTP/1.1 503", 0) == 0);
+  // The new user goes its own way, the backend that answered 503 excluded.
+  REQUIRE(rig.ups.size() == 2);
+  Upstream elsewhere = rig.ups[1];
+  CHECK(elsewhere.backend() != home.backend());
+  elsewhere.peer->answer_connect(0);
+  elsewhere.peer->send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  Parsed p = parse_response(new_user->take());
+  CHECK(p.status == 200);
+  CHECK(p.body == "ok");
+  CHECK(rig.collapsed() == 0);
+}
+
+TEST_CASE("flight: a follower whose last slot is past the answer's checkpoint goes solo") {
+  Rig rig(3);
+  auto ahead = rig.client();
+  ahead->send(get("ahead"));
+  Upstream home = rig.ups.at(0);
+  home.peer->answer_connect(0);
+  home.peer->take();
+  home.peer->send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Most-Recent-Checkpoint: 90\r\n\r\nok");
+  ahead->take();
+  std::vector<std::string> others;
+  for (const char* n : {"k1", "k2", "k3"})
+    if (n != home.backend()) others.push_back(n);
+  for (auto& n : others) rig.stats(n).state.store(lb::BackendState::down);
+  auto leader = rig.client();
+  leader->send(get("fresh"));  // leads on the pooled connection
+  ahead->send(get("ahead"));   // follows; its last slot is 90
+  CHECK(rig.ups.size() == 1);
+  for (auto& n : others) {
+    rig.stats(n).state.store(lb::BackendState::up);
+    rig.stats(n).raise_tip(100);  // at or past the user's slot
+  }
+  home.peer->take();
+  home.peer->send(
+      "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nX-Most-Recent-Checkpoint: 80\r\n\r\nold");
+  CHECK(parse_response(leader->take()).body == "old");  // the leader has no slot yet
+  REQUIRE(rig.ups.size() == 2);
+  Upstream forward = rig.ups[1];
+  CHECK(forward.backend() != home.backend());
+  forward.peer->answer_connect(0);
+  forward.peer->send(
+      "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nX-Most-Recent-Checkpoint: 95\r\n\r\nnew");
+  CHECK(parse_response(ahead->take()).body == "new");
+}
