@@ -90,6 +90,7 @@ void ClientConn::give_request_state() {
 void ClientConn::close() {
   if (closing_) return;
   closing_ = true;
+  leave_flight();  // [flights] before the state goes (a leader's may be adopted)
   if (rs_) rs_->exchange.abort();
   worker_.deadlines().clear(deadline_);
   give_request_state();
@@ -186,7 +187,7 @@ void ClientConn::on_stream_error(Stream&, int error) {
   // loop, so the exchange may have ended already while the answer was still going out).
   const RuntimeBackend* b = rs_ ? rs_->exchange.backend() : nullptr;
   if (exchanging())
-    rs_->exchange.cancel();
+    cancel_answer();  // [flights] leaves a flight, else cancels the exchange
   else if (b && resp_started_)
     b->stats->local().client_aborts.fetch_add(1, std::memory_order_relaxed);
   close();
@@ -198,7 +199,7 @@ void ClientConn::abandon_exchange() {
   const RuntimeBackend* b = rs_->exchange.backend();
   logf(LogLevel::debug, "client %s closed before its answer; request to %s abandoned", ip_text(),
        b ? b->name.c_str() : "?");
-  rs_->exchange.cancel();
+  cancel_answer();  // [flights]
 }
 
 // ---- parsing --------------------------------------------------------------------------
@@ -417,7 +418,11 @@ void ClientConn::on_drained(Stream&) {
     linger();
     return;
   }
-  if (exchanging()) rs_->exchange.resume_response();
+  if (flight_)
+    flight_->drained(*this);  // [flights] takes what the window holds for it
+  else if (exchanging())
+    rs_->exchange.resume_response();
+  if (closing_) return;
   if (stop_ && phase_ == Phase::head && !head_partial_ && !stream_->has_input()) {
     close();
     return;

@@ -28,6 +28,7 @@
 #include "lb/net/cache_fill.h"
 #include "lb/net/deadlines.h"
 #include "lb/net/exchange.h"
+#include "lb/net/flight.h"
 #include "lb/net/runtime.h"
 #include "lb/net/stream.h"
 
@@ -62,6 +63,7 @@ struct RequestState {
     std::span<const HeaderView> headers;
     bool has_body = false;
     bool upgrade = false;
+    bool websocket_route = false;  // [flights] never collapsed (flight_key.h)
     const RuntimePool* pool = nullptr;
   } head;
   // The request's fields with Host set to an absolute-form target's authority (a copy of
@@ -101,7 +103,7 @@ struct RequestState {
   // ---- end issue 16 ----
 };
 
-class ClientConn final : public StreamHandler, public ExchangeClient {
+class ClientConn final : public StreamHandler, public ExchangeClient, public FlightWaiter {
  public:
   // Serves a connection over a stream (an accepted socket, or the in-memory double in
   // tests); ip: the peer's address bytes (4 or 16, or none).
@@ -193,7 +195,45 @@ class ClientConn final : public StreamHandler, public ExchangeClient {
   // The exchange is void (a bad or truncated body, a stalled client): the client gets
   // `status`, or is cut off if an answer started.
   void fail_exchange(int status, const char* reason, std::string_view extra_headers = {});
-  bool exchanging() const { return rs_ && rs_->exchange.active(); }
+  bool exchanging() const { return (rs_ && rs_->exchange.active()) || flight_; }
+
+  // ---- [flights] request collapsing, the waiter's side (client_flight.cpp) -----------
+  // In finish_head, after the 503 check: the stream flight this request joins (it then
+  // spends no quota), or null; remembers whether it may lead a new one.
+  Flight* flight_to_join(const Decision& d);
+  // Starts the request as a follower of `join`, or as the leader of a new flight when it
+  // may lead one: true; false: a plain exchange (the caller starts it).
+  bool flight_start(Flight* join, const Decision& d);
+  // Every leave path: out of the flight (a leader's state may be adopted: rs_ is null
+  // after), or the exchange cancelled.
+  void leave_flight();
+  void cancel_answer();
+  // A detached waiter's own answer (resume_ set): checked, skipped, framed.
+  void resume_head(const http::MessageParser& r);
+  void resume_body(const char* data, size_t len);
+  bool resume_done();
+  void resume_cut();
+  // FlightWaiter
+  void flight_head(const http::MessageParser& r) override;
+  bool flight_refuses(const http::MessageParser& head, Reroute& r) override;
+  void flight_body(const char* data, size_t len) override;
+  bool flight_full() const override;
+  void flight_read_end() override;
+  void flight_done() override;
+  void flight_failed(int status, const char* reason, std::string_view headers) override;
+  void flight_go_solo(const Reroute& r) override;
+  void flight_detached(const FlightFacts& facts, uint64_t skip, size_t backend) override;
+  struct Resume {
+    FlightFacts facts;
+    uint64_t skip = 0;
+  };
+  Flight* flight_ = nullptr;
+  std::unique_ptr<Resume> resume_;
+  FlightKey flight_key_;
+  bool flight_eligible_ = false;
+  bool flight_chunked_ = false;  // the answer is chunked: this waiter writes the framing
+  bool flight_leader_ = false;
+  // ---- [flights] end ------------------------------------------------------------------
 
   // ---- issue 16: the response cache (client_cache.cpp) ----
   // A GET or HEAD on a pool with a cache, looked up before placement (plan-16 §0.1): true

@@ -152,7 +152,7 @@ void ClientConn::phase_expired(uint64_t now) {
     reply_local(408, reason, true);
     return;
   }
-  if (exchanging()) rs_->exchange.cancel();
+  if (exchanging()) cancel_answer();  // [flights]
   close();
 }
 
@@ -164,7 +164,7 @@ void ClientConn::send_timed_out() {
       "client %s: no progress sending to it within send_timeout (%zu bytes waiting); "
       "closed",
       ip_text(), stream_->pending());
-  if (exchanging()) rs_->exchange.cancel();
+  if (exchanging()) cancel_answer();  // [flights]
   close();
 }
 

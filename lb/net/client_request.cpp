@@ -185,6 +185,7 @@ void ClientConn::on_request_head() {
   ph.headers = headers;
   ph.has_body = has_body;
   ph.upgrade = upgrade;
+  ph.websocket_route = m.route->websocket;  // [flights]
   ph.pool = &pool;
   Decision d;
   if (!exchange.place(d)) {
@@ -206,9 +207,13 @@ void ClientConn::finish_head(const Decision& d) {
     reply_local(503, "no backend available", ph.has_body, "Retry-After: 5\r\n");
     return;
   }
+  // [flights] an identical GET already under way on this backend: joined, no quota.
+  Flight* join = flight_to_join(d);
   // A pool with rate_limit: refused here, the request never reaches the backend and costs
   // no quota (lb/core/quota_guard.h); admitted, it is counted.
-  if (QuotaAdmission q = admit_quota(pool, worker_.loop(), worker_.store()); !q.ok()) {
+  if (QuotaAdmission q =
+          join ? QuotaAdmission{} : admit_quota(pool, worker_.loop(), worker_.store());
+      !q.ok()) {
     QuotaReply reply;
     quota_reply(q, reply);
     reply_local(q.status, reply.reason, ph.has_body, reply.headers);
@@ -235,6 +240,7 @@ void ClientConn::finish_head(const Decision& d) {
   if (ph.upgrade) req_done_ = true;
   disarm_timer();  // the exchange's deadlines run now
   phase_ = Phase::connecting;
+  if (flight_start(join, d)) return;  // [flights] led or joined
   rs.exchange.start(d.index);
 }
 
@@ -280,6 +286,7 @@ void ClientConn::exchange_sending() {
 void ClientConn::exchange_drained() { update_reading(); }
 
 void ClientConn::exchange_head(const http::MessageParser& r) {
+  if (resume_) return resume_head(r);  // [flights] a detached waiter's own answer
   int status = r.status_code();
   // The exchange took this response, so it is allowed; lb/http/response_framing says how
   // it ends: only a read-until-close body forces this connection closed.
@@ -351,6 +358,7 @@ void ClientConn::note_backend_answer(int status) {
 }
 
 void ClientConn::exchange_body(const char* data, size_t len) {
+  if (resume_) return resume_body(data, len);  // [flights]
   fill_body(data, len);
   note_sent(len);
   if (resp_head_pending_) {
@@ -405,6 +413,7 @@ void ClientConn::exchange_switched(std::unique_ptr<Stream> upstream) {
 }
 
 void ClientConn::exchange_done() {
+  if (resume_ && !resume_done()) return;  // [flights] cut: the rest did not match
   if (!req_done_) {
     // The backend answered early (e.g. an error) before the body was all read: we cannot
     // find the next request's start reliably, so this connection ends here.
@@ -415,6 +424,7 @@ void ClientConn::exchange_done() {
 }
 
 void ClientConn::exchange_failed(int status, const char* reason, std::string_view extra_headers) {
+  if (resume_) resume_cut();  // [flights]
   fail_exchange(status, reason, extra_headers);
 }
 

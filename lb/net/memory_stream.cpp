@@ -40,6 +40,13 @@ std::string MemoryPeer::take() {
   return out;
 }
 
+void MemoryPeer::release() {
+  stalled = false;
+  written.append(held);
+  held.clear();
+  if (stream && !stream->closing_ && stream->handler()) stream->handler()->on_drained(*stream);
+}
+
 MemoryStream::MemoryStream(BufferPool& pool, std::shared_ptr<MemoryPeer> peer)
     : Stream(pool), peer_(std::move(peer)) {
   peer_->stream = this;
@@ -90,7 +97,7 @@ void MemoryStream::deliver() {
 bool MemoryStream::write(const std::string_view* parts, size_t n) {
   if (closing_ || failed_) return false;
   for (size_t i = 0; i < n; ++i) {
-    peer_->written.append(parts[i]);
+    (peer_->stalled ? peer_->held : peer_->written).append(parts[i]);
     sent_ += parts[i].size();
   }
   return true;

@@ -452,7 +452,9 @@ void Worker::begin_stop() {
 }
 
 void Worker::maybe_finish_stop() {
-  if (!conns_.empty() || !tunnels_.empty() || !prefaces_.empty() || async_closed_) return;
+  if (!conns_.empty() || !tunnels_.empty() || !prefaces_.empty() || flights_.size() != 0 ||
+      async_closed_)
+    return;
   async_closed_ = true;
   upstreams_.close_all();
   drop_store();  // before the loop ends: its handles close on the next turn
@@ -467,6 +469,7 @@ void Worker::on_deadline(uv_timer_t* t) {
   if (!w->conns_.empty())
     logf(LogLevel::warn, "worker %u: stop deadline passed, closing %zu connections", w->index_,
          w->conns_.size());
+  w->flights_.abort_all();  // their waiters are answered (or cut) and closed just below
   std::vector<ClientConn*> conns = w->conns_;
   for (ClientConn* c : conns) c->close();
   // Tunnels live until the deadline, then hear 1001 (going away) and reconnect elsewhere.

@@ -1,0 +1,35 @@
+#pragma once
+// A worker's flights (lb/net/flight.h): the open ones by key (joinable until their head
+// arrives) and every live one, for the graceful stop and its deadline. Worker thread only.
+#include <cstddef>
+#include <unordered_map>
+#include <vector>
+
+#include "lb/core/flight_key.h"
+
+namespace lb::net {
+
+class Flight;
+
+class FlightTable {
+ public:
+  // The joinable flight for `key`, or null.
+  Flight* find(const FlightKey& key) const;
+  // A new flight, joinable under its key (one replaces an older flight of that key).
+  void insert(Flight* f);
+  // No more joins: its head came, or it dissolved.
+  void close(Flight* f);
+  // The flight is gone.
+  void remove(Flight* f);
+  // The stop deadline: every flight's waiters fail and its engine is aborted.
+  void abort_all();
+  size_t size() const { return all_.size(); }
+  size_t open_count() const { return open_.size(); }
+  const std::vector<Flight*>& all() const { return all_; }
+
+ private:
+  std::unordered_map<FlightKey, Flight*, FlightKeyHash> open_;
+  std::vector<Flight*> all_;
+};
+
+}  // namespace lb::net
