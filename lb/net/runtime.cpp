@@ -132,6 +132,20 @@ std::shared_ptr<AddressBook> previous_book(const Runtime* prev, const std::strin
 // The server context for a TLS listener: the running one when its pair is unchanged, else
 // a new one. The loader checked the pair, so a failure here is exceptional (memory): it is
 // logged and the listener refuses connections rather than serve clear text.
+// True when a reload keeps pool `p` but none of its backend addresses: it may now serve
+// another network, whose slot-bound answers differ, so its cache must not carry over.
+bool backends_replaced(const Runtime* prev, const config::Pool& p) {
+  if (!prev) return false;
+  for (const RuntimePool& old : prev->pools) {
+    if (old.name != p.name) continue;
+    for (const RuntimeBackend& ob : old.backends)
+      for (const config::Backend& b : p.backends)
+        if (ob.address == b.address.text) return false;
+    return true;
+  }
+  return false;
+}
+
 TlsContext listener_tls(const config::Listener& l, const Runtime* prev) {
   if (prev)
     for (size_t i = 0; i < prev->listeners.size(); ++i) {
@@ -218,7 +232,11 @@ std::shared_ptr<const Runtime> build_runtime(const config::Config& cfg, Registry
     if (p.rate_limit)
       pool.quota =
           registry.quota(p.name, {p.rate_limit->rps, p.rate_limit->burst, p.rate_limit->daily});
-    if (p.cache) pool.cache = registry.cache(p.name, *p.cache, p.kind == config::PoolKind::kupo);
+    if (p.cache) {
+      pool.cache = registry.cache(p.name, *p.cache, p.kind == config::PoolKind::kupo);
+      if (backends_replaced(prev, p) && pool.cache->cache.purge({}).entries > 0)
+        log_pool(LogLevel::info, p.name, "cache purged: every backend was replaced");
+    }
     std::vector<SelectorBackend> sel;
     for (const config::Backend& b : p.backends) {
       RuntimeBackend& rb = pool.backends.emplace_back();

@@ -14,14 +14,14 @@ using namespace lb::net;
 
 namespace {
 
-config::Config with_cache(const std::string& cache) {
+config::Config with_cache(const std::string& cache, const std::string& address = "127.0.0.1:1442") {
   config::LoadResult r = config::load_string(
       "listeners: [{name: p, listen: 127.0.0.1:0, routes: [{prefix: /, pool: k}]}]\n"
       "pools:\n"
       "  k:\n"
       "    kind: kupo\n"
-      "    backends: [{name: k, address: 127.0.0.1:1442}]\n" +
-          (cache.empty() ? std::string() : "    cache: " + cache + "\n"),
+      "    backends: [{name: k, address: " +
+          address + "}]\n" + (cache.empty() ? std::string() : "    cache: " + cache + "\n"),
       "t.yaml");
   std::string errors;
   for (const config::ConfigError& e : r.errors) errors += e.str() + "\n";
@@ -129,4 +129,17 @@ TEST_CASE("runtime cache: removing cache drops it from the registry") {
   auto rt3 = build_runtime(with_cache("{}"), reg, rt2.get());
   REQUIRE(rt3->pools[0].cache != nullptr);
   CHECK(rt3->pools[0].cache->cache.stats().entries == 0);
+}
+
+TEST_CASE(
+    "runtime cache: a reload that replaces every backend purges; one that keeps one does not") {
+  Registry reg;
+  auto rt1 = build_runtime(with_cache("{max_bytes: 4MB}"), reg);
+  PoolCache& pc = *rt1->pools[0].cache;
+  REQUIRE(fill(pc, 5, 100) == 5);
+  auto rt2 = build_runtime(with_cache("{max_bytes: 4MB}"), reg, rt1.get());
+  CHECK(pc.cache.stats().entries == 5);  // same backend: kept
+  auto rt3 = build_runtime(with_cache("{max_bytes: 4MB}", "127.0.0.1:1443"), reg, rt2.get());
+  CHECK(rt3->pools[0].cache.get() == &pc);
+  CHECK(pc.cache.stats().entries == 0);  // another fleet (maybe another network): purged
 }
