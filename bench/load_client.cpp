@@ -219,6 +219,7 @@ bool Worker::mix_answer(Conn& c, bool counted, uint64_t now) {
   const bool null_body = c.status == 200 && is_null_body(head, c.body_len);
   if (counted) {
     ++m.lookup_requests;
+    if (null_body) ++m.null_answers;
     if (c.attempts > 1) ++m.retries;
     if (c.status == 200 && wrong_lookup_answer(c.draw.kind, std::string_view(c.hash, c.hash_len),
                                                spec_.null_percent, head, c.body_len))

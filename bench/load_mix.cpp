@@ -105,6 +105,7 @@ bool wrong_lookup_answer(MixKind kind, std::string_view hash, uint64_t null_perc
 void MixResult::merge(const MixResult& o) {
   lookups += o.lookups;
   lookup_requests += o.lookup_requests;
+  null_answers += o.null_answers;
   null_final += o.null_final;
   retries += o.retries;
   matches += o.matches;

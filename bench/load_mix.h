@@ -91,9 +91,12 @@ bool wrong_lookup_answer(MixKind kind, std::string_view hash, uint64_t null_perc
 struct MixResult {
   uint64_t lookups = 0;          // logical lookups finished
   uint64_t lookup_requests = 0;  // HTTP requests for lookups, retries included
-  uint64_t null_final = 0;       // lookups still `null` after every attempt
-  uint64_t retries = 0;          // re-sends after a `null`
-  uint64_t matches = 0;          // /matches answered
+  // Of lookup_requests: those answered 200 `null` (retried or final), so a report can split
+  // the null set's lookups (never cacheable) from the others.
+  uint64_t null_answers = 0;
+  uint64_t null_final = 0;  // lookups still `null` after every attempt
+  uint64_t retries = 0;     // re-sends after a `null`
+  uint64_t matches = 0;     // /matches answered
   uint64_t wrong_answers = 0;
   HdrHistogram lookup_latency;   // logical, retries included (µs)
   HdrHistogram matches_latency;  // µs

@@ -211,10 +211,11 @@ void print_text(const LoadReport& r, FILE* out) {
   if (!r.mix.empty()) {
     const MixResult& x = m.mix;
     std::fprintf(out,
-                 "  Mix %s: %lu lookups (%lu requests, %lu retries after null, %lu still null), "
-                 "%lu matches, %lu wrong answers\n",
+                 "  Mix %s: %lu lookups (%lu requests, %lu answered null, %lu retries after "
+                 "null, %lu still null), %lu matches, %lu wrong answers\n",
                  r.mix.c_str(), (unsigned long)x.lookups, (unsigned long)x.lookup_requests,
-                 (unsigned long)x.retries, (unsigned long)x.null_final, (unsigned long)x.matches,
+                 (unsigned long)x.null_answers, (unsigned long)x.retries,
+                 (unsigned long)x.null_final, (unsigned long)x.matches,
                  (unsigned long)x.wrong_answers);
     std::fprintf(out, "    lookups (logical, retries included): p50 %s, p99 %s\n",
                  fmt_latency(x.lookup_latency.percentile(50)).c_str(),
@@ -276,17 +277,18 @@ void print_json(const LoadReport& r, FILE* out) {
   if (!r.mix.empty()) {
     // "requests" above are HTTP requests, retries included; lookups are logical.
     const MixResult& x = m.mix;
-    std::fprintf(
-        out,
-        ", \"mix\": {\"name\": %s, \"hashes\": %u, \"zipf_s\": %g, "
-        "\"lookup_share\": %g, \"null_retries\": %u, \"null_retry_ms\": %u, "
-        "\"null_percent\": %lu, \"lookups\": %lu, \"lookup_requests\": %lu, "
-        "\"null_final\": %lu, \"retries\": %lu, \"matches\": %lu, "
-        "\"wrong_answers\": %lu, \"lookup_latency_ms\": ",
-        json_string(r.mix).c_str(), r.mix_params.hashes, r.mix_params.s, r.mix_params.lookup_share,
-        r.mix_params.retries, r.mix_params.retry_ms, (unsigned long)r.null_percent,
-        (unsigned long)x.lookups, (unsigned long)x.lookup_requests, (unsigned long)x.null_final,
-        (unsigned long)x.retries, (unsigned long)x.matches, (unsigned long)x.wrong_answers);
+    std::fprintf(out,
+                 ", \"mix\": {\"name\": %s, \"hashes\": %u, \"zipf_s\": %g, "
+                 "\"lookup_share\": %g, \"null_retries\": %u, \"null_retry_ms\": %u, "
+                 "\"null_percent\": %lu, \"lookups\": %lu, \"lookup_requests\": %lu, "
+                 "\"null_answers\": %lu, \"null_final\": %lu, \"retries\": %lu, \"matches\": %lu, "
+                 "\"wrong_answers\": %lu, \"lookup_latency_ms\": ",
+                 json_string(r.mix).c_str(), r.mix_params.hashes, r.mix_params.s,
+                 r.mix_params.lookup_share, r.mix_params.retries, r.mix_params.retry_ms,
+                 (unsigned long)r.null_percent, (unsigned long)x.lookups,
+                 (unsigned long)x.lookup_requests, (unsigned long)x.null_answers,
+                 (unsigned long)x.null_final, (unsigned long)x.retries, (unsigned long)x.matches,
+                 (unsigned long)x.wrong_answers);
     json_latency(out, x.lookup_latency);
     std::fprintf(out, ", \"matches_latency_ms\": ");
     json_latency(out, x.matches_latency);

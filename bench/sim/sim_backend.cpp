@@ -367,12 +367,18 @@ void SimBackend::Impl::answer_data(const KupoRequest& k, Responder& r) {
   if (what == "datums") {
     if (!kupo_api::is_hex(k.segments[1], 64)) return bad(kupo_api::kHintMalformedDatumHash);
     // Kupo answers 200 `null` for a hash it has not indexed (yet).
-    if (kupo_api::is_null_hash(k.segments[1], opt.null_percent)) return json("null");
+    if (kupo_api::is_null_hash(k.segments[1], opt.null_percent)) {
+      ++stats.by_route.nulls;
+      return json("null");
+    }
     return json(kupo_api::datum(k.segments[1]));
   }
   if (what == "scripts") {
     if (!kupo_api::is_hex(k.segments[1], 56)) return bad(kupo_api::kHintMalformedScriptHash);
-    if (kupo_api::is_null_hash(k.segments[1], opt.null_percent)) return json("null");
+    if (kupo_api::is_null_hash(k.segments[1], opt.null_percent)) {
+      ++stats.by_route.nulls;
+      return json("null");
+    }
     return json(kupo_api::script(k.segments[1]));
   }
   if (what == "metadata") {

@@ -25,7 +25,10 @@
 //                        pattern until the day of slots turns, 0 = two to four per pattern)
 //   GET  /_sim/stats    {"name":..,"requests":N,"in_flight":N,"rejected_503":N,
 //                        "by_route":{"datums":N,"scripts":N,"metadata":N,"checkpoints":N,
-//                                    "matches":N,"health":N,"other":N}} (by_route: kupo only)
+//                                    "matches":N,"health":N,"other":N,"null":N}}
+//                       (by_route: kupo only; null: the /datums and /scripts requests among
+//                        datums and scripts answered `null` because the hash is in the null
+//                        set, so a bench can split cacheable lookups from null lookups)
 //                       (kind ogmios adds the ws_ counters of ogmios_sim.h)
 //   ANY  /_sim/echo[?status=N]  the request as received (method, target, headers, body)
 //   GET  /_sim/stream?chunks=N&size=S[&reset_after=K]  a chunked stream, optionally reset
@@ -76,6 +79,9 @@ struct SimRouteCounts {
   uint64_t matches = 0;
   uint64_t health = 0;
   uint64_t other = 0;  // patterns, unknown paths, OPTIONS on any path
+  // Of datums + scripts: answered 200 `null` for a hash in the null set (not the 503s, not
+  // the malformed hashes), counted when answered.
+  uint64_t nulls = 0;
 };
 
 struct SimStats {

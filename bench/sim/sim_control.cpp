@@ -207,7 +207,7 @@ std::string SimBackend::Impl::by_route_json() const {
          ",\"metadata\":" + std::to_string(c.metadata) +
          ",\"checkpoints\":" + std::to_string(c.checkpoints) +
          ",\"matches\":" + std::to_string(c.matches) + ",\"health\":" + std::to_string(c.health) +
-         ",\"other\":" + std::to_string(c.other) + "}";
+         ",\"other\":" + std::to_string(c.other) + ",\"null\":" + std::to_string(c.nulls) + "}";
 }
 
 }  // namespace bench

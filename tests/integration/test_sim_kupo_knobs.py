@@ -67,7 +67,9 @@ class SimKupoKnobs(harness.unittest.TestCase):
             for h in scripts:
                 status, _, body = harness.get(port, "/v1/scripts/" + h)
                 self.assertEqual(status, 200, body)
-                self.assertEqual(body == "null", fnv1a(h) % 100 < 30, h)
+                expect_null = fnv1a(h) % 100 < 30
+                nulls += expect_null
+                self.assertEqual(body == "null", expect_null, h)
             harness.get(port, "/health")
             harness.get(port, "/matches/*")
             harness.get(port, "/metadata/100")
@@ -82,12 +84,16 @@ class SimKupoKnobs(harness.unittest.TestCase):
             self.assertEqual(delta["checkpoints"], 1)
             self.assertEqual(delta["other"], 1)
             self.assertGreaterEqual(delta["health"], 1)
+            # null: the datums and scripts answered `null`, counted within them.
+            self.assertEqual(delta["null"], nulls)
 
             # null_percent over control: 0 clears the set, 100 nulls everything; >100 refused.
             control(port, null_percent=0)
             self.assertTrue(all(harness.get(port, "/datums/" + h)[2] != "null" for h in datums))
             control(port, null_percent=100)
+            before = by_route(port)
             self.assertTrue(all(harness.get(port, "/datums/" + h)[2] == "null" for h in datums))
+            self.assertEqual(by_route(port)["null"] - before["null"], len(datums))
             status, _, _ = harness.get(port, "/_sim/control", method="POST",
                                        body=json.dumps({"null_percent": 101}))
             self.assertEqual(status, 400)
