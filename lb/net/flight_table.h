@@ -10,6 +10,7 @@
 namespace lb::net {
 
 class Flight;
+class FillFlight;
 
 class FlightTable {
  public:
@@ -21,15 +22,22 @@ class FlightTable {
   void close(Flight* f);
   // The flight is gone.
   void remove(Flight* f);
-  // The stop deadline: every flight's waiters fail and its engine is aborted.
+  // The stop deadline: every flight's waiters fail and its engine is aborted; a fill
+  // flight's followers get 503.
   void abort_all();
   size_t size() const { return all_.size(); }
+  // Fill flights (flight_fill.h), by fill_flight_key: one per key while its leader runs.
+  FillFlight* find_fill(const FlightKey& key) const;
+  void insert_fill(FillFlight* f);
+  void remove_fill(FillFlight* f);
+  size_t fill_count() const { return fills_.size(); }
   size_t open_count() const { return open_.size(); }
   const std::vector<Flight*>& all() const { return all_; }
 
  private:
   std::unordered_map<FlightKey, Flight*, FlightKeyHash> open_;
   std::vector<Flight*> all_;
+  std::unordered_map<FlightKey, FillFlight*, FlightKeyHash> fills_;
 };
 
 }  // namespace lb::net
