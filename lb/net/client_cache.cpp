@@ -247,6 +247,8 @@ void ClientConn::fill_head(const http::MessageParser& r) {
     rs_->fill.reset();
     return;
   }
+  // [fill flights] the producing backend: a follower pinned to it may get a copy.
+  if (FillFlight* f = rs_->fill.flight()) f->set_producer(b->ref);
   rs_->fill.head(r, b->stats);
 }
 
