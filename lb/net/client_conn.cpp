@@ -92,6 +92,7 @@ void ClientConn::close() {
   closing_ = true;
   leave_flight();  // [flights] before the state goes (a leader's may be adopted)
   leave_fill_flight();
+  hand_over_fill();  // a fill flight's leader: its exchange goes on for the followers
   if (rs_) rs_->exchange.abort();
   worker_.deadlines().clear(deadline_);
   give_request_state();

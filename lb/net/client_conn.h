@@ -250,6 +250,9 @@ class ClientConn final : public StreamHandler,
   void fill_flight_end(const FillResult& r) override;
   // Out of the fill flight it follows (gone, timed out); no-op otherwise.
   void leave_fill_flight();
+  // A leader whose client goes while followers wait: its exchange runs on for them
+  // (FillEngine takes rs_, which is null after: true); false: nothing to hand over.
+  bool hand_over_fill();
   // A follower whose wait ended without an answer for it: placed and sent as a plain
   // miss (never joining a fill flight again for this request).
   void fill_go_solo();

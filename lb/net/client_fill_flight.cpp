@@ -36,6 +36,19 @@ void ClientConn::leave_fill_flight() {
   f->leave(*this);
 }
 
+bool ClientConn::hand_over_fill() {
+  if (!rs_ || flight_ || resume_) return false;
+  FillFlight* f = rs_->fill.flight();
+  if (!f || f->followers() == 0 || !rs_->exchange.active()) return false;
+  if (rs_->access.active) {
+    write_access();  // the state goes to the engine: its line is written now
+    rs_->access.active = false;
+  }
+  FillEngine::adopt(worker_, rs_, rt_, *f, resp_started_);
+  rs_ = nullptr;
+  return true;
+}
+
 void ClientConn::fill_go_solo() {
   fill_solo_ = true;
   const RuntimePool& pool = *rs_->head.pool;

@@ -21,12 +21,15 @@
 #include "lb/core/cached_answer.h"
 #include "lb/core/flight_key.h"
 #include "lb/core/session_table.h"
+#include "lb/net/exchange.h"
 
 namespace lb::net {
 
 class Worker;
 class CacheFill;
+class FillEngine;
 struct PoolCache;
+struct RequestState;
 
 // The leader's complete answer that the cache did not take: what a follower pinned to
 // the producer is given. `answer.fields` are the stored-field lines, `answer.body` the
@@ -65,7 +68,8 @@ class FillFlight {
 
   const FlightKey& key() const { return key_; }
   void join(FillWaiter& w) { followers_.push_back(&w); }
-  // `w` is gone (client left, timed out): nothing more is said to it.
+  // `w` is gone (client left, timed out): nothing more is said to it. The last follower
+  // out, with the leader's client gone too, cancels the upstream exchange (may free this).
   void leave(FillWaiter& w);
   size_t followers() const { return followers_.size(); }
   // The backend whose answer the leader got (its final head).
@@ -79,6 +83,8 @@ class FillFlight {
   // The stop deadline: followers get 503; the leader's fill forgets the flight.
   void abort();
   void set_leader_fill(CacheFill* f) { leader_fill_ = f; }
+  // The leader's client left: its exchange runs on in `e` for the followers.
+  void set_engine(FillEngine* e) { engine_ = e; }
 
  private:
   Worker& worker_;
@@ -86,9 +92,52 @@ class FillFlight {
   std::shared_ptr<PoolCache> cache_;
   std::vector<FillWaiter*> followers_;
   CacheFill* leader_fill_ = nullptr;
+  FillEngine* engine_ = nullptr;
   BackendRef producer_ = 0;
   bool has_producer_ = false;
   bool ending_ = false;
+};
+
+// The leader's exchange adopted when its client leaves while followers wait (engine
+// adoption, as a stream flight does): it feeds the leader's CacheFill until the answer is
+// complete, so finish() serves the followers, or fails (they go solo). The upstream request
+// is cancelled only when the last follower leaves too. It owns the leader's RequestState
+// and gives it back to the worker's free list, exactly once, when it ends.
+class FillEngine final : public ExchangeClient {
+ public:
+  // Takes `rs` (its exchange active, its fill leading `flight`); `head_seen`: the final
+  // head already went to the fill.
+  static void adopt(Worker& worker, RequestState* rs, std::shared_ptr<const Runtime> rt,
+                    FillFlight& flight, bool head_seen);
+  // The last follower left, or the stop deadline: the upstream request is abandoned and
+  // the state given back. Frees this.
+  void cancel();
+
+  const http::MessageParser& request() const override;
+  const std::string& request_head() const override;
+  bool request_done() const override { return true; }  // a GET without a body
+  bool response_started() const override { return head_seen_; }
+  void exchange_sending() override {}
+  void exchange_head(const http::MessageParser& response) override;
+  void exchange_body(const char* data, size_t len) override;
+  void exchange_read_end() override {}
+  void exchange_done() override;
+  void exchange_failed(int status, const char* reason, std::string_view extra_headers) override;
+  void exchange_drained() override {}
+  std::string_view websocket_key() const override { return {}; }
+  void exchange_switched(std::unique_ptr<Stream> upstream) override;
+  void exchange_placed(const Decision& d) override { (void)d; }
+
+ private:
+  FillEngine(Worker& worker, RequestState* rs, std::shared_ptr<const Runtime> rt, bool head_seen)
+      : worker_(worker), rs_(rs), rt_(std::move(rt)), head_seen_(head_seen) {}
+  // The state back to the free list; frees this.
+  void release();
+
+  Worker& worker_;
+  RequestState* rs_;
+  std::shared_ptr<const Runtime> rt_;  // the exchange keeps raw pointers into it
+  bool head_seen_;
 };
 
 }  // namespace lb::net

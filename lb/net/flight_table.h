@@ -11,6 +11,7 @@ namespace lb::net {
 
 class Flight;
 class FillFlight;
+class FillEngine;
 
 class FlightTable {
  public:
@@ -31,6 +32,11 @@ class FlightTable {
   void insert_fill(FillFlight* f);
   void remove_fill(FillFlight* f);
   size_t fill_count() const { return fills_.size(); }
+  // Leaders' exchanges kept for their followers (FillEngine): the graceful stop waits for
+  // them, the stop deadline cancels them.
+  void insert_engine(FillEngine* e) { engines_.push_back(e); }
+  void remove_engine(FillEngine* e);
+  size_t engine_count() const { return engines_.size(); }
   size_t open_count() const { return open_.size(); }
   const std::vector<Flight*>& all() const { return all_; }
 
@@ -38,6 +44,7 @@ class FlightTable {
   std::unordered_map<FlightKey, Flight*, FlightKeyHash> open_;
   std::vector<Flight*> all_;
   std::unordered_map<FlightKey, FillFlight*, FlightKeyHash> fills_;
+  std::vector<FillEngine*> engines_;
 };
 
 }  // namespace lb::net

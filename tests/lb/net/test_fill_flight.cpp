@@ -166,7 +166,8 @@ TEST_CASE("fill flight: a 404 goes solo for a user pinned elsewhere") {
   }
 }
 
-TEST_CASE("fill flight: the leader's client leaving mid-answer does not break the followers") {
+TEST_CASE(
+    "fill flight: the leader's client leaving mid-answer; the exchange goes on for the rest") {
   Fleet f;
   const std::string path = datum_path(11);
   const std::string body = R"({"datum":"abcdef"})";
@@ -182,21 +183,63 @@ TEST_CASE("fill flight: the leader's client leaving mid-answer does not break th
   leader->fail(UV_ECONNRESET);
   MemoryStream::settle();
   CHECK(leader->closed);
-  // The followers went solo: their own requests, answered.
-  CHECK(f.fills() == 0);
-  size_t asked = 0;
-  for (auto& u : f.rig.ups) {
-    if (u.get() == up.get() || u->closed) continue;
-    if (u->written.empty() && !u->connected_to.ss_family) continue;
-    u->answer_connect(0);
-    if (u->take().rfind("GET " + path, 0) != 0) continue;
-    ++asked;
-    u->send(datum_answer(body));
-  }
-  CHECK(asked == 2);
-  CHECK(body_of(b->take()) == body);
+  CHECK_FALSE(up->closed);  // adopted: the upstream request goes on for the followers
+  CHECK(f.rig.worker->flights().engine_count() == 1);
+  CHECK(f.rig.worker->request_states().size() == 0);  // the leader's state is the engine's
+  up->send(whole.substr(whole.size() - 4));
+  CHECK(is_hit(b->take()));
   CHECK(body_of(c->take()) == body);
+  CHECK(f.rig.ups.size() == 1);
+  CHECK(f.fills() == 0);
+  CHECK(f.rig.worker->flights().engine_count() == 0);
+  CHECK(f.rig.worker->request_states().size() == 3);  // each given back once
+  CHECK(f.collapsed() == 2);
+}
+
+TEST_CASE("fill flight: the leader gone, the last follower leaving aborts the upstream request") {
+  Fleet f;
+  const std::string path = datum_path(17);
+  auto leader = f.ask(path, "a");
+  auto b = f.ask(path, "b");
+  auto c = f.ask(path, "c");
+  auto up = f.rig.ups[0];
+  up->answer_connect(0);
+  leader->send_eof();  // gone before its answer started
+  MemoryStream::settle();
+  CHECK_FALSE(up->closed);
+  b->fail(UV_ECONNRESET);
+  MemoryStream::settle();
+  CHECK_FALSE(up->closed);
+  c->fail(UV_ECONNRESET);
+  MemoryStream::settle();
+  CHECK(up->closed);
+  CHECK(f.fills() == 0);
+  CHECK(f.rig.worker->flights().engine_count() == 0);
   CHECK(f.rig.worker->request_states().size() == 3);
+}
+
+TEST_CASE("fill flight: the leader gone and its backend failing: the followers go solo") {
+  Fleet f;
+  const std::string path = datum_path(18);
+  auto leader = f.ask(path, "a");
+  auto b = f.ask(path, "b");
+  auto up = f.rig.ups[0];
+  up->answer_connect(0);
+  up->take();
+  up->send("HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\npart");
+  leader->fail(UV_ECONNRESET);
+  MemoryStream::settle();
+  up->fail(UV_ECONNRESET);
+  MemoryStream::settle();
+  CHECK(f.rig.worker->flights().engine_count() == 0);
+  std::shared_ptr<MemoryPeer> mine;
+  for (auto& u : f.rig.ups)
+    if (u.get() != up.get() && !u->closed) mine = u;
+  REQUIRE(mine);
+  mine->answer_connect(0);
+  CHECK(mine->take().rfind("GET " + path, 0) == 0);
+  mine->send(datum_answer("{}"));
+  CHECK(body_of(b->take()) == "{}");
 }
 
 TEST_CASE("fill flight: the leader's backend failing before the head; followers still answered") {
@@ -304,4 +347,25 @@ TEST_CASE("fill flight: collapse off, every miss goes upstream") {
   for (int i = 0; i < 3; ++i) rig.client()->send(request(datum_path(16), "u" + std::to_string(i)));
   CHECK(rig.ups.size() == 3);
   CHECK(rig.worker->flights().fill_count() == 0);
+}
+
+TEST_CASE("fill flight: the stop deadline ends an adopted exchange and answers its follower") {
+  Fleet f;
+  const std::string path = datum_path(19);
+  auto leader = f.ask(path, "a");
+  auto b = f.ask(path, "b");
+  auto up = f.rig.ups[0];
+  up->answer_connect(0);
+  leader->fail(UV_ECONNRESET);
+  MemoryStream::settle();
+  REQUIRE(f.rig.worker->flights().engine_count() == 1);
+  f.rig.worker->stop(0);
+  for (int i = 0; i < 10 && !b->closed; ++i) {
+    uv_run(f.rig.worker->loop(), UV_RUN_NOWAIT);
+    MemoryStream::settle();
+  }
+  CHECK(b->closed);
+  CHECK(b->take().rfind("HTTP/1.1 503", 0) == 0);
+  CHECK(up->closed);
+  CHECK(f.rig.worker->flights().engine_count() == 0);
 }
