@@ -141,13 +141,17 @@ class Cache(harness.unittest.TestCase):
                 status, headers, _ = self.get(near)
                 self.assertEqual(status, 200)
                 self.assertNotIn("x-corral-cache", headers)
-            self.assertEqual(self.routes(route) - before, 2, route + " near the tip")
+            # corral's fork check also asks backends GET /checkpoints/{slot} (by_route counts
+            # them): for that route the counts are lower bounds, the headers tell hit/miss.
+            exact = self.assertEqual if route == "metadata" else self.assertGreaterEqual
+            exact(self.routes(route) - before, 2, route + " near the tip")
             before = self.routes(route)
             answers = [self.get(deep) for _ in range(2)]
             self.assertEqual([a[0] for a in answers], [200, 200])
             self.assertEqual(answers[1][1].get("x-corral-cache"), "hit")
             self.assertEqual(answers[0][2], answers[1][2])
-            self.assertEqual(self.routes(route) - before, 1, route + " deep")
+            self.assertNotIn("x-corral-cache", answers[0][1])
+            exact(self.routes(route) - before, 1, route + " deep")
 
     def test_503_not_cached(self):
         user = "cache-503-user"
