@@ -5,6 +5,7 @@
 #include "lb/core/cached_answer.h"
 #include "lb/core/etag.h"
 #include "lb/http/dechunk.h"
+#include "lb/net/flight_fill.h"
 
 namespace lb::net {
 namespace {
@@ -36,6 +37,7 @@ void CacheFill::head(const http::MessageParser& r, std::shared_ptr<const Backend
   if (!active() || have_head_) return;
   have_head_ = true;
   status_ = r.status_code();
+  if (flight_) reason_.assign(r.reason());
   producer_ = std::move(producer);
   AnswerFacts a = answer_facts(r.headers());
   content_encoding_.assign(a.content_encoding);
@@ -61,7 +63,8 @@ void CacheFill::head(const http::MessageParser& r, std::shared_ptr<const Backend
   }
   if (acao_present_ && trim_ows(acao_) == "*")
     add_line(fields_, "Access-Control-Allow-Origin", "*");
-  if (status_ != 200) return;  // finish() counts it; no body is kept
+  // finish() counts it; no body is kept, unless followers may get a copy of it.
+  if (status_ != 200 && !flight_) return;
   chunked_ = r.chunked();
   if (chunked_) {
     // Framing costs a few bytes per chunk; a body that needs more than an eighth on top
@@ -95,6 +98,32 @@ void CacheFill::body(const char* data, size_t len) {
   raw_.append(data, len);
 }
 
+void CacheFill::attach_flight(FillFlight* f) {
+  flight_ = f;
+  f->set_leader_fill(this);
+}
+
+void CacheFill::end_flight(int kind, std::shared_ptr<const CachedAnswer> entry) {
+  FillFlight* f = flight_;
+  if (!f) return;
+  flight_ = nullptr;
+  f->set_leader_fill(nullptr);
+  FillResult r;
+  r.kind = static_cast<FillResult::Kind>(kind);
+  if (r.kind == FillResult::Kind::stored) {
+    r.entry = std::move(entry);
+  } else if (r.kind == FillResult::Kind::unstored && entry) {
+    auto copy = std::make_shared<FillCopy>();
+    // After a refused put the fill was reset already: the answer was a storable 200.
+    copy->status = status_ ? status_ : 200;
+    copy->reason = status_ ? reason_ : "OK";
+    copy->answer.fields = entry->fields.empty() ? fields_ : entry->fields;
+    copy->answer.body = entry->body;
+    r.copy = std::move(copy);
+  }
+  f->end(std::move(r));
+}
+
 void CacheFill::finish(uint64_t now_ms) {
   if (!active()) return;
   if (!have_head_) return reset();
@@ -105,6 +134,8 @@ void CacheFill::finish(uint64_t now_ms) {
   } else if (collecting_) {
     entry->body = std::move(raw_);
   }
+  // What a follower pinned to the producer may be given when the cache takes nothing.
+  std::shared_ptr<const CachedAnswer> copy = collecting_ ? entry : nullptr;
   // The cache charges the body's size: spare capacity (a chunked body's growth) would be
   // memory it does not count. A Content-Length body was reserved exactly: no copy.
   entry->body.shrink_to_fit();
@@ -129,8 +160,9 @@ void CacheFill::finish(uint64_t now_ms) {
                        producer_->evict.load() != MoveReason::fork;
   if (StoreCheck ok = storable(a, verdict_, rules); !ok.ok) {
     NotStored why = not_stored_of(ok.reason);
-    reset();
     pc.count_not_stored(why);
+    end_flight(static_cast<int>(FillResult::Kind::unstored), copy);
+    reset();
     return;
   }
   entry->key = canonical_;
@@ -142,7 +174,12 @@ void CacheFill::finish(uint64_t now_ms) {
   std::shared_ptr<PoolCache> keep = cache_;  // reset() drops ours
   CacheKey key = key_;
   uint64_t generation = generation_;
-  reset();  // the body is the entry's now: the budget's charge ends here
+  FillFlight* flight = flight_;
+  flight_ = nullptr;  // reset() must not dissolve it: it ends with the answer below
+  reset();            // the body is the entry's now: the budget's charge ends here
+  flight_ = flight;
+  std::shared_ptr<const CachedAnswer> kept = entry;
+  int kind = static_cast<int>(FillResult::Kind::stored);
   switch (keep->cache.put(key, std::move(entry), generation)) {
     case PutResult::stored:
     case PutResult::replaced:
@@ -150,11 +187,14 @@ void CacheFill::finish(uint64_t now_ms) {
       break;
     case PutResult::too_large:
       keep->count_not_stored(NotStored::too_large);
+      kind = static_cast<int>(FillResult::Kind::unstored);
       break;
     case PutResult::stale:
       keep->count_not_stored(NotStored::purged);
+      kind = static_cast<int>(FillResult::Kind::unstored);
       break;
   }
+  end_flight(kind, std::move(kept));
 }
 
 void CacheFill::abandon(NotStored why) {
@@ -169,6 +209,9 @@ void CacheFill::release_memory() {
 }
 
 void CacheFill::reset() {
+  // The answer will not come through this fill: the followers go solo.
+  end_flight(static_cast<int>(FillResult::Kind::solo));
+  reason_.clear();
   release_memory();
   cache_.reset();
   producer_.reset();

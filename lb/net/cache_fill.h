@@ -22,6 +22,8 @@
 
 namespace lb::net {
 
+class FillFlight;
+
 class CacheFill {
  public:
   CacheFill() = default;
@@ -48,6 +50,14 @@ class CacheFill {
   // Ends the fill without storing or counting (the client left, the answer broke off).
   void reset();
 
+  // [fill flights] This fill's answer ends `f` (flight_fill.h): finish() hands it the
+  // stored entry or, not stored, a copy of the answer (then bodies of any status are
+  // kept, up to the same cap); reset() and abandoning dissolve it (followers go solo).
+  void attach_flight(FillFlight* f);
+  FillFlight* flight() const { return flight_; }
+  // The flight ended otherwise (the stop deadline): forget it.
+  void detach_flight() { flight_ = nullptr; }
+
   // The raw body bytes this fill may hold: the entry limit, plus room for chunk framing.
   size_t raw_cap() const { return raw_cap_; }
 
@@ -58,8 +68,11 @@ class CacheFill {
   // `exact`: the length is known (Content-Length), so no more is reserved.
   bool reserve(size_t total, bool exact = false);
   void release_memory();
+  // Ends the attached flight, if any, with `kind` (entry / copy as FillResult says).
+  void end_flight(int kind, std::shared_ptr<const CachedAnswer> entry = {});
 
   std::shared_ptr<PoolCache> cache_;  // null: no fill under way
+  FillFlight* flight_ = nullptr;      // [fill flights] the flight this fill leads
   BufferBudget* budget_ = nullptr;
   CacheVerdict verdict_;
   CacheKey key_;
@@ -72,6 +85,7 @@ class CacheFill {
   bool collecting_ = false;
   bool chunked_ = false;
   int status_ = 0;
+  std::string reason_;  // [fill flights] for a copy
   std::string fields_;  // the stored header lines, rendered
   std::string content_encoding_, cache_control_, vary_, acao_;
   bool acao_present_ = false;

@@ -10,6 +10,7 @@
 #include "lb/core/cache_key.h"
 #include "lb/core/cache_rules.h"
 #include "lb/core/etag.h"
+#include "lb/core/flight_key.h"
 #include "lb/net/client_conn.h"
 #include "lb/net/worker.h"
 
@@ -75,9 +76,13 @@ bool ClientConn::try_cache(const RuntimePool& pool, std::string_view method, con
   }
   pc.local().misses.fetch_add(1, std::memory_order_relaxed);
   rs.access.cache = "miss";
-  // A HEAD answer has no body to store; its GET will fill.
-  if (method == "GET")
-    rs.fill.begin(pool.cache, v, key, rs.cache_canonical, worker_.state().buffers);
+  // A HEAD answer has no body to store; its GET will fill. HEAD never leads or joins a
+  // fill flight.
+  if (method != "GET") return false;
+  rs.fill.begin(pool.cache, v, key, rs.cache_canonical, worker_.state().buffers);
+  // [fill flights] pool-wide: the identical GETs that miss meanwhile wait for this one.
+  if (pc.collapse() && !fill_solo_ && collapsible(method, facts, v, m.route->websocket).ok)
+    return fill_flight_join(pool, key);
   return false;
 }
 
@@ -150,6 +155,56 @@ void ClientConn::serve_hit(const RuntimePool& pool, std::shared_ptr<const Cached
   continue_hit_body();
 }
 
+// [fill flights] A follower pinned to the producing backend gets the leader's answer that
+// the cache did not take (null, 404, 503, ...): its status, the stored-field set and the
+// decoded body with a Content-Length, and that backend's checkpoint as a hit would.
+void ClientConn::serve_copy(const RuntimePool& pool, std::shared_ptr<const FillCopy> copy) {
+  RequestState& rs = *rs_;
+  pool.cache->local().collapsed.fetch_add(1, std::memory_order_relaxed);
+  uint64_t tip = 0;
+  if (rs.head.has_key) {
+    SessionKey pin_key = pool_session_key(rs.head.key, pool.salt);
+    rs.access.session = pin_key;
+    rs.access.pinned = true;
+    if (std::optional<Pin> pin = worker_.state().sessions.peek(pin_key))
+      for (const RuntimeBackend& b : pool.backends)
+        if (b.ref == pin->backend) {
+          tip = b.stats->tip_slot.load(std::memory_order_relaxed);
+          rs.access.backend = b.name;
+          break;
+        }
+  }
+  req_done_ = true;
+  if (!keep_alive_ || stop_ || client_eof_) close_after_ = true;
+  const std::span<const std::string> remove = pool.remove_response;
+  std::string& out = rs.resp_head;
+  char num[24];
+  auto st = std::to_chars(num, num + sizeof num, copy->status);
+  out.assign("HTTP/1.1 ").append(num, st.ptr).append(" ").append(copy->reason).append("\r\n");
+  add_stored(out, remove, copy->answer.fields);
+  auto r = std::to_chars(num, num + sizeof num, copy->answer.body.size());
+  add_field(out, remove, "Content-Length", {num, static_cast<size_t>(r.ptr - num)});
+  add_field(out, remove, "X-Corral-Cache", "collapsed");
+  if (tip != 0) {
+    auto t = std::to_chars(num, num + sizeof num, tip);
+    add_field(out, remove, "X-Most-Recent-Checkpoint", {num, static_cast<size_t>(t.ptr - num)});
+  }
+  if (close_after_)
+    out.append("Connection: close\r\n");
+  else if (http10_)
+    out.append("Connection: keep-alive\r\n");
+  out.append("\r\n");
+  rs.access.status = copy->status;
+  rs.access.cache = "collapsed";
+  resp_started_ = true;
+  resp_head_pending_ = true;
+  phase_ = Phase::waiting;
+  rs.hit = std::shared_ptr<const CachedAnswer>(copy, &copy->answer);  // same lifetime
+  rs.hit_off = 0;
+  arm_timer();
+  continue_hit_body();
+}
+
 void ClientConn::continue_hit_body() {
   RequestState& rs = *rs_;
   std::string_view body = rs.hit->body;
@@ -192,6 +247,8 @@ void ClientConn::fill_head(const http::MessageParser& r) {
     rs_->fill.reset();
     return;
   }
+  // [fill flights] the producing backend: a follower pinned to it may get a copy.
+  if (FillFlight* f = rs_->fill.flight()) f->set_producer(b->ref);
   rs_->fill.head(r, b->stats);
 }
 

@@ -91,6 +91,8 @@ void ClientConn::close() {
   if (closing_) return;
   closing_ = true;
   leave_flight();  // [flights] before the state goes (a leader's may be adopted)
+  leave_fill_flight();
+  hand_over_fill();  // a fill flight's leader: its exchange goes on for the followers
   if (rs_) rs_->exchange.abort();
   worker_.deadlines().clear(deadline_);
   give_request_state();

@@ -29,6 +29,7 @@
 #include "lb/net/deadlines.h"
 #include "lb/net/exchange.h"
 #include "lb/net/flight.h"
+#include "lb/net/flight_fill.h"
 #include "lb/net/runtime.h"
 #include "lb/net/stream.h"
 
@@ -65,6 +66,10 @@ struct RequestState {
     bool upgrade = false;
     bool websocket_route = false;  // [flights] never collapsed (flight_key.h)
     const RuntimePool* pool = nullptr;
+    // The user's session key (extract_key), for a placement that starts later (a fill
+    // flight's follower going solo).
+    bool has_key = false;
+    SessionKey key;
   } head;
   // The request's fields with Host set to an absolute-form target's authority (a copy of
   // the views, not of the bytes), when `head.headers` needs it. Allocated only for such a
@@ -103,7 +108,10 @@ struct RequestState {
   // ---- end issue 16 ----
 };
 
-class ClientConn final : public StreamHandler, public ExchangeClient, public FlightWaiter {
+class ClientConn final : public StreamHandler,
+                         public ExchangeClient,
+                         public FlightWaiter,
+                         public FillWaiter {
  public:
   // Serves a connection over a stream (an accepted socket, or the in-memory double in
   // tests); ip: the peer's address bytes (4 or 16, or none).
@@ -174,6 +182,9 @@ class ClientConn final : public StreamHandler, public ExchangeClient, public Fli
 
   // client_request.cpp
   void on_request_head();
+  // The routed request (rs_->head) placed and started: exchange.begin, place (may park:
+  // Phase::placing), finish_head.
+  void place_request();
   // The second half of a request head, once its user is placed: corral's 503 when no
   // backend can take it, the pool's quota, the head for the backend, the exchange's start.
   void finish_head(const Decision& d);
@@ -233,6 +244,22 @@ class ClientConn final : public StreamHandler, public ExchangeClient, public Fli
   bool flight_eligible_ = false;
   bool flight_chunked_ = false;  // the answer is chunked: this waiter writes the framing
   bool flight_leader_ = false;
+  // [fill flights] (client_fill_flight.cpp). A cacheable GET miss: joins the fill flight
+  // of its key (true: it waits, placed nowhere), or leads a new one (its fill attached).
+  bool fill_flight_join(const RuntimePool& pool, const CacheKey& key);
+  void fill_flight_end(const FillResult& r) override;
+  // Out of the fill flight it follows (gone, timed out); no-op otherwise.
+  void leave_fill_flight();
+  // A leader whose client goes while followers wait: its exchange runs on for them
+  // (FillEngine takes rs_, which is null after: true); false: nothing to hand over.
+  bool hand_over_fill();
+  // A follower whose wait ended without an answer for it: placed and sent as a plain
+  // miss (never joining a fill flight again for this request).
+  void fill_go_solo();
+  // The leader's answer the cache did not take, given to a follower pinned to its producer.
+  void serve_copy(const RuntimePool& pool, std::shared_ptr<const FillCopy> copy);
+  FillFlight* fill_flight_ = nullptr;
+  bool fill_solo_ = false;  // this request left a fill flight: it leads or joins none
   // ---- [flights] end ------------------------------------------------------------------
 
   // ---- issue 16: the response cache (client_cache.cpp) ----

@@ -88,7 +88,9 @@ void ClientConn::leave_flight() {
 void ClientConn::cancel_answer() {
   if (flight_)
     leave_flight();
-  else if (rs_)
+  else if (hand_over_fill()) {
+    // [fill flights] the exchange goes on for the followers
+  } else if (rs_)
     rs_->exchange.cancel();
 }
 

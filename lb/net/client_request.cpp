@@ -167,17 +167,6 @@ void ClientConn::on_request_head() {
   if (upgrade && !accept_upgrade(*m.route, headers, has_body)) return;
 
   const RuntimePool& pool = rt_->pools[m.route->pool];
-  // issue 16: a cacheable GET or HEAD is looked up before placement; a hit is answered
-  // here and places nobody (client_cache.cpp).
-  if (pool.cache && try_cache(pool, method, m, headers, has_body, ex.found ? &ex.key : nullptr))
-    return;
-  Exchange& exchange = rs.exchange;
-  exchange.begin(worker_, *this, *rt_, pool, ex.found ? &ex.key : nullptr);
-  rs.access.pool = pool.name;
-  if (ex.found) {  // from here the line names the user's pin, as GET /sessions/<hash> does
-    rs.access.session = exchange.pin_key();
-    rs.access.pinned = true;
-  }
   RequestState::PendingHead& ph = rs.head;
   ph.method = method;
   ph.forward = m.forward;
@@ -187,6 +176,28 @@ void ClientConn::on_request_head() {
   ph.upgrade = upgrade;
   ph.websocket_route = m.route->websocket;  // [flights]
   ph.pool = &pool;
+  ph.has_key = ex.found;
+  if (ex.found) ph.key = ex.key;
+  fill_solo_ = false;
+  // issue 16: a cacheable GET or HEAD is looked up before placement; a hit is answered
+  // here and places nobody, nor does a miss that follows a fill flight (client_cache.cpp).
+  if (pool.cache && try_cache(pool, method, m, headers, has_body, ex.found ? &ex.key : nullptr))
+    return;
+  place_request();
+}
+
+void ClientConn::place_request() {
+  RequestState& rs = *rs_;
+  RequestState::PendingHead& ph = rs.head;
+  const RuntimePool& pool = *ph.pool;
+  const SessionKey* key = ph.has_key ? &ph.key : nullptr;
+  Exchange& exchange = rs.exchange;
+  exchange.begin(worker_, *this, *rt_, pool, key);
+  rs.access.pool = pool.name;
+  if (key) {  // from here the line names the user's pin, as GET /sessions/<hash> does
+    rs.access.session = exchange.pin_key();
+    rs.access.pinned = true;
+  }
   Decision d;
   if (!exchange.place(d)) {
     // Waiting for the shared store (at most sticky.store.timeout): the head's bytes stay

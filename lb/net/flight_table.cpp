@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "lb/net/flight.h"
+#include "lb/net/flight_fill.h"
 
 namespace lb::net {
 
@@ -30,7 +31,32 @@ void FlightTable::remove(Flight* f) {
   }
 }
 
+FillFlight* FlightTable::find_fill(const FlightKey& key) const {
+  auto it = fills_.find(key);
+  return it == fills_.end() ? nullptr : it->second;
+}
+
+void FlightTable::insert_fill(FillFlight* f) { fills_[f->key()] = f; }
+
+void FlightTable::remove_fill(FillFlight* f) {
+  auto it = fills_.find(f->key());
+  if (it != fills_.end() && it->second == f) fills_.erase(it);
+}
+
+void FlightTable::remove_engine(FillEngine* e) {
+  auto it = std::find(engines_.begin(), engines_.end(), e);
+  if (it != engines_.end()) {
+    *it = engines_.back();
+    engines_.pop_back();
+  }
+}
+
 void FlightTable::abort_all() {
+  std::vector<FillFlight*> fills;
+  for (auto& [k, f] : fills_) fills.push_back(f);
+  for (FillFlight* f : fills) f->abort();
+  std::vector<FillEngine*> engines = engines_;  // each cancel removes (and frees) its engine
+  for (FillEngine* e : engines) e->cancel();
   std::vector<Flight*> all = all_;  // each abort removes (and frees) its flight
   for (Flight* f : all) f->abort();
 }

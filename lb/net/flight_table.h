@@ -10,6 +10,8 @@
 namespace lb::net {
 
 class Flight;
+class FillFlight;
+class FillEngine;
 
 class FlightTable {
  public:
@@ -21,15 +23,28 @@ class FlightTable {
   void close(Flight* f);
   // The flight is gone.
   void remove(Flight* f);
-  // The stop deadline: every flight's waiters fail and its engine is aborted.
+  // The stop deadline: every flight's waiters fail and its engine is aborted; a fill
+  // flight's followers get 503.
   void abort_all();
   size_t size() const { return all_.size(); }
+  // Fill flights (flight_fill.h), by fill_flight_key: one per key while its leader runs.
+  FillFlight* find_fill(const FlightKey& key) const;
+  void insert_fill(FillFlight* f);
+  void remove_fill(FillFlight* f);
+  size_t fill_count() const { return fills_.size(); }
+  // Leaders' exchanges kept for their followers (FillEngine): the graceful stop waits for
+  // them, the stop deadline cancels them.
+  void insert_engine(FillEngine* e) { engines_.push_back(e); }
+  void remove_engine(FillEngine* e);
+  size_t engine_count() const { return engines_.size(); }
   size_t open_count() const { return open_.size(); }
   const std::vector<Flight*>& all() const { return all_; }
 
  private:
   std::unordered_map<FlightKey, Flight*, FlightKeyHash> open_;
   std::vector<Flight*> all_;
+  std::unordered_map<FlightKey, FillFlight*, FlightKeyHash> fills_;
+  std::vector<FillEngine*> engines_;
 };
 
 }  // namespace lb::net

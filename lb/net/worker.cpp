@@ -453,7 +453,7 @@ void Worker::begin_stop() {
 
 void Worker::maybe_finish_stop() {
   if (!conns_.empty() || !tunnels_.empty() || !prefaces_.empty() || flights_.size() != 0 ||
-      async_closed_)
+      flights_.engine_count() != 0 || async_closed_)
     return;
   async_closed_ = true;
   upstreams_.close_all();
