@@ -117,18 +117,20 @@ bool Flight::leave(FlightWaiter& w) {
   if (!s) return false;
   bool leader = s->leader;
   unseat(*s);
-  if (leader && engine_running_ && live_ > 0) {
+  bool adopt = leader && engine_running_ && live_ > 0;
+  if (adopt) {
     // The others still wait: the engine (in the leader's RequestState) stays ours.
     adopted_ = true;
     engine_->parser.set_body_sink(nullptr, nullptr);  // it pointed at the leader
-    return true;
   }
   if (live_ > 0) {
-    trim_and_detach();  // it may have been the slowest
+    // It may have been the slowest (a slow leader pauses upstream): the window shrinks,
+    // the caught-up finish and upstream resumes, or nobody would ever wake the others.
+    trim_and_detach();
     finish_caught_up();
     update_pause();
   }
-  return false;  // the last one out: the guard cancels the engine
+  return adopt;  // otherwise the last one out: the guard cancels the engine
 }
 
 void Flight::release_engine() {
