@@ -233,7 +233,8 @@ void Flight::exchange_failed(int status, const char* reason, std::string_view ex
 bool Flight::exchange_rerouting(const Reroute& r) {
   Guard g(*this);
   // The engine goes elsewhere for its leader; each follower goes its own way, as it would
-  // have without the flight, with the failed backend excluded.
+  // have without the flight: a failover excludes the backend for everyone, but the
+  // leader's 503 retry or regression resend moves only the followers it would move.
   dissolved_ = true;
   worker_.flights().close(this);
   for (size_t i = 0; i < seats_.size(); ++i) {
@@ -241,7 +242,7 @@ bool Flight::exchange_rerouting(const Reroute& r) {
     if (!s.w || s.leader) continue;
     FlightWaiter* w = s.w;
     unseat(s);
-    w->flight_go_solo(r);
+    w->flight_rerouted(r, backend_);
   }
   if (leader_client_) return true;
   release_engine();  // nobody waits: the engine stops (touching nothing after false)

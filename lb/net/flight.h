@@ -70,6 +70,10 @@ class FlightWaiter {
   virtual void flight_done() = 0;
   virtual void flight_failed(int status, const char* reason, std::string_view headers) = 0;
   virtual void flight_go_solo(const Reroute& r) = 0;
+  // Removed before the head: the leader's engine moves (`r`: a failover, its 503 retry or
+  // its regression resend). The follower does what its own exchange would have done:
+  // the same move, or the 503 forwarded, or its request alone to `backend` again.
+  virtual void flight_rerouted(const Reroute& r, size_t backend) = 0;
   virtual void flight_detached(const FlightFacts& facts, uint64_t skip, size_t backend) = 0;
 
  protected:

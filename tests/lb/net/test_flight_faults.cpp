@@ -152,3 +152,92 @@ TEST_CASE("flight faults: a slow leader leaving while upstream is paused resumes
   CHECK(rig.worker->flights().size() == 0);
   CHECK(rig.worker->request_states().size() == 2);
 }
+
+namespace {
+
+// The pool's backends other than `home`, marked down (so a new user is placed on `home`).
+std::vector<std::string> down_others(Rig& rig, const std::string& home) {
+  std::vector<std::string> others;
+  for (const char* n : {"k1", "k2", "k3"})
+    if (n != home) others.push_back(n);
+  for (auto& n : others) rig.stats(n).state.store(lb::BackendState::down);
+  return others;
+}
+
+}  // namespace
+
+TEST_CASE("flight faults: the leader's 503 retry leaves a pinned follower pinned (it gets 503)") {
+  Rig rig(3);
+  auto pinned = rig.client();
+  pinned->send(get("old"));
+  REQUIRE(rig.ups.size() == 1);
+  Upstream home = rig.ups[0];
+  home.peer->answer_connect(0);
+  home.peer->take();
+  home.peer->send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  pinned->take();
+  std::vector<std::string> others = down_others(rig, home.backend());
+  auto fresh = rig.client();
+  fresh->send(get("new"));   // leads, on the pooled connection
+  pinned->send(get("old"));  // follows
+  CHECK(rig.ups.size() == 1);
+  for (auto& n : others) rig.stats(n).state.store(lb::BackendState::up);
+  home.peer->send("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nbusy");
+  // The pinned follower would have had its own 503 forwarded: it gets it, and stays.
+  CHECK(pinned->take().rfind("HTTP/1.1 503", 0) == 0);
+  // Only the leader (a new user) retries elsewhere.
+  REQUIRE(rig.ups.size() == 2);
+  CHECK(rig.ups[1].backend() != home.backend());
+  rig.ups[1].peer->answer_connect(0);
+  rig.ups[1].peer->send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  CHECK(parse_response(fresh->take()).body == "ok");
+  // Still pinned at home: its next request goes there.
+  pinned->send(get("old"));
+  if (rig.ups.size() == 2) {  // on the pooled connection home
+    CHECK(home.peer->take().find("GET /matches") != std::string::npos);
+  } else {
+    CHECK(rig.ups.back().backend() == home.backend());
+  }
+  CHECK(rig.worker->flights().size() <= 1);
+}
+
+TEST_CASE("flight faults: the leader's regression resend moves only followers past the answer") {
+  Rig rig(3);
+  auto ahead = rig.client();
+  ahead->send(get("ahead"));
+  Upstream home = rig.ups.at(0);
+  home.peer->answer_connect(0);
+  home.peer->take();
+  home.peer->send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Most-Recent-Checkpoint: 90\r\n\r\nok");
+  ahead->take();
+  std::vector<std::string> others = down_others(rig, home.backend());
+  ahead->send(get("ahead"));  // leads on the pooled connection; its last slot is 90
+  auto fresh = rig.client();
+  fresh->send(get("fresh"));  // follows; no slot yet
+  CHECK(rig.ups.size() == 1);
+  for (auto& n : others) {
+    rig.stats(n).state.store(lb::BackendState::up);
+    rig.stats(n).raise_tip(100);
+  }
+  home.peer->take();
+  home.peer->send(
+      "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nX-Most-Recent-Checkpoint: 80\r\n\r\nold");
+  // The leader resends past its slot; the follower, whom 80 suits, resends to the same
+  // backend on its own (the leader's connection to it was closed).
+  REQUIRE(rig.ups.size() == 3);
+  int at_home = 0;
+  for (size_t i = 1; i < 3; ++i) {
+    Upstream& u = rig.ups[i];
+    bool is_home = u.backend() == home.backend();
+    at_home += is_home;
+    u.peer->answer_connect(0);
+    u.peer->send(
+        is_home
+            ? "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nX-Most-Recent-Checkpoint: 80\r\n\r\nold"
+            : "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nX-Most-Recent-Checkpoint: 95\r\n\r\nnew");
+  }
+  CHECK(at_home == 1);
+  CHECK(parse_response(ahead->take()).body == "new");
+  CHECK(parse_response(fresh->take()).body == "old");
+  CHECK(rig.worker->flights().size() == 0);
+}
