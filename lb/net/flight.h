@@ -131,6 +131,7 @@ class Flight final : public ExchangeClient {
   bool exchange_rerouting(const Reroute& r) override;
 
  private:
+  friend class FlightTable;  // keeps table_index_
   struct Seat {
     FlightWaiter* w = nullptr;  // null: left (compacted when no loop runs)
     uint64_t delivered = 0;     // decoded body bytes handed to it
@@ -166,6 +167,7 @@ class Flight final : public ExchangeClient {
   RequestState* engine_;               // null once the engine ended
   ExchangeClient* leader_client_;      // null once the leader left
   size_t backend_;
+  size_t table_index_ = 0;  // where FlightTable::all() holds it: removal is O(1)
   std::vector<Seat> seats_;
   size_t live_ = 0;
   FlightFacts facts_;

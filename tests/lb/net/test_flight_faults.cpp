@@ -241,3 +241,32 @@ TEST_CASE("flight faults: the leader's regression resend moves only followers pa
   CHECK(parse_response(fresh->take()).body == "old");
   CHECK(rig.worker->flights().size() == 0);
 }
+
+TEST_CASE("flight faults: flights end in any order; the table keeps exactly the live ones") {
+  Rig rig;
+  const char* paths[] = {"/matches/addr1?unspent", "/matches/addr2?unspent",
+                         "/matches/addr3?unspent", "/matches/addr4?unspent"};
+  std::vector<std::shared_ptr<MemoryPeer>> clients;
+  for (const char* p : paths)
+    for (int i = 0; i < 2; ++i) {
+      clients.push_back(rig.client());
+      clients.back()->send(get("u" + std::to_string(i), "", p));
+    }
+  REQUIRE(rig.ups.size() == 4);
+  REQUIRE(rig.worker->flights().size() == 4);
+  for (Upstream& u : rig.ups) u.peer->answer_connect(0);
+  size_t left = 4;
+  for (size_t k : {1u, 3u, 0u, 2u}) {  // the middle, the last, the first
+    rig.ups[k].peer->send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    for (int i = 0; i < 2; ++i) CHECK(parse_response(clients[k * 2 + i]->take()).body == "ok");
+    // Every flight still listed is live and distinct; the one that ended is gone.
+    const std::vector<Flight*>& all = rig.worker->flights().all();
+    CHECK(all.size() == --left);
+    for (size_t i = 0; i < all.size(); ++i) {
+      CHECK(all[i]->waiters() == 2);
+      for (size_t j = i + 1; j < all.size(); ++j) CHECK(all[i] != all[j]);
+    }
+  }
+  CHECK(rig.worker->flights().size() == 0);
+  CHECK(rig.collapsed() == 4);
+}
