@@ -34,6 +34,10 @@ void Flight::exchange_body(const char* data, size_t len) {
     base_ = total_;
   } else {
     window_.append(data, len);  // window_ covers [base_, total_)
+    // A behind waiter whose queue went down (but not empty, so no on_drained) takes more
+    // now: one reading at the pace of the others never falls a whole queue behind.
+    for (size_t i = 0; i < seats_.size(); ++i)
+      if (seats_[i].w && seats_[i].delivered < total_) feed(seats_[i]);
     trim_and_detach();
   }
   update_pause();
@@ -62,7 +66,8 @@ void Flight::drained(FlightWaiter& w) {
 
 // Drops what every waiter has, then detaches the slowest followers while the window is
 // over its soft bound (3/4 of the window: one more read of at most a buffer keeps it
-// within limit_) and a faster waiter reads on. The leader is never detached (its state
+// within limit_) and a faster waiter reads on. Only a full one is slow: a waiter with
+// room is fed (feed) rather than detached. The leader is never detached (its state
 // is the engine's): when it is the slow one, upstream pauses instead (update_pause).
 void Flight::trim_and_detach() {
   uint64_t lo = lowest_delivered();
@@ -73,7 +78,7 @@ void Flight::trim_and_detach() {
     bool detached = false;
     for (size_t i = 0; i < seats_.size() && hi > lo; ++i) {
       Seat& s = seats_[i];
-      if (!s.w || s.leader || s.delivered != lo) continue;
+      if (!s.w || s.leader || s.delivered != lo || !s.w->flight_full()) continue;
       FlightWaiter* w = s.w;
       uint64_t skip = s.delivered;
       unseat(s);

@@ -270,3 +270,52 @@ TEST_CASE("flight faults: flights end in any order; the table keeps exactly the 
   CHECK(rig.worker->flights().size() == 0);
   CHECK(rig.collapsed() == 4);
 }
+
+TEST_CASE("flight faults: waiters reading at the upstream's pace stay; only a stalled one goes") {
+  Rig rig;
+  const size_t step = 4096;
+  const size_t body_len = rig.worker->max_pending() * 4;
+  std::string body(body_len, 'x');
+  for (size_t i = 0; i < body_len; ++i) body[i] = static_cast<char>('a' + i % 26);
+  auto leader = rig.client();  // takes everything at once: the fastest
+  leader->send(get("l"));
+  std::vector<std::shared_ptr<MemoryPeer>> paced;
+  for (int i = 0; i < 3; ++i) {
+    paced.push_back(rig.client());
+    paced.back()->send(get("p" + std::to_string(i)));
+  }
+  auto stalled = rig.client();
+  stalled->send(get("s"));
+  REQUIRE(rig.ups.size() == 1);
+  Upstream up = rig.ups[0];
+  up.peer->answer_connect(0);
+  for (auto& p : paced) p->stalled = true;
+  stalled->stalled = true;
+  const std::string head =
+      "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body_len) + "\r\nETag: \"e1\"\r\n\r\n";
+  up.peer->send(head);
+  // The first window fills every queue; then each round the backend sends a step and each
+  // paced reader reads a step: their queues stay near full, never empty (no on_drained),
+  // yet they keep up with the leader.
+  for (size_t off = 0; off < body_len; off += step) {
+    up.peer->send(body.substr(off, step));
+    if (off >= rig.worker->max_pending())
+      for (auto& p : paced) p->read_some(step);
+  }
+  for (auto& p : paced) p->release();
+  CHECK(rig.ups.size() == 2);  // the stalled one's own request, and no other
+  for (auto& p : paced) {
+    Parsed r = parse_response(p->take());
+    CHECK(r.status == 200);
+    CHECK((r.body == body));
+  }
+  CHECK((parse_response(leader->take()).body == body));
+  CHECK(rig.collapsed() == 3);  // the paced followers were served by the flight
+  if (rig.ups.size() == 2) {
+    rig.ups[1].peer->answer_connect(0);
+    rig.ups[1].peer->send(head + body);
+    stalled->release();
+    CHECK((parse_response(stalled->take()).body == body));
+    CHECK(rig.cache().sum(&CacheShard::detached_resumed) == 1);
+  }
+}
