@@ -136,6 +136,7 @@ class Flight final : public ExchangeClient {
     FlightWaiter* w = nullptr;  // null: left (compacted when no loop runs)
     uint64_t delivered = 0;     // decoded body bytes handed to it
     bool leader = false;
+    uint64_t fed_at = 0;  // total_ when it last took bytes (how long it has been full)
   };
   // Entry points hold a guard: removal only marks seats while one runs, and the flight
   // frees itself when the outermost one ends and nothing is left.
