@@ -233,6 +233,7 @@ class ClientConn final : public StreamHandler,
   void flight_done() override;
   void flight_failed(int status, const char* reason, std::string_view headers) override;
   void flight_go_solo(const Reroute& r) override;
+  void flight_rerouted(const Reroute& r, size_t backend) override;
   void flight_detached(const FlightFacts& facts, uint64_t skip, size_t backend) override;
   struct Resume {
     FlightFacts facts;

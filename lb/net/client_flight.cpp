@@ -198,6 +198,24 @@ void ClientConn::flight_go_solo(const Reroute& r) {
   rs_->exchange.start_solo(r);
 }
 
+void ClientConn::flight_rerouted(const Reroute& r, size_t backend) {
+  flight_ = nullptr;
+  if (closing_) return;
+  if (r.retry_503 && !rs_->exchange.would_retry_503()) {
+    // A pinned user's own 503 is forwarded, its pin kept (it was swallowed upstream).
+    fail_exchange(r.status, r.reason, r.headers);
+    return;
+  }
+  if (!r.retry_503 && r.why == MoveReason::regression &&
+      rs_->exchange.user_slot() <= r.checkpoint) {
+    // The answer suits this user: its request alone to the same backend (the leader's
+    // connection there was closed mid-answer).
+    rs_->exchange.start(backend);
+    return;
+  }
+  rs_->exchange.start_solo(r);
+}
+
 // Fell behind the flight: the same request again, to the same backend, on its own; the
 // first `skip` body bytes of its answer are already with the client (resume_*).
 void ClientConn::flight_detached(const FlightFacts& facts, uint64_t skip, size_t backend) {

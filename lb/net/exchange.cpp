@@ -291,6 +291,7 @@ bool Exchange::move_request(BackendRef failed, bool count_move) {
   r.failed = failed;
   r.count_move = count_move;
   if (!count_move) {  // a 503 retry (retry_after_503)
+    r.retry_503 = true;
     r.status = 503;
     r.reason = "backend overloaded";
     r.headers = "Retry-After: 1\r\n";

@@ -30,6 +30,10 @@ struct Reroute {
   MoveReason why = MoveReason::down;
   bool count_move = true;
   bool require_slot = false;  // a regression: only a backend at or past the user's slot
+  // Set by a flight's engine (the leader's own move), which each follower judges for
+  // itself (Flight::exchange_rerouting): a 503 retry, or a regression's answer checkpoint.
+  bool retry_503 = false;
+  uint64_t checkpoint = 0;
   // What a follower gets when no backend can take it.
   int status = 502;
   const char* reason = "no reachable backend";
@@ -236,8 +240,9 @@ class Exchange final : public UpstreamOwner, public StoreWaiter {
   uint8_t failovers_ = 0;
   uint8_t retries_503_ = 0;
   uint8_t regression_resends_ = 0;
-  uint64_t user_slot_ = 0;   // the user's last slot when this request was placed
-  size_t resend_index_ = 0;  // where a regressed request goes next
+  uint64_t user_slot_ = 0;             // the user's last slot when this request was placed
+  size_t resend_index_ = 0;            // where a regressed request goes next
+  uint64_t regressed_checkpoint_ = 0;  // the checkpoint of the answer being dropped
   // The first backend whose answer to this request regressed: when a later answer is
   // forwarded without regressing, the regression was prevented (counted there).
   BackendStats* regressed_on_ = nullptr;

@@ -76,6 +76,7 @@ bool Exchange::regression(uint64_t checkpoint, uint64_t seen) {
       if (!regressed_on_) regressed_on_ = backend_->stats.get();
       ++regression_resends_;
       resend_index_ = d.index;
+      regressed_checkpoint_ = checkpoint;
       regressed_ = swallow_ = true;  // the rest of this answer is read and dropped
       return true;
     }
@@ -103,6 +104,7 @@ void Exchange::resend_after_regression() {
   r.failed = backend_->ref;
   r.why = MoveReason::regression;
   r.require_slot = true;
+  r.checkpoint = regressed_checkpoint_;
   if (!client_->exchange_rerouting(r)) return;  // nobody waits (a flight's last left)
   launch(resend_index_);
 }

@@ -117,18 +117,20 @@ bool Flight::leave(FlightWaiter& w) {
   if (!s) return false;
   bool leader = s->leader;
   unseat(*s);
-  if (leader && engine_running_ && live_ > 0) {
+  bool adopt = leader && engine_running_ && live_ > 0;
+  if (adopt) {
     // The others still wait: the engine (in the leader's RequestState) stays ours.
     adopted_ = true;
     engine_->parser.set_body_sink(nullptr, nullptr);  // it pointed at the leader
-    return true;
   }
   if (live_ > 0) {
-    trim_and_detach();  // it may have been the slowest
+    // It may have been the slowest (a slow leader pauses upstream): the window shrinks,
+    // the caught-up finish and upstream resumes, or nobody would ever wake the others.
+    trim_and_detach();
     finish_caught_up();
     update_pause();
   }
-  return false;  // the last one out: the guard cancels the engine
+  return adopt;  // otherwise the last one out: the guard cancels the engine
 }
 
 void Flight::release_engine() {
@@ -231,7 +233,8 @@ void Flight::exchange_failed(int status, const char* reason, std::string_view ex
 bool Flight::exchange_rerouting(const Reroute& r) {
   Guard g(*this);
   // The engine goes elsewhere for its leader; each follower goes its own way, as it would
-  // have without the flight, with the failed backend excluded.
+  // have without the flight: a failover excludes the backend for everyone, but the
+  // leader's 503 retry or regression resend moves only the followers it would move.
   dissolved_ = true;
   worker_.flights().close(this);
   for (size_t i = 0; i < seats_.size(); ++i) {
@@ -239,7 +242,7 @@ bool Flight::exchange_rerouting(const Reroute& r) {
     if (!s.w || s.leader) continue;
     FlightWaiter* w = s.w;
     unseat(s);
-    w->flight_go_solo(r);
+    w->flight_rerouted(r, backend_);
   }
   if (leader_client_) return true;
   release_engine();  // nobody waits: the engine stops (touching nothing after false)

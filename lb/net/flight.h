@@ -70,6 +70,10 @@ class FlightWaiter {
   virtual void flight_done() = 0;
   virtual void flight_failed(int status, const char* reason, std::string_view headers) = 0;
   virtual void flight_go_solo(const Reroute& r) = 0;
+  // Removed before the head: the leader's engine moves (`r`: a failover, its 503 retry or
+  // its regression resend). The follower does what its own exchange would have done:
+  // the same move, or the 503 forwarded, or its request alone to `backend` again.
+  virtual void flight_rerouted(const Reroute& r, size_t backend) = 0;
   virtual void flight_detached(const FlightFacts& facts, uint64_t skip, size_t backend) = 0;
 
  protected:
@@ -127,10 +131,12 @@ class Flight final : public ExchangeClient {
   bool exchange_rerouting(const Reroute& r) override;
 
  private:
+  friend class FlightTable;  // keeps table_index_
   struct Seat {
     FlightWaiter* w = nullptr;  // null: left (compacted when no loop runs)
     uint64_t delivered = 0;     // decoded body bytes handed to it
     bool leader = false;
+    uint64_t fed_at = 0;  // total_ when it last took bytes (how long it has been full)
   };
   // Entry points hold a guard: removal only marks seats while one runs, and the flight
   // frees itself when the outermost one ends and nothing is left.
@@ -162,6 +168,7 @@ class Flight final : public ExchangeClient {
   RequestState* engine_;               // null once the engine ended
   ExchangeClient* leader_client_;      // null once the leader left
   size_t backend_;
+  size_t table_index_ = 0;  // where FlightTable::all() holds it: removal is O(1)
   std::vector<Seat> seats_;
   size_t live_ = 0;
   FlightFacts facts_;

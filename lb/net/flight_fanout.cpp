@@ -26,7 +26,7 @@ void Flight::exchange_body(const char* data, size_t len) {
   for (size_t i = 0; i < seats_.size(); ++i) {
     Seat& s = seats_[i];
     if (!s.w || s.delivered != start || s.w->flight_full()) continue;
-    s.delivered = total_;
+    s.delivered = s.fed_at = total_;
     s.w->flight_body(data, len);
   }
   if (lowest_delivered() >= total_) {
@@ -34,6 +34,10 @@ void Flight::exchange_body(const char* data, size_t len) {
     base_ = total_;
   } else {
     window_.append(data, len);  // window_ covers [base_, total_)
+    // A behind waiter whose queue went down (but not empty, so no on_drained) takes more
+    // now: one reading at the pace of the others never falls a whole queue behind.
+    for (size_t i = 0; i < seats_.size(); ++i)
+      if (seats_[i].w && seats_[i].delivered < total_) feed(seats_[i]);
     trim_and_detach();
   }
   update_pause();
@@ -46,6 +50,7 @@ void Flight::feed(Seat& s) {
     uint64_t n = std::min<uint64_t>(total_ - s.delivered, slice);
     const char* at = window_.data() + (s.delivered - base_);
     s.delivered += n;
+    s.fed_at = total_;
     s.w->flight_body(at, static_cast<size_t>(n));
   }
 }
@@ -60,28 +65,28 @@ void Flight::drained(FlightWaiter& w) {
   update_pause();
 }
 
-// Drops what every waiter has, then detaches the slowest followers while the window is
-// over its soft bound (3/4 of the window: one more read of at most a buffer keeps it
-// within limit_) and a faster waiter reads on. The leader is never detached (its state
-// is the engine's): when it is the slow one, upstream pauses instead (update_pause).
+// Drops what every waiter has, then, while the window is over its soft bound (3/4 of the
+// window: one more read of at most a buffer keeps it within limit_), detaches the slow
+// followers: full, behind a faster one, and taking nothing while the flight received more
+// than that bound. A follower at the others' pace that is full for a moment is not slow:
+// upstream pauses for it instead (update_pause), as for a slow leader, whose state is the
+// engine's and who is never detached.
 void Flight::trim_and_detach() {
   uint64_t lo = lowest_delivered();
-  while (total_ - lo > soft_limit()) {
+  if (total_ - lo > soft_limit()) {
     uint64_t hi = 0;
     for (const Seat& s : seats_)
       if (s.w) hi = std::max(hi, s.delivered);
-    bool detached = false;
-    for (size_t i = 0; i < seats_.size() && hi > lo; ++i) {
+    for (size_t i = 0; i < seats_.size(); ++i) {
       Seat& s = seats_[i];
-      if (!s.w || s.leader || s.delivered != lo) continue;
+      if (!s.w || s.leader || s.delivered >= hi || total_ - s.fed_at <= soft_limit() ||
+          !s.w->flight_full())
+        continue;
       FlightWaiter* w = s.w;
       uint64_t skip = s.delivered;
       unseat(s);
-      detached = true;
       w->flight_detached(facts_, skip, backend_);
     }
-    if (!detached) break;
-    lo = lowest_delivered();
   }
   lo = std::min(lowest_delivered(), total_);
   if (lo > base_) {

@@ -14,6 +14,7 @@ Flight* FlightTable::find(const FlightKey& key) const {
 
 void FlightTable::insert(Flight* f) {
   open_[f->key()] = f;
+  f->table_index_ = all_.size();
   all_.push_back(f);
 }
 
@@ -24,11 +25,11 @@ void FlightTable::close(Flight* f) {
 
 void FlightTable::remove(Flight* f) {
   close(f);
-  auto it = std::find(all_.begin(), all_.end(), f);
-  if (it != all_.end()) {
-    *it = all_.back();
-    all_.pop_back();
-  }
+  size_t i = f->table_index_;
+  if (i >= all_.size() || all_[i] != f) return;  // not (or no longer) ours
+  all_[i] = all_.back();
+  all_[i]->table_index_ = i;
+  all_.pop_back();
 }
 
 FillFlight* FlightTable::find_fill(const FlightKey& key) const {

@@ -2,6 +2,7 @@
 
 #include <uv.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace lb::net {
@@ -45,6 +46,14 @@ void MemoryPeer::release() {
   written.append(held);
   held.clear();
   if (stream && !stream->closing_ && stream->handler()) stream->handler()->on_drained(*stream);
+}
+
+void MemoryPeer::read_some(size_t n) {
+  n = std::min(n, held.size());
+  written.append(held, 0, n);
+  held.erase(0, n);
+  if (held.empty() && stream && !stream->closing_ && stream->handler())
+    stream->handler()->on_drained(*stream);
 }
 
 MemoryStream::MemoryStream(BufferPool& pool, std::shared_ptr<MemoryPeer> peer)

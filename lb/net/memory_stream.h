@@ -36,6 +36,9 @@ struct MemoryPeer {
   std::string take();
   // Un-stalls: what was held counts as written, and the connection hears on_drained.
   void release();
+  // A reader at its own pace: takes `n` held bytes and stays stalled; the connection hears
+  // on_drained only when nothing is left held (as a real stream: only when empty).
+  void read_some(size_t n);
 };
 
 class MemoryStream final : public Stream {
