@@ -47,12 +47,15 @@ Flight::Flight(Worker& worker, const FlightKey& key, std::shared_ptr<const Runti
       backend_(backend),
       limit_(worker.max_pending()) {
   seats_.push_back({&leader, 0, true});
+  stall_.fire = &Flight::on_stall;
+  stall_.owner = this;
   live_ = 1;
   worker_.flights().insert(this);
   if (cache_) cache_->local().flights.fetch_add(1, std::memory_order_relaxed);
 }
 
 Flight::~Flight() {
+  worker_.deadlines().clear(stall_);
   worker_.flights().remove(this);
   if (cache_) cache_->local().flights.fetch_sub(1, std::memory_order_relaxed);
   worker_.flight_ended();

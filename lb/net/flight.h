@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "lb/core/flight_key.h"
+#include "lb/net/deadlines.h"
 #include "lb/net/exchange.h"
 
 namespace lb::net {
@@ -111,6 +112,9 @@ class Flight final : public ExchangeClient {
   // Body bytes held in the window now / at most so far.
   size_t held() const { return window_.size(); }
   size_t held_peak() const { return held_peak_; }
+  // How long a follower that stopped reading may hold the others' answer (upstream is held
+  // for a follower behind the others; then it is detached and served on its own).
+  static constexpr uint64_t kStallMs = 500;
   bool adopted() const { return adopted_; }
 
   // ExchangeClient (the engine's side)
@@ -154,8 +158,11 @@ class Flight final : public ExchangeClient {
   bool finished() const { return live_ == 0 && !engine_running_; }
   // flight_fanout.cpp
   void feed(Seat& s);
-  void trim_and_detach();
+  // stalled: the hold timer fired, so a full follower behind the others is detached even
+  // if it took bytes lately (it stopped reading; the others must not wait for it).
+  void trim_and_detach(bool stalled = false);
   void update_pause();
+  static void on_stall(void* self);
   void finish_caught_up();
   uint64_t lowest_delivered() const;
   uint64_t soft_limit() const { return limit_ - limit_ / 4; }
@@ -177,6 +184,9 @@ class Flight final : public ExchangeClient {
   uint64_t total_ = 0;  // body bytes received
   size_t limit_ = 0;    // the window's bound (Worker::max_pending())
   size_t held_peak_ = 0;
+  // Armed while upstream is held for a follower behind the others (not while every
+  // waiter is full): when it fires, the followers still full and behind are detached.
+  Deadlines::Entry stall_;
   int depth_ = 0;
   bool head_seen_ = false;
   bool dissolved_ = false;

@@ -71,7 +71,7 @@ void Flight::drained(FlightWaiter& w) {
 // than that bound. A follower at the others' pace that is full for a moment is not slow:
 // upstream pauses for it instead (update_pause), as for a slow leader, whose state is the
 // engine's and who is never detached.
-void Flight::trim_and_detach() {
+void Flight::trim_and_detach(bool stalled) {
   uint64_t lo = lowest_delivered();
   if (total_ - lo > soft_limit()) {
     uint64_t hi = 0;
@@ -79,8 +79,8 @@ void Flight::trim_and_detach() {
       if (s.w) hi = std::max(hi, s.delivered);
     for (size_t i = 0; i < seats_.size(); ++i) {
       Seat& s = seats_[i];
-      if (!s.w || s.leader || s.delivered >= hi || total_ - s.fed_at <= soft_limit() ||
-          !s.w->flight_full())
+      if (!s.w || s.leader || s.delivered >= hi ||
+          (!stalled && total_ - s.fed_at <= soft_limit()) || !s.w->flight_full())
         continue;
       FlightWaiter* w = s.w;
       uint64_t skip = s.delivered;
@@ -103,11 +103,20 @@ void Flight::trim_and_detach() {
 // Upstream waits only while the fastest waiter is full too, or while the window is past
 // its soft bound (a slow leader, who is never detached).
 void Flight::update_pause() {
-  if (!engine_running_ || !engine_) return;
+  if (!engine_running_ || !engine_) {
+    worker_.deadlines().clear(stall_);
+    return;
+  }
   bool all_full = live_ > 0;
   for (const Seat& s : seats_)
     if (s.w && !s.w->flight_full()) all_full = false;
   bool hold = all_full || total_ - lowest_delivered() > soft_limit();
+  // Held for a laggard while others could read: it has kStallMs to catch up.
+  if (hold && !all_full) {
+    if (!stall_.armed()) worker_.deadlines().set(stall_, kStallMs);
+  } else {
+    worker_.deadlines().clear(stall_);
+  }
   if (hold && !paused_) {
     paused_ = true;
     engine_->exchange.pause_response();
@@ -115,6 +124,18 @@ void Flight::update_pause() {
     paused_ = false;
     engine_->exchange.resume_response();
   }
+}
+
+void Flight::on_stall(void* self) {
+  Flight& f = *static_cast<Flight*>(self);
+  Guard g(f);
+  // A follower that read a little since (its queue not empty: no on_drained) takes what
+  // it can now; one still behind after that is full, and goes.
+  for (size_t i = 0; i < f.seats_.size(); ++i)
+    if (f.seats_[i].w && f.seats_[i].delivered < f.total_) f.feed(f.seats_[i]);
+  f.trim_and_detach(true);
+  f.finish_caught_up();
+  f.update_pause();
 }
 
 void Flight::count_served(const Seat& s) {

@@ -319,3 +319,51 @@ TEST_CASE("flight faults: waiters reading at the upstream's pace stay; only a st
     CHECK(rig.cache().sum(&CacheShard::detached_resumed) == 1);
   }
 }
+
+TEST_CASE("flight faults: a follower that stops reading holds the others at most kStallMs") {
+  Rig rig;
+  const size_t body_len = rig.worker->max_pending() * 4;
+  std::string body(body_len, 'x');
+  for (size_t i = 0; i < body_len; ++i) body[i] = static_cast<char>('a' + i % 26);
+  auto leader = rig.client();
+  leader->send(get("l"));
+  auto quitter = rig.client();
+  quitter->send(get("q"));
+  REQUIRE(rig.ups.size() == 1);
+  Upstream up = rig.ups[0];
+  up.peer->answer_connect(0);
+  const std::string head =
+      "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body_len) + "\r\nETag: \"e1\"\r\n\r\n";
+  up.peer->send(head);
+  // The quitter reads, but at half the backend's pace: it keeps taking bytes, so the
+  // byte rule never detaches it, and the window grows until upstream is held for it.
+  quitter->stalled = true;
+  const size_t step = 4096;
+  for (size_t off = 0; off < body_len; off += step) {
+    up.peer->send(body.substr(off, step));
+    if (off >= rig.worker->max_pending()) quitter->read_some(step / 2);
+  }
+  REQUIRE(rig.worker->flights().size() == 1);
+  Flight& f = *rig.worker->flights().all()[0];
+  CHECK(f.held() > 0);  // upstream is held for the quitter: it took bytes lately
+  CHECK(rig.ups.size() == 1);
+  // Time passes: the hold timer first gives it what its queue has room for (it read a
+  // little), then, held again and full, it is detached and the leader's answer goes on.
+  // Before the timer, the others waited for it for as long as it kept its connection.
+  const uint64_t until = uv_now(rig.worker->loop()) + 3 * Flight::kStallMs + 400;
+  while (uv_now(rig.worker->loop()) < until && rig.ups.size() == 1) {
+    uv_run(rig.worker->loop(), UV_RUN_ONCE);
+    MemoryStream::settle();
+  }
+  CHECK(rig.ups.size() == 2);  // the quitter's own request
+  Parsed p = parse_response(leader->take());
+  CHECK(p.status == 200);
+  CHECK((p.body == body));
+  if (rig.ups.size() == 2) {
+    rig.ups[1].peer->answer_connect(0);
+    rig.ups[1].peer->send(head + body);
+    quitter->release();
+    CHECK((parse_response(quitter->take()).body == body));
+    CHECK(rig.cache().sum(&CacheShard::detached_resumed) == 1);
+  }
+}
