@@ -66,6 +66,10 @@ void CacheFill::head(const http::MessageParser& r, std::shared_ptr<const Backend
   // finish() counts it; no body is kept, unless followers may get a copy of it.
   if (status_ != 200 && !flight_) return;
   chunked_ = r.chunked();
+  // An answer read until the backend closes cannot be told from one cut short: neither
+  // stored nor copied.
+  if (!chunked_ && !r.has_content_length())
+    return abandon(status_ == 200 ? NotStored::headers : NotStored::status);
   if (chunked_) {
     // Framing costs a few bytes per chunk; a body that needs more than an eighth on top
     // of the limit is abandoned rather than held.

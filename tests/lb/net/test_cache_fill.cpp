@@ -278,3 +278,21 @@ TEST_CASE("cache fill: an entry holds no spare capacity the cache would not coun
     CHECK(e->charge == answer_charge(*e));
   }
 }
+
+TEST_CASE("cache fill: a body read until the backend closes is neither stored nor trusted") {
+  // Without Content-Length or chunked framing, upstream EOF cannot tell a whole body from a
+  // truncated one: storing it could serve a cut answer for ever.
+  CacheRig rig;
+  auto c = rig.client();
+  std::string path = datum_path(40);
+  auto up = upstream_serves(
+      rig, *c, path, "",
+      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Most-Recent-Checkpoint: 42\r\n"
+      "Connection: close\r\n\r\n{\"datum\":\"d8");
+  up->send_eof();
+  MemoryStream::settle();  // the closed upstream is freed with this rig, not the next
+  c->take();
+  CHECK(rig.count(&CacheShard::stores) == 0);
+  CHECK(rig.not_stored(NotStored::headers) == 1);
+  CHECK(rig.cache().cache.stats().entries == 0);
+}
