@@ -116,7 +116,10 @@ void CacheFill::end_flight(int kind, std::shared_ptr<const CachedAnswer> entry) 
   r.kind = static_cast<FillResult::Kind>(kind);
   if (r.kind == FillResult::Kind::stored) {
     r.entry = std::move(entry);
-  } else if (r.kind == FillResult::Kind::unstored && entry) {
+  } else if (r.kind == FillResult::Kind::unstored && entry && !set_cookie_ &&
+             (!acao_present_ || trim_ows(acao_) == "*")) {
+    // A Set-Cookie or an origin-echoing answer belongs to its own client: never copied
+    // (the followers go solo).
     auto copy = std::make_shared<FillCopy>();
     // After a refused put the fill was reset already: the answer was a storable 200.
     copy->status = status_ ? status_ : 200;

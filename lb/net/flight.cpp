@@ -68,8 +68,7 @@ Flight::Guard::~Guard() {
     rs->exchange.cancel();
     if (f.adopted_) {
       f.adopted_ = false;
-      rs->host_fields.reset();
-      f.worker_.request_states().give(rs);
+      recycle_request_state(f.worker_, rs);
     }
   }
   f.compact();
@@ -138,8 +137,7 @@ void Flight::release_engine() {
   engine_ = nullptr;
   if (rs && adopted_) {
     adopted_ = false;
-    rs->host_fields.reset();
-    worker_.request_states().give(rs);
+    recycle_request_state(worker_, rs);
   }
 }
 
