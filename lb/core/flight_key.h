@@ -43,8 +43,11 @@ struct Collapse {
 // If-None-Match is allowed (answered 304 from the stored entry) and credentials are
 // judged as classify judged them; for an uncacheable one (a stream flight: the backend's
 // own bytes are shared) If-None-Match, Authorization and Cookie rule it out, since the
-// answer may depend on them.
+// answer may depend on them, and it needs `stream_pool`: a pool whose backends read none of
+// the headers that differ per user (Kupo pools). Elsewhere (http, blockfrost) X-Api-Key,
+// project_id or Origin may shape the answer and a Set-Cookie would be fanned out, so only
+// cacheable requests collapse there, as fill flights.
 Collapse collapsible(std::string_view method, const ReqFacts& req, const CacheVerdict& verdict,
-                     bool websocket_route);
+                     bool websocket_route, bool stream_pool);
 
 }  // namespace lb

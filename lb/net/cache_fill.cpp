@@ -66,6 +66,10 @@ void CacheFill::head(const http::MessageParser& r, std::shared_ptr<const Backend
   // finish() counts it; no body is kept, unless followers may get a copy of it.
   if (status_ != 200 && !flight_) return;
   chunked_ = r.chunked();
+  // An answer read until the backend closes cannot be told from one cut short: neither
+  // stored nor copied.
+  if (!chunked_ && !r.has_content_length())
+    return abandon(status_ == 200 ? NotStored::headers : NotStored::status);
   if (chunked_) {
     // Framing costs a few bytes per chunk; a body that needs more than an eighth on top
     // of the limit is abandoned rather than held.
@@ -112,7 +116,10 @@ void CacheFill::end_flight(int kind, std::shared_ptr<const CachedAnswer> entry) 
   r.kind = static_cast<FillResult::Kind>(kind);
   if (r.kind == FillResult::Kind::stored) {
     r.entry = std::move(entry);
-  } else if (r.kind == FillResult::Kind::unstored && entry) {
+  } else if (r.kind == FillResult::Kind::unstored && entry && !set_cookie_ &&
+             (!acao_present_ || trim_ows(acao_) == "*")) {
+    // A Set-Cookie or an origin-echoing answer belongs to its own client: never copied
+    // (the followers go solo).
     auto copy = std::make_shared<FillCopy>();
     // After a refused put the fill was reset already: the answer was a storable 200.
     copy->status = status_ ? status_ : 200;

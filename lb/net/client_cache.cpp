@@ -49,6 +49,8 @@ void add_stored(std::string& out, std::span<const std::string> remove, std::stri
 bool ClientConn::try_cache(const RuntimePool& pool, std::string_view method, const RouteMatch& m,
                            std::span<const HeaderView> headers, bool has_body,
                            const SessionKey* user_key) {
+  RequestState& rs = *rs_;
+  rs.lookup = {};
   if (method != "GET" && method != "HEAD") return false;
   // The bare root of a stripped route ("/kupo" forwarded as "/"): no rule covers it.
   if (m.needs_slash) return false;
@@ -59,10 +61,19 @@ bool ClientConn::try_cache(const RuntimePool& pool, std::string_view method, con
       q == std::string_view::npos ? std::string_view{} : m.forward.substr(q + 1);
   ReqFacts facts = req_facts(headers);
   facts.has_body = has_body;
+  // Classified once: placement reads this verdict (rs.lookup), never a later tip's.
   CacheVerdict v = classify(pc.rules(), method, path, query, facts, pc.known_tip());
-  if (!v.cacheable()) return false;
+  if (!v.cacheable()) {
+    // [stream flights] an uncacheable GET may share its backend's answer (kupo pools).
+    if (pc.collapse() && !facts.upgrade &&
+        collapsible(method, facts, v, m.route->websocket, pool.kind == config::PoolKind::kupo).ok) {
+      canonical_request(rs.cache_canonical, path, query, facts.accept, facts.accept_encoding);
+      rs.lookup.key = cache_key(pool.salt, rs.cache_canonical);
+      rs.lookup.stream_ok = true;
+    }
+    return false;
+  }
 
-  RequestState& rs = *rs_;
   canonical_request(rs.cache_canonical, path, query, facts.accept, facts.accept_encoding);
   CacheKey key = cache_key(pool.salt, rs.cache_canonical);
   uint64_t now = worker_.deadlines().now();
@@ -74,15 +85,22 @@ bool ClientConn::try_cache(const RuntimePool& pool, std::string_view method, con
     serve_hit(pool, std::move(entry), user_key, not_modified, now);
     return true;
   }
-  pc.local().misses.fetch_add(1, std::memory_order_relaxed);
   rs.access.cache = "miss";
   // A HEAD answer has no body to store; its GET will fill. HEAD never leads or joins a
   // fill flight.
-  if (method != "GET") return false;
+  if (method != "GET") {
+    pc.local().misses.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
   rs.fill.begin(pool.cache, v, key, rs.cache_canonical, worker_.state().buffers);
   // [fill flights] pool-wide: the identical GETs that miss meanwhile wait for this one.
-  if (pc.collapse() && !fill_solo_ && collapsible(method, facts, v, m.route->websocket).ok)
-    return fill_flight_join(pool, key);
+  // A follower is no miss (it sends nothing upstream): it counts as a hit when the entry
+  // serves it, or as a miss when it goes solo (fill_go_solo).
+  if (pc.collapse() && !fill_solo_ &&
+      collapsible(method, facts, v, m.route->websocket, pool.kind == config::PoolKind::kupo).ok &&
+      fill_flight_join(pool, key))
+    return true;
+  pc.local().misses.fetch_add(1, std::memory_order_relaxed);
   return false;
 }
 

@@ -78,13 +78,21 @@ void ClientConn::give_request_state() {
   // A placement still waiting for the store: its answer must not find a pooled state.
   if (rs_ && rs_->exchange.parked()) rs_->exchange.abort();
   if (rs_ && rs_->access.active) write_access();
-  if (rs_) rs_->host_fields.reset();  // only an absolute-form request had one
-  if (rs_) {                          // issue 16: a hit's entry and an unfinished fill are let go
-    rs_->hit.reset();
-    rs_->fill.reset();
-  }
-  worker_.request_states().give(rs_);
+  recycle_request_state(worker_, rs_);
   rs_ = nullptr;
+}
+
+void recycle_request_state(Worker& worker, RequestState* rs) {
+  if (!rs) return;
+  rs->host_fields.reset();  // only an absolute-form request had one
+  // issue 16: a hit's entry and an unfinished fill are let go (an active fill would take
+  // the next request's bytes and store them under this one's key).
+  rs->hit.reset();
+  rs->hit_off = 0;
+  rs->fill.reset();
+  rs->lookup = {};
+  rs->access = {};
+  worker.request_states().give(rs);
 }
 
 void ClientConn::close() {

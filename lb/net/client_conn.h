@@ -105,8 +105,21 @@ struct RequestState {
   // The canonical request string of the lookup (cache_key.h); its capacity is reused, so
   // a lookup allocates nothing in steady state.
   std::string cache_canonical;
+  // The lookup's judgement (try_cache), kept for placement: classifying again later could
+  // meet a newer tip and call a request whose fill is under way uncacheable, putting it on
+  // a stream flight whose bytes never reach its fill.
+  struct Lookup {
+    bool stream_ok = false;  // an uncacheable GET that may lead or join a stream flight
+    CacheKey key;            // its canonical request's key (stream_ok only)
+  } lookup;
   // ---- end issue 16 ----
 };
+
+// Makes a finished request's state fit for the free list and gives it back: every path
+// that returns a RequestState (a connection's, a stream flight's adopted engine, a fill
+// flight's engine) goes through here, so nothing of one request (an unfinished fill, a
+// hit's entry, the lookup, absolute-form fields, access facts) reaches the next.
+void recycle_request_state(Worker& worker, RequestState* rs);
 
 class ClientConn final : public StreamHandler,
                          public ExchangeClient,

@@ -52,6 +52,8 @@ bool ClientConn::hand_over_fill() {
 void ClientConn::fill_go_solo() {
   fill_solo_ = true;
   const RuntimePool& pool = *rs_->head.pool;
+  // It goes upstream after all: only now is it a miss (a follower served is a hit).
+  pool.cache->local().misses.fetch_add(1, std::memory_order_relaxed);
   // Its own miss: it may fill the cache itself (no flight attached).
   std::string_view path = rs_->head.forward, query;
   if (size_t q = path.find('?'); q != std::string_view::npos) {

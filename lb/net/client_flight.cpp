@@ -36,20 +36,11 @@ Flight* ClientConn::flight_to_join(const Decision& d) {
   const RuntimePool& pool = *ph.pool;
   // Collapsing needs the pool's cache with collapse on; HEAD and uploads never collapse.
   if (!pool.cache || !pool.cache->collapse() || ph.method != "GET" || ph.upgrade) return nullptr;
-  ReqFacts facts = req_facts(ph.headers);
-  facts.has_body = ph.has_body;
-  std::string_view path = ph.forward, query;
-  if (size_t q = path.find('?'); q != std::string_view::npos) {
-    query = path.substr(q + 1);
-    path = path.substr(0, q);
-  }
-  CacheVerdict v =
-      classify(pool.cache->rules(), ph.method, path, query, facts, pool.cache->known_tip());
-  // Cacheable requests are the cache's (hits, and fill flights pool-wide).
-  if (v.cacheable() || !collapsible(ph.method, facts, v, ph.websocket_route).ok) return nullptr;
-  static thread_local std::string canonical;
-  canonical_request(canonical, path, query, facts.accept, facts.accept_encoding);
-  flight_key_ = stream_flight_key(cache_key(pool.salt, canonical), pool.backends[d.index].ref);
+  // The lookup's verdict decides (try_cache): cacheable requests are the cache's (hits,
+  // fill flights), and a request whose fill is under way never leads a stream flight,
+  // whose bytes would not reach the fill.
+  if (!rs_->lookup.stream_ok || rs_->fill.active()) return nullptr;
+  flight_key_ = stream_flight_key(rs_->lookup.key, pool.backends[d.index].ref);
   flight_eligible_ = true;
   Flight* f = worker_.flights().find(flight_key_);
   return f && f->joinable() ? f : nullptr;

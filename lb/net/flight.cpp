@@ -71,8 +71,7 @@ Flight::Guard::~Guard() {
     rs->exchange.cancel();
     if (f.adopted_) {
       f.adopted_ = false;
-      rs->host_fields.reset();
-      f.worker_.request_states().give(rs);
+      recycle_request_state(f.worker_, rs);
     }
   }
   f.compact();
@@ -143,8 +142,7 @@ void Flight::release_engine() {
   engine_ = nullptr;
   if (rs && adopted_) {
     adopted_ = false;
-    rs->host_fields.reset();
-    worker_.request_states().give(rs);
+    recycle_request_state(worker_, rs);
   }
 }
 

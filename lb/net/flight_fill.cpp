@@ -119,9 +119,7 @@ void FillEngine::release() {
   RequestState* rs = rs_;
   Worker& worker = worker_;  // this is freed below
   rs_ = nullptr;
-  rs->host_fields.reset();
-  rs->fill.reset();
-  worker.request_states().give(rs);
+  recycle_request_state(worker, rs);
   worker.flights().remove_engine(this);
   delete this;
   worker.flight_ended();

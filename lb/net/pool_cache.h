@@ -42,7 +42,9 @@ NotStored not_stored_of(std::string_view reason);
 // Per-thread counters (Sharded: each worker writes its own, the admin sums them).
 struct CacheShard {
   std::atomic<uint64_t> hits{0};          // answered from the cache (304s included)
-  std::atomic<uint64_t> misses{0};        // cacheable, not held: went upstream or joined a fill
+  std::atomic<uint64_t> misses{0};        // cacheable, not held, and sent upstream (a fill
+                                          // flight's leader, or a follower gone solo); a
+                                          // follower served from the entry is a hit
   std::atomic<uint64_t> not_modified{0};  // hits answered 304 on If-None-Match
   std::atomic<uint64_t> stores{0};        // answers stored (new or replaced)
   std::array<std::atomic<uint64_t>, static_cast<size_t>(NotStored::count)> not_stored{};

@@ -10,8 +10,9 @@ using namespace lb;
 namespace {
 const CacheVerdict kImmutable{CacheClass::immutable, 0, ""};
 const CacheVerdict kNone{};
-std::string why(std::string_view m, const ReqFacts& f, const CacheVerdict& v, bool ws = false) {
-  Collapse c = collapsible(m, f, v, ws);
+std::string why(std::string_view m, const ReqFacts& f, const CacheVerdict& v, bool ws = false,
+                bool stream_pool = true) {
+  Collapse c = collapsible(m, f, v, ws, stream_pool);
   return c.ok ? "ok" : c.reason;
 }
 }  // namespace
@@ -50,6 +51,17 @@ TEST_CASE("flight_key: credentials and If-None-Match only block stream flights")
   inm.if_none_match = true;
   CHECK(why("GET", inm, kNone) == "conditional");
   CHECK(why("GET", inm, kImmutable) == "ok");
+}
+
+TEST_CASE("flight_key: stream flights only on pools whose answers ignore per-user headers") {
+  // An http or blockfrost backend may answer by X-Api-Key, project_id or Origin, none of
+  // which the key holds: only cacheable requests (fill flights) collapse there.
+  ReqFacts f;
+  CHECK(why("GET", f, kNone, false, false) == "pool kind");
+  CHECK(why("GET", f, kImmutable, false, false) == "ok");
+  CHECK(why("GET", f, kNone, false, true) == "ok");
+  // The other refusals still come first.
+  CHECK(why("HEAD", f, kNone, false, false) == "method");
 }
 
 TEST_CASE("flight_key: scope separates fill flights from each backend's stream flights") {

@@ -278,3 +278,55 @@ TEST_CASE("cache fill: an entry holds no spare capacity the cache would not coun
     CHECK(e->charge == answer_charge(*e));
   }
 }
+
+TEST_CASE("cache fill: a body read until the backend closes is neither stored nor trusted") {
+  // Without Content-Length or chunked framing, upstream EOF cannot tell a whole body from a
+  // truncated one: storing it could serve a cut answer for ever.
+  CacheRig rig;
+  auto c = rig.client();
+  std::string path = datum_path(40);
+  auto up = upstream_serves(
+      rig, *c, path, "",
+      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Most-Recent-Checkpoint: 42\r\n"
+      "Connection: close\r\n\r\n{\"datum\":\"d8");
+  up->send_eof();
+  MemoryStream::settle();  // the closed upstream is freed with this rig, not the next
+  c->take();
+  CHECK(rig.count(&CacheShard::stores) == 0);
+  CHECK(rig.not_stored(NotStored::headers) == 1);
+  CHECK(rig.cache().cache.stats().entries == 0);
+}
+
+TEST_CASE("cache fill: a recycled request state carries no fill, hit or lookup to the next") {
+  // Every path that gives a RequestState back (a connection, a stream flight's adopted
+  // engine, a fill flight's engine) calls recycle_request_state: an active fill left in a
+  // pooled state would take the next request's bytes and store them under the old key.
+  CacheRig rig;
+  auto& states = rig.worker->request_states();
+  RequestState* rs = states.take();
+  std::string canonical;
+  CacheKey key = rig.key_of(datum_path(41), canonical);
+  rs->fill.begin(rig.pool().cache, CacheVerdict{CacheClass::immutable, 0, ""}, key, canonical,
+                 rig.state.buffers);
+  rs->hit = std::make_shared<CachedAnswer>();
+  rs->hit_off = 3;
+  rs->lookup.stream_ok = true;
+  rs->access.active = false;
+  rs->access.cache = "miss";
+  REQUIRE(rs->fill.active());
+  size_t before = states.size();
+  recycle_request_state(*rig.worker, rs);
+  CHECK(states.size() == before + 1);
+  RequestState* again = states.take();
+  REQUIRE(again == rs);
+  CHECK_FALSE(again->fill.active());
+  CHECK_FALSE(again->hit);
+  CHECK(again->hit_off == 0);
+  CHECK_FALSE(again->lookup.stream_ok);
+  CHECK(again->access.cache.empty());
+  // Feeding it bytes now stores nothing.
+  again->fill.body("x", 1);
+  again->fill.finish(0);
+  CHECK(rig.count(&CacheShard::stores) == 0);
+  recycle_request_state(*rig.worker, again);
+}

@@ -78,6 +78,8 @@ TEST_CASE("fill flight: N clients, one upstream request, N-1 hits, no pins for f
   }
   CHECK(f.collapsed() == 5);
   CHECK(f.rig.count(&CacheShard::hits) == 5);
+  // A miss is a request that went upstream: the leader alone (not 6 misses and 5 hits).
+  CHECK(f.rig.count(&CacheShard::misses) == 1);
   CHECK(f.rig.count(&CacheShard::stores) == 1);
   CHECK(f.fills() == 0);
   CHECK(f.rig.cache().sum(&CacheShard::flights) == 0);
@@ -116,15 +118,21 @@ TEST_CASE("fill flight: a null answer is copied to followers pinned to its produ
   CHECK(copy.find("X-Corral-Cache: collapsed\r\n") != std::string::npos);
   CHECK(copy.find("Content-Type: application/json\r\n") != std::string::npos);
   CHECK(f.rig.not_stored(NotStored::null_body) == 1);
-  // The keyless one sent its own request (a plain miss, no flight of its own).
-  REQUIRE(f.rig.ups.size() == 2);
+  // The keyless one sent its own request (a plain miss, no flight of its own), on a new
+  // connection or, when the per-worker spread picks the producer, on its pooled one.
   CHECK(keyless->take().empty());
-  auto solo = f.rig.ups[1];
-  solo->answer_connect(0);
-  CHECK(solo->take().rfind("GET " + path, 0) == 0);
+  std::shared_ptr<MemoryPeer> solo;
+  for (auto& u : f.rig.ups)
+    if (u->written.rfind("GET " + path, 0) == 0) solo = u;
+  REQUIRE(solo);
+  solo->answer_connect(0);  // a no-op on a pooled connection
+  solo->take();
   solo->send(datum_answer(R"({"datum":"01"})"));
   CHECK(body_of(keyless->take()) == R"({"datum":"01"})");
   CHECK(f.collapsed() == 1);
+  // The leader and the keyless one that went solo; the copy is neither hit nor miss.
+  CHECK(f.rig.count(&CacheShard::misses) == 2);
+  CHECK(f.rig.count(&CacheShard::hits) == 0);
   CHECK(f.fills() == 0);
   CHECK_FALSE(f.rig.peek("").has_value());
 }
@@ -347,6 +355,50 @@ TEST_CASE("fill flight: collapse off, every miss goes upstream") {
   for (int i = 0; i < 3; ++i) rig.client()->send(request(datum_path(16), "u" + std::to_string(i)));
   CHECK(rig.ups.size() == 3);
   CHECK(rig.worker->flights().fill_count() == 0);
+  CHECK(rig.count(&CacheShard::misses) == 3);
+}
+
+TEST_CASE("fill flight: an http pool collapses only its cacheable prefixes; a Set-Cookie copy") {
+  // Stream flights are for Kupo pools only: an http backend may answer by X-Api-Key,
+  // project_id or Origin, which the key does not hold.
+  config::CacheConfig cc;
+  cc.prefixes = {"/static/"};
+  cc.max_age_ms = 60'000;
+  CacheRig rig(cache_config(cc, "http"));
+  auto a = rig.client();
+  auto b = rig.client();
+  // The same user (one backend), different API keys, an uncacheable path: each goes.
+  a->send(request("/api/me", "u", "X-Api-Key: alice\r\n"));
+  b->send(request("/api/me", "u", "X-Api-Key: bob\r\n"));
+  CHECK(rig.ups.size() == 2);
+  CHECK(rig.worker->flights().size() == 0);
+  // A cacheable prefix collapses as a fill flight, pool-wide.
+  auto c = rig.client();
+  auto d = rig.client();
+  c->send(request("/static/x.json", "u"));
+  d->send(request("/static/x.json", "u"));
+  REQUIRE(rig.ups.size() == 3);
+  CHECK(rig.worker->flights().fill_count() == 1);
+  // Its answer sets a cookie: not stored, and the follower (pinned to the producer) gets
+  // no copy of it: it goes upstream itself.
+  auto up = rig.ups[2];
+  up->answer_connect(0);
+  up->take();
+  up->send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nSet-Cookie: s=alice\r\n\r\nok");
+  CHECK(c->take().find("Set-Cookie: s=alice") != std::string::npos);
+  CHECK(rig.not_stored(NotStored::privacy) == 1);
+  CHECK(rig.count(&CacheShard::collapsed) == 0);
+  // The follower's own request (on a new or the pooled connection) gets its own answer.
+  std::shared_ptr<MemoryPeer> solo;
+  for (auto& u : rig.ups)
+    if (u->written.find("GET /static/x.json") != std::string::npos) solo = u;
+  REQUIRE(solo);
+  solo->answer_connect(0);  // a no-op on a pooled connection
+  solo->take();
+  solo->send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nSet-Cookie: s=dave\r\n\r\nok");
+  std::string got = d->take();
+  CHECK(got.find("Set-Cookie: s=dave") != std::string::npos);
+  CHECK(got.find("s=alice") == std::string::npos);
 }
 
 TEST_CASE("fill flight: the stop deadline ends an adopted exchange and answers its follower") {
