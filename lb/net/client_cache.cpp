@@ -33,6 +33,22 @@ void add_field(std::string& out, std::span<const std::string> remove, std::strin
   out.append(name).append(": ").append(value).append("\r\n");
 }
 
+// The end of a head corral writes for the cache: the user's backend's checkpoint (0: none),
+// the connection's fate, the blank line.
+void end_head(std::string& out, std::span<const std::string> remove, uint64_t tip, bool close_after,
+              bool http10) {
+  if (tip != 0) {
+    char num[24];
+    auto r = std::to_chars(num, num + sizeof num, tip);
+    add_field(out, remove, "X-Most-Recent-Checkpoint", {num, static_cast<size_t>(r.ptr - num)});
+  }
+  if (close_after)
+    out.append("Connection: close\r\n");
+  else if (http10)
+    out.append("Connection: keep-alive\r\n");
+  out.append("\r\n");
+}
+
 // Appends the entry's stored lines ("Name: value\r\n" each) that remove_headers allows.
 void add_stored(std::string& out, std::span<const std::string> remove, std::string_view fields) {
   while (!fields.empty()) {
@@ -150,15 +166,7 @@ void ClientConn::serve_hit(const RuntimePool& pool, std::shared_ptr<const Cached
     add_field(out, remove, "Cache-Control", {cc, static_cast<size_t>(r.ptr - cc)});
   }
   add_field(out, remove, "X-Corral-Cache", "hit");
-  if (tip != 0) {
-    auto r = std::to_chars(num, num + sizeof num, tip);
-    add_field(out, remove, "X-Most-Recent-Checkpoint", {num, static_cast<size_t>(r.ptr - num)});
-  }
-  if (close_after_)
-    out.append("Connection: close\r\n");
-  else if (http10_)
-    out.append("Connection: keep-alive\r\n");
-  out.append("\r\n");
+  end_head(out, remove, tip, close_after_, http10_);
 
   rs.access.status = not_modified ? 304 : 200;
   rs.access.backend = "-";  // no backend answered
@@ -203,15 +211,7 @@ void ClientConn::serve_copy(const RuntimePool& pool, std::shared_ptr<const FillC
   auto r = std::to_chars(num, num + sizeof num, copy->answer.body.size());
   add_field(out, remove, "Content-Length", {num, static_cast<size_t>(r.ptr - num)});
   add_field(out, remove, "X-Corral-Cache", "collapsed");
-  if (tip != 0) {
-    auto t = std::to_chars(num, num + sizeof num, tip);
-    add_field(out, remove, "X-Most-Recent-Checkpoint", {num, static_cast<size_t>(t.ptr - num)});
-  }
-  if (close_after_)
-    out.append("Connection: close\r\n");
-  else if (http10_)
-    out.append("Connection: keep-alive\r\n");
-  out.append("\r\n");
+  end_head(out, remove, tip, close_after_, http10_);
   rs.access.status = copy->status;
   rs.access.cache = "collapsed";
   resp_started_ = true;
