@@ -86,6 +86,20 @@ struct Conn {
   int backend_id = -1;
   int status = 0;
   uint64_t reconnect_delay_ms = 0;
+  // --mix: the request is pre + target + post, assembled in `request` (capacity reserved
+  // once); the user key is patched into pre or post at key_off.
+  std::string pre, post;
+  bool key_in_pre = false;
+  MixDraw draw;
+  char target[kMixTargetMax];
+  size_t target_len = 0;
+  char hash[kDatumHashHex];
+  size_t hash_len = 0;
+  char body[kBodyKeep];  // the decoded body's first bytes
+  uint64_t body_len = 0;
+  uint32_t attempts = 0;       // of the lookup in flight
+  bool retry_pending = false;  // a `null` answer: re-send the same request
+  uint64_t first_start = 0;    // the lookup's logical start: its first attempt's due time
 
   uv_buf_t free_space() { return uv_buf_init(in.get() + in_len, unsigned(kInBuf - in_len)); }
 };
@@ -115,12 +129,42 @@ class Worker : public LoadLoop {
   // whole run).
   void note_error(ErrorKind k);
   void build_request(Conn& c);
+  // --mix: draws request `seq`, formats its target and assembles c.request.
+  void mix_request(Conn& c, uint64_t seq);
+  // --mix: re-sends the lookup in c.request after a `null`.
+  void send_retry(Conn& c);
+  // --mix: counts the answer just completed; true when a retry is scheduled instead of the
+  // next request.
+  bool mix_answer(Conn& c, bool counted, uint64_t now);
+  static void on_body(void* ctx, const char* data, size_t len);
 
   std::vector<std::unique_ptr<Conn>> conns_;
   uint64_t seq_ = 0;  // requests sent by this worker
+  std::optional<MixSampler> mix_;
 };
 
 void Worker::build_request(Conn& c) {
+  if (spec_.mix) {
+    // The mix's targets go under the URL's path: '\x02' holds their place.
+    LoadSpec s = spec_;
+    std::string base = spec_.path.substr(0, spec_.path.find('?'));
+    while (!base.empty() && base.back() == '/') base.pop_back();
+    s.path = base + '\x02';
+    const KeyedTarget t = keyed_target(s);
+    std::string r = "GET " + t.path + " HTTP/1.1\r\nHost: " + spec_.host_header + "\r\n";
+    for (const std::string& h : t.headers) r += h + "\r\n";
+    r += "\r\n";
+    const size_t at = r.find('\x02');
+    c.pre = r.substr(0, at);
+    c.post = r.substr(at + 1);
+    c.request.reserve(c.pre.size() + kMixTargetMax + c.post.size());
+    c.key_off = std::string::npos;
+    if (spec_.key != KeyKind::none) {
+      c.key_in_pre = c.pre.find(t.marker) != std::string::npos;
+      c.key_off = (c.key_in_pre ? c.pre : c.post).find(t.marker);
+    }
+    return;
+  }
   const KeyedTarget t = keyed_target(spec_);
   std::string r = spec_.method + " " + t.path + " HTTP/1.1\r\nHost: " + spec_.host_header + "\r\n";
   for (const std::string& h : t.headers) r += h + "\r\n";
@@ -131,12 +175,83 @@ void Worker::build_request(Conn& c) {
   c.key_off = spec_.key == KeyKind::none ? std::string::npos : c.request.find(t.marker);
 }
 
+void Worker::mix_request(Conn& c, uint64_t seq) {
+  c.draw = mix_->draw(seq);
+  c.target_len = format_mix_target(c.draw, c.user, seq, c.target, c.hash, c.hash_len);
+  if (c.key_off != std::string::npos)
+    patch_key(spec_, (c.key_in_pre ? c.pre.data() : c.post.data()) + c.key_off, c.user, seq);
+  c.request.clear();  // keeps the capacity reserved in build_request: no allocation
+  c.request.append(c.pre).append(c.target, c.target_len).append(c.post);
+  c.attempts = 1;
+  c.retry_pending = false;
+}
+
+void Worker::send_retry(Conn& c) {
+  c.retry_pending = false;
+  ++c.attempts;
+  c.due_ns = c.sent_ns = uv_hrtime();
+  c.backend_id = -1;
+  c.status = 0;
+  c.body_len = 0;
+  c.checkpoint = kNoCheckpoint;
+  if (spec_.checkpoints) c.seen_at_send = spec_.checkpoints->seen(c.user);
+  c.state = Conn::State::busy;
+  write(c);
+}
+
+void Worker::on_body(void* ctx, const char* data, size_t len) {
+  auto& c = *static_cast<Conn*>(ctx);
+  if (c.body_len < kBodyKeep)
+    std::memcpy(c.body + c.body_len, data, std::min<uint64_t>(len, kBodyKeep - c.body_len));
+  c.body_len += len;
+}
+
+bool Worker::mix_answer(Conn& c, bool counted, uint64_t now) {
+  MixResult& m = out_.mix;
+  const std::string_view head(c.body, size_t(std::min<uint64_t>(c.body_len, kBodyKeep)));
+  if (c.draw.kind == MixKind::matches) {
+    if (!counted) return false;
+    ++m.matches;
+    m.matches_latency.record((now - std::min(c.due_ns, c.sent_ns)) / 1000);
+    if (c.status == 200 && (head.empty() || head[0] != '[')) ++m.wrong_answers;
+    return false;
+  }
+  const bool null_body = c.status == 200 && is_null_body(head, c.body_len);
+  if (counted) {
+    ++m.lookup_requests;
+    if (null_body) ++m.null_answers;
+    if (c.attempts > 1) ++m.retries;
+    if (c.status == 200 && wrong_lookup_answer(c.draw.kind, std::string_view(c.hash, c.hash_len),
+                                               spec_.null_percent, head, c.body_len))
+      ++m.wrong_answers;
+  }
+  if (null_body && c.attempts < spec_.mix->retries && !stopping_ && now < spec_.end_ns) {
+    // Kupmios: a `null` is "not indexed yet"; wait and ask again on the same connection.
+    c.retry_pending = true;
+    uv_timer_start(
+        &c.timer,
+        [](uv_timer_t* t) {
+          auto& c = *static_cast<Conn*>(t->data);
+          c.w->next(c);
+        },
+        spec_.mix->retry_ms, 0);
+    return true;
+  }
+  if (in_window(c.first_start) && now < spec_.end_ns) {
+    ++m.lookups;
+    if (null_body) ++m.null_final;
+    m.lookup_latency.record((now - c.first_start) / 1000);
+  }
+  return false;
+}
+
 void Worker::note_error(ErrorKind k) {
   if (in_window(uv_hrtime())) count_error(k);
 }
 
 void Worker::connect(Conn& c) {
   c.parser.emplace(lb::http::MessageParser::Kind::response, kMaxHead);
+  if (mix_) c.parser->set_body_sink(&Worker::on_body, &c);
   c.in_len = 0;
   c.state = Conn::State::connecting;
   if (start_connect(c) != 0) {
@@ -163,6 +278,7 @@ void Worker::next(Conn& c) {
     c.send_after_write = true;
     return;
   }
+  if (c.retry_pending) return send_retry(c);
   const uint64_t now = uv_hrtime();
   if (!open_loop()) {
     if (now < spec_.end_ns) send(c, now);
@@ -178,9 +294,14 @@ void Worker::send(Conn& c, uint64_t due) {
   // Consecutive requests of one connection carry different users, so a user's requests
   // travel over several connections, as a browser's or a wallet's would.
   c.user = spec_.users ? uint32_t(seq % spec_.users) : 0;
-  if (c.key_off != std::string::npos) patch_key(spec_, c.request.data() + c.key_off, c.user, seq);
+  if (mix_)
+    mix_request(c, seq);
+  else if (c.key_off != std::string::npos)
+    patch_key(spec_, c.request.data() + c.key_off, c.user, seq);
   c.due_ns = due;
   c.sent_ns = uv_hrtime();
+  c.first_start = std::min(due, c.sent_ns);
+  c.body_len = 0;
   ++c.next_index;
   c.backend_id = -1;
   c.status = 0;
@@ -284,20 +405,27 @@ void Worker::complete(Conn& c, bool send_next) {
   const bool has_checkpoint = spec_.checkpoints && c.checkpoint != kNoCheckpoint;
   const uint64_t behind =
       has_checkpoint ? spec_.checkpoints->receive(c.user, c.seen_at_send, c.checkpoint) : 0;
-  if (record_answer(c.due_ns, c.sent_ns, uv_hrtime(), c.status)) {
+  const uint64_t now = uv_hrtime();
+  const bool counted = record_answer(c.due_ns, c.sent_ns, now, c.status);
+  if (counted) {
     ++out_.statuses[size_t(std::clamp(c.status, 0, 599))];
-    if (c.backend_id >= 0 && c.user < out_.user_backends.size())
+    // With --mix only /matches answers count for stickiness: a lookup's answer is immutable,
+    // so any backend (or a cache's copy, with the producer's X-Backend) may give it.
+    const bool sticky = !mix_ || c.draw.kind == MixKind::matches;
+    if (sticky && c.backend_id >= 0 && c.user < out_.user_backends.size())
       out_.user_backends[c.user] |= uint64_t{1} << c.backend_id;
     if (has_checkpoint) {
       out_.regressions.add(behind);
       if (behind) spec_.checkpoints->mark(c.user);
     }
   }
+  if (mix_ && mix_answer(c, counted, now) && send_next) return;  // the retry timer sends
   if (send_next) next(c);
 }
 
 void Worker::fail(Conn& c, ErrorKind kind) {
   note_error(kind);
+  c.retry_pending = false;  // the lookup failed; the connection moves on
   reopen(c, 0);
 }
 
@@ -343,6 +471,7 @@ void Worker::finish_run() {
 }
 
 void Worker::run() {
+  if (spec_.mix) mix_.emplace(*spec_.mix);
   run_conns(conns_, [this](Conn& c, uint32_t) { build_request(c); });
 }
 

@@ -14,11 +14,13 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "bench/hdr_histogram.h"
 #include "bench/load_checkpoints.h"
+#include "bench/load_mix.h"
 #include "lb/core/cip19.h"
 
 namespace bench {
@@ -51,6 +53,11 @@ struct LoadSpec {
   uint64_t measure_start_ns = 0;  // after warmup
   uint64_t end_ns = 0;
   bool live = false;  // publish a histogram snapshot each second for the progress line
+  // --mix lucid (load_mix.h): each request's target is drawn from the mix and appended to
+  // `path` (its trailing '/' and any query dropped); null_percent is the backends' null set,
+  // for the wrong-answer check.
+  std::optional<LucidMix> mix;
+  uint64_t null_percent = 5;
   // --ws (load_ws.h): `connections` sockets, socket i held by user thread_index +
   // thread_count * i, sending JSON-RPC text frames.
   bool ws = false;
@@ -87,6 +94,7 @@ struct LoadResult {
   std::vector<uint64_t> user_backends;  // per user: bit i = saw backends[i]
   RegressionCount regressions;          // checkpoint regressions (load_checkpoints.h)
   uint64_t bytes_read = 0;
+  MixResult mix;  // --mix only
   // --ws only (statuses then counts handshake answers: 101 and the failures). Connection
   // events count over the whole run, warmup included; messages over the window.
   uint64_t ws_sent = 0;           // messages sent in the window

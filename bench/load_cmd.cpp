@@ -27,65 +27,6 @@
 
 namespace bench {
 
-void help_load(FILE* out) {
-  std::fprintf(
-      out,
-      "usage: corral-bench load --url http://127.0.0.1:PORT/path [options]\n"
-      "HTTP/1.1 keep-alive load against a loopback target (127.0.0.0/8 or [::1] only).\n"
-      "With --rate: open loop as wrk2 (each connection sends on a fixed schedule; latency\n"
-      "counts from the scheduled time, so stalls are not hidden by coordinated omission).\n"
-      "Without: closed loop as wrk (next request as soon as the answer ends).\n\n"
-      "options:\n"
-      "  --url URL              http://HOST[:PORT]/path (HOST: 127.x.x.x, localhost, [::1]),\n"
-      "                         or ws://HOST[:PORT]/path (implies --ws)\n"
-      "  --duration S           measured seconds (default 10; fractions allowed)\n"
-      "  --warmup S             seconds of load before measuring (default 0)\n"
-      "  --connections C        keep-alive connections (default 10)\n"
-      "  --threads T            event loops, each with C/T connections and R/T rate (default 1)\n"
-      "  --rate R               total requests/s: open loop; absent: closed loop\n"
-      "  --timeout S            per request (default 5); a timeout reopens its connection\n"
-      "  --method M             default GET\n"
-      "  --header \"K: V\"        add a request header (repeatable)\n"
-      "  --users N              simulated users, request i carries user i %% N (default 0)\n"
-      "  --key KIND             how a user shows: header:NAME | cookie:NAME | path (/s/<key>\n"
-      "                         before the path) | address (last path segment becomes a CIP-19\n"
-      "                         base address: new payment part per request, one stake\n"
-      "                         credential per user)\n"
-      "  --backend-header NAME  record which backend answered each user; users that saw\n"
-      "                         more than one are sticky violations\n"
-      "  --max-regressions N    exit 3 when more than N answers were checkpoint regressions\n"
-      "                         (default: report only). With --users, every answer's\n"
-      "                         X-Most-Recent-Checkpoint is tracked per user: a regression\n"
-      "                         is an answer older than the newest its user had received\n"
-      "                         when the request was sent\n"
-      "  --max-error-rate R     exit 3 when more than the fraction R (0..1) of requests got no\n"
-      "                         good answer: HTTP, an answer outside 2xx (503 included) or\n"
-      "                         an error (timeout, reset, ...); --ws, an error, a message\n"
-      "                         lost with its socket or a failed handshake (default: report\n"
-      "                         only; the rate is in the summary and the JSON)\n"
-      "  --json                 print one JSON object on stdout instead of the summary\n"
-      "  --svg FILE             write latency-spectrum and throughput charts\n"
-      "  --progress             a progress line on stderr each second (default: if a TTY)\n"
-      "  --no-progress          never\n\n"
-      "WebSocket (JSON-RPC 2.0, e.g. Ogmios): --ws, or a ws:// URL\n"
-      "  --ws                   each user holds one WebSocket (--users N sockets; without\n"
-      "                         --users, --connections); --key applies to the handshake;\n"
-      "                         --rate is messages/s over all sockets, several in flight per\n"
-      "                         socket, matched by id; without --rate one at a time\n"
-      "  --ws-method M          JSON-RPC method (default queryNetwork/tip)\n"
-      "  --ws-params JSON       its \"params\" (default none)\n"
-      "  --ws-reconnect-every N close each socket with 1000 after N messages and reconnect\n"
-      "                         (stickiness across reconnects; default 0: never)\n"
-      "  --ws-backoff MS        wait before reconnecting after a server close, a failed\n"
-      "                         handshake or a timeout (default 50)\n"
-      "  (--backend-header is read from each 101 answer; default X-Backend with --ws)\n\n"
-      "exit status: 0 after a run in which some request (message) got an answer (whatever its\n"
-      "status),\n"
-      "1 when none did (target down, port closed) or the SVG cannot be written, 2 on bad usage,\n"
-      "3 when a threshold is exceeded: checkpoint regressions over --max-regressions, or\n"
-      "an error rate over --max-error-rate (the message on stderr says which).\n");
-}
-
 namespace {
 
 struct Url {
@@ -207,6 +148,10 @@ int run_load(int argc, char** argv) {
   std::optional<uint64_t> max_regressions;  // absent: report only
   std::optional<double> max_error_rate;     // absent: report only
   int progress = -1;                        // -1: if stderr is a TTY
+  std::string mix_s;                        // --mix: "lucid"
+  LucidMix mix;
+  uint64_t null_percent = 5;
+  bool mix_knob = false;  // a mix flag was given: it needs --mix
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];
     if (a == "--help" || a == "-h") {
@@ -272,7 +217,27 @@ int run_load(int argc, char** argv) {
       ok = count(max_regressions.emplace(), 0, UINT64_MAX);
     else if (a == "--max-error-rate")
       ok = seconds(max_error_rate.emplace(), false) && *max_error_rate <= 1.0;
-    else if (a == "--header") {
+    else if (a == "--mix")
+      mix_s = v;
+    else if (a == "--hashes" || a == "--null-retries" || a == "--null-retry-ms" ||
+             a == "--zipf-s" || a == "--null-percent") {
+      mix_knob = true;
+      uint64_t n = 0;
+      if (a == "--zipf-s") {
+        ok = seconds(mix.s, false) && mix.s <= 10;
+      } else if (a == "--hashes") {
+        ok = count(n, 1, 10'000'000);
+        mix.hashes = uint32_t(n);
+      } else if (a == "--null-retries") {
+        ok = count(n, 1, 1000);
+        mix.retries = uint32_t(n);
+      } else if (a == "--null-retry-ms") {
+        ok = count(n, 0, 60'000);
+        mix.retry_ms = uint32_t(n);
+      } else {
+        ok = count(null_percent, 0, 100);
+      }
+    } else if (a == "--header") {
       std::string h = v;
       if (h.find(':') == std::string::npos || h.find_first_of("\r\n") != std::string::npos)
         return usage_error("--header wants \"Name: value\"");
@@ -305,6 +270,16 @@ int run_load(int argc, char** argv) {
       setrlimit(RLIMIT_NOFILE, &rl);
     }
   }
+  if (!mix_s.empty()) {
+    if (mix_s != "lucid") return usage_error("--mix: the only mix is lucid");
+    if (ws) return usage_error("--mix is HTTP only (not with --ws or a ws:// URL)");
+    if (method != "GET") return usage_error("--mix sends GET only (not --method " + method + ")");
+    if (key_s == "address") return usage_error("--mix makes its own addresses: not --key address");
+  } else if (mix_knob) {
+    return usage_error(
+        "--hashes, --zipf-s, --null-retries, --null-retry-ms and --null-percent "
+        "need --mix lucid");
+  }
   if (threads > connections) return usage_error("--threads must not exceed --connections");
 
   LoadSpec base;
@@ -321,6 +296,8 @@ int run_load(int argc, char** argv) {
   base.ws_params = ws_params;
   base.ws_reconnect_every = ws_reconnect_every;
   base.ws_backoff_ms = ws_backoff_ms;
+  if (!mix_s.empty()) base.mix = mix;
+  base.null_percent = null_percent;
   if (!key_s.empty()) {
     auto named = [&](std::string_view prefix, KeyKind k) {
       if (key_s.rfind(prefix, 0) != 0 || key_s.size() == prefix.size()) return false;
@@ -417,6 +394,9 @@ int run_load(int argc, char** argv) {
   report.ws = ws;
   report.ws_method = ws_method;
   report.ws_reconnect_every = ws_reconnect_every;
+  report.mix = mix_s;
+  report.mix_params = mix;
+  report.null_percent = null_percent;
   for (const LoadResult& r : results) merge_result(report.merged, r);
   finish_report(report);
   report.checkpoints_tracked = checkpoints != nullptr;

@@ -51,6 +51,7 @@ void merge_result(LoadResult& into, const LoadResult& w) {
   into.unfinished += w.unfinished;
   into.bytes_read += w.bytes_read;
   into.regressions.merge(w.regressions);
+  into.mix.merge(w.mix);
   for (size_t i = 0; i < into.statuses.size(); ++i) into.statuses[i] += w.statuses[i];
   for (size_t i = 0; i < into.errors.size(); ++i) into.errors[i] += w.errors[i];
   if (into.per_second.size() < w.per_second.size()) into.per_second.resize(w.per_second.size());
@@ -207,6 +208,22 @@ void print_text(const LoadReport& r, FILE* out) {
   std::fprintf(
       out, "  Error rate: %.4f (%lu %s)\n", r.error_rate(), (unsigned long)r.failed_requests(),
       r.ws ? "errors, lost messages and failed handshakes" : "answers outside 2xx and errors");
+  if (!r.mix.empty()) {
+    const MixResult& x = m.mix;
+    std::fprintf(out,
+                 "  Mix %s: %lu lookups (%lu requests, %lu answered null, %lu retries after "
+                 "null, %lu still null), %lu matches, %lu wrong answers\n",
+                 r.mix.c_str(), (unsigned long)x.lookups, (unsigned long)x.lookup_requests,
+                 (unsigned long)x.null_answers, (unsigned long)x.retries,
+                 (unsigned long)x.null_final, (unsigned long)x.matches,
+                 (unsigned long)x.wrong_answers);
+    std::fprintf(out, "    lookups (logical, retries included): p50 %s, p99 %s\n",
+                 fmt_latency(x.lookup_latency.percentile(50)).c_str(),
+                 fmt_latency(x.lookup_latency.percentile(99)).c_str());
+    std::fprintf(out, "    matches: p50 %s, p99 %s\n",
+                 fmt_latency(x.matches_latency.percentile(50)).c_str(),
+                 fmt_latency(x.matches_latency.percentile(99)).c_str());
+  }
   std::fprintf(out, r.ws ? "Messages/sec: %10.2f\n" : "Requests/sec: %10.2f\n", r.rate());
   if (r.open_loop()) std::fprintf(out, "Target/sec:   %10.2f\n", r.target_rate);
 }
@@ -257,6 +274,26 @@ void print_json(const LoadReport& r, FILE* out) {
   for (size_t i = 0; i < secs; ++i)
     std::fprintf(out, "%s%lu", i ? ", " : "", (unsigned long)m.per_second[i]);
   std::fprintf(out, "]");
+  if (!r.mix.empty()) {
+    // "requests" above are HTTP requests, retries included; lookups are logical.
+    const MixResult& x = m.mix;
+    std::fprintf(out,
+                 ", \"mix\": {\"name\": %s, \"hashes\": %u, \"zipf_s\": %g, "
+                 "\"lookup_share\": %g, \"null_retries\": %u, \"null_retry_ms\": %u, "
+                 "\"null_percent\": %lu, \"lookups\": %lu, \"lookup_requests\": %lu, "
+                 "\"null_answers\": %lu, \"null_final\": %lu, \"retries\": %lu, \"matches\": %lu, "
+                 "\"wrong_answers\": %lu, \"lookup_latency_ms\": ",
+                 json_string(r.mix).c_str(), r.mix_params.hashes, r.mix_params.s,
+                 r.mix_params.lookup_share, r.mix_params.retries, r.mix_params.retry_ms,
+                 (unsigned long)r.null_percent, (unsigned long)x.lookups,
+                 (unsigned long)x.lookup_requests, (unsigned long)x.null_answers,
+                 (unsigned long)x.null_final, (unsigned long)x.retries, (unsigned long)x.matches,
+                 (unsigned long)x.wrong_answers);
+    json_latency(out, x.lookup_latency);
+    std::fprintf(out, ", \"matches_latency_ms\": ");
+    json_latency(out, x.matches_latency);
+    std::fprintf(out, "}");
+  }
   if (r.ws) {
     // "requests" above are the answered messages, "statuses" the handshakes' answers.
     std::fprintf(out,

@@ -23,6 +23,9 @@ struct LoadReport {
   bool ws = false;  // --ws: requests are JSON-RPC messages, statuses the handshakes'
   std::string ws_method;
   uint64_t ws_reconnect_every = 0;
+  std::string mix;  // "lucid" with --mix, else ""
+  LucidMix mix_params;
+  uint64_t null_percent = 0;  // the null set the wrong-answer check assumed
   // What was measured, every worker merged.
   LoadResult merged;
   uint64_t sticky_violations = 0;

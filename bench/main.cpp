@@ -107,6 +107,11 @@ void help_backend(FILE* out) {
       "  --kind KIND            kupo (default) | ogmios: JSON-RPC over WebSocket and POST /,\n"
       "                         Ogmios' /health (see bench/sim/ogmios_sim.h for its hooks)\n"
       "  --latency-ms N         added before each data request is answered\n"
+      "  --latency-jitter-ms N  plus a deterministic 0..N ms per data request (default 0)\n"
+      "  --null-percent N       share of /datums and /scripts hashes answered 200 null,\n"
+      "                         as Kupo's \"not found yet\" (0..100, default 0)\n"
+      "  --match-count N        GET /matches answers exactly N objects (~500 B each, chunked;\n"
+      "                         default 0: two to four per pattern)\n"
       "  --capacity N           data requests in flight before 503; 0 = no limit (default 50)\n"
       "  --reject-delay-ms N    hold a 503 back this long, as Kupo's retries do (default 0)\n"
       "  --tip SLOT             starting node tip (default: today's mainnet slot)\n"
@@ -115,7 +120,8 @@ void help_backend(FILE* out) {
       "  --health STATE         synced | behind | disconnected\n"
       "  --block-interval N     slots between blocks (default 20)\n"
       "Runtime control: POST /_sim/control, GET /_sim/stats (see bench/sim/sim_backend.h).\n"
-      "--capacity and --reject-delay-ms apply to kupo only.\n");
+      "--capacity, --reject-delay-ms, --latency-jitter-ms, --null-percent and --match-count\n"
+      "apply to kupo only.\n");
 }
 
 struct BackendRun {
@@ -201,6 +207,21 @@ int run_backend(int argc, char** argv) {
       }
     } else if (a == "--latency-ms") {
       if (!need_count(base.latency_ms)) return 2;
+    } else if (a == "--latency-jitter-ms") {
+      if (!need_count(base.latency_jitter_ms)) return 2;
+    } else if (a == "--null-percent") {
+      if (!need_count(base.null_percent)) return 2;
+      if (base.null_percent > 100) {
+        std::fprintf(stderr, "corral-bench backend: --null-percent must be 0..100\n");
+        return 2;
+      }
+    } else if (a == "--match-count") {
+      if (!need_count(base.match_count)) return 2;
+      if (base.match_count > bench::kMaxMatchCount) {
+        std::fprintf(stderr, "corral-bench backend: --match-count must be 0..%lu\n",
+                     (unsigned long)bench::kMaxMatchCount);
+        return 2;
+      }
     } else if (a == "--capacity") {
       if (!need_count(base.capacity)) return 2;
     } else if (a == "--reject-delay-ms") {

@@ -148,6 +148,17 @@ struct RemoveHeaders {
   bool operator==(const RemoveHeaders&) const = default;
 };
 
+// cache: the pool's immutable-response cache and request collapsing (issue 16; README
+// "Cache"). Kupo pools have built-in rules; any kind may add operator prefixes.
+struct CacheConfig {
+  uint64_t max_bytes = 64ull << 20;          // the bound on stored answers (key + fields + body)
+  uint64_t immutable_after_slots = 129'600;  // mainnet and preprod; preview is 25,920
+  std::vector<std::string> prefixes;  // operator prefixes (forwarded path), cached for max_age
+  uint64_t max_age_ms = 0;            // required with prefixes, refused without
+  bool collapse = true;               // identical concurrent GETs go upstream once
+  bool operator==(const CacheConfig&) const = default;
+};
+
 struct Pool {
   std::string name;
   PoolKind kind = PoolKind::http;
@@ -163,6 +174,7 @@ struct Pool {
   uint64_t slow_start_ms = 30'000;
   // Backend host names are looked up again this often (IP literals never are).
   uint64_t resolve_interval_ms = 60'000;
+  std::optional<CacheConfig> cache;  // absent: no cache, no collapsing
 };
 
 struct Limits {

@@ -1,5 +1,7 @@
 #include "config/diff.h"
 
+#include <utility>
+
 namespace config {
 namespace {
 
@@ -63,6 +65,51 @@ bool same_pool_settings(const Pool& a, const Pool& b) {
          a.remove_headers == b.remove_headers && a.rate_limit == b.rate_limit;
 }
 
+// A size as the config would spell it: the largest binary unit that divides it exactly.
+std::string size_text(uint64_t n) {
+  const char* units[] = {"GB", "MB", "KB"};
+  for (int i = 0; i < 3; ++i) {
+    uint64_t scale = 1ull << (10 * (3 - i));
+    if (n != 0 && n % scale == 0) return std::to_string(n / scale) + units[i];
+  }
+  return std::to_string(n);
+}
+
+// A duration as the config would spell it: the largest unit that divides it exactly.
+std::string duration_text(uint64_t ms) {
+  const std::pair<uint64_t, const char*> units[] = {
+      {86'400'000, "d"}, {3'600'000, "h"}, {60'000, "m"}, {1000, "s"}};
+  for (auto [scale, unit] : units)
+    if (ms != 0 && ms % scale == 0) return std::to_string(ms / scale) + unit;
+  return std::to_string(ms) + "ms";
+}
+
+std::string list_text(const std::vector<std::string>& v) {
+  std::string s = "[";
+  for (const std::string& x : v) s += (s.size() > 1 ? ", " : "") + x;
+  return s + "]";
+}
+
+// "pools.P.cache added/removed", or one "pools.P.cache.KEY old -> new" per changed key: a
+// reload applies max_bytes at once and purges on a rule change, so the log says which.
+void diff_cache(const Pool& a, const Pool& b, std::vector<std::string>& out) {
+  std::string at = "pools." + a.name + ".cache";
+  if (!a.cache && !b.cache) return;
+  if (!b.cache) return out.push_back(at + " removed");
+  if (!a.cache) return out.push_back(at + " added");
+  const CacheConfig &x = *a.cache, &y = *b.cache;
+  auto line = [&](const char* key, const std::string& from, const std::string& to) {
+    if (from != to) out.push_back(at + "." + key + " " + from + " -> " + to);
+  };
+  line("max_bytes", size_text(x.max_bytes), size_text(y.max_bytes));
+  line("immutable_after_slots", std::to_string(x.immutable_after_slots),
+       std::to_string(y.immutable_after_slots));
+  line("prefixes", list_text(x.prefixes), list_text(y.prefixes));
+  line("max_age", x.max_age_ms ? duration_text(x.max_age_ms) : "none",
+       y.max_age_ms ? duration_text(y.max_age_ms) : "none");
+  line("collapse", x.collapse ? "true" : "false", y.collapse ? "true" : "false");
+}
+
 }  // namespace
 
 std::vector<std::string> describe_changes(const Config& before, const Config& after) {
@@ -81,6 +128,7 @@ std::vector<std::string> describe_changes(const Config& before, const Config& af
         a.set_headers, b.set_headers, "injected header", a.name + "/",
         [](const std::pair<std::string, Secret>& h) { return h.first; },
         [](const auto& x, const auto& y) { return same_secret(x.second, y.second); }, out);
+    diff_cache(a, b, out);
   });
   auto listener_name = [](const Listener& l) { return l.name; };
   diff_named(

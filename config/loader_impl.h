@@ -69,6 +69,8 @@ class Loader : public Reader {
   void parse_eject(const Entry& e, Eject& x);
   void parse_rate_limit(const Entry& e, Pool& p);
   void check_daily_state_file(const Config& c);
+  // read_cache.cpp: pools.NAME.cache; false (errors recorded) when refused.
+  bool parse_cache(const Entry& e, PoolKind kind, bool kind_known, CacheConfig& out);
 
   // read_secrets.cpp
   void parse_set_headers(const Entry& e, Pool& p);

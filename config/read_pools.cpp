@@ -49,10 +49,8 @@ void Loader::parse_pools(const Map& root, Config& c) {
 void Loader::parse_pool(const Entry& e, Config& c) {
   Pool p;
   p.name = e.key;
-  Map m = as_map(e,
-                 {"kind", "backends", "health", "eject", "timeouts", "set_headers", "slow_start",
-                  "remove_headers", "resolve_interval", "rate_limit"},
-                 {"cache"});
+  Map m = as_map(e, {"kind", "backends", "health", "eject", "timeouts", "set_headers", "slow_start",
+                     "remove_headers", "resolve_interval", "rate_limit", "cache"});
   if (!m.ok) {
     c.pools.push_back(std::move(p));
     return;
@@ -86,6 +84,10 @@ void Loader::parse_pool(const Entry& e, Config& c) {
       r && read_duration(*r, p.resolve_interval_ms) && p.resolve_interval_ms < 1000)
     error(*r, "resolve_interval must be at least 1s");
   if (const Entry* r = get(m, "rate_limit")) parse_rate_limit(*r, p);
+  if (const Entry* x = get(m, "cache")) {
+    CacheConfig cc;
+    if (parse_cache(*x, p.kind, kind_known, cc)) p.cache = std::move(cc);
+  }
   c.pools.push_back(std::move(p));
 }
 

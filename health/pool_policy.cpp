@@ -183,7 +183,7 @@ void PoolHealth::refold_lag() {
     tips[i].counted = b.probed && b.last.level != BackendState::down && !b.forked();
   }
   std::vector<LagVerdict> v(tips.size());
-  judge_lag(tips, {p_.max_lag_slots, p_.move_lag_slots, p_.stale_after_s}, v);
+  best_tip_ = judge_lag(tips, {p_.max_lag_slots, p_.move_lag_slots, p_.stale_after_s}, v);
   for (size_t i = 0; i < members_.size(); ++i) {
     BackendRecord& b = members_[i];
     b.lagging = v[i].lagging();

@@ -151,6 +151,11 @@ class PoolHealth {
   // probe's tip is kept too). Recomputes lag and evictions.
   void note_live_tip(size_t i, uint64_t slot);
 
+  // The pool's best tip as of the last refold: the highest tip (probe or live traffic)
+  // among members that answered, whose last probe was not down and that are not on a
+  // fork; nullopt while none is known. The cache's slot-bound rules are judged against it.
+  std::optional<uint64_t> best_tip() const { return best_tip_; }
+
   // The slot a fork round asks every member about: fork_depth_slots below the lowest tip
   // among the members that count (answered, not down unless for a fork, not behind);
   // nullopt with fewer than two such members or a chain shorter than the depth.
@@ -181,6 +186,7 @@ class PoolHealth {
 
   PoolParams p_;
   std::vector<BackendRecord> members_;
+  std::optional<uint64_t> best_tip_;  // judge_lag's, kept by refold_lag
 };
 
 }  // namespace health

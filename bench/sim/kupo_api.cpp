@@ -86,47 +86,83 @@ std::string point(uint64_t slot, std::optional<uint64_t> fork_at) {
          SimChain::header_hash(slot, fork_at) + "\"}";
 }
 
-std::vector<std::string> matches(std::string_view pattern, const MatchQuery& q, uint64_t checkpoint,
-                                 std::optional<uint64_t> fork_at) {
-  const uint64_t seed = seed_of(pattern);
-  const int n = 2 + static_cast<int>(seed % 3);
-  // Anchored to the start of the current day of slots, so that results stay put while the
-  // tip moves; offsets are multiples of 20 slots, i.e. block slots.
+namespace {
+
+// Match number i of `pattern` (every odd one spent), anchored to the start of the current
+// day of slots so that results stay put while the tip moves; offsets are multiples of 20
+// slots, i.e. block slots.
+std::string match_object(std::string_view pattern, uint64_t seed, uint64_t i, uint64_t checkpoint,
+                         std::optional<uint64_t> fork_at) {
   const uint64_t anchor = checkpoint - checkpoint % 86400;
   const bool address_pattern =
       pattern.substr(0, 4) == "addr" && pattern.find_first_of("/*") == std::string_view::npos;
-  std::vector<std::string> out;
-  for (int i = 0; i < n; ++i) {
-    const uint64_t s = mix(seed + static_cast<uint64_t>(i));
-    const bool spent = i % 2 == 1;
-    if ((q.spent && !spent) || (q.unspent && spent)) continue;
-    const uint64_t back = static_cast<uint64_t>(i + 1) * 2000 + (s % 50) * 20;
-    const uint64_t created = anchor > back ? anchor - back : 0;
-    std::string m = "{\"transaction_index\":" + number(s % 40);
-    m += ",\"transaction_id\":\"" + hex_digits(s, 64) + "\"";
-    m += ",\"output_index\":" + number((s >> 8) % 4);
-    m += ",\"address\":\"" + (address_pattern ? json_escape(pattern) : fake_address(seed)) + "\"";
-    m += ",\"value\":{\"coins\":" + number(1000000 + s % 50000000) + ",\"assets\":{";
-    if (i % 2 == 1)
-      m += "\"" + hex_digits(s + 1, 56) + "." + hex_digits(s + 2, 8) + "\":" + number(1 + s % 1000);
-    m += "}}";
-    if (s % 3 == 0) {
-      m += ",\"datum_hash\":\"" + hex_digits(s + 3, 64) + "\",\"datum_type\":\"" +
-           (s % 2 ? "inline" : "hash") + "\"";
-    } else {
-      m += ",\"datum_hash\":null";
+  const uint64_t s = mix(seed + i);
+  const bool spent = i % 2 == 1;
+  const uint64_t back = (i + 1) * 2000 + (s % 50) * 20;
+  const uint64_t created = anchor > back ? anchor - back : 0;
+  std::string m = "{\"transaction_index\":" + number(s % 40);
+  m += ",\"transaction_id\":\"" + hex_digits(s, 64) + "\"";
+  m += ",\"output_index\":" + number((s >> 8) % 4);
+  m += ",\"address\":\"" + (address_pattern ? json_escape(pattern) : fake_address(seed)) + "\"";
+  m += ",\"value\":{\"coins\":" + number(1000000 + s % 50000000) + ",\"assets\":{";
+  if (spent)
+    m += "\"" + hex_digits(s + 1, 56) + "." + hex_digits(s + 2, 8) + "\":" + number(1 + s % 1000);
+  m += "}}";
+  if (s % 3 == 0) {
+    m += ",\"datum_hash\":\"" + hex_digits(s + 3, 64) + "\",\"datum_type\":\"" +
+         (s % 2 ? "inline" : "hash") + "\"";
+  } else {
+    m += ",\"datum_hash\":null";
+  }
+  m += s % 5 == 0 ? ",\"script_hash\":\"" + hex_digits(s + 4, 56) + "\"" : ",\"script_hash\":null";
+  m += ",\"created_at\":" + point(created, fork_at);
+  m += ",\"spent_at\":";
+  const uint64_t spent_slot = std::min(checkpoint, created + 20 * (1 + s % 10));
+  m += spent ? point(spent_slot, fork_at) : "null";
+  m += "}";
+  return m;
+}
+
+// The match numbers of `pattern` that pass the query's filter, in the requested order: two to
+// four candidates, or exactly q.count when set.
+std::vector<uint64_t> match_indexes(uint64_t seed, const MatchQuery& q) {
+  std::vector<uint64_t> out;
+  if (q.count != 0) {
+    out.reserve(q.count);
+    for (uint64_t i = 0; out.size() < q.count; ++i) {
+      const bool spent = i % 2 == 1;
+      if ((q.spent && !spent) || (q.unspent && spent)) continue;
+      out.push_back(i);
     }
-    m +=
-        s % 5 == 0 ? ",\"script_hash\":\"" + hex_digits(s + 4, 56) + "\"" : ",\"script_hash\":null";
-    m += ",\"created_at\":" + point(created, fork_at);
-    m += ",\"spent_at\":";
-    const uint64_t spent_slot = std::min(checkpoint, created + 20 * (1 + s % 10));
-    m += spent ? point(spent_slot, fork_at) : "null";
-    m += "}";
-    out.push_back(std::move(m));
+  } else {
+    const uint64_t n = 2 + seed % 3;
+    for (uint64_t i = 0; i < n; ++i) {
+      const bool spent = i % 2 == 1;
+      if ((q.spent && !spent) || (q.unspent && spent)) continue;
+      out.push_back(i);
+    }
   }
   if (q.oldest_first) std::reverse(out.begin(), out.end());
   return out;
+}
+
+}  // namespace
+
+std::vector<std::string> matches(std::string_view pattern, const MatchQuery& q, uint64_t checkpoint,
+                                 std::optional<uint64_t> fork_at) {
+  const uint64_t seed = seed_of(pattern);
+  std::vector<std::string> out;
+  for (uint64_t i : match_indexes(seed, q))
+    out.push_back(match_object(pattern, seed, i, checkpoint, fork_at));
+  return out;
+}
+
+void matches_each(std::string_view pattern, const MatchQuery& q, uint64_t checkpoint,
+                  std::optional<uint64_t> fork_at,
+                  const std::function<void(const std::string&)>& each) {
+  const uint64_t seed = seed_of(pattern);
+  for (uint64_t i : match_indexes(seed, q))
+    each(match_object(pattern, seed, i, checkpoint, fork_at));
 }
 
 std::vector<std::string> checkpoint_sample(const SimChain& chain, uint64_t now_ms) {
@@ -192,6 +228,15 @@ std::string health_prometheus(const SimChain& chain, uint64_t now_ms) {
   metric("seconds_since_last_block", "gauge",
          gauge(static_cast<double>(chain.seconds_since_last_block(now_ms))));
   return out;
+}
+
+bool is_null_hash(std::string_view hash, uint64_t pct) { return seed_of(hash) % 100 < pct; }
+
+uint64_t delay_ms(uint64_t latency_ms, uint64_t jitter_ms, uint64_t seq) {
+  // jitter_ms + 1 cannot wrap for any value a control key or flag accepts in practice; guard
+  // anyway so UINT64_MAX means "any 64-bit value" rather than a division by zero.
+  const uint64_t spread = jitter_ms == UINT64_MAX ? mix(seq) : mix(seq) % (jitter_ms + 1);
+  return latency_ms + spread;
 }
 
 bool is_hex(std::string_view s, size_t length) {

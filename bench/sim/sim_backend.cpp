@@ -5,35 +5,31 @@
 #include <cstdlib>
 #include <ctime>
 #include <optional>
-#include <set>
 #include <string_view>
-#include <unordered_set>
 
 #include "bench/sim/kupo_api.h"
-#include "bench/sim/ogmios_sim.h"
-#include "lb/core/flat_json.h"
+#include "bench/sim/sim_backend_impl.h"
 
 namespace bench {
 
-using lb::FlatJson;
 using lb::json_escape;
-using lb::JsonValue;
+
+// The value of `name` in a query string: "" for a bare flag, nullopt when absent.
+std::optional<std::string> query_param(std::string_view query, std::string_view name) {
+  size_t i = 0;
+  while (i <= query.size()) {
+    size_t j = query.find('&', i);
+    if (j == std::string_view::npos) j = query.size();
+    std::string_view item = query.substr(i, j - i);
+    size_t eq = item.find('=');
+    std::string_view key = item.substr(0, eq);
+    if (key == name) return std::string(eq == std::string_view::npos ? "" : item.substr(eq + 1));
+    i = j + 1;
+  }
+  return std::nullopt;
+}
 
 namespace {
-
-using lb::net::Responder;
-using lb::net::ServerRequest;
-using Headers = Responder::Headers;
-
-// What a route needs from a request, copied: the request's views die with the handler call
-// and a data request may be answered later from a timer.
-struct KupoRequest {
-  std::string method;
-  std::vector<std::string> segments;  // the path split on '/', a leading "v1" dropped
-  std::string query;
-  std::optional<std::string> accept;
-  std::optional<std::string> if_none_match;
-};
 
 // Kupo's router, before any work is done: which requests touch the database (and so count
 // against capacity and wait for the latency), and which are refused outright.
@@ -50,21 +46,6 @@ std::vector<std::string> split_path(std::string_view path) {
   }
   if (!out.empty() && out.front() == "v1") out.erase(out.begin());
   return out;
-}
-
-// The value of `name` in a query string: "" for a bare flag, nullopt when absent.
-std::optional<std::string> query_param(std::string_view query, std::string_view name) {
-  size_t i = 0;
-  while (i <= query.size()) {
-    size_t j = query.find('&', i);
-    if (j == std::string_view::npos) j = query.size();
-    std::string_view item = query.substr(i, j - i);
-    size_t eq = item.find('=');
-    std::string_view key = item.substr(0, eq);
-    if (key == name) return std::string(eq == std::string_view::npos ? "" : item.substr(eq + 1));
-    i = j + 1;
-  }
-  return std::nullopt;
 }
 
 Route classify(const KupoRequest& k) {
@@ -120,85 +101,6 @@ uint64_t mainnet_slot_now() {
   return t > 1591566291 ? static_cast<uint64_t>(t - 1591566291) : 0;
 }
 
-struct SimBackend::Impl {
-  struct Delayed {
-    uv_timer_t timer;
-    Impl* impl;
-    Responder responder;
-    KupoRequest request;
-    bool reject;  // a 503 held back like Kupo's retries, not a request in flight
-  };
-
-  Impl(uv_loop_t* l, SimOptions o)
-      : loop(l),
-        opt(std::move(o)),
-        chain(opt.tip_slot ? opt.tip_slot : mainnet_slot_now(), uv_now(l),
-              opt.block_interval_slots),
-        server(
-            l, [this](const ServerRequest& req, Responder r) { handle(req, std::move(r)); },
-            opt.server) {
-    chain.set_health(opt.health, now());
-    if (opt.tip_lag_slots) chain.set_lag(opt.tip_lag_slots);
-    chain.set_frozen(opt.freeze_tip, now());
-    if (opt.kind == "ogmios") {
-      ogmios = std::make_unique<OgmiosSim>(l, opt.name, chain, opt.latency_ms);
-      // Only an Ogmios speaks WebSocket; a simulated Kupo answers an upgrade request as a
-      // plain one, as Kupo does.
-      server.set_upgrade_handler(
-          [this](const ServerRequest& req, Responder r) { handle_upgrade(req, std::move(r)); });
-    }
-  }
-
-  void handle_upgrade(const ServerRequest& req, Responder r) {
-    ++stats.requests;
-    if (dead) {
-      r.abort();
-      return;
-    }
-    ogmios->handle_upgrade(req, r);
-  }
-
-  uint64_t now() const { return uv_now(loop); }
-
-  void handle(const ServerRequest& req, Responder r);
-  void handle_sim(const ServerRequest& req, std::string_view path, Responder& r);
-  void answer(const KupoRequest& k, Responder& r);
-  void answer_data(const KupoRequest& k, Responder& r);
-  void answer_health(const KupoRequest& k, Responder& r);
-  void answer_busy(Responder& r);
-  void stream(Responder& r, const Headers& headers, const std::vector<std::string>& items);
-  void schedule(KupoRequest k, Responder r, uint64_t ms, bool reject);
-  static void on_timer(uv_timer_t* t);
-  // Stops every held answer; `abort` also resets their connections (a dead backend).
-  void drop_delayed(bool abort);
-
-  Headers base_headers() const { return {{"X-Backend", opt.name}}; }
-  // Kupo's addCacheHeaders: the most recent checkpoint and its header hash as ETag.
-  Headers cache_headers() const {
-    const uint64_t cp = chain.checkpoint(now());
-    return {{"X-Most-Recent-Checkpoint", std::to_string(cp)},
-            {"ETag", chain.hash_at(cp)},
-            {"X-Backend", opt.name}};
-  }
-  std::string apply_control(const FlatJson& j);
-  std::string control_json() const;
-  std::string stats_json() const;
-
-  uv_loop_t* loop;
-  SimOptions opt;
-  SimChain chain;
-  lb::net::HttpServer server;
-  std::unique_ptr<OgmiosSim> ogmios;  // kind ogmios only
-  std::set<std::string> patterns{"*"};
-  bool dead = false;
-  bool flap = false;
-  bool overload = false;
-  uint64_t flap_count = 0;
-  bool closed = false;
-  SimStats stats;
-  std::unordered_set<Delayed*> delayed;
-};
-
 void SimBackend::Impl::handle(const ServerRequest& req, Responder r) {
   const size_t q = req.target.find('?');
   const std::string_view path = req.target.substr(0, q);
@@ -208,6 +110,11 @@ void SimBackend::Impl::handle(const ServerRequest& req, Responder r) {
   }
   ++stats.requests;
   if (req.method != "GET" && req.method != "HEAD" && req.method != "OPTIONS") ++stats.writes;
+  KupoRequest k;
+  if (!ogmios) {
+    k.segments = split_path(path);
+    count_route(k.segments);
+  }
   if (dead) {
     r.abort();
     return;
@@ -216,9 +123,7 @@ void SimBackend::Impl::handle(const ServerRequest& req, Responder r) {
     ogmios->handle_http(req, r);
     return;
   }
-  KupoRequest k;
   k.method = std::string(req.method);
-  k.segments = split_path(path);
   if (q != std::string_view::npos) k.query = std::string(req.target.substr(q + 1));
   if (auto a = lb::find_header(req.headers, "accept"); a.found) k.accept = std::string(a.value);
   if (auto e = lb::find_header(req.headers, "if-none-match"); e.found)
@@ -237,12 +142,32 @@ void SimBackend::Impl::handle(const ServerRequest& req, Responder r) {
       answer_busy(r);
     return;
   }
-  if (opt.latency_ms == 0) {
+  const uint64_t wait = kupo_api::delay_ms(opt.latency_ms, opt.latency_jitter_ms, data_seq++);
+  if (wait == 0) {
     answer(k, r);
     return;
   }
   ++stats.in_flight;
-  schedule(std::move(k), std::move(r), opt.latency_ms, false);
+  schedule(std::move(k), std::move(r), wait, false);
+}
+
+void SimBackend::Impl::count_route(const std::vector<std::string>& segments) {
+  SimRouteCounts& c = stats.by_route;
+  const std::string_view first = segments.empty() ? std::string_view() : segments[0];
+  if (first == "datums")
+    ++c.datums;
+  else if (first == "scripts")
+    ++c.scripts;
+  else if (first == "metadata")
+    ++c.metadata;
+  else if (first == "checkpoints")
+    ++c.checkpoints;
+  else if (first == "matches")
+    ++c.matches;
+  else if (first == "health")
+    ++c.health;
+  else
+    ++c.other;
 }
 
 void SimBackend::Impl::schedule(KupoRequest k, Responder r, uint64_t ms, bool reject) {
@@ -402,7 +327,27 @@ void SimBackend::Impl::answer_data(const KupoRequest& k, Responder& r) {
     }
     if (k.method == "DELETE")
       return json("{\"deleted\":" + std::to_string(kupo_api::matches(*p, {}, cp).size()) + "}");
-    stream(r, cache_headers(), kupo_api::matches(*p, q, cp, chain.fork_at()));
+    q.count = opt.match_count;
+    if (q.count == 0) {
+      stream(r, cache_headers(), kupo_api::matches(*p, q, cp, chain.fork_at()));
+      return;
+    }
+    // match_count: a large answer, generated and sent in ~64 KB chunks, never held whole.
+    r.begin(200, kupo_api::kContentType, cache_headers());
+    std::string batch = "[";
+    bool first = true;
+    kupo_api::matches_each(*p, q, cp, chain.fork_at(), [&](const std::string& m) {
+      if (!first) batch += ',';
+      first = false;
+      batch += m;
+      if (batch.size() >= 65536) {
+        r.chunk(batch);
+        batch.clear();
+      }
+    });
+    batch += ']';
+    r.chunk(batch);
+    r.end();
     return;
   }
   if (what == "checkpoints") {
@@ -421,10 +366,19 @@ void SimBackend::Impl::answer_data(const KupoRequest& k, Responder& r) {
   }
   if (what == "datums") {
     if (!kupo_api::is_hex(k.segments[1], 64)) return bad(kupo_api::kHintMalformedDatumHash);
+    // Kupo answers 200 `null` for a hash it has not indexed (yet).
+    if (kupo_api::is_null_hash(k.segments[1], opt.null_percent)) {
+      ++stats.by_route.nulls;
+      return json("null");
+    }
     return json(kupo_api::datum(k.segments[1]));
   }
   if (what == "scripts") {
     if (!kupo_api::is_hex(k.segments[1], 56)) return bad(kupo_api::kHintMalformedScriptHash);
+    if (kupo_api::is_null_hash(k.segments[1], opt.null_percent)) {
+      ++stats.by_route.nulls;
+      return json("null");
+    }
     return json(kupo_api::script(k.segments[1]));
   }
   if (what == "metadata") {
@@ -440,179 +394,6 @@ void SimBackend::Impl::answer_data(const KupoRequest& k, Responder& r) {
   }
   r.respond(404, kupo_api::kContentType, kupo_api::error_body(kupo_api::kHintNotFound),
             base_headers());
-}
-
-// ---- /_sim/ ----
-
-void SimBackend::Impl::handle_sim(const ServerRequest& req, std::string_view path, Responder& r) {
-  const std::string_view ct = "application/json";
-  if (path == "/_sim/stats" && req.method == "GET") {
-    r.respond(200, ct, stats_json(), base_headers());
-    return;
-  }
-  if (path == "/_sim/control" && req.method == "GET") {
-    r.respond(200, ct, control_json(), base_headers());
-    return;
-  }
-  if (path == "/_sim/control" && req.method == "POST") {
-    auto j = FlatJson::parse(req.body);
-    if (!j) {
-      r.respond(400, ct, "{\"error\":\"body must be a JSON object\"}", base_headers());
-      return;
-    }
-    std::string error = apply_control(*j);
-    if (!error.empty()) {
-      r.respond(400, ct, "{\"error\":\"" + json_escape(error) + "\"}", base_headers());
-      return;
-    }
-    r.respond(200, ct, control_json(), base_headers());
-    return;
-  }
-  std::string_view query;
-  if (size_t q = req.target.find('?'); q != std::string_view::npos)
-    query = req.target.substr(q + 1);
-  auto qint = [&](std::string_view name, long dflt) {
-    std::optional<std::string> v = query_param(query, name);
-    return v && !v->empty() ? std::strtol(v->c_str(), nullptr, 10) : dflt;
-  };
-  if (path == "/_sim/echo") {
-    // What arrived, as the backend saw it: tests check what a proxy forwarded.
-    std::string b = "{\"method\":\"" + json_escape(req.method) + "\",\"target\":\"" +
-                    json_escape(req.target) + "\",\"headers\":[";
-    for (size_t i = 0; i < req.headers.size(); ++i)
-      b += std::string(i ? "," : "") + "[\"" + json_escape(req.headers[i].name) + "\",\"" +
-           json_escape(req.headers[i].value) + "\"]";
-    b += "],\"body\":\"" + json_escape(req.body) + "\"}";
-    r.respond(static_cast<int>(qint("status", 200)), ct, b, base_headers());
-    return;
-  }
-  if (path == "/_sim/stream") {
-    // chunks x size bytes, chunked; reset_after=K resets the connection after K chunks.
-    long chunks = qint("chunks", 4), size = qint("size", 1024), reset = qint("reset_after", -1);
-    r.begin(200, "application/octet-stream", base_headers());
-    std::string piece(static_cast<size_t>(std::clamp(size, 1L, 1L << 20)), 'x');
-    for (long i = 0; i < std::clamp(chunks, 0L, 4096L); ++i) {
-      if (i == reset) {
-        r.abort();
-        return;
-      }
-      r.chunk(piece);
-    }
-    r.end();
-    return;
-  }
-  if (path == "/_sim/stats" || path == "/_sim/control") {
-    r.respond(405, ct, "{\"error\":\"method not allowed\"}", base_headers());
-    return;
-  }
-  r.respond(404, ct, "{\"error\":\"unknown /_sim/ endpoint\"}", base_headers());
-}
-
-std::string SimBackend::Impl::apply_control(const FlatJson& j) {
-  // Validate everything first so that a bad request changes nothing.
-  struct Change {
-    std::optional<uint64_t> latency_ms, capacity, reject_delay_ms, tip_lag_slots, rollback;
-    std::optional<SimHealth> health;
-    std::optional<bool> dead, freeze_tip, flap, overload, read_only_stale;
-    bool set_fork = false;
-    std::optional<uint64_t> fork_at;  // with set_fork: nullopt heals
-  } c;
-  for (const auto& [key, v] : j.fields()) {
-    auto count = [&, &key = key, &v = v](std::optional<uint64_t>& out) -> std::string {
-      out = v.as_count();
-      return out ? "" : key + " must be a non-negative integer";
-    };
-    auto flag = [&, &key = key, &v = v](std::optional<bool>& out) -> std::string {
-      if (v.type != JsonValue::Type::boolean) return key + " must be true or false";
-      out = v.boolean;
-      return "";
-    };
-    std::string err;
-    if (key == "latency_ms")
-      err = count(c.latency_ms);
-    else if (key == "capacity")
-      err = count(c.capacity);
-    else if (key == "reject_delay_ms")
-      err = count(c.reject_delay_ms);
-    else if (key == "tip_lag_slots")
-      err = count(c.tip_lag_slots);
-    else if (key == "dead")
-      err = flag(c.dead);
-    else if (key == "freeze_tip")
-      err = flag(c.freeze_tip);
-    else if (key == "flap")
-      err = flag(c.flap);
-    else if (key == "overload")
-      err = flag(c.overload);
-    else if (key == "read_only_stale")
-      err = flag(c.read_only_stale);
-    else if (key == "rollback")
-      err = count(c.rollback);
-    else if (key == "fork_at") {
-      c.set_fork = true;
-      if (v.type != JsonValue::Type::null) {
-        c.fork_at = v.as_count();
-        if (!c.fork_at) err = "fork_at must be a slot number or null";
-      }
-    } else if (key == "health") {
-      c.health = v.type == JsonValue::Type::string ? parse_sim_health(v.text) : std::nullopt;
-      if (!c.health) err = "health must be \"synced\", \"behind\" or \"disconnected\"";
-    } else {
-      err = "unknown key " + key;
-    }
-    if (!err.empty()) return err;
-  }
-  const uint64_t t = now();
-  if (c.latency_ms) opt.latency_ms = *c.latency_ms;
-  if (c.capacity) opt.capacity = *c.capacity;
-  if (c.reject_delay_ms) opt.reject_delay_ms = *c.reject_delay_ms;
-  if (c.health) chain.set_health(*c.health, t);
-  if (c.tip_lag_slots) chain.set_lag(*c.tip_lag_slots);  // after health: an explicit lag wins
-  if (c.freeze_tip) chain.set_frozen(*c.freeze_tip, t);
-  if (c.read_only_stale) chain.set_read_only_stale(*c.read_only_stale, t);
-  if (c.rollback) chain.rollback(*c.rollback, t);  // after the freezes: it moves them back too
-  if (c.set_fork) chain.set_fork_at(c.fork_at);
-  if (c.flap) flap = *c.flap;
-  if (c.overload) overload = *c.overload;
-  if (c.dead) {
-    if (*c.dead && !dead) {
-      drop_delayed(true);
-      if (ogmios) ogmios->drop_all();
-    }
-    dead = *c.dead;
-  }
-  return "";
-}
-
-std::string SimBackend::Impl::control_json() const {
-  const uint64_t t = now();
-  std::string out =
-      "{\"name\":\"" + json_escape(opt.name) + "\",\"kind\":\"" + json_escape(opt.kind) + "\"";
-  out += ",\"latency_ms\":" + std::to_string(opt.latency_ms);
-  out += ",\"capacity\":" + std::to_string(opt.capacity);
-  out += ",\"reject_delay_ms\":" + std::to_string(opt.reject_delay_ms);
-  out += ",\"health\":\"" + std::string(to_string(chain.health(t))) + "\"";
-  out += ",\"tip_lag_slots\":" + std::to_string(chain.lag());
-  out += std::string(",\"dead\":") + (dead ? "true" : "false");
-  out += std::string(",\"freeze_tip\":") + (chain.frozen() ? "true" : "false");
-  out += std::string(",\"flap\":") + (flap ? "true" : "false");
-  out += std::string(",\"overload\":") + (overload ? "true" : "false");
-  out += std::string(",\"read_only_stale\":") + (chain.read_only_stale() ? "true" : "false");
-  out += ",\"fork_at\":" + (chain.fork_at() ? std::to_string(*chain.fork_at()) : "null");
-  out += ",\"rolled_back_slots\":" + std::to_string(chain.rewound());
-  out += ",\"most_recent_checkpoint\":" + std::to_string(chain.checkpoint(t));
-  out += ",\"header_hash\":\"" + chain.hash_at(chain.checkpoint(t)) + "\"";
-  out += ",\"most_recent_node_tip\":" + std::to_string(chain.node_tip(t)) + "}";
-  return out;
-}
-
-std::string SimBackend::Impl::stats_json() const {
-  return "{\"name\":\"" + json_escape(opt.name) +
-         "\",\"requests\":" + std::to_string(stats.requests) +
-         ",\"writes\":" + std::to_string(stats.writes) +
-         ",\"in_flight\":" + std::to_string(stats.in_flight) +
-         ",\"rejected_503\":" + std::to_string(stats.rejected_503) +
-         (ogmios ? ogmios->stats_json_fields() : std::string()) + "}";
 }
 
 // ---- SimBackend ----

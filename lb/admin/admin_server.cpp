@@ -1,12 +1,13 @@
 // The admin listener itself: its connection limits, bearer-token check, routing of
 // requests to the documents (status.cpp, metrics.cpp, sessions.cpp) and the operator
-// endpoints POST /backends/NAME/{up,drain,down,auto}.
+// endpoints POST /backends/NAME/{up,drain,down,auto} and POST /cache/purge (cache_purge.h).
 #include "lb/admin/admin_server.h"
 
 #include <algorithm>
 #include <optional>
 #include <span>
 
+#include "lb/admin/cache_purge.h"
 #include "lb/admin/dashboard.h"
 #include "lb/admin/json_writer.h"
 #include "lb/admin/sessions.h"
@@ -103,6 +104,17 @@ void AdminServer::handle(const net::ServerRequest& req, net::Responder res) {
   std::string_view path = req.target.substr(0, req.target.find('?'));
   if (req.method == "POST" && path.starts_with("/backends/")) {
     set_backend_state(path.substr(10), res);
+    return;
+  }
+  if (path == "/cache/purge") {  // POST only; any other method is told so (405)
+    const size_t q = req.target.find('?');
+    PurgeAnswer a =
+        cache_purge(*rt, req.method,
+                    q == std::string_view::npos ? std::string_view{} : req.target.substr(q + 1));
+    if (a.allow_post)
+      res.respond(a.status, "application/json", a.body, {{"Allow", "POST"}});
+    else
+      res.respond(a.status, "application/json", a.body);
     return;
   }
   if (req.method != "GET" && req.method != "HEAD") {

@@ -3,7 +3,8 @@
 // (Prometheus text format), GET /sessions/<hash> (one user's pin, sessions.h), POST
 // /backends/NAME/{up,drain,down,auto} (maintenance: a drained backend keeps its users and
 // takes no new ones; a down one hands its users over; auto gives the backend back to its
-// health checks). Runs on the control loop, reads health
+// health checks), POST /cache/purge[?pool=NAME][&prefix=/path/] (drops cached answers,
+// cache_purge.h). Runs on the control loop, reads health
 // through net::HealthView only, binds loopback by default and requires "Authorization: Bearer
 // <token>" when a token is configured.
 #include <uv.h>

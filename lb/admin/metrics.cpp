@@ -1,7 +1,8 @@
 // GET /metrics: the Prometheus text exposition (issue 12's agreed names; the README's
 // "Metrics" table lists them) of backends, health, quota guards, sessions, the shared pin
-// store (metrics_store.cpp), listeners, the process and its disks. Counters are per-worker shards
-// summed here (lb/net/backend_stats.h): a scrape takes no lock the request path takes.
+// store (metrics_store.cpp), response caches (metrics_cache.cpp), listeners, the process and its
+// disks. Counters are per-worker shards summed here (lb/net/backend_stats.h): a scrape takes no
+// lock the request path takes.
 #include <cmath>
 #include <cstdint>
 #include <optional>
@@ -12,6 +13,7 @@
 #include "lb/admin/admin_server.h"
 #include "lb/admin/exposition.h"
 #include "lb/admin/process_metrics.h"
+#include "lb/admin/status_cache.h"
 #include "lb/admin/status_store.h"
 #include "lb/net/access_log.h"
 #include "lb/net/wall_clock.h"
@@ -388,6 +390,7 @@ std::string AdminServer::metrics_text() const {
   e.help("corral_sessions_evicted_total", "counter", "Pins dropped by the max_sessions bound.");
   e.line("corral_sessions_evicted_total", "", ss.evicted);
   store_metrics(e, *rt, state_);
+  cache_metrics(e, *rt);
 
   e.help("corral_config_reloads_total", "counter", "SIGHUP reloads by result.");
   e.by_label("corral_config_reloads_total", "", "result",

@@ -8,6 +8,7 @@
 #include "lb/admin/admin_server.h"
 #include "lb/admin/exposition.h"
 #include "lb/admin/json_writer.h"
+#include "lb/admin/status_cache.h"
 #include "lb/admin/status_store.h"
 #include "lb/core/balancer.h"
 #include "lb/net/wall_clock.h"
@@ -268,6 +269,10 @@ std::string AdminServer::status_json() const {
       const uint64_t unix_now = net::wall_ms();
       j.key("quota");
       quota_json(j, p.quota->snapshot(now, unix_now), unix_now);
+    }
+    if (p.cache) {
+      j.key("cache");
+      cache_status_json(j, *p.cache);
     }
     j.end_object();
   }

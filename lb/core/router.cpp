@@ -1,5 +1,7 @@
 #include "lb/core/router.h"
 
+#include "lb/core/kupo_path.h"
+
 namespace lb {
 
 bool prefix_matches(std::string_view prefix, std::string_view path) {
@@ -13,15 +15,8 @@ bool prefix_matches(std::string_view prefix, std::string_view path) {
 }
 
 bool is_kupo_write(std::string_view method, std::string_view path) {
-  // Kupo (src/Kupo/App/Http.hs) matches on WAI's pathInfo: "/v1/v1/patterns/x" is
-  // ["v1", "v1", "patterns", "x"], and a leading "v1" is dropped before routing again.
-  std::string_view first;
-  do {
-    while (path.starts_with('/')) path.remove_prefix(1);
-    size_t end = path.find('/');
-    first = path.substr(0, end);
-    path = end == std::string_view::npos ? std::string_view{} : path.substr(end);
-  } while (first == "v1");
+  // Kupo matches on the decoded segments with leading "v1"s dropped (lb/core/kupo_path).
+  std::string_view first = kupo_endpoint(path);
   if (first == "matches") return method == "DELETE";
   if (first == "patterns")
     return method == "PUT" || method == "DELETE" || method == "POST" || method == "PATCH";

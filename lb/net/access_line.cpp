@@ -52,7 +52,7 @@ void append_access_line(std::string& out, LogFormat format, const AccessRecord& 
   if (r.slot != 0) snprintf(slot, sizeof slot, "%llu", static_cast<unsigned long long>(r.slot));
   // Keys always present, so every line parses into the same columns; empty values mean
   // "none" (a local answer has no pool or backend, a keyless request no session).
-  LogField fields[] = {
+  LogField fields[15] = {
       {"listener", r.listener},
       {"route", r.route},
       {"pool", r.pool},
@@ -65,10 +65,13 @@ void append_access_line(std::string& out, LogFormat format, const AccessRecord& 
       {"remap", r.remap},
       {"session", session},
       {"slot", slot, true},
-      {"store", r.store},
   };
-  // `store` only where sticky.store is configured: the line stays as it was without it.
-  std::span<const LogField> shown(fields, std::size(fields) - (r.store.empty() ? 1 : 0));
+  size_t n = 12;
+  // `store` only where sticky.store is configured and `cache` only for requests a pool's
+  // cache covers: without them the line stays as it was.
+  if (!r.store.empty()) fields[n++] = {"store", r.store};
+  if (!r.cache.empty()) fields[n++] = {"cache", r.cache};
+  std::span<const LogField> shown(fields, n);
   append_log_line(out, format, r.unix_us, "info", r.msg, shown);
 }
 

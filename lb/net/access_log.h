@@ -33,6 +33,10 @@ struct AccessRecord {
   // What the shared store did for the placement (hit, claimed, adopted, moved, timeout,
   // down, "-"); empty without sticky.store, and then the field is left out. A literal.
   std::string_view store;
+  // The response cache (issue 16): "hit" (answered from the pool's cache, backend "-") or
+  // "miss" (cacheable, went upstream); empty for a request the cache does not cover, and
+  // then the field is left out. A literal.
+  std::string_view cache;
 };
 
 // A record that owns its text: a tunnel's, kept from the handshake until it closes.

@@ -43,6 +43,7 @@ AccessRecord ClientConn::access_record() const {
   r.bytes_in = a.bytes_in;
   r.bytes_out = a.bytes_out;
   if (rt_->store) r.store = store_mark_name(rs_->exchange.store_mark());
+  r.cache = a.cache;
   r.has_session = a.has_session;
   r.session = a.session;
   // The user's newest checkpoint after this answer (a shard lock, only with the log on).

@@ -78,14 +78,29 @@ void ClientConn::give_request_state() {
   // A placement still waiting for the store: its answer must not find a pooled state.
   if (rs_ && rs_->exchange.parked()) rs_->exchange.abort();
   if (rs_ && rs_->access.active) write_access();
-  if (rs_) rs_->host_fields.reset();  // only an absolute-form request had one
-  worker_.request_states().give(rs_);
+  recycle_request_state(worker_, rs_);
   rs_ = nullptr;
+}
+
+void recycle_request_state(Worker& worker, RequestState* rs) {
+  if (!rs) return;
+  rs->host_fields.reset();  // only an absolute-form request had one
+  // issue 16: a hit's entry and an unfinished fill are let go (an active fill would take
+  // the next request's bytes and store them under this one's key).
+  rs->hit.reset();
+  rs->hit_off = 0;
+  rs->fill.reset();
+  rs->lookup = {};
+  rs->access = {};
+  worker.request_states().give(rs);
 }
 
 void ClientConn::close() {
   if (closing_) return;
   closing_ = true;
+  leave_flight();  // [flights] before the state goes (a leader's may be adopted)
+  leave_fill_flight();
+  hand_over_fill();  // a fill flight's leader: its exchange goes on for the followers
   if (rs_) rs_->exchange.abort();
   worker_.deadlines().clear(deadline_);
   give_request_state();
@@ -182,7 +197,7 @@ void ClientConn::on_stream_error(Stream&, int error) {
   // loop, so the exchange may have ended already while the answer was still going out).
   const RuntimeBackend* b = rs_ ? rs_->exchange.backend() : nullptr;
   if (exchanging())
-    rs_->exchange.cancel();
+    cancel_answer();  // [flights] leaves a flight, else cancels the exchange
   else if (b && resp_started_)
     b->stats->local().client_aborts.fetch_add(1, std::memory_order_relaxed);
   close();
@@ -194,7 +209,7 @@ void ClientConn::abandon_exchange() {
   const RuntimeBackend* b = rs_->exchange.backend();
   logf(LogLevel::debug, "client %s closed before its answer; request to %s abandoned", ip_text(),
        b ? b->name.c_str() : "?");
-  rs_->exchange.cancel();
+  cancel_answer();  // [flights]
 }
 
 // ---- parsing --------------------------------------------------------------------------
@@ -404,12 +419,20 @@ void ClientConn::linger() {
 
 void ClientConn::on_drained(Stream&) {
   if (closing_) return;
+  if (writing_hit()) {  // issue 16: the next slices of a hit's body
+    continue_hit_body();
+    if (closing_ || writing_hit()) return;
+  }
   if (close_after_ && !exchanging() && phase_ != Phase::lingering &&
       (resp_started_ || phase_ == Phase::waiting)) {
     linger();
     return;
   }
-  if (exchanging()) rs_->exchange.resume_response();
+  if (flight_)
+    flight_->drained(*this);  // [flights] takes what the window holds for it
+  else if (exchanging())
+    rs_->exchange.resume_response();
+  if (closing_) return;
   if (stop_ && phase_ == Phase::head && !head_partial_ && !stream_->has_input()) {
     close();
     return;

@@ -21,10 +21,15 @@
 #include <span>
 #include <string>
 
+#include "lb/core/cached_answer.h"
+#include "lb/core/router.h"
 #include "lb/http/message_parser.h"
 #include "lb/net/access_log.h"
+#include "lb/net/cache_fill.h"
 #include "lb/net/deadlines.h"
 #include "lb/net/exchange.h"
+#include "lb/net/flight.h"
+#include "lb/net/flight_fill.h"
 #include "lb/net/runtime.h"
 #include "lb/net/stream.h"
 
@@ -59,7 +64,12 @@ struct RequestState {
     std::span<const HeaderView> headers;
     bool has_body = false;
     bool upgrade = false;
+    bool websocket_route = false;  // [flights] never collapsed (flight_key.h)
     const RuntimePool* pool = nullptr;
+    // The user's session key (extract_key), for a placement that starts later (a fill
+    // flight's follower going solo).
+    bool has_key = false;
+    SessionKey key;
   } head;
   // The request's fields with Host set to an absolute-form target's authority (a copy of
   // the views, not of the bytes), when `head.headers` needs it. Allocated only for such a
@@ -81,11 +91,40 @@ struct RequestState {
     uint64_t bytes_in = 0, bytes_out = 0;
     bool has_session = false;
     SessionKey session;
-    bool pinned = false;  // `session` is the user's key in the pool's session table
+    bool pinned = false;     // `session` is the user's key in the pool's session table
+    std::string_view cache;  // "hit", "miss" or empty (AccessRecord::cache)
   } access;
+
+  // ---- issue 16: the response cache (lb/net/client_cache.cpp, lb/net/cache_fill.h) ----
+  // A hit being written: the entry is held until its last byte is out, so an eviction
+  // meanwhile frees nothing a client still reads; `hit_off` body bytes went out so far.
+  std::shared_ptr<const CachedAnswer> hit;
+  size_t hit_off = 0;
+  // A plain miss's answer on its way into the cache (inactive otherwise).
+  CacheFill fill;
+  // The canonical request string of the lookup (cache_key.h); its capacity is reused, so
+  // a lookup allocates nothing in steady state.
+  std::string cache_canonical;
+  // The lookup's judgement (try_cache), kept for placement: classifying again later could
+  // meet a newer tip and call a request whose fill is under way uncacheable, putting it on
+  // a stream flight whose bytes never reach its fill.
+  struct Lookup {
+    bool stream_ok = false;  // an uncacheable GET that may lead or join a stream flight
+    CacheKey key;            // its canonical request's key (stream_ok only)
+  } lookup;
+  // ---- end issue 16 ----
 };
 
-class ClientConn final : public StreamHandler, public ExchangeClient {
+// Makes a finished request's state fit for the free list and gives it back: every path
+// that returns a RequestState (a connection's, a stream flight's adopted engine, a fill
+// flight's engine) goes through here, so nothing of one request (an unfinished fill, a
+// hit's entry, the lookup, absolute-form fields, access facts) reaches the next.
+void recycle_request_state(Worker& worker, RequestState* rs);
+
+class ClientConn final : public StreamHandler,
+                         public ExchangeClient,
+                         public FlightWaiter,
+                         public FillWaiter {
  public:
   // Serves a connection over a stream (an accepted socket, or the in-memory double in
   // tests); ip: the peer's address bytes (4 or 16, or none).
@@ -156,6 +195,9 @@ class ClientConn final : public StreamHandler, public ExchangeClient {
 
   // client_request.cpp
   void on_request_head();
+  // The routed request (rs_->head) placed and started: exchange.begin, place (may park:
+  // Phase::placing), finish_head.
+  void place_request();
   // The second half of a request head, once its user is placed: corral's 503 when no
   // backend can take it, the pool's quota, the head for the backend, the exchange's start.
   void finish_head(const Decision& d);
@@ -177,7 +219,84 @@ class ClientConn final : public StreamHandler, public ExchangeClient {
   // The exchange is void (a bad or truncated body, a stalled client): the client gets
   // `status`, or is cut off if an answer started.
   void fail_exchange(int status, const char* reason, std::string_view extra_headers = {});
-  bool exchanging() const { return rs_ && rs_->exchange.active(); }
+  bool exchanging() const { return (rs_ && rs_->exchange.active()) || flight_; }
+
+  // ---- [flights] request collapsing, the waiter's side (client_flight.cpp) -----------
+  // In finish_head, after the 503 check: the stream flight this request joins (it then
+  // spends no quota), or null; remembers whether it may lead a new one.
+  Flight* flight_to_join(const Decision& d);
+  // Starts the request as a follower of `join`, or as the leader of a new flight when it
+  // may lead one: true; false: a plain exchange (the caller starts it).
+  bool flight_start(Flight* join, const Decision& d);
+  // Every leave path: out of the flight (a leader's state may be adopted: rs_ is null
+  // after), or the exchange cancelled.
+  void leave_flight();
+  void cancel_answer();
+  // A detached waiter's own answer (resume_ set): checked, skipped, framed.
+  void resume_head(const http::MessageParser& r);
+  void resume_body(const char* data, size_t len);
+  bool resume_done();
+  void resume_cut();
+  // FlightWaiter
+  void flight_head(const http::MessageParser& r) override;
+  bool flight_refuses(const http::MessageParser& head, Reroute& r) override;
+  void flight_body(const char* data, size_t len) override;
+  bool flight_full() const override;
+  void flight_read_end() override;
+  void flight_done() override;
+  void flight_failed(int status, const char* reason, std::string_view headers) override;
+  void flight_go_solo(const Reroute& r) override;
+  void flight_rerouted(const Reroute& r, size_t backend) override;
+  void flight_detached(const FlightFacts& facts, uint64_t skip, size_t backend) override;
+  struct Resume {
+    FlightFacts facts;
+    uint64_t skip = 0;
+  };
+  Flight* flight_ = nullptr;
+  std::unique_ptr<Resume> resume_;
+  FlightKey flight_key_;
+  bool flight_eligible_ = false;
+  bool flight_chunked_ = false;  // the answer is chunked: this waiter writes the framing
+  bool flight_leader_ = false;
+  // [fill flights] (client_fill_flight.cpp). A cacheable GET miss: joins the fill flight
+  // of its key (true: it waits, placed nowhere), or leads a new one (its fill attached).
+  bool fill_flight_join(const RuntimePool& pool, const CacheKey& key);
+  void fill_flight_end(const FillResult& r) override;
+  // Out of the fill flight it follows (gone, timed out); no-op otherwise.
+  void leave_fill_flight();
+  // A leader whose client goes while followers wait: its exchange runs on for them
+  // (FillEngine takes rs_, which is null after: true); false: nothing to hand over.
+  bool hand_over_fill();
+  // A follower whose wait ended without an answer for it: placed and sent as a plain
+  // miss (never joining a fill flight again for this request).
+  void fill_go_solo();
+  // The leader's answer the cache did not take, given to a follower pinned to its producer.
+  void serve_copy(const RuntimePool& pool, std::shared_ptr<const FillCopy> copy);
+  FillFlight* fill_flight_ = nullptr;
+  bool fill_solo_ = false;  // this request left a fill flight: it leads or joins none
+  // ---- [flights] end ------------------------------------------------------------------
+
+  // ---- issue 16: the response cache (client_cache.cpp) ----
+  // A GET or HEAD on a pool with a cache, looked up before placement (plan-16 §0.1): true
+  // when it was answered from the cache; false to go upstream as any request does (a
+  // cacheable GET miss with a fill begun). Reads the user's pin only (peek): a hit never
+  // creates, moves or refreshes a pin and feeds no health input.
+  bool try_cache(const RuntimePool& pool, std::string_view method, const RouteMatch& m,
+                 std::span<const HeaderView> headers, bool has_body, const SessionKey* user_key);
+  // Writes the head of a hit (or of its 304) and starts its body.
+  void serve_hit(const RuntimePool& pool, std::shared_ptr<const CachedAnswer> entry,
+                 const SessionKey* user_key, bool not_modified, uint64_t now_ms);
+  // Writes the hit's body in slices of at most max_pending while the client keeps up
+  // (resumed from on_drained); ends the request after the last byte.
+  void continue_hit_body();
+  bool writing_hit() const { return rs_ && rs_->hit; }
+  // The miss's answer, handed to its fill as it goes to the client (no-ops without one).
+  void fill_head(const http::MessageParser& r);
+  void fill_body(const char* data, size_t len) {
+    if (rs_->fill.active()) rs_->fill.body(data, len);
+  }
+  void finish_fill();
+  // ---- end issue 16 ----
 
   // ExchangeClient
   const http::MessageParser& request() const override { return rs_->parser; }

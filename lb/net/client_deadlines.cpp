@@ -129,6 +129,16 @@ void ClientConn::phase_expired(uint64_t now) {
     reply_local(408, "request head not received in time", true);
     return;
   }
+  if (phase_ == Phase::placing && fill_flight_) {
+    // [fill flights] waited header_timeout for the leader's answer: on its own now.
+    leave_fill_flight();
+    fill_go_solo();
+    if (!closing_ && phase_ != Phase::placing) {
+      stream_->hold_input(false);
+      process();
+    }
+    return;
+  }
   if (phase_ == Phase::placing) {
     log_limited("client %s: no placement within header_timeout (shared store)", ip_text());
     rs_->exchange.abort();  // drops the store's answer
@@ -152,7 +162,7 @@ void ClientConn::phase_expired(uint64_t now) {
     reply_local(408, reason, true);
     return;
   }
-  if (exchanging()) rs_->exchange.cancel();
+  if (exchanging()) cancel_answer();  // [flights]
   close();
 }
 
@@ -164,7 +174,7 @@ void ClientConn::send_timed_out() {
       "client %s: no progress sending to it within send_timeout (%zu bytes waiting); "
       "closed",
       ip_text(), stream_->pending());
-  if (exchanging()) rs_->exchange.cancel();
+  if (exchanging()) cancel_answer();  // [flights]
   close();
 }
 

@@ -167,13 +167,6 @@ void ClientConn::on_request_head() {
   if (upgrade && !accept_upgrade(*m.route, headers, has_body)) return;
 
   const RuntimePool& pool = rt_->pools[m.route->pool];
-  Exchange& exchange = rs.exchange;
-  exchange.begin(worker_, *this, *rt_, pool, ex.found ? &ex.key : nullptr);
-  rs.access.pool = pool.name;
-  if (ex.found) {  // from here the line names the user's pin, as GET /sessions/<hash> does
-    rs.access.session = exchange.pin_key();
-    rs.access.pinned = true;
-  }
   RequestState::PendingHead& ph = rs.head;
   ph.method = method;
   ph.forward = m.forward;
@@ -181,7 +174,30 @@ void ClientConn::on_request_head() {
   ph.headers = headers;
   ph.has_body = has_body;
   ph.upgrade = upgrade;
+  ph.websocket_route = m.route->websocket;  // [flights]
   ph.pool = &pool;
+  ph.has_key = ex.found;
+  if (ex.found) ph.key = ex.key;
+  fill_solo_ = false;
+  // issue 16: a cacheable GET or HEAD is looked up before placement; a hit is answered
+  // here and places nobody, nor does a miss that follows a fill flight (client_cache.cpp).
+  if (pool.cache && try_cache(pool, method, m, headers, has_body, ex.found ? &ex.key : nullptr))
+    return;
+  place_request();
+}
+
+void ClientConn::place_request() {
+  RequestState& rs = *rs_;
+  RequestState::PendingHead& ph = rs.head;
+  const RuntimePool& pool = *ph.pool;
+  const SessionKey* key = ph.has_key ? &ph.key : nullptr;
+  Exchange& exchange = rs.exchange;
+  exchange.begin(worker_, *this, *rt_, pool, key);
+  rs.access.pool = pool.name;
+  if (key) {  // from here the line names the user's pin, as GET /sessions/<hash> does
+    rs.access.session = exchange.pin_key();
+    rs.access.pinned = true;
+  }
   Decision d;
   if (!exchange.place(d)) {
     // Waiting for the shared store (at most sticky.store.timeout): the head's bytes stay
@@ -202,9 +218,13 @@ void ClientConn::finish_head(const Decision& d) {
     reply_local(503, "no backend available", ph.has_body, "Retry-After: 5\r\n");
     return;
   }
+  // [flights] an identical GET already under way on this backend: joined, no quota.
+  Flight* join = flight_to_join(d);
   // A pool with rate_limit: refused here, the request never reaches the backend and costs
   // no quota (lb/core/quota_guard.h); admitted, it is counted.
-  if (QuotaAdmission q = admit_quota(pool, worker_.loop(), worker_.store()); !q.ok()) {
+  if (QuotaAdmission q =
+          join ? QuotaAdmission{} : admit_quota(pool, worker_.loop(), worker_.store());
+      !q.ok()) {
     QuotaReply reply;
     quota_reply(q, reply);
     reply_local(q.status, reply.reason, ph.has_body, reply.headers);
@@ -231,6 +251,7 @@ void ClientConn::finish_head(const Decision& d) {
   if (ph.upgrade) req_done_ = true;
   disarm_timer();  // the exchange's deadlines run now
   phase_ = Phase::connecting;
+  if (flight_start(join, d)) return;  // [flights] led or joined
   rs.exchange.start(d.index);
 }
 
@@ -242,62 +263,6 @@ void ClientConn::exchange_placed(const Decision& d) {
   if (closing_) return;
   stream_->hold_input(false);
   process();
-}
-
-// client_rate_limit (lb/core/client_limiter): the user's bucket, keyed by the session key
-// or else the client IP, and with per_ip_rps the IP's own. Over either: 429 with
-// Retry-After, before any backend is chosen, so no upstream quota is spent.
-bool ClientConn::admit_client(const RouteSpec& route, size_t route_index, const SessionKey* key,
-                              bool has_body) {
-  std::string_view ip{reinterpret_cast<const char*>(ip_), ip_len_};
-  SessionKey ip_key = make_session_key(KeySource::client_ip, ip);
-  LimitVerdict v = worker_.state().client_limiter.admit(route.limit_id, key ? *key : ip_key, ip_key,
-                                                        route.client_limit, uv_now(worker_.loop()));
-  if (v.allowed) return true;
-  const RuntimeListener& listener = rt_->listeners[listener_];
-  if (route_index < listener.limited.size())
-    listener.limited[route_index]->fetch_add(1, std::memory_order_relaxed);
-  const char* why = v.by_ip ? "rate limited: too many requests from this address"
-                            : "rate limited: too many requests from this client";
-  log_limited("client %s: %s (429) on %s %s, retry after %us", ip_text(), why,
-              listener.name.c_str(), route.prefix.c_str(), v.retry_after_s);
-  char retry[40];
-  snprintf(retry, sizeof retry, "Retry-After: %u\r\n", v.retry_after_s);
-  reply_local(429, why, has_body, retry);
-  return false;
-}
-
-ClientConn::HeadCheck ClientConn::check_head(std::string_view method) const {
-  // Host and Transfer-Encoding (request smuggling, RFC 9112 §3.2, §6.1) are checked in
-  // lb/http/request_checks; protocol switches are not proxied yet.
-  const http::MessageParser& parser = rs_->parser;
-  http::RequestCheck fields =
-      http::check_request_fields(parser.headers(), http10_, parser.chunked());
-  if (fields.status != 0) return {fields.status, fields.reason};
-  if (method == "CONNECT") return {501, "CONNECT is not supported"};
-  return {};
-}
-
-bool ClientConn::accept_upgrade(const RouteSpec& route, std::span<const HeaderView> headers,
-                                bool has_body) {
-  const http::MessageParser& parser = rs_->parser;
-  http::WsRequestCheck ws;
-  if (!route.websocket)
-    ws = {400, "protocol upgrade on a route without websocket: true"};
-  else
-    ws = http::check_ws_request(parser.method(), parser.version_major(), parser.version_minor(),
-                                headers, has_body);
-  if (ws.status != 0) {
-    log_limited("client %s: bad WebSocket handshake (%d): %s", ip_text(), ws.status, ws.reason);
-    reply_local(ws.status, ws.reason, true,
-                ws.version_mismatch ? "Sec-WebSocket-Version: 13\r\n" : "");
-    return false;
-  }
-  std::string_view key = trim_ows(find_header(headers, "sec-websocket-key").value);
-  std::memcpy(rs_->ws_key, key.data(), key.size());  // 24 bytes: check_ws_request said so
-  rs_->ws_key_len = static_cast<uint8_t>(key.size());
-  keep_alive_ = false;  // an answer other than 101 ends the connection
-  return true;
 }
 
 void ClientConn::forward_body(std::string_view data) {
@@ -332,6 +297,7 @@ void ClientConn::exchange_sending() {
 void ClientConn::exchange_drained() { update_reading(); }
 
 void ClientConn::exchange_head(const http::MessageParser& r) {
+  if (resume_) return resume_head(r);  // [flights] a detached waiter's own answer
   int status = r.status_code();
   // The exchange took this response, so it is allowed; lb/http/response_framing says how
   // it ends: only a read-until-close body forces this connection closed.
@@ -381,6 +347,7 @@ void ClientConn::exchange_head(const http::MessageParser& r) {
     return;
   }
   note_backend_answer(status);
+  fill_head(r);  // issue 16: a miss's answer is also kept for the cache
   resp_head_pending_ = true;
   resp_started_ = true;
 }
@@ -402,6 +369,8 @@ void ClientConn::note_backend_answer(int status) {
 }
 
 void ClientConn::exchange_body(const char* data, size_t len) {
+  if (resume_) return resume_body(data, len);  // [flights]
+  fill_body(data, len);
   note_sent(len);
   if (resp_head_pending_) {
     resp_head_pending_ = false;
@@ -455,15 +424,18 @@ void ClientConn::exchange_switched(std::unique_ptr<Stream> upstream) {
 }
 
 void ClientConn::exchange_done() {
+  if (resume_ && !resume_done()) return;  // [flights] cut: the rest did not match
   if (!req_done_) {
     // The backend answered early (e.g. an error) before the body was all read: we cannot
     // find the next request's start reliably, so this connection ends here.
     close_after_ = true;
   }
+  finish_fill();  // issue 16: the whole answer is here; store it if it may be
   finish_exchange();
 }
 
 void ClientConn::exchange_failed(int status, const char* reason, std::string_view extra_headers) {
+  if (resume_) resume_cut();  // [flights]
   fail_exchange(status, reason, extra_headers);
 }
 

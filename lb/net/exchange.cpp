@@ -60,7 +60,7 @@ void Exchange::begin(Worker& worker, ExchangeClient& client, const Runtime& rt,
   regressed_on_ = nullptr;
   user_slot_ = 0;
   failed_ = {};
-  fresh_user_ = swallow_ = regressed_ = head_pending_ = connecting_ = false;
+  fresh_user_ = swallow_ = regressed_ = head_pending_ = connecting_ = decode_ = false;
   parked_ = cas_again_spent_ = false;
   store_mark_ = StoreMark::none;
   head_request_ = client.request().method() == "HEAD";
@@ -119,7 +119,8 @@ void Exchange::upstream_connected() {
 void Exchange::send_head() {
   connecting_ = false;
   sent_at_us_ = now_us();
-  up_->expect_response(head_request_, pool_->timeouts.response_ms, client_->websocket_key());
+  up_->expect_response(head_request_, pool_->timeouts.response_ms, client_->websocket_key(),
+                       decode_);
   if (client_->request_done()) {
     // A whole request (or a resend): it goes out now and the answer is awaited.
     up_->send(client_->request_head());
@@ -286,6 +287,17 @@ void Exchange::retry_after_503() {
 }
 
 bool Exchange::move_request(BackendRef failed, bool count_move) {
+  Reroute r;
+  r.failed = failed;
+  r.count_move = count_move;
+  if (!count_move) {  // a 503 retry (retry_after_503)
+    r.retry_503 = true;
+    r.status = 503;
+    r.reason = "backend overloaded";
+    r.headers = "Retry-After: 1\r\n";
+  }
+  // A flight sends its followers their own way first; nobody left: stop here.
+  if (!client_->exchange_rerouting(r)) return true;
   failed_.add(failed);
   Decision d = place_excluding(failed_, count_move);
   if (d.kind == Placement::none) return false;

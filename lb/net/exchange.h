@@ -23,6 +23,23 @@ namespace lb::net {
 
 class Worker;
 
+// A request about to be sent elsewhere (failover, 503 retry, regression resend): what a
+// flight's followers need to go solo the same way (plan-16 §0.4).
+struct Reroute {
+  BackendRef failed = 0;
+  MoveReason why = MoveReason::down;
+  bool count_move = true;
+  bool require_slot = false;  // a regression: only a backend at or past the user's slot
+  // Set by a flight's engine (the leader's own move), which each follower judges for
+  // itself (Flight::exchange_rerouting): a 503 retry, or a regression's answer checkpoint.
+  bool retry_503 = false;
+  uint64_t checkpoint = 0;
+  // What a follower gets when no backend can take it.
+  int status = 502;
+  const char* reason = "no reachable backend";
+  std::string_view headers;
+};
+
 // What the exchange needs from, and tells, the client side.
 class ExchangeClient {
  public:
@@ -58,6 +75,13 @@ class ExchangeClient {
   // the request goes on as if place() had returned `d`. Called from the loop, never
   // inside place().
   virtual void exchange_placed(const Decision& d) = 0;
+  // The request is about to be re-sent elsewhere (before any failover, 503 retry or
+  // regression resend). A flight sends its followers solo here; false: nobody waits for
+  // the answer any more, so the exchange stops (it touches nothing after a false).
+  virtual bool exchange_rerouting(const Reroute& r) {
+    (void)r;
+    return true;
+  }
 
  protected:
   ~ExchangeClient() = default;
@@ -110,6 +134,23 @@ class Exchange final : public UpstreamOwner, public StoreWaiter {
   bool pinned() const { return pinned_; }
   // Why this request's user was moved to another backend (none: not moved).
   MoveReason move_reason() const { return move_reason_; }
+
+  // Flights (plan-16 §0.3): the engine's client becomes the Flight that fans it out.
+  void set_client(ExchangeClient& c) { client_ = &c; }
+  // The answer's body is handed over decoded (chunk framing removed).
+  void set_decode(bool on) { decode_ = on; }
+  // A follower: names the backend it was placed on (access log, expose_backend) without
+  // sending anything; it never counts in_flight.
+  void follow(size_t backend) { backend_ = &pool_->backends[backend]; }
+  // The user's last slot when placed (regression), and whether this request placed it.
+  uint64_t user_slot() const { return user_slot_; }
+  bool fresh_user() const { return fresh_user_; }
+  // Whether this request, had it got a 503 itself, would be retried on another backend.
+  bool would_retry_503() const;
+  // A follower leaving its flight sends its own request: placed again with r.failed
+  // excluded (as the engine's own failover would), then started; when no backend can
+  // take it the client gets r.status.
+  void start_solo(const Reroute& r);
 
  private:
   // What decide() saw of the user's pin, for commit() and the store.
@@ -199,8 +240,9 @@ class Exchange final : public UpstreamOwner, public StoreWaiter {
   uint8_t failovers_ = 0;
   uint8_t retries_503_ = 0;
   uint8_t regression_resends_ = 0;
-  uint64_t user_slot_ = 0;   // the user's last slot when this request was placed
-  size_t resend_index_ = 0;  // where a regressed request goes next
+  uint64_t user_slot_ = 0;             // the user's last slot when this request was placed
+  size_t resend_index_ = 0;            // where a regressed request goes next
+  uint64_t regressed_checkpoint_ = 0;  // the checkpoint of the answer being dropped
   // The first backend whose answer to this request regressed: when a later answer is
   // forwarded without regressing, the regression was prevented (counted there).
   BackendStats* regressed_on_ = nullptr;
@@ -211,6 +253,7 @@ class Exchange final : public UpstreamOwner, public StoreWaiter {
   bool head_pending_ = false;
   bool connecting_ = false;
   bool head_request_ = false;
+  bool decode_ = false;  // the answer's body decoded (a flight's engine, a resumed waiter)
   // The shared store: a placement waiting for its answer, what it decided locally, and
   // whether the one extra cas after an unusable adopted pin is spent.
   bool parked_ = false;

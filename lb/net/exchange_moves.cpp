@@ -76,6 +76,7 @@ bool Exchange::regression(uint64_t checkpoint, uint64_t seen) {
       if (!regressed_on_) regressed_on_ = backend_->stats.get();
       ++regression_resends_;
       resend_index_ = d.index;
+      regressed_checkpoint_ = checkpoint;
       regressed_ = swallow_ = true;  // the rest of this answer is read and dropped
       return true;
     }
@@ -99,7 +100,28 @@ void Exchange::resend_after_regression() {
   up_ = nullptr;
   if (up) up->abort();
   end_in_flight();
+  Reroute r;
+  r.failed = backend_->ref;
+  r.why = MoveReason::regression;
+  r.require_slot = true;
+  r.checkpoint = regressed_checkpoint_;
+  if (!client_->exchange_rerouting(r)) return;  // nobody waits (a flight's last left)
   launch(resend_index_);
+}
+
+bool Exchange::would_retry_503() const {
+  return decide_retry(Failure::status_503, retry_facts()) == RetryAction::failover;
+}
+
+void Exchange::start_solo(const Reroute& r) {
+  failed_.add(r.failed);
+  Decision d = place_excluding(failed_, r.count_move, r.why, r.require_slot);
+  if (d.kind == Placement::none) {
+    backend_ = nullptr;
+    client_->exchange_failed(r.status, r.reason, r.headers);
+    return;
+  }
+  launch(d.index);
 }
 
 }  // namespace lb::net

@@ -29,9 +29,20 @@ void HealthMonitor::note_live_tips(size_t pi) {
     h.note_live_tip(i, rp.backends[i].stats->tip_slot.load(std::memory_order_relaxed));
 }
 
+// The cache judges slot-bound answers (Kupo /metadata/{slot}, /checkpoints/{slot}) deep
+// enough against this tip, so it is the policy's: forked members and members whose last
+// probe was down never raise it. Unknown (no counted member) is 0, which caches none.
+void HealthMonitor::publish_best_tip(size_t pi) {
+  const RuntimePool& rp = rt_->pools[pi];
+  if (!rp.cache) return;
+  rp.cache->best_tip.store(pools_[pi].policy.best_tip().value_or(0), std::memory_order_relaxed);
+}
+
 // Stores each member's eviction reason where the workers read it, and says when one
 // changes: the operator sees why pinned users are about to move (or may stay again).
+// Every refold of the pool's lag ends here, so the best tip is published with them.
 void HealthMonitor::publish_evictions(size_t pi) {
+  publish_best_tip(pi);
   const RuntimePool& rp = rt_->pools[pi];
   const health::PoolHealth& h = pools_[pi].policy;
   for (size_t i = 0; i < rp.backends.size() && i < h.size(); ++i) {

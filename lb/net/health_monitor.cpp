@@ -115,7 +115,11 @@ void HealthMonitor::sync() {
     it = probes_.erase(it);
   }
   syncing_ = false;
-  for (size_t pi = 0; pi < pools_.size(); ++pi) check_pool(pi);
+  for (size_t pi = 0; pi < pools_.size(); ++pi) {
+    check_pool(pi);
+    // A cache a reload added (or a renamed pool's) learns the tip now, not at the next probe.
+    publish_best_tip(pi);
+  }
 }
 
 // Warns once when a pool is left with no `up` backend (draining ones only: pinned users

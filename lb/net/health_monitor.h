@@ -84,6 +84,8 @@ class HealthMonitor final : public HealthView {
   // Chain-aware health (issue 13): live tips in, evictions out, fork rounds.
   void note_live_tips(size_t pool_index);
   void publish_evictions(size_t pool_index);
+  // The pool's best tip into its cache (slot-bound rules), when it has one; 0 = unknown.
+  void publish_best_tip(size_t pool_index);
   void maybe_check_forks(size_t pool_index, uint64_t now_ms);
   void start_kupo_round(size_t pool_index, uint64_t slot);
   void live_fork_round(size_t pool_index, uint64_t max_slot);

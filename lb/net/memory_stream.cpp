@@ -2,6 +2,7 @@
 
 #include <uv.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace lb::net {
@@ -38,6 +39,21 @@ std::string MemoryPeer::take() {
   std::string out;
   out.swap(written);
   return out;
+}
+
+void MemoryPeer::release() {
+  stalled = false;
+  written.append(held);
+  held.clear();
+  if (stream && !stream->closing_ && stream->handler()) stream->handler()->on_drained(*stream);
+}
+
+void MemoryPeer::read_some(size_t n) {
+  n = std::min(n, held.size());
+  written.append(held, 0, n);
+  held.erase(0, n);
+  if (held.empty() && stream && !stream->closing_ && stream->handler())
+    stream->handler()->on_drained(*stream);
 }
 
 MemoryStream::MemoryStream(BufferPool& pool, std::shared_ptr<MemoryPeer> peer)
@@ -90,7 +106,7 @@ void MemoryStream::deliver() {
 bool MemoryStream::write(const std::string_view* parts, size_t n) {
   if (closing_ || failed_) return false;
   for (size_t i = 0; i < n; ++i) {
-    peer_->written.append(parts[i]);
+    (peer_->stalled ? peer_->held : peer_->written).append(parts[i]);
     sent_ += parts[i].size();
   }
   return true;

@@ -21,6 +21,10 @@ struct MemoryPeer {
   sockaddr_storage connected_to{};
   bool shut = false;    // the connection sent FIN
   bool closed = false;  // the connection closed its side
+  // A slow reader: while set, writes wait in `held` (the stream's pending()) until
+  // release() takes them and tells the connection its output drained.
+  bool stalled = false;
+  std::string held;
 
   // The peer sends bytes / a FIN / a failure; delivered while the connection reads.
   void send(std::string_view bytes);
@@ -30,6 +34,11 @@ struct MemoryPeer {
   void answer_connect(int status = 0);
   // Takes what the connection wrote so far.
   std::string take();
+  // Un-stalls: what was held counts as written, and the connection hears on_drained.
+  void release();
+  // A reader at its own pace: takes `n` held bytes and stays stalled; the connection hears
+  // on_drained only when nothing is left held (as a real stream: only when empty).
+  void read_some(size_t n);
 };
 
 class MemoryStream final : public Stream {
@@ -43,7 +52,8 @@ class MemoryStream final : public Stream {
   bool reading() const override { return reading_; }
   using Stream::write;
   bool write(const std::string_view* parts, size_t n) override;
-  size_t pending() const override { return 0; }  // the peer takes everything at once
+  // The peer takes everything at once, unless it is stalled.
+  size_t pending() const override { return peer_->held.size(); }
   void shutdown() override;
   void close() override;
 

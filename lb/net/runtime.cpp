@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "lb/core/session_key.h"
@@ -96,6 +97,24 @@ void Registry::for_each_quota(
   for (const auto& [name, g] : quotas_) fn(name, *g);
 }
 
+std::shared_ptr<PoolCache> Registry::cache(const std::string& pool, const config::CacheConfig& cfg,
+                                           bool kupo) {
+  std::lock_guard lock(mu_);
+  auto& c = caches_[pool];
+  if (!c)
+    c = std::make_shared<PoolCache>(cfg, kupo);
+  else if (c->reconfigure(cfg, kupo))
+    log_pool(LogLevel::info, pool, "cache purged: its rules changed");
+  return c;
+}
+
+void Registry::retain_caches(const std::vector<std::string>& keep) {
+  std::lock_guard lock(mu_);
+  std::erase_if(caches_, [&](const auto& kv) {
+    return std::find(keep.begin(), keep.end(), kv.first) == keep.end();
+  });
+}
+
 namespace {
 
 // The book of `pool/name` at `address` in the previous snapshot, if any.
@@ -113,6 +132,20 @@ std::shared_ptr<AddressBook> previous_book(const Runtime* prev, const std::strin
 // The server context for a TLS listener: the running one when its pair is unchanged, else
 // a new one. The loader checked the pair, so a failure here is exceptional (memory): it is
 // logged and the listener refuses connections rather than serve clear text.
+// True when a reload keeps pool `p` but none of its backend addresses: it may now serve
+// another network, whose slot-bound answers differ, so its cache must not carry over.
+bool backends_replaced(const Runtime* prev, const config::Pool& p) {
+  if (!prev) return false;
+  for (const RuntimePool& old : prev->pools) {
+    if (old.name != p.name) continue;
+    for (const RuntimeBackend& ob : old.backends)
+      for (const config::Backend& b : p.backends)
+        if (ob.address == b.address.text) return false;
+    return true;
+  }
+  return false;
+}
+
 TlsContext listener_tls(const config::Listener& l, const Runtime* prev) {
   if (prev)
     for (size_t i = 0; i < prev->listeners.size(); ++i) {
@@ -199,6 +232,11 @@ std::shared_ptr<const Runtime> build_runtime(const config::Config& cfg, Registry
     if (p.rate_limit)
       pool.quota =
           registry.quota(p.name, {p.rate_limit->rps, p.rate_limit->burst, p.rate_limit->daily});
+    if (p.cache) {
+      pool.cache = registry.cache(p.name, *p.cache, p.kind == config::PoolKind::kupo);
+      if (backends_replaced(prev, p) && pool.cache->cache.purge({}).entries > 0)
+        log_pool(LogLevel::info, p.name, "cache purged: every backend was replaced");
+    }
     std::vector<SelectorBackend> sel;
     for (const config::Backend& b : p.backends) {
       RuntimeBackend& rb = pool.backends.emplace_back();
@@ -260,6 +298,10 @@ std::shared_ptr<const Runtime> build_runtime(const config::Config& cfg, Registry
       rl.routes.push_back(std::move(spec));
     }
   }
+  std::vector<std::string> cached;
+  for (const config::Pool& p : cfg.pools)
+    if (p.cache) cached.push_back(p.name);
+  registry.retain_caches(cached);
   return rt;
 }
 

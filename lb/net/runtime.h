@@ -22,6 +22,7 @@
 #include "lb/core/session_table.h"
 #include "lb/http/head_writer.h"
 #include "lb/net/backend_stats.h"
+#include "lb/net/pool_cache.h"
 #include "lb/net/resolver.h"
 #include "lb/net/tls_context.h"
 
@@ -64,6 +65,9 @@ struct RuntimePool {
   // rate_limit: the pool's quota guard, shared by every worker and kept across reloads by
   // the Registry; null when the pool has none.
   std::shared_ptr<QuotaGuard> quota;
+  // cache: the pool's response cache, shared by every worker and kept across reloads by the
+  // Registry; null when the pool has none (then nothing is cached or collapsed).
+  std::shared_ptr<PoolCache> cache;
 };
 
 struct RuntimeListener {
@@ -137,12 +141,21 @@ class Registry {
   // Every guard ever made, by pool name.
   void for_each_quota(const std::function<void(const std::string&, QuotaGuard&)>& fn) const;
 
+  // The response cache of `pool`, made on first use; a later call reconfigures it
+  // (PoolCache::reconfigure: a new max_bytes applies at once, new rules purge, logged).
+  std::shared_ptr<PoolCache> cache(const std::string& pool, const config::CacheConfig& cfg,
+                                   bool kupo);
+  // Forgets the caches of pools not in `keep` (their memory goes with the last reference:
+  // requests under way finish on it).
+  void retain_caches(const std::vector<std::string>& keep);
+
  private:
   mutable std::mutex mu_;
   std::map<std::string, Entry> backends_;
   std::map<std::string, std::shared_ptr<ListenerStats>> listeners_;
   std::map<std::string, std::shared_ptr<std::atomic<uint64_t>>> route_limited_;
   std::map<std::string, std::shared_ptr<QuotaGuard>> quotas_;
+  std::map<std::string, std::shared_ptr<PoolCache>> caches_;
 };
 
 // Builds a snapshot. A backend whose pool and address are the same in `prev` (a reload)

@@ -96,9 +96,10 @@ void UpstreamConn::bind(UpstreamOwner* owner) {
   arm(0);
 }
 
-void UpstreamConn::expect_response(bool head_request, uint64_t response_ms,
-                                   std::string_view ws_key) {
+void UpstreamConn::expect_response(bool head_request, uint64_t response_ms, std::string_view ws_key,
+                                   bool decode) {
   head_request_ = head_request;
+  decode_ = decode;
   ws_key_ = ws_key;
   reusable_ = true;
   bad_reason_ = "";
@@ -293,6 +294,13 @@ void UpstreamConn::switch_protocols(size_t head_bytes) {
   o->upstream_switched(std::move(s));
 }
 
+// A decoded body piece (decode_): the parser calls this while it feeds. The owner may
+// have let go in an earlier piece of the same feed.
+void UpstreamConn::on_body_piece(void* self, const char* data, size_t len) {
+  auto* u = static_cast<UpstreamConn*>(self);
+  if (u->owner_ && u->in_body_ && len > 0) u->owner_->upstream_body(data, len);
+}
+
 void UpstreamConn::parse() {
   while (owner_ && !paused_) {
     std::string_view in = stream_->input();
@@ -301,6 +309,7 @@ void UpstreamConn::parse() {
     if (!parser_) {
       parser_ = worker_.response_parsers().take(http::MessageParser::Kind::response, 0);
       parser_->reset(worker_.buffers().buffer_bytes());
+      if (decode_) parser_->set_body_sink(&UpstreamConn::on_body_piece, this);
     }
     http::ParseResult r = parser_->feed(in.data(), in.size());
     switch (r.status) {
@@ -313,12 +322,12 @@ void UpstreamConn::parse() {
           fail(UpstreamError::bad_response);
           return;
         }
-        if (in_body_ && r.consumed > 0) owner_->upstream_body(in.data(), r.consumed);
+        if (in_body_ && r.consumed > 0 && !decode_) owner_->upstream_body(in.data(), r.consumed);
         stream_->consume(r.consumed);
         if (owner_) owner_->upstream_read_end();
         return;
       case http::ParseStatus::done: {
-        if (r.consumed > 0) owner_->upstream_body(in.data(), r.consumed);
+        if (r.consumed > 0 && !decode_) owner_->upstream_body(in.data(), r.consumed);
         if (!owner_) return;
         stream_->consume(r.consumed);
         int status = parser_->status_code();

@@ -76,8 +76,11 @@ class UpstreamConn final : public StreamHandler {
   size_t pending() const { return stream_->pending(); }
   // A request head is going out: parse the response to it. head_request: no body;
   // ws_key: the Sec-WebSocket-Key of a WebSocket handshake (else a 101 is refused), which
-  // the 101's Sec-WebSocket-Accept must answer; it must outlive the exchange.
-  void expect_response(bool head_request, uint64_t response_ms, std::string_view ws_key = {});
+  // the 101's Sec-WebSocket-Accept must answer; it must outlive the exchange. decode: the
+  // body goes to the owner decoded (chunk framing removed, through the parser's body
+  // sink) rather than as raw wire bytes: a flight's waiters each frame their own copy.
+  void expect_response(bool head_request, uint64_t response_ms, std::string_view ws_key = {},
+                       bool decode = false);
   // The whole request is out: from now the backend has response_ms to answer (a slow
   // upload is the client's time, not the backend's).
   void start_response_timer();
@@ -118,6 +121,7 @@ class UpstreamConn final : public StreamHandler {
   void close();
   void arm(uint64_t ms);
   void give_parser();
+  static void on_body_piece(void* self, const char* data, size_t len);
 
   Worker& worker_;
   BackendRef ref_;
@@ -139,6 +143,7 @@ class UpstreamConn final : public StreamHandler {
   bool paused_ = false;
   bool in_body_ = false;
   bool in_pool_ = false;
+  bool decode_ = false;  // body pieces decoded (expect_response)
 
   friend class UpstreamPool;
 };

@@ -76,49 +76,6 @@ void on_listener_handle_closed(uv_handle_t* h);
 
 }  // namespace
 
-bool bind_reuseport(const std::string& host, uint16_t port, int backlog, size_t count,
-                    std::vector<int>& fds, uint16_t& bound_port, std::string& error) {
-  sockaddr_storage addr;
-  if (!ip_sockaddr(host, port, addr)) {
-    error = "listen address must be an IP literal: " + host;
-    return false;
-  }
-  bound_port = port;
-  // A failure part-way closes the sockets this call already bound: a reload that fails
-  // must not leave listening sockets nobody accepts on (nor leak their descriptors).
-  const size_t first = fds.size();
-  auto fail = [&](std::string why) {
-    error = std::move(why);
-    for (size_t k = first; k < fds.size(); ++k) ::close(fds[k]);
-    fds.resize(first);
-    return false;
-  };
-  for (size_t i = 0; i < count; ++i) {
-    int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int one = 1;
-    if (fd < 0) return fail(std::string("socket: ") + strerror(errno));
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-    if (addr.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    // Every worker's socket binds the port the first one got (port 0 = ephemeral).
-    set_port(addr, bound_port);
-    socklen_t len = sockaddr_len(addr);
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 || ::listen(fd, backlog) != 0) {
-      std::string why = "bind " + host + ":" + std::to_string(bound_port) + ": " + strerror(errno);
-      ::close(fd);
-      return fail(std::move(why));
-    }
-    if (i == 0) {
-      sockaddr_storage got{};
-      socklen_t glen = sizeof got;
-      getsockname(fd, reinterpret_cast<sockaddr*>(&got), &glen);
-      bound_port = port_of(got);
-    }
-    fds.push_back(fd);
-  }
-  return true;
-}
-
 Worker::Worker(ProxyState& state, unsigned index)
     : state_(state),
       index_(index),
@@ -495,7 +452,9 @@ void Worker::begin_stop() {
 }
 
 void Worker::maybe_finish_stop() {
-  if (!conns_.empty() || !tunnels_.empty() || !prefaces_.empty() || async_closed_) return;
+  if (!conns_.empty() || !tunnels_.empty() || !prefaces_.empty() || flights_.size() != 0 ||
+      flights_.engine_count() != 0 || async_closed_)
+    return;
   async_closed_ = true;
   upstreams_.close_all();
   drop_store();  // before the loop ends: its handles close on the next turn
@@ -510,6 +469,7 @@ void Worker::on_deadline(uv_timer_t* t) {
   if (!w->conns_.empty())
     logf(LogLevel::warn, "worker %u: stop deadline passed, closing %zu connections", w->index_,
          w->conns_.size());
+  w->flights_.abort_all();  // their waiters are answered (or cut) and closed just below
   std::vector<ClientConn*> conns = w->conns_;
   for (ClientConn* c : conns) c->close();
   // Tunnels live until the deadline, then hear 1001 (going away) and reconnect elsewhere.

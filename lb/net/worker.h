@@ -17,6 +17,7 @@
 #include "lb/net/buffer_pool.h"
 #include "lb/net/deadlines.h"
 #include "lb/net/fd_limit.h"
+#include "lb/net/flight_table.h"
 #include "lb/net/free_list.h"
 #include "lb/net/proxy_state.h"
 #include "lb/net/stream.h"
@@ -116,6 +117,13 @@ class Worker {
   void park(Exchange* e);
   void unpark(Exchange* e);
   size_t parked_count() const { return parked_.size(); }
+  // Request collapsing (lb/net/flight.h): this worker's flights. A graceful stop waits for
+  // them; its deadline aborts them.
+  FlightTable& flights() { return flights_; }
+  // A flight was freed (a stop in progress may finish now).
+  void flight_ended() {
+    if (stopping_) maybe_finish_stop();
+  }
 
   struct Listener;  // public for its close callback; defined in worker.cpp
 
@@ -171,6 +179,7 @@ class Worker {
   bool async_closed_ = false;
   std::unique_ptr<StoreClient> store_;
   std::vector<Exchange*> parked_;
+  FlightTable flights_;
 };
 
 }  // namespace lb::net

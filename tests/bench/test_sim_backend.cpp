@@ -442,6 +442,53 @@ TEST_CASE("sim_backend: above capacity it answers exactly the surplus with 503")
   CHECK(fleet.done_calls() == 1);
 }
 
+// by_route.null counts the lookups answered `null`, not the ones refused with 503 nor the
+// malformed ones, while datums and scripts count every request.
+TEST_CASE("sim_backend: by_route null counts only the lookups answered null") {
+  constexpr int kCapacity = 3;
+  constexpr int kSurplus = 2;
+  Fleet fleet;
+  SimOptions o = fixed("kupo-n");
+  o.capacity = kCapacity;
+  o.latency_ms = 300;    // every request arrives while the first are held
+  o.null_percent = 100;  // every well-formed hash is in the null set
+  const uint16_t port = fleet.add(o);
+  fleet.start();
+
+  std::vector<int> fds;
+  for (int i = 0; i < kCapacity + kSurplus; ++i) {
+    fds.push_back(connect_to(port));
+    REQUIRE(fds.back() >= 0);
+    send_request(fds.back(), "GET", "/datums/" + std::string(63, 'a') + char('0' + i));
+  }
+  int nulls = 0, busy = 0;
+  for (int fd : fds) {
+    Reply r = read_reply(fd);
+    ::close(fd);
+    nulls += r.status == 200 && r.body == "null";
+    busy += r.status == 503;
+  }
+  CHECK(nulls == kCapacity);
+  CHECK(busy == kSurplus);
+  CHECK(call(port, "GET", "/v1/scripts/" + std::string(56, 'b')).body == "null");
+  CHECK(call(port, "GET", "/datums/nothex").status == 400);
+
+  Reply stats = call(port, "GET", "/_sim/stats");
+  auto j = FlatJson::parse(stats.body);
+  REQUIRE(j.has_value());
+  auto count = [&](const char* path) {
+    auto v = j->lookup(path);
+    REQUIRE(v.has_value());
+    REQUIRE(v->as_count().has_value());
+    return *v->as_count();
+  };
+  CHECK(count("by_route.datums") == kCapacity + kSurplus + 1);
+  CHECK(count("by_route.scripts") == 1);
+  CHECK(count("by_route.null") == kCapacity + 1);
+  CHECK(count("rejected_503") == kSurplus);
+  fleet.stop();
+}
+
 TEST_CASE("sim_backend: /_sim/control changes latency, capacity, tip and liveness") {
   Fleet fleet;
   const uint16_t port = fleet.add(fixed("kupo-x"));

@@ -126,3 +126,30 @@ TEST_CASE("config diff: sticky.store added, removed and changed, the password ne
   CHECK(config::join_changes(config::describe_changes(a, b_keys)) ==
         "sticky changed; sticky.store changed");
 }
+
+TEST_CASE("config diff: cache added, removed, and each changed key with old -> new") {
+  auto with = [](const std::string& cache) { return cfg(k1, "    cache: " + cache + "\n"); };
+  auto diff = [](const config::Config& a, const config::Config& b) {
+    return config::join_changes(config::describe_changes(a, b));
+  };
+  CHECK(diff(cfg(k1), with("{}")) == "pools.kupo.cache added");
+  CHECK(diff(with("{}"), cfg(k1)) == "pools.kupo.cache removed");
+  CHECK(diff(with("{}"), with("{max_bytes: 64MB}")) == "no changes");  // the default
+  CHECK(diff(with("{max_bytes: 256MB}"), with("{max_bytes: 64MB}")) ==
+        "pools.kupo.cache.max_bytes 256MB -> 64MB");
+  CHECK(diff(with("{max_bytes: 1GB}"), with("{max_bytes: 1048577}")) ==
+        "pools.kupo.cache.max_bytes 1GB -> 1048577");
+  CHECK(diff(with("{}"), with("{immutable_after_slots: 25920}")) ==
+        "pools.kupo.cache.immutable_after_slots 129600 -> 25920");
+  CHECK(diff(with("{collapse: true}"), with("{collapse: false}")) ==
+        "pools.kupo.cache.collapse true -> false");
+  CHECK(diff(with("{}"), with("{prefixes: [/a, /b], max_age: 90s}")) ==
+        "pools.kupo.cache.prefixes [] -> [/a, /b]; pools.kupo.cache.max_age none -> 90s");
+  CHECK(diff(with("{prefixes: [/a], max_age: 1d}"), with("{prefixes: [/a], max_age: 1500ms}")) ==
+        "pools.kupo.cache.max_age 1d -> 1500ms");
+  // A cache change is named on its own: the rest of the pool is unchanged.
+  CHECK(diff(with("{max_bytes: 2MB}"), cfg(k1,
+                                           "    timeouts: {response: 5s}\n    cache: "
+                                           "{max_bytes: 3MB}\n")) ==
+        "pool kupo changed; pools.kupo.cache.max_bytes 2MB -> 3MB");
+}

@@ -39,6 +39,14 @@ void check_store_error(const LoadResult& r, int line, int col, const std::string
   CHECK_MESSAGE(text.find(value) != std::string::npos, text);
 }
 
+// `name: written` after a valid redis line (so on line 6, the value at `col`): the one
+// error names sticky.store.<name>, says `msg` and holds `value` as written.
+void check_refused(const std::string& name, const std::string& written, int col,
+                   const std::string& msg, const std::string& value) {
+  check_store_error(load_store("    redis: 127.0.0.1:6379\n    " + name + ": " + written + "\n"), 6,
+                    col, "sticky.store." + name, msg, value);
+}
+
 // No error of `r` holds `secret`.
 void check_never_echoed(const LoadResult& r, const std::string& secret) {
   INFO(dump(r));
@@ -153,41 +161,27 @@ TEST_CASE("sticky.store: redis is required and checked") {
 }
 
 TEST_CASE("sticky.store: prefix") {
-  const std::string r = "    redis: 127.0.0.1:6379\n";
-  check_store_error(load_store(r + "    prefix: \"a b\"\n"), 6, 13, "sticky.store.prefix",
-                    "without spaces", "\"a b\"");
-  check_store_error(load_store(r + "    prefix: \"\"\n"), 6, 13, "sticky.store.prefix",
-                    "1 to 64 printable", "\"\"");
-  check_store_error(load_store(r + "    prefix: \"a\\tb\"\n"), 6, 13, "sticky.store.prefix",
-                    "printable", "a\\tb");
+  check_refused("prefix", "\"a b\"", 13, "without spaces", "\"a b\"");
+  check_refused("prefix", "\"\"", 13, "1 to 64 printable", "\"\"");
+  check_refused("prefix", "\"a\\tb\"", 13, "printable", "a\\tb");
   const std::string long_prefix(65, 'x');
-  check_store_error(load_store(r + "    prefix: " + long_prefix + "\n"), 6, 13,
-                    "sticky.store.prefix", "1 to 64", long_prefix);
-  check_single(load_store(r + "    prefix: [x]\n"), 6, 13, "sticky.store.prefix", "bad prefix");
+  check_refused("prefix", long_prefix, 13, "1 to 64", long_prefix);
+  check_single(load_store("    redis: 127.0.0.1:6379\n    prefix: [x]\n"), 6, 13,
+               "sticky.store.prefix", "bad prefix");
 }
 
 TEST_CASE("sticky.store: timeout and sync_interval ranges") {
-  const std::string r = "    redis: 127.0.0.1:6379\n";
-  check_store_error(load_store(r + "    timeout: 6s\n"), 6, 14, "sticky.store.timeout",
-                    "expected from 1ms to 5s", "\"6s\"");
-  check_store_error(load_store(r + "    timeout: 0ms\n"), 6, 14, "sticky.store.timeout",
-                    "greater than zero", "\"0ms\"");
-  check_store_error(load_store(r + "    timeout: fast\n"), 6, 14, "sticky.store.timeout",
-                    "bad duration", "\"fast\"");
-  check_store_error(load_store(r + "    sync_interval: 99ms\n"), 6, 20,
-                    "sticky.store.sync_interval", "expected from 100ms to 5m", "\"99ms\"");
-  check_store_error(load_store(r + "    sync_interval: 301s\n"), 6, 20,
-                    "sticky.store.sync_interval", "expected from 100ms to 5m", "\"301s\"");
+  check_refused("timeout", "6s", 14, "expected from 1ms to 5s", "\"6s\"");
+  check_refused("timeout", "0ms", 14, "greater than zero", "\"0ms\"");
+  check_refused("timeout", "fast", 14, "bad duration", "\"fast\"");
+  check_refused("sync_interval", "99ms", 20, "expected from 100ms to 5m", "\"99ms\"");
+  check_refused("sync_interval", "301s", 20, "expected from 100ms to 5m", "\"301s\"");
 }
 
 TEST_CASE("sticky.store: max_pending range") {
-  const std::string r = "    redis: 127.0.0.1:6379\n";
-  check_store_error(load_store(r + "    max_pending: 10000001\n"), 6, 18,
-                    "sticky.store.max_pending", "from 0 (do not queue) to 10000000", "10000001");
-  check_store_error(load_store(r + "    max_pending: -1\n"), 6, 18, "sticky.store.max_pending",
-                    "expected an integer", "\"-1\"");
-  check_store_error(load_store(r + "    max_pending: lots\n"), 6, 18, "sticky.store.max_pending",
-                    "expected an integer", "\"lots\"");
+  check_refused("max_pending", "10000001", 18, "from 0 (do not queue) to 10000000", "10000001");
+  check_refused("max_pending", "-1", 18, "expected an integer", "\"-1\"");
+  check_refused("max_pending", "lots", 18, "expected an integer", "\"lots\"");
 }
 
 TEST_CASE("sticky.store: an unknown key gets a suggestion") {

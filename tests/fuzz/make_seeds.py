@@ -147,6 +147,31 @@ def small():
     write("router", "delete", "DELETE\n/s/t/matches/*\n/s/ c h /\n")
 
 
+def cache_rules():
+    # METHOD, TARGET, "BEST-TIP IMMUTABLE-AFTER PREFIX", If-None-Match, ETag, body, headers.
+    datum = "/datums/" + "ab" * 32
+    script = "/scripts/" + "0f" * 28
+    tag = '"c1-0123456789abcdef0123456789abcdef"'
+    seeds = {
+        "datum": ["GET", datum, "134524380 129600", "", tag, '{"datum":"d87980"}',
+                  "Accept: application/json", "Cookie: corral=s1"],
+        "datum_v1_upper": ["GET", "/v1/v1/datums/" + "AB" * 32, "", tag, tag, "null"],
+        "script_query": ["HEAD", script + "?x=1", "5 1", 'W/' + tag + ', "x"', tag, " null\n"],
+        "metadata_deep": ["GET", "/metadata/100?transaction_id=" + "cd" * 32, "200000 2160", "*",
+                          tag, "[]", "Accept-Encoding:  GZIP ", "Content-Type: application/json"],
+        "metadata_edge": ["GET", "/metadata/197840", "200000 2160", "", tag, "[]"],
+        "checkpoints": ["GET", "/checkpoints/42?strict", "9999999 100", '"a", , W/"b"', 'W/"b"',
+                        "{}", "Vary: Accept, Origin", "Set-Cookie: a=b"],
+        "prefix": ["GET", "/static/%61pp/./x.js?v=2", "  /static/", '"x"', '"x"', "body",
+                   "Authorization: Bearer t", "Cache-Control: no-store"],
+        "range": ["GET", datum, "1 1", "", tag, "null", "Range: bytes=0-1", "If-Match: *"],
+        "dots": ["GET", "/a/../datums//" + "ab" * 32, "", '"unterminated', '""', "null"],
+        "post": ["POST", datum, "1", "", tag, "null", "Content-Length: 3"],
+    }
+    for name, lines in seeds.items():
+        write("cache_rules", name, "\n".join(lines) + "\n")
+
+
 def configs():
     src = open(os.path.join(ROOT, "config", "embedded_default.cpp")).read()
     m = re.search(r'R"\((.*?)\)"', src, re.S)
@@ -160,4 +185,5 @@ if __name__ == "__main__":
     requests()
     responses()
     small()
+    cache_rules()
     configs()

@@ -538,3 +538,48 @@ TEST_CASE("pool policy: tip and live rounds decide only with a majority of the p
   REQUIRE(changes.size() == 1);
   CHECK(changes[0].second.after == kUp);
 }
+
+TEST_CASE("pool policy: best_tip is the highest counted tip, probe or live") {
+  PoolHealth h = pool(3);
+  CHECK_FALSE(h.best_tip().has_value());  // nobody answered yet
+  h.on_probe(0, probe(kUp), 2'000);       // an answer without a tip (Blockfrost, http)
+  CHECK_FALSE(h.best_tip().has_value());
+  h.on_probe(0, probe(kUp, 10'000), 2'000);
+  CHECK(h.best_tip() == std::optional<uint64_t>(10'000));
+  h.on_probe(1, probe(kDraining, 10'500), 2'000);  // 202 still reports a usable tip
+  CHECK(h.best_tip() == std::optional<uint64_t>(10'500));
+  h.note_live_tip(2, 99'999);  // never probed: its live tip does not count
+  CHECK(h.best_tip() == std::optional<uint64_t>(10'500));
+  h.note_live_tip(0, 11'000);  // X-Most-Recent-Checkpoint beyond the last probe
+  CHECK(h.best_tip() == std::optional<uint64_t>(11'000));
+  // It falls again when the best member's probe is down: a stale tip sets no bar.
+  h.on_probe(0, probe(kDown, 11'000), 3'000);
+  CHECK(h.best_tip() == std::optional<uint64_t>(10'500));
+  h.on_probe(1, probe(kDown), 3'000);
+  CHECK_FALSE(h.best_tip().has_value());
+}
+
+TEST_CASE("pool policy: a forked member's tip never becomes the best tip") {
+  PoolHealth h = pool(3);
+  h.on_probe(0, probe(kUp, 10'000), 2'000);
+  h.on_probe(1, probe(kUp, 10'000), 2'000);
+  h.on_probe(2, probe(kUp, 10'400), 2'000);
+  CHECK(h.best_tip() == std::optional<uint64_t>(10'400));
+  std::vector<health::Ballot> split(3);
+  split[0].value = "9940:aa";
+  split[1].value = "9940:aa";
+  split[2].value = "9940:bb";
+  std::vector<std::pair<size_t, Change>> changes;
+  h.fork_round(split, ForkSource::probes, 3'000, changes);
+  h.fork_round(split, ForkSource::probes, 5'000, changes);
+  REQUIRE(h.at(2).forked());
+  CHECK(h.best_tip() == std::optional<uint64_t>(10'000));
+  // Neither its probes nor its live traffic raise it while it is forked.
+  h.on_probe(2, probe(kUp, 20'000), 6'000);
+  h.note_live_tip(2, 30'000);
+  CHECK(h.best_tip() == std::optional<uint64_t>(10'000));
+  split[2].value = "9940:aa";  // healed: it counts again
+  h.fork_round(split, ForkSource::probes, 7'000, changes);
+  CHECK_FALSE(h.at(2).forked());
+  CHECK(h.best_tip() == std::optional<uint64_t>(30'000));
+}

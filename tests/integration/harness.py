@@ -485,6 +485,30 @@ def raw(port, data, timeout=5, shut=False):
         s.close()
 
 
+RESET = (ConnectionResetError, BrokenPipeError)
+
+
+def until_close(port, data, shut=False, timeout=5, ends=RESET):
+    """Sends raw bytes on a new connection (then a FIN if shut) and returns everything read
+    until the close; an exception in `ends` (by default a reset: corral closed with bytes of
+    ours unread) reads as what arrived before it."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    out = b""
+    try:
+        s.sendall(data)
+        if shut:
+            s.shutdown(socket.SHUT_WR)
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return out
+            out += chunk
+    except ends:
+        return out
+    finally:
+        s.close()
+
+
 def check_config(text):
     """Runs `corral --check` on `text` written to a temporary file (removed after):
     (completed process, the file's path as corral named it)."""

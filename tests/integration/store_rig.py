@@ -138,25 +138,14 @@ class Log:
         return out
 
 
-def drive(corrals, users, rounds, log, threads=8, stop=None):
-    """Each user sends its first request to every instance at once (one keep-alive
-    connection per instance and thread, all sent before any answer is read: the instances
-    place the new user concurrently), then `rounds` more, alternating instances. Users are
-    dealt to `threads` threads. stop: a threading.Event that ends the drive early."""
+def _in_threads(corrals, users, threads, work):
+    """Deals `users` to `threads` threads; each opens one keep-alive Client per instance,
+    runs work(clients, its users), then closes them. Returns when every thread is done."""
 
     def run(mine):
         clients = [Client(c.port) for c in corrals]
         try:
-            for u in mine:
-                if stop is not None and stop.is_set():
-                    return
-                for c in clients:
-                    c.send(u)
-                for idx, c in enumerate(clients):
-                    log.add(u, idx, c.recv())
-                for r in range(rounds):
-                    idx = (r + 1) % len(clients)
-                    log.add(u, idx, clients[idx].ask(u))
+            work(clients, mine)
         finally:
             for c in clients:
                 c.close()
@@ -166,6 +155,27 @@ def drive(corrals, users, rounds, log, threads=8, stop=None):
         t.start()
     for t in ts:
         t.join()
+
+
+def drive(corrals, users, rounds, log, threads=8, stop=None):
+    """Each user sends its first request to every instance at once (one keep-alive
+    connection per instance and thread, all sent before any answer is read: the instances
+    place the new user concurrently), then `rounds` more, alternating instances. Users are
+    dealt to `threads` threads. stop: a threading.Event that ends the drive early."""
+
+    def work(clients, mine):
+        for u in mine:
+            if stop is not None and stop.is_set():
+                return
+            for c in clients:
+                c.send(u)
+            for idx, c in enumerate(clients):
+                log.add(u, idx, c.recv())
+            for r in range(rounds):
+                idx = (r + 1) % len(clients)
+                log.add(u, idx, clients[idx].ask(u))
+
+    _in_threads(corrals, users, threads, work)
 
 
 def ask_all(corrals, users, threads=8):
@@ -174,25 +184,16 @@ def ask_all(corrals, users, threads=8):
     out = {}
     lock = threading.Lock()
 
-    def run(mine):
-        clients = [Client(c.port) for c in corrals]
-        try:
-            for u in mine:
-                got = []
-                for c in clients:
-                    status, backend, _ = c.ask(u)
-                    got.append(backend if status == 200 else None)
-                with lock:
-                    out[u] = got
-        finally:
+    def work(clients, mine):
+        for u in mine:
+            got = []
             for c in clients:
-                c.close()
+                status, backend, _ = c.ask(u)
+                got.append(backend if status == 200 else None)
+            with lock:
+                out[u] = got
 
-    ts = [threading.Thread(target=run, args=(users[t::threads],)) for t in range(threads)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
+    _in_threads(corrals, users, threads, work)
     return out
 
 

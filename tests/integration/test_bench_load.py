@@ -1,5 +1,5 @@
 """corral-bench load: rate accuracy, coordinated-omission correction, stickiness and
-checkpoint-regression counting and the JSON report, against simulated backends, HAProxy and corral on 127.0.0.1."""
+checkpoint-regression counting, the JSON report and the `--mix lucid` request mix, against simulated backends, HAProxy and corral on 127.0.0.1."""
 import json
 import os
 import shutil
@@ -298,6 +298,102 @@ class BenchLoad(unittest.TestCase):
         self.assertIn("--max-regressions needs --users", out.stderr)
         r = load("--url", self.url("/health"), "--duration", "1", "--no-progress")
         self.assertIsNone(r["checkpoint_regressions"], r)
+
+    def test_i_mix_lucid(self):
+        # A Kupo with 5% of hashes "not indexed yet": lookups of those are retried up to 10
+        # times and stay null; every other answer is checked against its hash.
+        fleet = harness.Fleet(1, name="lucid", extra=("--null-percent", "5", "--capacity", "0"))
+        try:
+            port = fleet.backends["lucid-1"]
+            before = harness.get_json(port, "/_sim/stats")["by_route"]
+            r = load("--url", "http://127.0.0.1:%d/" % port, "--mix", "lucid", "--users", "200",
+                     "--key", "header:X-Session-Key", "--connections", "16", "--rate", "800",
+                     "--duration", "2", "--backend-header", "X-Backend", "--no-progress")
+            after = harness.get_json(port, "/_sim/stats")["by_route"]
+            m = r["mix"]
+            for k in ("lookups", "lookup_requests", "null_answers", "null_final", "retries",
+                      "matches",
+                      "wrong_answers", "lookup_latency_ms", "matches_latency_ms"):
+                self.assertIn(k, m)
+            self.assertEqual(m["name"], "lucid")
+            self.assertEqual(m["wrong_answers"], 0, m)
+            self.assertGreater(m["retries"], 0, m)
+            self.assertGreater(m["null_final"], 0, m)
+            self.assertGreater(m["lookups"], 300, m)
+            share = m["lookups"] / (m["lookups"] + m["matches"])
+            self.assertAlmostEqual(share, 0.6, delta=0.05)
+            # Every HTTP request is a lookup attempt or a matches request.
+            self.assertGreaterEqual(m["lookup_requests"], m["lookups"])
+            self.assertLessEqual(abs(r["requests"] - m["lookup_requests"] - m["matches"]), 0)
+            # A still-null lookup made every attempt: the retries cover them all.
+            self.assertGreaterEqual(m["retries"], 9 * m["null_final"] - 50, m)
+            # null_answers: the lookup requests answered null. Every counted retry follows a
+            # counted null answer of its own lookup (warmup 0), and so does every lookup still
+            # null at the end; the rest are nulls whose retry was cut off: at most one per
+            # connection at the end of the window, plus one per failed retry (an error).
+            self.assertGreater(m["null_answers"], 0, m)
+            self.assertLessEqual(m["null_answers"], m["lookup_requests"], m)
+            cut = m["null_answers"] - m["retries"] - m["null_final"]
+            self.assertGreaterEqual(cut, 0, m)
+            self.assertLessEqual(cut, 16 + r["errors"]["total"], m)
+            # Logical lookups wait for their retries: the slowest include >= 9 x 10 ms.
+            self.assertGreater(m["lookup_latency_ms"]["max"], 90, m)
+            self.assertEqual(m["matches_latency_ms"]["count"], m["matches"])
+            # The backend saw what the client sent (warmup 0; the window edges add a few).
+            lookups_seen = (after["datums"] - before["datums"]) + (after["scripts"] -
+                                                                   before["scripts"])
+            self.assertGreaterEqual(lookups_seen, m["lookup_requests"])
+            # The backend's null count splits the lookups as the client's null_answers does:
+            # each class saw at least what the client counted, and the surplus over both is
+            # what was still in flight at the end (one per connection) or failed.
+            nulls_seen = after["null"] - before["null"]
+            self.assertGreaterEqual(nulls_seen, m["null_answers"])
+            self.assertGreaterEqual(lookups_seen - nulls_seen,
+                                    m["lookup_requests"] - m["null_answers"])
+            surplus = (lookups_seen + after["matches"] - before["matches"]
+                       - m["lookup_requests"] - m["matches"])
+            self.assertLessEqual(surplus, 16 + r["errors"]["total"], (surplus, m))
+            self.assertGreaterEqual(after["matches"] - before["matches"], m["matches"])
+            self.assertGreater(after["scripts"] - before["scripts"], 0)
+            # Stickiness is tracked on the /matches answers (one backend here: no violation).
+            self.assertGreater(r["users_seen"], 100, r)
+            self.assertEqual(r["sticky_violations"], 0, r)
+            self.assertEqual(r["backends"], ["lucid-1"])
+
+            # The check can fail: told there is no null set, every null is a wrong answer.
+            wrong = load("--url", "http://127.0.0.1:%d" % port, "--mix", "lucid", "--rate",
+                         "300", "--connections", "4", "--duration", "1", "--null-percent", "0",
+                         "--null-retries", "1", "--no-progress")["mix"]
+            self.assertGreater(wrong["wrong_answers"], 0, wrong)
+            self.assertEqual(wrong["retries"], 0, wrong)
+            self.assertEqual(wrong["wrong_answers"], wrong["null_final"], wrong)
+            # One attempt each: every null answer is final, except a lookup counted as a
+            # request but finishing outside the window (none: both need `now` in it).
+            self.assertEqual(wrong["null_answers"], wrong["null_final"], wrong)
+            text = subprocess.run([harness.BENCH, "load", "--url", "http://127.0.0.1:%d/" % port,
+                                   "--mix", "lucid", "--rate", "400", "--connections", "2",
+                                   "--duration", "1", "--no-progress"],
+                                  capture_output=True, text=True, timeout=15)
+            self.assertEqual(text.returncode, 0, text)
+            self.assertRegex(text.stdout, r"Mix lucid: \d+ lookups \(\d+ requests, [1-9]\d* "
+                                          r"answered null, \d+ retries after null")
+
+            for bad, msg in ((("--ws",), "--mix is HTTP only"),
+                             (("--method", "POST"), "--mix sends GET only"),
+                             (("--users", "5", "--key", "address"), "not --key address"),
+                             (("--mix", "nope"), "the only mix is lucid")):
+                out = subprocess.run([harness.BENCH, "load", "--url", "http://127.0.0.1:%d/" % port,
+                                      "--mix", "lucid", "--duration", "1", *bad],
+                                     capture_output=True, text=True, timeout=10)
+                self.assertEqual(out.returncode, 2, out)
+                self.assertIn(msg, out.stderr)
+            out = subprocess.run([harness.BENCH, "load", "--url", "http://127.0.0.1:%d/" % port,
+                                  "--hashes", "10", "--duration", "1"],
+                                 capture_output=True, text=True, timeout=10)
+            self.assertEqual(out.returncode, 2, out)
+            self.assertIn("need --mix lucid", out.stderr)
+        finally:
+            fleet.stop()
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@
 how it ended (ok, bad, timeout, closed); a listener without the option has no series.
 Raw sockets on 127.0.0.1."""
 import re
-import socket
 import time
 
 import harness
@@ -14,34 +13,14 @@ def v1(src):
 
 
 def send(port, data, shut=False, timeout=8):
-    """Everything read until the close; a reset (corral closed with bytes of ours unread)
-    reads as what arrived before it."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    out = b""
-    try:
-        s.sendall(data)
-        if shut:
-            s.shutdown(socket.SHUT_WR)
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                return out
-            out += chunk
-    except (ConnectionResetError, BrokenPipeError):
-        return out
-    finally:
-        s.close()
+    """Everything read until the close (a reset: what arrived before it)."""
+    return harness.until_close(port, data, shut, timeout)
 
 
 class ProxyMetrics(harness.OneBackendSuite):
     @classmethod
     def config(cls, port):
-        return ("workers: 1\n"
-                "admin: {listen: 127.0.0.1:0}\n"
-                "listeners:\n"
-                "  - name: public\n"
-                "    listen: 127.0.0.1:0\n"
-                "    routes: [{prefix: /, pool: b}]\n"
+        return (harness.listener_config("      - {prefix: /, pool: b}\n") +
                 "  - name: l4\n"
                 "    listen: 127.0.0.1:0\n"
                 "    proxy_protocol: true\n"

@@ -147,24 +147,10 @@ class ProxyProtocol(harness.OneBackendSuite):
                 "    backends: [{name: bf-1, address: 127.0.0.1:%d}]\n" % port)
 
     def send(self, data, listener="public", timeout=5, shut=False):
-        """Everything read until the close; a reset (corral closed with bytes of ours
-        unread) reads as what arrived before it."""
-        s = socket.create_connection(("127.0.0.1", self.corral.ports[listener]),
-                                     timeout=timeout)
-        out = b""
-        try:
-            s.sendall(data)
-            if shut:
-                s.shutdown(socket.SHUT_WR)
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    return out
-                out += chunk
-        except (ConnectionResetError, BrokenPipeError, socket.timeout):
-            return out
-        finally:
-            s.close()
+        """Everything read until the close; a reset or the timeout reads as what arrived
+        before it."""
+        return harness.until_close(self.corral.ports[listener], data, shut, timeout,
+                                   ends=harness.RESET + (socket.timeout,))
 
     def forwarded_for(self, marker):
         """X-Forwarded-For of the one request the backend got whose line holds marker."""

@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <deque>
+#include <initializer_list>
 #include <string>
 #include <utility>
 #include <vector>
@@ -67,6 +68,14 @@ bool has(const std::string& doc, const std::string& part) {
   return doc.find(part) != std::string::npos;
 }
 
+// `doc` holds each of `present` and none of `absent`.
+void check_doc(const std::string& doc, std::initializer_list<std::string> present,
+               std::initializer_list<std::string> absent = {}) {
+  INFO(doc);
+  for (const std::string& part : present) CHECK_MESSAGE(has(doc, part), part);
+  for (const std::string& part : absent) CHECK_MESSAGE(!has(doc, part), part);
+}
+
 const std::string kStore =
     "sticky:\n  store: {redis: \"127.0.0.1:6399\", prefix: \"t1:\",\n"
     "          password: {env: CORRAL_ADMIN_STORE_PW}}\n";
@@ -75,13 +84,8 @@ const std::string kStore =
 
 TEST_CASE("admin store: without sticky.store, /status says so and /metrics has no store") {
   Rig rig("");
-  const std::string st = rig.admin->status_json();
-  INFO(st);
-  CHECK(has(st, "\"store\":{\"configured\":false}"));
-  CHECK_FALSE(has(st, "pinned_fleet"));
-  const std::string m = rig.admin->metrics_text();
-  CHECK_FALSE(has(m, "corral_store_"));
-  CHECK_FALSE(has(m, "corral_sessions_fleet"));
+  check_doc(rig.admin->status_json(), {"\"store\":{\"configured\":false}"}, {"pinned_fleet"});
+  check_doc(rig.admin->metrics_text(), {}, {"corral_store_", "corral_sessions_fleet"});
 }
 
 TEST_CASE("admin store: state, address and counters; the password in neither document") {
@@ -179,23 +183,19 @@ TEST_CASE("admin store: pinned_fleet and corral_sessions_fleet add the other ins
   const std::vector<std::pair<lb::BackendRef, uint64_t>> others = {{rig.backend(0).ref, 40},
                                                                    {rig.backend(1).ref, 7}};
   rig.state.store.fleet.replace(others);
-  const std::string st = rig.admin->status_json();
-  INFO(st);
-  CHECK(has(st, "\"pinned_sessions\":2,\"pinned_fleet\":42"));
-  CHECK(has(st, "\"pinned_sessions\":1,\"pinned_fleet\":8"));
-  const std::string m = rig.admin->metrics_text();
-  INFO(m);
-  CHECK(has(m, "\ncorral_sessions_fleet{pool=\"k\",backend=\"k1\"} 42\n"));
-  CHECK(has(m, "\ncorral_sessions_fleet{pool=\"k\",backend=\"k2\"} 8\n"));
-  CHECK(has(m, "\ncorral_sessions{pool=\"k\",backend=\"k1\"} 2\n"));  // local, as before
+  check_doc(rig.admin->status_json(), {"\"pinned_sessions\":2,\"pinned_fleet\":42",
+                                       "\"pinned_sessions\":1,\"pinned_fleet\":8"});
+  check_doc(rig.admin->metrics_text(),
+            {"\ncorral_sessions_fleet{pool=\"k\",backend=\"k1\"} 42\n",
+             "\ncorral_sessions_fleet{pool=\"k\",backend=\"k2\"} 8\n",
+             "\ncorral_sessions{pool=\"k\",backend=\"k1\"} 2\n"});  // the last: local, as before
 }
 
 TEST_CASE("admin store: an unresolved host shows a null address") {
   Rig rig("sticky: {store: {redis: corral-admin-test.invalid:6379}}\n");
-  const std::string st = rig.admin->status_json();
-  INFO(st);
-  CHECK(has(st, "\"redis\":\"corral-admin-test.invalid:6379\",\"address\":null"));
-  CHECK(has(st, "\"since_unix_ms\":null,\"last_error\":null"));
+  check_doc(rig.admin->status_json(),
+            {"\"redis\":\"corral-admin-test.invalid:6379\",\"address\":null",
+             "\"since_unix_ms\":null,\"last_error\":null"});
 }
 
 TEST_CASE("admin documents: PROXY header results per proxy_protocol listener") {
@@ -207,19 +207,15 @@ TEST_CASE("admin documents: PROXY header results per proxy_protocol listener") {
   l4.proxy_bad += 2;
   l4.proxy_timeout += 1;
   l4.proxy_closed += 3;
-  const std::string m = rig.admin->metrics_text();
-  INFO(m);
-  CHECK(has(m, "\ncorral_proxy_protocol_total{listener=\"l4\",result=\"ok\"} 5\n"));
-  CHECK(has(m, "\ncorral_proxy_protocol_total{listener=\"l4\",result=\"bad\"} 2\n"));
-  CHECK(has(m, "\ncorral_proxy_protocol_total{listener=\"l4\",result=\"timeout\"} 1\n"));
-  CHECK(has(m, "\ncorral_proxy_protocol_total{listener=\"l4\",result=\"closed\"} 3\n"));
-  CHECK_FALSE(has(m, "corral_proxy_protocol_total{listener=\"pub\""));
-  const std::string st = rig.admin->status_json();
-  INFO(st);
-  CHECK(has(st,
-            "\"name\":\"pub\",\"listen\":\"127.0.0.1:0\",\"tls\":false,"
-            "\"proxy_protocol\":false,\"open\""));
-  CHECK(has(st,
-            "\"proxy_protocol\":true,\"proxy_headers\":{\"ok\":5,\"bad\":2,\"timeout\":1,"
-            "\"closed\":3}"));
+  check_doc(rig.admin->metrics_text(),
+            {"\ncorral_proxy_protocol_total{listener=\"l4\",result=\"ok\"} 5\n",
+             "\ncorral_proxy_protocol_total{listener=\"l4\",result=\"bad\"} 2\n",
+             "\ncorral_proxy_protocol_total{listener=\"l4\",result=\"timeout\"} 1\n",
+             "\ncorral_proxy_protocol_total{listener=\"l4\",result=\"closed\"} 3\n"},
+            {"corral_proxy_protocol_total{listener=\"pub\""});
+  check_doc(rig.admin->status_json(),
+            {"\"name\":\"pub\",\"listen\":\"127.0.0.1:0\",\"tls\":false,"
+             "\"proxy_protocol\":false,\"open\"",
+             "\"proxy_protocol\":true,\"proxy_headers\":{\"ok\":5,\"bad\":2,\"timeout\":1,"
+             "\"closed\":3}"});
 }

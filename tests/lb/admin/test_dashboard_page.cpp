@@ -44,3 +44,11 @@ TEST_CASE("dashboard page: the embedded file, whole, with one script and one sty
   CHECK(count("script-src") == 1);
   CHECK(count("style-src") == 1);
 }
+
+TEST_CASE("dashboard page: a cached pool gets a hit-ratio panel from /status's pool cache") {
+  const std::string_view html = dashboard_page().html;
+  CHECK(html.find("function cachePanel(c)") != std::string_view::npos);
+  CHECK(html.find("panels.push(cachePanel(p.cache))") != std::string_view::npos);
+  CHECK(html.find("fmtPct(ratio)") != std::string_view::npos);
+  CHECK(html.find("'data-cache': 'true'") != std::string_view::npos);
+}

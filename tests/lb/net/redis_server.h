@@ -2,12 +2,15 @@
 // A real redis-server for lb/net tests, started on a free loopback port (redis-server has
 // no "port 0": a port is picked and retried if taken), SIGKILLed and reaped by RAII (and
 // by PDEATHSIG if the test process itself dies), plus a loop that tests turn until a
-// condition holds. Tests skip when redis-server is not installed (have_redis()).
+// condition holds and a synchronous client (Cli) for the test's own view of the keys.
+// Tests skip when redis-server is not installed (have_redis(), RedisCase::started()).
 #include <doctest.h>
+#include <hiredis/hiredis.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <uv.h>
@@ -49,7 +52,9 @@ inline bool port_open(uint16_t port) {
 // One redis-server child; killed (SIGKILL) and reaped by the destructor.
 class RedisServer {
  public:
+  // Not started (ok() false) when redis-server is not installed.
   explicit RedisServer(std::string password = "") : password_(std::move(password)) {
+    if (access(kRedis, X_OK) != 0) return;
     for (int i = 0; i < 5 && pid_ <= 0; ++i) start(free_port());
   }
   ~RedisServer() { kill(); }
@@ -137,10 +142,94 @@ struct Loop {
   }
 };
 
+// Milliseconds since t0.
+inline long ms_since(std::chrono::steady_clock::time_point t0) {
+  return static_cast<long>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count());
+}
+
 inline bool have_redis() {
   if (access(kRedis, X_OK) == 0) return true;
   MESSAGE("redis-server is not installed (scripts/install-deps.sh): skipped");
   return false;
 }
+
+// A test's redis-server (TEST_CASE_FIXTURE): the test starts with `if (!started()) return;`.
+struct RedisCase {
+  RedisServer redis;
+  // False (the test is skipped) when redis-server is not installed; fails when it did not
+  // start.
+  bool started() {
+    if (!have_redis()) return false;
+    REQUIRE(redis.ok());
+    return true;
+  }
+};
+
+// The same with a loop for the test's links; once the test's objects are gone, the loop
+// turns 20 ms (their handles close), then it closes, then the server is killed.
+struct RedisLoopCase : RedisCase {
+  Loop l;
+  ~RedisLoopCase() { l.pause(20); }
+};
+
+// A synchronous hiredis connection: the test's view of the store.
+class Cli {
+ public:
+  explicit Cli(uint16_t port) {
+    timeval tv{2, 0};
+    c_ = redisConnectWithTimeout("127.0.0.1", port, tv);
+    REQUIRE(c_ != nullptr);
+    REQUIRE(c_->err == 0);
+    redisSetTimeout(c_, tv);
+  }
+  ~Cli() { redisFree(c_); }
+  Cli(const Cli&) = delete;
+  Cli& operator=(const Cli&) = delete;
+
+  // The reply as text: a string, an integer, "(nil)" or "(error)"; an array's first element.
+  std::string run(const std::vector<std::string>& argv) {
+    std::vector<const char*> av;
+    std::vector<size_t> lens;
+    for (auto& a : argv) {
+      av.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    auto* r = static_cast<redisReply*>(
+        redisCommandArgv(c_, static_cast<int>(av.size()), av.data(), lens.data()));
+    return take(r);
+  }
+  // The next message pushed on a SUBSCRIBEd connection (its payload), or "" after 2 s.
+  std::string next_message() {
+    void* r = nullptr;
+    if (redisGetReply(c_, &r) != REDIS_OK || r == nullptr) return "";
+    auto* m = static_cast<redisReply*>(r);
+    std::string out;
+    if (m->type == REDIS_REPLY_ARRAY && m->elements == 3 && m->element[2]->str)
+      out.assign(m->element[2]->str, m->element[2]->len);
+    freeReplyObject(m);
+    return out;
+  }
+
+ private:
+  static std::string take(redisReply* r) {
+    if (r == nullptr) return "(error)";
+    if (r->type == REDIS_REPLY_ARRAY) {
+      std::string first = r->elements > 0 && r->element[0]->str
+                              ? std::string(r->element[0]->str, r->element[0]->len)
+                              : "";
+      freeReplyObject(r);
+      return first;
+    }
+    std::string out = r->type == REDIS_REPLY_INTEGER ? std::to_string(r->integer)
+                      : r->type == REDIS_REPLY_NIL   ? "(nil)"
+                      : r->type == REDIS_REPLY_ERROR ? "(error)"
+                                                     : std::string(r->str ? r->str : "", r->len);
+    freeReplyObject(r);
+    return out;
+  }
+  redisContext* c_;
+};
 
 }  // namespace redis_test

@@ -5,7 +5,6 @@
 // most `timeout` and the write is queued. The worker runs over the in-memory streams
 // (worker_rig.h); its StoreClient talks to Redis on loopback.
 #include <doctest.h>
-#include <hiredis/hiredis.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -27,8 +26,9 @@ namespace {
 
 using namespace lb;
 using namespace lb::net;
+using redis_test::Cli;
 using redis_test::have_redis;
-using redis_test::RedisServer;
+using redis_test::RedisCase;
 
 constexpr uint64_t kTimeoutMs = 100;
 const char* kOk = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Most-Recent-Checkpoint: 42\r\n\r\nok";
@@ -42,38 +42,6 @@ size_t count_of(const std::string& s, const std::string& what) {
   for (size_t at = s.find(what); at != std::string::npos; at = s.find(what, at + 1)) ++n;
   return n;
 }
-
-// The test's own synchronous view of Redis.
-class Cli {
- public:
-  explicit Cli(uint16_t port) {
-    timeval tv{2, 0};
-    c_ = redisConnectWithTimeout("127.0.0.1", port, tv);
-    REQUIRE(c_ != nullptr);
-    REQUIRE(c_->err == 0);
-  }
-  ~Cli() { redisFree(c_); }
-  Cli(const Cli&) = delete;
-  Cli& operator=(const Cli&) = delete;
-  std::string run(const std::vector<std::string>& argv) {
-    std::vector<const char*> av;
-    std::vector<size_t> lens;
-    for (const auto& a : argv) {
-      av.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    auto* r = static_cast<redisReply*>(
-        redisCommandArgv(c_, static_cast<int>(av.size()), av.data(), lens.data()));
-    if (r == nullptr) return "(error)";
-    std::string out =
-        r->type == REDIS_REPLY_NIL ? "(nil)" : std::string(r->str ? r->str : "", r->len);
-    freeReplyObject(r);
-    return out;
-  }
-
- private:
-  redisContext* c_;
-};
 
 // A worker (memory streams) whose runtime has sticky.store on `port`, adopted by a reload
 // on the loop's first turn as in corral.
@@ -128,6 +96,12 @@ struct StoreRig : WorkerRig {
     }
     return true;
   }
+  // A new client that has sent GET /matches as `user`.
+  std::shared_ptr<MemoryPeer> ask(const std::string& user) {
+    auto c = client();
+    c->send(get(user));
+    return c;
+  }
   bool store_up() {
     return until([&] { return worker->store() && worker->store()->up(); }, 3000);
   }
@@ -145,18 +119,25 @@ struct StoreRig : WorkerRig {
   }
 };
 
+// A redis-server and a StoreRig on it (TEST_CASE_FIXTURE): `if (!started()) return;` and
+// the rig's store link is up.
+struct StoreCase : RedisCase {
+  StoreRig rig{redis.port()};  // port 0 (no store) when redis-server did not start
+  bool started() {
+    if (!RedisCase::started()) return false;
+    REQUIRE(rig.store_up());
+    return true;
+  }
+};
+
 }  // namespace
 
-TEST_CASE("exchange store: a new user parks on the claim and resumes on the claimed backend") {
-  if (!have_redis()) return;
-  RedisServer redis;
-  REQUIRE(redis.ok());
+TEST_CASE_FIXTURE(
+    StoreCase, "exchange store: a new user parks on the claim and resumes on the claimed backend") {
+  if (!started()) return;
   Cli cli(redis.port());
-  StoreRig rig(redis.port());
-  REQUIRE(rig.store_up());
 
-  auto c = rig.client();
-  c->send(get("alice"));
+  auto c = rig.ask("alice");
   CHECK(rig.ups.empty());  // parked: nothing is sent before the store answers
   CHECK(rig.worker->parked_count() == 1);
   REQUIRE(rig.until([&] { return !rig.ups.empty(); }, 2000));
@@ -181,13 +162,10 @@ TEST_CASE("exchange store: a new user parks on the claim and resumes on the clai
   CHECK(rig.state.store.counters.claims_won == 1);
 }
 
-TEST_CASE("exchange store: a user another instance placed is adopted and sent there") {
-  if (!have_redis()) return;
-  RedisServer redis;
-  REQUIRE(redis.ok());
+TEST_CASE_FIXTURE(StoreCase,
+                  "exchange store: a user another instance placed is adopted and sent there") {
+  if (!started()) return;
   Cli cli(redis.port());
-  StoreRig rig(redis.port());
-  REQUIRE(rig.store_up());
   // Three users, pre-placed by "another instance" on each backend in turn: whatever this
   // instance would have chosen, each one goes where the store says (a new connection each:
   // no backend twice, or its pooled connection would be reused).
@@ -213,16 +191,12 @@ TEST_CASE("exchange store: a user another instance placed is adopted and sent th
   CHECK(rig.state.store.counters.claims_won == 0);
 }
 
-TEST_CASE("exchange store: a stored backend this pool lacks is replaced once by cas") {
-  if (!have_redis()) return;
-  RedisServer redis;
-  REQUIRE(redis.ok());
+TEST_CASE_FIXTURE(StoreCase,
+                  "exchange store: a stored backend this pool lacks is replaced once by cas") {
+  if (!started()) return;
   Cli cli(redis.port());
-  StoreRig rig(redis.port());
-  REQUIRE(rig.store_up());
   REQUIRE(cli.run({"SET", rig.key_text("dave"), "v1|gone|9|none"}) == "OK");
-  auto c = rig.client();
-  c->send(get("dave"));
+  auto c = rig.ask("dave");
   REQUIRE(rig.until([&] { return !rig.ups.empty(); }, 2000));
   StoreRig::Up up = rig.ups[0];
   CHECK(rig.pinned("dave") == up.backend());
@@ -240,18 +214,14 @@ long long scripts_run(Cli& cli) {
   return n;
 }
 
-TEST_CASE("exchange store: a second lost cas keeps the local decision and queues it") {
-  if (!have_redis()) return;
-  RedisServer redis;
-  REQUIRE(redis.ok());
+TEST_CASE_FIXTURE(StoreCase,
+                  "exchange store: a second lost cas keeps the local decision and queues it") {
+  if (!started()) return;
   Cli cli(redis.port());
-  StoreRig rig(redis.port());
-  REQUIRE(rig.store_up());
   const std::string key = rig.key_text("erin");
   REQUIRE(cli.run({"SET", key, "v1|gone|9|none"}) == "OK");
   long long before = scripts_run(cli);
-  auto c = rig.client();
-  c->send(get("erin"));
+  auto c = rig.ask("erin");
   // Redis has run the claim (lost to "gone"); its answer is not read yet. Another
   // instance now moves the user to a backend this one lacks too, so the one extra cas
   // (expecting "gone") loses as well.
@@ -270,14 +240,10 @@ TEST_CASE("exchange store: a second lost cas keeps the local decision and queues
   CHECK(queued[0].value == "v1|" + up.backend() + "|0|removed");
 }
 
-TEST_CASE("exchange store: a client that leaves while parked cancels; nothing is sent") {
-  if (!have_redis()) return;
-  RedisServer redis;
-  REQUIRE(redis.ok());
-  StoreRig rig(redis.port());
-  REQUIRE(rig.store_up());
-  auto c = rig.client();
-  c->send(get("erin"));
+TEST_CASE_FIXTURE(StoreCase,
+                  "exchange store: a client that leaves while parked cancels; nothing is sent") {
+  if (!started()) return;
+  auto c = rig.ask("erin");
   REQUIRE(rig.worker->parked_count() == 1);
   c->send_eof();  // the FIN is read while parked
   CHECK(rig.worker->parked_count() == 0);
@@ -289,8 +255,7 @@ TEST_CASE("exchange store: a client that leaves while parked cancels; nothing is
   CHECK(rig.ups.empty());
 
   // Same with a reset while parked.
-  auto d = rig.client();
-  d->send(get("frank"));
+  auto d = rig.ask("frank");
   REQUIRE(rig.worker->parked_count() == 1);
   d->fail(UV_ECONNRESET);
   CHECK(rig.worker->parked_count() == 0);
@@ -299,14 +264,10 @@ TEST_CASE("exchange store: a client that leaves while parked cancels; nothing is
   CHECK(rig.worker->request_states().size() >= 1);  // the states went back to the pool
 }
 
-TEST_CASE("exchange store: a pipelined request waits behind a parked one, then is served") {
-  if (!have_redis()) return;
-  RedisServer redis;
-  REQUIRE(redis.ok());
-  StoreRig rig(redis.port());
-  REQUIRE(rig.store_up());
-  auto c = rig.client();
-  c->send(get("gina"));
+TEST_CASE_FIXTURE(StoreCase,
+                  "exchange store: a pipelined request waits behind a parked one, then is served") {
+  if (!started()) return;
+  auto c = rig.ask("gina");
   CHECK(rig.worker->parked_count() == 1);
   c->send(get("gina"));  // arrives while the first is parked: kept in the held buffer
   CHECK(rig.worker->parked_count() == 1);
@@ -330,8 +291,7 @@ TEST_CASE("exchange store: a store that is down costs nothing; the writes are qu
   StoreRig rig(port);
   REQUIRE(rig.until([&] { return rig.worker->store() != nullptr; }, 1000));
   REQUIRE_FALSE(rig.worker->store()->up());
-  auto c = rig.client();
-  c->send(get("hank"));
+  auto c = rig.ask("hank");
   REQUIRE(rig.ups.size() == 1);  // placed at once
   CHECK(rig.worker->parked_count() == 0);
   CHECK(rig.pinned("hank") == rig.ups[0].backend());
@@ -342,12 +302,10 @@ TEST_CASE("exchange store: a store that is down costs nothing; the writes are qu
   CHECK(w[0].value == "v1|" + rig.ups[0].backend() + "|0|none");
 }
 
-TEST_CASE("exchange store: a silent Redis holds a request about `timeout`, then it goes local") {
-  if (!have_redis()) return;
-  RedisServer redis;
-  REQUIRE(redis.ok());
-  StoreRig rig(redis.port());
-  REQUIRE(rig.store_up());
+TEST_CASE_FIXTURE(
+    StoreCase,
+    "exchange store: a silent Redis holds a request about `timeout`, then it goes local") {
+  if (!started()) return;
   redis.pause();  // SIGSTOP: the TCP connection stays, nothing answers
   auto c = rig.client();
   uint64_t t0 = uv_hrtime() / 1'000'000;
@@ -362,15 +320,11 @@ TEST_CASE("exchange store: a silent Redis holds a request about `timeout`, then 
   redis.resume();
 }
 
-TEST_CASE("exchange store: a reload that removes the store places parked requests locally") {
-  if (!have_redis()) return;
-  RedisServer redis;
-  REQUIRE(redis.ok());
-  StoreRig rig(redis.port());
-  REQUIRE(rig.store_up());
+TEST_CASE_FIXTURE(
+    StoreCase, "exchange store: a reload that removes the store places parked requests locally") {
+  if (!started()) return;
   redis.pause();  // the claim stays unanswered
-  auto c = rig.client();
-  c->send(get("jack"));
+  auto c = rig.ask("jack");
   REQUIRE(rig.worker->parked_count() == 1);
   rig.set_store(0);
   REQUIRE(rig.until([&] { return !rig.ups.empty(); }, 60));  // well before `timeout`
@@ -382,10 +336,10 @@ TEST_CASE("exchange store: a reload that removes the store places parked request
   redis.resume();
 }
 
-TEST_CASE("exchange store: a shared quota's lease is taken through the store; a 429 is shared") {
-  if (!have_redis()) return;
-  RedisServer redis;
-  REQUIRE(redis.ok());
+TEST_CASE_FIXTURE(
+    RedisCase,
+    "exchange store: a shared quota's lease is taken through the store; a 429 is shared") {
+  if (!started()) return;
   Cli cli(redis.port());
   const std::string yaml = R"(
 listeners:
@@ -412,8 +366,7 @@ pools:
 
   // The first admission finds no lease: it asks the store (quota_take) through the
   // worker's client, never waiting for the answer.
-  auto c = rig.client();
-  c->send(get("kim"));
+  auto c = rig.ask("kim");
   REQUIRE(rig.until([&] { return !rig.ups.empty() || !c->written.empty(); }, 2000));
   CHECK(rig.state.store.counters.quota_takes == 1);
   REQUIRE(rig.until([&] { return lease() > 0; }, 2000));

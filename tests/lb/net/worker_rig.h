@@ -56,6 +56,12 @@ struct WorkerRig {
     worker = std::make_unique<Worker>(state, 0);
     state.buffers.limit = buffer_limit;
   }
+  // From a config built (or edited) in code, e.g. with settings the YAML does not read yet.
+  explicit WorkerRig(const config::Config& cfg, uint64_t buffer_limit = UINT64_MAX) {
+    state.runtime.store(build_runtime(cfg, state.registry));
+    worker = std::make_unique<Worker>(state, 0);
+    state.buffers.limit = buffer_limit;
+  }
   ~WorkerRig() {
     MemoryStream::settle();
     worker->stop(0);  // connections closed at a zero deadline
